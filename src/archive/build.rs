@@ -1,0 +1,270 @@
+//! Writing a whole archive from a planned list of entries, crash-safely: the archive is written to
+//! `NAME.zip.tmp-*` beside the destination, fsynced, renamed over the destination, and the directory
+//! fsynced. Until the rename the destination is untouched; after it, the new archive is complete.
+//! New data is compressed on all cores; entries copied from an existing archive are copied raw.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::compress::{self, Compressed, Compression, Payload};
+use super::format::HeaderFields;
+use super::meta::{self, Kind, Meta};
+use super::pipeline::{self, Limits};
+use super::read::Archive;
+use super::write::ZipWriter;
+
+pub enum Source {
+    Dir,
+    Symlink(Vec<u8>),
+    /// A file on disk; `size` is what lstat said when the plan was made (for progress).
+    File {
+        path: PathBuf,
+        size: u64,
+    },
+    Bytes(Vec<u8>),
+    /// Entry `entry` of an open archive, copied as it is stored (no recompression).
+    Raw {
+        archive: Arc<Archive>,
+        entry: u32,
+    },
+}
+
+pub struct Planned {
+    /// Full name inside the archive; directories end with '/'.
+    pub name: Vec<u8>,
+    pub meta: Meta,
+    pub source: Source,
+}
+
+impl Planned {
+    /// Uncompressed bytes this entry contributes (for progress and summaries).
+    pub fn size_hint(&self) -> u64 {
+        match &self.source {
+            Source::Dir => 0,
+            Source::Symlink(t) | Source::Bytes(t) => t.len() as u64,
+            Source::File { size, .. } => *size,
+            Source::Raw { archive, entry } => archive.index().entry(*entry).uncompressed_size,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub compression: Compression,
+    pub threads: usize,
+    /// Where large compressed payloads wait for their turn to be written.
+    pub spill_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildStats {
+    pub entries: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Write(String),
+}
+
+fn write_error(what: &str, path: &Path, e: &io::Error) -> BuildError {
+    let hint = match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+            "; free some space (or quota) there and try again"
+        }
+        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => {
+            "; the directory must be writable by you"
+        }
+        _ => "",
+    };
+    BuildError::Write(format!(
+        "{what} {}: {e}{hint}; any previous archive there is unchanged",
+        path.display()
+    ))
+}
+
+/// What a worker hands to the writer for one entry.
+enum Prepared {
+    Data(Compressed),
+    Raw { archive: Arc<Archive>, entry: u32 },
+}
+
+fn prepare(p: &Planned, opts: &BuildOptions) -> Result<Prepared, BuildError> {
+    let read_err = |path: &Path, source| BuildError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let no_path = Path::new("<memory>");
+    Ok(Prepared::Data(match &p.source {
+        Source::Dir => compress::compress_bytes(Vec::new(), Compression::Store)
+            .map_err(|e| read_err(no_path, e))?,
+        Source::Symlink(target) => compress::compress_bytes(target.clone(), opts.compression)
+            .map_err(|e| read_err(no_path, e))?,
+        Source::Bytes(data) => compress::compress_bytes(data.clone(), opts.compression)
+            .map_err(|e| read_err(no_path, e))?,
+        Source::File { path, .. } => {
+            compress::compress_file(path, opts.compression, &opts.spill_dir)
+                .map_err(|e| read_err(path, e))?
+        }
+        Source::Raw { archive, entry } => {
+            return Ok(Prepared::Raw {
+                archive: archive.clone(),
+                entry: *entry,
+            });
+        }
+    }))
+}
+
+fn header<'a>(
+    p: &'a Planned,
+    method: u16,
+    crc32: u32,
+    csize: u64,
+    usize_: u64,
+) -> HeaderFields<'a> {
+    let (uid, gid) = p.meta.owner.unwrap_or((0, 0));
+    HeaderFields {
+        name: &p.name,
+        method,
+        crc32,
+        compressed_size: csize,
+        uncompressed_size: usize_,
+        mode: p.meta.mode(),
+        mtime: p.meta.mtime,
+        uid,
+        gid,
+        dos_datetime: meta::unix_to_dos(p.meta.mtime),
+    }
+}
+
+/// Writes `plan` as a zip archive at `dest`, atomically. `on_entry(bytes_in)` runs after each entry.
+pub fn build_archive(
+    dest: &Path,
+    plan: &[Planned],
+    opts: &BuildOptions,
+    on_entry: &mut dyn FnMut(u64),
+) -> Result<BuildStats, BuildError> {
+    let started = Instant::now();
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("{file_name}.tmp-"))
+        .tempfile_in(&dir)
+        .map_err(|e| write_error("cannot create a temporary archive in", &dir, &e))?;
+    let tmp_path = tmp.path().to_owned();
+    let mut writer = ZipWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+    let mut bytes_in = 0u64;
+    let limits = Limits {
+        threads: opts.threads.max(1),
+        max_ahead: 64,
+        max_bytes: 256 << 20,
+    };
+    pipeline::ordered_parallel(
+        plan.len(),
+        &limits,
+        |i| prepare(&plan[i], opts),
+        |prep| match prep {
+            Prepared::Data(c) => match &c.payload {
+                Payload::Memory(v) => v.len() as u64,
+                Payload::Spill { .. } => 0,
+            },
+            Prepared::Raw { .. } => 0,
+        },
+        |i, prep| {
+            let p = &plan[i];
+            let wrote = match prep {
+                Prepared::Data(mut c) => {
+                    let h = header(p, c.method, c.crc32, c.payload.len(), c.uncompressed_size);
+                    let mut r = c
+                        .payload
+                        .reader()
+                        .map_err(|e| write_error("cannot reread spill for", &tmp_path, &e))?;
+                    writer.add(&h, &mut r).map(|_| c.uncompressed_size)
+                }
+                Prepared::Raw { archive, entry } => {
+                    let e = archive.index().entry(entry).clone();
+                    let h = header(p, e.method, e.crc32, e.compressed_size, e.uncompressed_size);
+                    let mut r = archive.raw_reader(entry).map_err(|err| BuildError::Read {
+                        path: archive.path().to_owned(),
+                        source: io::Error::other(format!(
+                            "entry {}: {err}",
+                            String::from_utf8_lossy(&p.name)
+                        )),
+                    })?;
+                    writer.add(&h, &mut r).map(|_| e.uncompressed_size)
+                }
+            }
+            .map_err(|e| write_error("cannot write", &tmp_path, &e))?;
+            bytes_in += wrote;
+            on_entry(wrote);
+            Ok(())
+        },
+    )?;
+    let (buf, bytes_out) = writer
+        .finish()
+        .map_err(|e| write_error("cannot write", &tmp_path, &e))?;
+    let file: &File = buf
+        .into_inner()
+        .map_err(|e| write_error("cannot write", &tmp_path, e.error()))?;
+    // Temporary files are created 0600; the archive gets the mode of the one it replaces, or the
+    // usual 0666 minus umask.
+    std::fs::set_permissions(&tmp_path, std::fs::Permissions::from_mode(final_mode(dest)))
+        .map_err(|e| write_error("cannot set permissions of", &tmp_path, &e))?;
+    file.sync_all()
+        .map_err(|e| write_error("cannot flush", &tmp_path, &e))?;
+    tmp.persist(dest)
+        .map_err(|e| write_error("cannot move the new archive to", dest, &e.error))?;
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| write_error("cannot flush directory", &dir, &e))?;
+    Ok(BuildStats {
+        entries: plan.len() as u64,
+        bytes_in,
+        bytes_out,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn final_mode(dest: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(md) = std::fs::metadata(dest) {
+        return md.mode() & 0o7777;
+    }
+    let mask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    nix::sys::stat::umask(mask);
+    0o666 & !mask.bits()
+}
+
+/// A directory entry name: `name` plus a trailing slash.
+pub fn dir_name(mut name: Vec<u8>) -> Vec<u8> {
+    if name.last() != Some(&b'/') {
+        name.push(b'/');
+    }
+    name
+}
+
+/// Metadata for a node from its `lstat`.
+pub fn meta_from_fs(md: &std::fs::Metadata) -> Meta {
+    use std::os::unix::fs::MetadataExt;
+    Meta {
+        kind: Kind::from_mode(md.mode()),
+        perm: md.mode() & 0o7777,
+        owner: Some((md.uid(), md.gid())),
+        mtime: md.mtime(),
+    }
+}

@@ -1,0 +1,54 @@
+use std::io;
+use std::path::PathBuf;
+
+/// Why an archive as a whole cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("cannot read archive {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{path} is not a zip archive ({reason}); check the path, or restore the archive from a backup if it was truncated"
+    )]
+    NotZip { path: PathBuf, reason: String },
+    #[error(
+        "{path}: central directory is damaged at entry {entry} ({reason}); the archive is corrupt, restore it from a backup or pack the environment again"
+    )]
+    Corrupt {
+        path: PathBuf,
+        entry: u64,
+        reason: String,
+    },
+}
+
+/// Why one entry's data cannot be read. The daemon answers EIO for that read and keeps serving.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EntryError {
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("compression method {0} is not supported (conda-fuse reads stored, deflate and zstd)")]
+    UnsupportedMethod(u16),
+    #[error("entry is encrypted; conda-fuse does not read encrypted entries")]
+    Encrypted,
+}
+
+impl From<io::Error> for EntryError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
+                EntryError::Corrupt(e.to_string())
+            }
+            _ => EntryError::Io(e.to_string()),
+        }
+    }
+}
+
+impl EntryError {
+    pub fn errno(&self) -> i32 {
+        match self {
+            EntryError::Io(_) | EntryError::Corrupt(_) => libc::EIO,
+            EntryError::UnsupportedMethod(_) | EntryError::Encrypted => libc::EOPNOTSUPP,
+        }
+    }
+}

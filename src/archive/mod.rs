@@ -1,0 +1,24 @@
+//! The archive layer: a standard zip file read through a compact index with positioned reads and a
+//! bounded cache of decompressed entries, and written by a streaming, parallel, crash-safe builder.
+
+pub mod build;
+pub mod cache;
+pub mod compress;
+pub mod entry_reader;
+pub mod error;
+pub mod format;
+pub mod index;
+pub mod meta;
+pub mod pack;
+pub mod pipeline;
+pub mod read;
+pub mod write;
+
+pub use build::{BuildOptions, BuildStats, Planned, Source, build_archive};
+pub use cache::{CacheLimits, DecodedCache};
+pub use compress::Compression;
+pub use entry_reader::EntryReader;
+pub use error::{ArchiveError, EntryError};
+pub use index::{Entry, Index};
+pub use meta::{Kind, Meta};
+pub use read::Archive;

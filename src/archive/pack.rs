@@ -1,0 +1,119 @@
+//! Planning the archive of a directory tree: a sorted walk (so the same tree always gives the same
+//! archive) that records every directory, file and symlink with its metadata. Hard links become
+//! separate files with the same content; FIFOs, sockets and devices are skipped and reported.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::build::{self, Planned, Source};
+use super::meta::Kind;
+
+pub struct PackPlan {
+    pub entries: Vec<Planned>,
+    /// Uncompressed bytes of all files and symlink targets.
+    pub bytes: u64,
+    /// Special files (FIFOs, sockets, devices) that a zip cannot hold.
+    pub skipped: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{path} is not a directory; pack takes the directory of an environment")]
+    NotADirectory { path: PathBuf },
+    #[error("cannot read {path}: {source}; fix its permissions or remove it, then pack again")]
+    Walk {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Plans the archive of `root`. Entries go under `prefix/` when a prefix is given (the layout of
+/// environments by name, `NAME/...`); paths listed in `exclude` (such as the archive being
+/// written) are left out.
+pub fn plan_directory(
+    root: &Path,
+    prefix: Option<&str>,
+    exclude: &[PathBuf],
+) -> Result<PackPlan, PlanError> {
+    let root_md = std::fs::metadata(root).map_err(|source| PlanError::Walk {
+        path: root.to_owned(),
+        source,
+    })?;
+    if !root_md.is_dir() {
+        return Err(PlanError::NotADirectory {
+            path: root.to_owned(),
+        });
+    }
+    let prefix: Vec<u8> = prefix
+        .map(|p| p.trim_matches('/').as_bytes().to_vec())
+        .unwrap_or_default();
+    let mut plan = PackPlan {
+        entries: Vec::new(),
+        bytes: 0,
+        skipped: Vec::new(),
+    };
+    if !prefix.is_empty() {
+        plan.entries.push(Planned {
+            name: build::dir_name(prefix.clone()),
+            meta: build::meta_from_fs(&root_md),
+            source: Source::Dir,
+        });
+    }
+    let walker = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(false)
+        .sort_by(|a, b| a.file_name().cmp(b.file_name()));
+    for item in walker {
+        let item = item.map_err(|e| {
+            let path = e.path().unwrap_or(root).to_owned();
+            let source = e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
+            PlanError::Walk { path, source }
+        })?;
+        let path = item.path();
+        if exclude.iter().any(|x| x == path) {
+            continue;
+        }
+        let md = item.metadata().map_err(|e| PlanError::Walk {
+            path: path.to_owned(),
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("metadata unavailable")),
+        })?;
+        let rel = path.strip_prefix(root).expect("walk stays under root");
+        let mut name = prefix.clone();
+        if !name.is_empty() {
+            name.push(b'/');
+        }
+        name.extend_from_slice(rel.as_os_str().as_bytes());
+        let meta = build::meta_from_fs(&md);
+        let ft = md.file_type();
+        let (name, source) = if ft.is_dir() {
+            (build::dir_name(name), Source::Dir)
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(path).map_err(|source| PlanError::Walk {
+                path: path.to_owned(),
+                source,
+            })?;
+            let target = target.as_os_str().as_bytes().to_vec();
+            plan.bytes += target.len() as u64;
+            (name, Source::Symlink(target))
+        } else if ft.is_file() {
+            plan.bytes += md.len();
+            (
+                name,
+                Source::File {
+                    path: path.to_owned(),
+                    size: md.len(),
+                },
+            )
+        } else {
+            plan.skipped.push(path.to_owned());
+            continue;
+        };
+        debug_assert!(meta.kind == Kind::Dir || !matches!(source, Source::Dir));
+        plan.entries.push(Planned { name, meta, source });
+    }
+    Ok(plan)
+}

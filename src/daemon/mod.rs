@@ -1,0 +1,560 @@
+//! One daemon process per mount. `mount` checks everything it can in the calling process (FUSE
+//! present, mount point usable, archive readable), then forks the daemon, which mounts, records
+//! itself in the state directory, opens its control socket and reports "ready" (or why it failed)
+//! over a pipe; the caller returns only then. `unmount` asks the daemon over its socket and waits for
+//! the daemon's pid to exit (pidfd), never by polling `ps`.
+
+pub mod control;
+pub mod mountpoint;
+pub mod state;
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::{ForkResult, fork, setsid};
+
+use crate::archive::{Archive, ArchiveError, CacheLimits, DecodedCache};
+use crate::fs::{ArchiveFs, BuildReport, Defaults, FuseAdapter};
+use control::{Reply, Request, Status};
+use mountpoint::MountPointError;
+use state::MountRecord;
+
+#[derive(Debug, Clone)]
+pub struct MountRequest {
+    pub archive: PathBuf,
+    pub mountpoint: PathBuf,
+    pub read_only: bool,
+    pub foreground: bool,
+    pub cache: CacheLimits,
+    /// Threads serving kernel requests.
+    pub threads: usize,
+    pub allow_other: bool,
+}
+
+#[derive(Debug)]
+pub struct Mounted {
+    pub pid: u32,
+    pub mountpoint: PathBuf,
+    pub archive: PathBuf,
+    pub entries: usize,
+    pub report: BuildReport,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    FuseUnavailable(String),
+    #[error(transparent)]
+    MountPoint(#[from] MountPointError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(
+        "archive {0} does not exist; check the path (conda-fuse pack DIR -o ARCHIVE makes one)"
+    )]
+    ArchiveMissing(PathBuf),
+    #[error("mounting {mountpoint} failed: {message}")]
+    MountFailed {
+        mountpoint: PathBuf,
+        message: String,
+    },
+    #[error("{0} is not mounted")]
+    NotMounted(PathBuf),
+    #[error(
+        "{path} is not a conda-fuse mount (it is {fstype}); unmount it with: fusermount3 -u {path}"
+    )]
+    NotOurs { path: PathBuf, fstype: String },
+    #[error(
+        "{path} is busy: {users}; close them (cd out of the mount, exit programs using it) and unmount again, or use --lazy to detach now"
+    )]
+    Busy { path: PathBuf, users: String },
+    #[error("the daemon of {mountpoint} (pid {pid}) did not answer: {message}")]
+    Unresponsive {
+        mountpoint: PathBuf,
+        pid: u32,
+        message: String,
+    },
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DaemonError {
+    let what = what.into();
+    move |source| DaemonError::Io { what, source }
+}
+
+/// Mounts `req.archive` at `req.mountpoint`; returns once the mount serves requests (background
+/// mode) or after it is unmounted (foreground mode).
+pub fn mount(
+    req: &MountRequest,
+    on_ready: &mut dyn FnMut(&Mounted),
+) -> Result<Mounted, DaemonError> {
+    mountpoint::check_fuse_available().map_err(DaemonError::FuseUnavailable)?;
+    let archive_path = req.archive.canonicalize().map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => DaemonError::ArchiveMissing(req.archive.clone()),
+        _ => DaemonError::Io {
+            what: format!("cannot open archive {}", req.archive.display()),
+            source: e,
+        },
+    })?;
+    let mountpoint = mountpoint::check_mountpoint(&req.mountpoint)?;
+    let archive = Arc::new(Archive::open(&archive_path)?);
+    let archive_mtime = std::fs::metadata(&archive_path)
+        .ok()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
+    let defaults = Defaults {
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        mtime: archive_mtime,
+    };
+    let cache = Arc::new(DecodedCache::new(req.cache.clone()));
+    let (fs, report) = ArchiveFs::new(archive, cache, defaults);
+    state::ensure_dirs().map_err(io_err(format!(
+        "cannot create the state directory {}",
+        state::state_dir().display()
+    )))?;
+    let mut mounted = Mounted {
+        pid: std::process::id(),
+        entries: fs.tree().len(),
+        mountpoint,
+        archive: archive_path,
+        report,
+    };
+    if req.foreground {
+        serve(fs, &mounted, req, &mut |_| on_ready(&mounted))?;
+        return Ok(mounted);
+    }
+    mounted.pid = spawn_daemon(fs, &mounted, req)?;
+    on_ready(&mounted);
+    Ok(mounted)
+}
+
+/// Forks the daemon (twice, so it is reparented to init and never becomes our zombie) and waits for
+/// its report on a pipe.
+fn spawn_daemon(fs: ArchiveFs, mounted: &Mounted, req: &MountRequest) -> Result<u32, DaemonError> {
+    let (read_end, write_end) =
+        nix::unistd::pipe().map_err(|e| io_err("cannot create a pipe")(e.into()))?;
+    // SAFETY: the CLI is single-threaded here (no thread has been started), so the child may run
+    // arbitrary code after fork.
+    match unsafe { fork() }.map_err(|e| io_err("cannot fork the daemon")(e.into()))? {
+        ForkResult::Parent { child } => {
+            drop(write_end);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let mut report = String::new();
+            File::from(read_end)
+                .read_to_string(&mut report)
+                .map_err(io_err("reading the daemon's report"))?;
+            let report = report.trim();
+            if let Some(pid) = report.strip_prefix("ready ") {
+                return pid.parse().map_err(|_| DaemonError::MountFailed {
+                    mountpoint: mounted.mountpoint.clone(),
+                    message: format!("unexpected daemon report '{report}'"),
+                });
+            }
+            let message = report.strip_prefix("error: ").unwrap_or(report);
+            Err(DaemonError::MountFailed {
+                mountpoint: mounted.mountpoint.clone(),
+                message: if message.is_empty() {
+                    format!(
+                        "the daemon exited without a report; see {}",
+                        state::log_path(&mounted.mountpoint).display()
+                    )
+                } else {
+                    message.to_string()
+                },
+            })
+        }
+        ForkResult::Child => {
+            drop(read_end);
+            let _ = setsid();
+            // SAFETY: as above, still single-threaded.
+            match unsafe { fork() } {
+                Ok(ForkResult::Child) => {}
+                _ => unsafe { libc::_exit(0) },
+            }
+            let mut pipe = Some(File::from(write_end));
+            let code = match daemonize_stdio(&mounted.mountpoint) {
+                Err(e) => {
+                    report_to(
+                        &mut pipe,
+                        &format!("error: cannot open the daemon log: {e}"),
+                    );
+                    1
+                }
+                Ok(()) => {
+                    crate::logging::init_daemon();
+                    let mut ready = |pid: u32| report_to(&mut pipe.take(), &format!("ready {pid}"));
+                    match serve(fs, mounted, req, &mut ready) {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            tracing::error!("{e}");
+                            report_to(&mut pipe, &format!("error: {e}"));
+                            1
+                        }
+                    }
+                }
+            };
+            // SAFETY: terminating the daemon process without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+    }
+}
+
+fn report_to(pipe: &mut Option<File>, msg: &str) {
+    if let Some(mut p) = pipe.take() {
+        let _ = writeln!(p, "{msg}");
+    }
+}
+
+/// Detaches the daemon from the caller's terminal and pipes: stdin from /dev/null, stdout and stderr
+/// to the mount's log file (a caller capturing our output must not wait for the daemon).
+fn daemonize_stdio(mountpoint: &Path) -> io::Result<()> {
+    let _ = std::env::set_current_dir("/");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(state::log_path(mountpoint))?;
+    let null = File::open("/dev/null")?;
+    nix::unistd::dup2_stdin(&null)?;
+    nix::unistd::dup2_stdout(&log)?;
+    nix::unistd::dup2_stderr(&log)?;
+    Ok(())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Mounts and serves until unmounted (by `unmount`, or by SIGINT/SIGTERM/SIGHUP, which detach the
+/// mount so the daemon exits once the last user is gone).
+fn serve(
+    fs: ArchiveFs,
+    mounted: &Mounted,
+    req: &MountRequest,
+    ready: &mut dyn FnMut(u32),
+) -> Result<(), DaemonError> {
+    let signals = {
+        let mut s = SigSet::empty();
+        s.add(Signal::SIGINT);
+        s.add(Signal::SIGTERM);
+        s.add(Signal::SIGHUP);
+        s
+    };
+    // Blocked before any thread starts, so every thread inherits the mask and one thread waits.
+    signals
+        .thread_block()
+        .map_err(|e| io_err("cannot block signals")(e.into()))?;
+
+    let mut options = vec![
+        fuser::MountOption::FSName(format!(
+            "{}{}",
+            mountpoint::SOURCE_PREFIX,
+            mounted.archive.display()
+        )),
+        fuser::MountOption::Subtype("conda-fuse".into()),
+        fuser::MountOption::DefaultPermissions,
+        fuser::MountOption::NoDev,
+        fuser::MountOption::NoAtime,
+    ];
+    options.push(if req.read_only {
+        fuser::MountOption::RO
+    } else {
+        fuser::MountOption::RW
+    });
+    let mut config = fuser::Config::default();
+    config.mount_options = options;
+    config.acl = if req.allow_other {
+        fuser::SessionACL::All
+    } else {
+        fuser::SessionACL::Owner
+    };
+    config.n_threads = Some(req.threads.max(1));
+    config.clone_fd = true;
+
+    let fs = Arc::new(fs);
+    let session = fuser::Session::new(FuseAdapter::new(fs.clone()), &mounted.mountpoint, &config)
+        .map_err(|e| mount_failure(&mounted.mountpoint, req, e))?;
+
+    let pid = std::process::id();
+    let since = now();
+    let record = MountRecord {
+        pid,
+        mountpoint: mounted.mountpoint.clone(),
+        archive: mounted.archive.clone(),
+        read_only: req.read_only,
+        since,
+        socket: state::socket_path(&mounted.mountpoint),
+        log: state::log_path(&mounted.mountpoint),
+    };
+    let listener = control::bind(&record.socket).map_err(io_err(format!(
+        "cannot create control socket {}",
+        record.socket.display()
+    )))?;
+    record
+        .save()
+        .map_err(io_err("cannot write the mount record"))?;
+
+    let in_flight = Arc::new(control::InFlight::default());
+    let control_in_flight = in_flight.clone();
+    let mp = mounted.mountpoint.clone();
+    let status_fs = fs.clone();
+    let status_record = record.clone();
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            control::serve(listener, control_in_flight, move |request| match request {
+                Request::Status => Reply::Status(status_of(&status_fs, &status_record)),
+                Request::Unmount { lazy } => match mountpoint::detach(&mp, lazy) {
+                    Ok(()) => Reply::Unmounted,
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY)
+                            || e.kind() == io::ErrorKind::ResourceBusy =>
+                    {
+                        Reply::Busy {
+                            processes: mountpoint::busy_processes(&mp),
+                        }
+                    }
+                    Err(e) => Reply::Error {
+                        message: format!("unmounting {}: {e}", mp.display()),
+                    },
+                },
+            })
+        })
+        .map_err(io_err("cannot start the control thread"))?;
+    let mp = mounted.mountpoint.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Ok(sig) = signals.wait() {
+                tracing::info!("{sig}: detaching {}", mp.display());
+                if let Err(e) = mountpoint::detach(&mp, true) {
+                    tracing::error!("detaching {} after {sig}: {e}", mp.display());
+                }
+            }
+        })
+        .map_err(io_err("cannot start the signal thread"))?;
+
+    tracing::info!(
+        archive = %mounted.archive.display(),
+        mountpoint = %mounted.mountpoint.display(),
+        entries = mounted.entries,
+        read_only = req.read_only,
+        "mounted"
+    );
+    ready(pid);
+    let result = session.run();
+    MountRecord::remove(&mounted.mountpoint);
+    in_flight.wait_idle(Duration::from_secs(5));
+    tracing::info!(mountpoint = %mounted.mountpoint.display(), "unmounted");
+    result.map_err(io_err("serving the mount"))
+}
+
+fn mount_failure(mountpoint: &Path, req: &MountRequest, e: io::Error) -> DaemonError {
+    let text = e.to_string();
+    let message = if text.contains("user_allow_other") {
+        "--allow-other needs 'user_allow_other' in /etc/fuse.conf for non-root users; ask your administrator to add it, or mount without --allow-other".to_string()
+    } else if e.kind() == io::ErrorKind::PermissionDenied {
+        format!(
+            "{text}; you need write permission on the mount point, and FUSE must be usable by you (is /dev/fuse readable and writable, fusermount3 installed setuid?)"
+        )
+    } else {
+        let _ = req;
+        text
+    };
+    DaemonError::MountFailed {
+        mountpoint: mountpoint.to_owned(),
+        message,
+    }
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages
+        * nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096) as u64
+}
+
+fn status_of(fs: &ArchiveFs, record: &MountRecord) -> Status {
+    let (mem, spill) = fs.cache().usage();
+    Status {
+        pid: record.pid,
+        archive: record.archive.display().to_string(),
+        mountpoint: record.mountpoint.display().to_string(),
+        read_only: record.read_only,
+        since: record.since,
+        entries: fs.tree().len() as u64,
+        cache_memory_bytes: mem,
+        cache_spill_bytes: spill,
+        read_errors: fs.read_errors.load(std::sync::atomic::Ordering::Relaxed),
+        resident_bytes: resident_bytes(),
+    }
+}
+
+/// What `unmount` found and did.
+#[derive(Debug)]
+pub enum Unmounted {
+    /// The daemon unmounted and exited.
+    Clean { pid: u32 },
+    /// The daemon was gone; its stale mount and record were cleaned up.
+    Stale,
+}
+
+/// Unmounts the conda-fuse mount at `path` and waits for its daemon to exit.
+pub fn unmount(path: &Path, lazy: bool) -> Result<Unmounted, DaemonError> {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let record = MountRecord::load(&canonical);
+    let mounted = mountpoint::mounted_at(&canonical);
+    match (&record, &mounted) {
+        (_, Some(m)) if !m.is_conda_fuse() => {
+            return Err(DaemonError::NotOurs {
+                path: canonical,
+                fstype: format!("{} from {}", m.fstype, m.source),
+            });
+        }
+        (None, None) => return Err(DaemonError::NotMounted(canonical)),
+        _ => {}
+    }
+    let alive = record.as_ref().filter(|r| r.daemon_alive());
+    let Some(record) = alive else {
+        // The daemon died (killed, crashed): detach what is left and forget the record.
+        if mounted.is_some() {
+            mountpoint::detach(&canonical, true).map_err(io_err(format!(
+                "cannot detach the stale mount {}",
+                canonical.display()
+            )))?;
+        }
+        MountRecord::remove(&canonical);
+        return Ok(Unmounted::Stale);
+    };
+    let pidfd = PidFd::open(record.pid);
+    let (reply, _conn) =
+        control::call(&record.socket, &Request::Unmount { lazy }).map_err(|e| {
+            DaemonError::Unresponsive {
+                mountpoint: canonical.clone(),
+                pid: record.pid,
+                message: format!(
+                    "{e}; if it hangs, kill it (kill {}) and run unmount again",
+                    record.pid
+                ),
+            }
+        })?;
+    match reply {
+        Reply::Unmounted => {}
+        Reply::Busy { processes } => {
+            let users = if processes.is_empty() {
+                "some process still uses it".to_string()
+            } else {
+                processes
+                    .iter()
+                    .map(|(p, c)| format!("{c} (pid {p})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(DaemonError::Busy {
+                path: canonical,
+                users,
+            });
+        }
+        Reply::Error { message } => {
+            return Err(DaemonError::MountFailed {
+                mountpoint: canonical,
+                message,
+            });
+        }
+        Reply::Status(_) => unreachable!("unmount is answered with an unmount reply"),
+    }
+    wait_for_exit(pidfd, record.pid, Duration::from_secs(120)).map_err(|message| {
+        DaemonError::Unresponsive {
+            mountpoint: canonical.clone(),
+            pid: record.pid,
+            message,
+        }
+    })?;
+    Ok(Unmounted::Clean { pid: record.pid })
+}
+
+/// Asks the daemon serving `path` for its status.
+pub fn status(path: &Path) -> Result<Status, DaemonError> {
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let record = MountRecord::load(&canonical)
+        .filter(|r| r.daemon_alive())
+        .ok_or_else(|| DaemonError::NotMounted(canonical.clone()))?;
+    match control::call(&record.socket, &Request::Status) {
+        Ok((Reply::Status(s), _)) => Ok(s),
+        Ok((other, _)) => Err(DaemonError::Unresponsive {
+            mountpoint: canonical,
+            pid: record.pid,
+            message: format!("unexpected reply {other:?}"),
+        }),
+        Err(e) => Err(DaemonError::Unresponsive {
+            mountpoint: canonical,
+            pid: record.pid,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// A pidfd lets us wait for an unrelated process to exit without polling (Linux 5.3+).
+struct PidFd(Option<std::os::fd::OwnedFd>);
+
+impl PidFd {
+    fn open(pid: u32) -> PidFd {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return PidFd(None);
+        }
+        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+        PidFd(Some(unsafe {
+            std::os::fd::FromRawFd::from_raw_fd(fd as i32)
+        }))
+    }
+}
+
+fn wait_for_exit(pidfd: PidFd, pid: u32, timeout: Duration) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + timeout;
+    match pidfd.0 {
+        Some(fd) => {
+            let mut fds = [nix::poll::PollFd::new(
+                // SAFETY: `fd` outlives this borrow.
+                unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.as_raw_fd()) },
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+            loop {
+                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+                    Ok(0) => return Err(format!("still running after {}s", timeout.as_secs())),
+                    Ok(_) => return Ok(()),
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        }
+        None => {
+            // No pidfd (old kernel): check the pid itself until it is gone.
+            while state::process_is_ours(pid) {
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("still running after {}s", timeout.as_secs()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(())
+        }
+    }
+}

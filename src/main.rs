@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    conda_fuse::cli::main()
+}
