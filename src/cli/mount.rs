@@ -80,6 +80,10 @@ pub(super) fn run_unmount(a: UnmountArgs) -> anyhow::Result<()> {
         Unmounted::Clean { pid } => {
             println!("unmounted {} (daemon {pid} exited)", a.mountpoint.display())
         }
+        Unmounted::Detached { pid } => println!(
+            "detached {}; its daemon (pid {pid}) exits when the last program using it is done",
+            a.mountpoint.display()
+        ),
         Unmounted::Stale => println!(
             "{}: the daemon had died; cleaned up its stale mount",
             a.mountpoint.display()

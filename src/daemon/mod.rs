@@ -413,6 +413,8 @@ pub enum Unmounted {
     Clean { pid: u32 },
     /// The daemon was gone; its stale mount and record were cleaned up.
     Stale,
+    /// Lazily detached: the daemon serves the remaining users, then exits.
+    Detached { pid: u32 },
 }
 
 /// Unmounts the conda-fuse mount at `path` and waits for its daemon to exit.
@@ -478,6 +480,9 @@ pub fn unmount(path: &Path, lazy: bool) -> Result<Unmounted, DaemonError> {
             });
         }
         Reply::Status(_) => unreachable!("unmount is answered with an unmount reply"),
+    }
+    if lazy {
+        return Ok(Unmounted::Detached { pid: record.pid });
     }
     wait_for_exit(pidfd, record.pid, Duration::from_secs(120)).map_err(|message| {
         DaemonError::Unresponsive {

@@ -69,9 +69,10 @@ impl MountInfo {
     }
 }
 
-/// A FUSE mount whose daemon is gone answers ENOTCONN ("Transport endpoint is not connected").
+/// A FUSE mount whose daemon is gone answers ENOTCONN ("Transport endpoint is not connected") or,
+/// on newer kernels once the connection is aborted, ECONNABORTED.
 pub fn is_stale(path: &Path) -> bool {
-    matches!(std::fs::metadata(path), Err(e) if e.raw_os_error() == Some(libc::ENOTCONN))
+    matches!(std::fs::metadata(path), Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED)))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -126,15 +126,15 @@ impl MountRecord {
     }
 }
 
-/// Whether `pid` is a running conda-fuse process.
+/// Whether `pid` is a running (not zombie) conda-fuse process.
 pub fn process_is_ours(pid: u32) -> bool {
-    let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-    comm.trim().starts_with("conda-fuse")
-        || exe.is_some_and(|e| {
-            e.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("conda-fuse"))
-        })
+    // "pid (comm) state ...": the command name may contain spaces and parentheses.
+    let Some((comm, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(") ")) else {
+        return false;
+    };
+    let running = !matches!(rest.chars().next(), Some('Z' | 'X' | 'x'));
+    running && comm.starts_with("conda-fuse")
 }

@@ -15,6 +15,8 @@ use crate::archive::{Entry, Index, Kind, Meta};
 pub type Ino = u64;
 pub const ROOT_INO: Ino = 1;
 const NAME_MAX: usize = 255;
+/// What `stat` shows as a directory's size, as on ext4.
+const DIR_SIZE: u64 = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attr {
@@ -98,7 +100,7 @@ fn attr_of(meta: &Meta, e: &Entry, d: &Defaults) -> Attr {
         gid,
         mtime: meta.mtime,
         size: if meta.kind == Kind::Dir {
-            0
+            DIR_SIZE
         } else {
             e.uncompressed_size
         },
@@ -113,7 +115,7 @@ fn implied_dir(d: &Defaults) -> Attr {
         uid: d.uid,
         gid: d.gid,
         mtime: d.mtime,
-        size: 0,
+        size: DIR_SIZE,
         nlink: 2,
     }
 }

@@ -1,0 +1,209 @@
+//! Test support: isolated state and temporary directories per test, real mounts that are always
+//! unmounted (even when the test fails), fixture trees with everything a conda environment holds,
+//! and a tree comparison that reports every difference.
+#![allow(dead_code)]
+
+pub mod fixture;
+pub mod tree;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_conda-fuse")
+}
+
+/// A test's private world: a temporary directory holding its state directory and scratch space.
+pub struct World {
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new() -> World {
+        // Under target/ rather than /tmp, which may be a small tmpfs.
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        World {
+            dir: tempfile::Builder::new()
+                .prefix("t-")
+                .tempdir_in(base)
+                .expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("state")
+    }
+
+    /// `conda-fuse ARGS` with this world's state directory.
+    pub fn cmd<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .env("CONDA_FUSE_STATE_DIR", self.state_dir())
+            .env("TMPDIR", self.dir.path());
+        c
+    }
+
+    /// Runs `conda-fuse ARGS`, asserting success; returns stdout.
+    pub fn ok<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.cmd(args).output().expect("run conda-fuse");
+        assert_success(&out, "conda-fuse");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `conda-fuse ARGS`, asserting failure; returns stderr.
+    pub fn fails<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out = self.cmd(args).output().expect("run conda-fuse");
+        assert!(
+            !out.status.success(),
+            "expected failure, got success; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn pack(&self, dir: &Path, archive: &Path, extra: &[&str]) {
+        let mut args: Vec<&OsStr> = vec![
+            "pack".as_ref(),
+            dir.as_os_str(),
+            "-o".as_ref(),
+            archive.as_os_str(),
+        ];
+        args.extend(extra.iter().map(|s| OsStr::new(*s)));
+        self.ok(args);
+    }
+
+    /// Mounts `archive` read-only at a fresh directory; unmounted when the guard drops.
+    pub fn mount_ro(&self, archive: &Path, name: &str) -> Mount<'_> {
+        let point = self.path(name);
+        std::fs::create_dir_all(&point).unwrap();
+        self.ok([
+            "mount".as_ref(),
+            archive.as_os_str(),
+            point.as_os_str(),
+            "--read-only".as_ref(),
+        ]);
+        Mount { world: self, point }
+    }
+}
+
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs an external tool, asserting success, with a hint when it is missing.
+pub fn run(cmd: &mut Command) -> Output {
+    let name = cmd.get_program().to_string_lossy().into_owned();
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!("cannot run {name}: {e}; the tests need zip, unzip, fuse-zip, python3 and fuse3 (see .ci/run)")
+    });
+    assert_success(&out, &name);
+    out
+}
+
+/// A mount that is unmounted when dropped, whatever happened in between.
+pub struct Mount<'w> {
+    pub world: &'w World,
+    pub point: PathBuf,
+}
+
+impl Mount<'_> {
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.point.join(rel)
+    }
+}
+
+impl Drop for Mount<'_> {
+    fn drop(&mut self) {
+        force_unmount(self.world, &self.point);
+    }
+}
+
+/// Unmounts through conda-fuse, falling back to a lazy detach so nothing leaks.
+pub fn force_unmount(world: &World, point: &Path) {
+    let ok = world
+        .cmd(["unmount".as_ref(), point.as_os_str()])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && is_mounted(point) {
+        let _ = Command::new("umount").arg("-l").arg(point).status();
+        let _ = Command::new("fusermount3").arg("-uz").arg(point).status();
+    }
+}
+
+pub fn is_mounted(point: &Path) -> bool {
+    let canonical = point.canonicalize().unwrap_or_else(|_| point.to_owned());
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let needle = canonical.to_string_lossy().replace(' ', "\\040");
+    text.lines()
+        .any(|l| l.split(' ').nth(4) == Some(needle.as_str()))
+}
+
+/// A foreign FUSE mount (fuse-zip) that is unmounted when dropped.
+pub struct ForeignMount {
+    pub point: PathBuf,
+}
+
+impl Drop for ForeignMount {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount3")
+            .arg("-u")
+            .arg(&self.point)
+            .status();
+        if is_mounted(&self.point) {
+            let _ = Command::new("umount").arg("-l").arg(&self.point).status();
+        }
+    }
+}
+
+/// Mounts `archive` with fuse-zip (read-only unless `writable`), as the old bash tool did.
+pub fn fuse_zip(archive: &Path, point: &Path, writable: bool) -> ForeignMount {
+    std::fs::create_dir_all(point).unwrap();
+    let mut cmd = Command::new("fuse-zip");
+    if !writable {
+        cmd.arg("-r");
+    }
+    run(cmd.arg(archive).arg(point));
+    ForeignMount {
+        point: point.to_owned(),
+    }
+}
+
+/// Unmounts a fuse-zip mount and waits until fuse-zip has written the archive.
+pub fn fuse_zip_unmount(m: ForeignMount) {
+    run(Command::new("fusermount3").arg("-u").arg(&m.point));
+    // fuse-zip writes the archive after the unmount returns; wait for its process to exit.
+    for _ in 0..600 {
+        let busy = Command::new("pgrep")
+            .arg("-f")
+            .arg(format!("fuse-zip.*{}", m.point.display()))
+            .output();
+        if busy.map(|o| o.stdout.is_empty()).unwrap_or(true) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::mem::forget(m);
+}
