@@ -180,7 +180,8 @@ fn tree_comparison_detects_every_kind_of_difference() {
         common::run(std::process::Command::new("cp").arg("-a").arg(&a).arg(&b));
         b
     };
-    let cases: Vec<(&str, Box<dyn Fn(&std::path::Path)>)> = vec![
+    type Change = Box<dyn Fn(&std::path::Path)>;
+    let cases: Vec<(&str, Change)> = vec![
         (
             "content",
             Box::new(|b| fs::write(b.join("d/f"), b"two").unwrap()),
