@@ -166,6 +166,41 @@ fn a_corrupt_entry_gives_eio_and_the_rest_stays_readable() {
 }
 
 #[test]
+fn a_corrupt_segment_fails_alone() {
+    let w = World::new();
+    let archive = small_archive(&w);
+    // big.txt (3.2 MB) is stored in independently readable 1 MiB segments; damage the third.
+    let a = Archive::open(&archive).unwrap();
+    let (i, range) = entry_data(&archive, "big.txt");
+    let table = a
+        .index()
+        .entry(i)
+        .seek
+        .clone()
+        .expect("a large entry has a seek table");
+    assert_eq!(table.segments.len(), 4, "{table:?}");
+    patch(
+        &archive,
+        range.start + table.segments[2].0 + 100,
+        b"\x00\xff\x00\xff\x12\x34",
+    );
+    drop(a);
+    let m = w.mount_ro(&archive, "mnt");
+    let expected = b"0123456789abcdef".repeat(200_000);
+    let f = fs::File::open(m.path("big.txt")).unwrap();
+    use std::os::unix::fs::FileExt;
+    let mut head = vec![0u8; 2 << 20];
+    f.read_exact_at(&mut head, 0).unwrap();
+    assert!(head == expected[..2 << 20]);
+    let mut tail = vec![0u8; expected.len() - (3 << 20)];
+    f.read_exact_at(&mut tail, 3 << 20).unwrap();
+    assert!(tail == expected[3 << 20..]);
+    let mut mid = vec![0u8; 4096];
+    let err = f.read_exact_at(&mut mid, (2 << 20) + 5000).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+}
+
+#[test]
 fn lying_sizes_never_hang_or_exhaust_memory() {
     let w = World::new();
     let archive = small_archive(&w);

@@ -23,9 +23,15 @@ struct Spec {
 
 fn spec() -> impl Strategy<Value = Spec> {
     let segment = prop::collection::vec(prop::sample::select(b"ab./\xe9_\x00".to_vec()), 1..12);
+    // Small random data, long runs, and entries large enough to get a seek table.
     let content = prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..3000),
-        (any::<u8>(), 0usize..200_000).prop_map(|(b, n)| vec![b; n]),
+        4 => prop::collection::vec(any::<u8>(), 0..3000),
+        2 => (any::<u8>(), 0usize..200_000).prop_map(|(b, n)| vec![b; n]),
+        1 => (any::<u8>(), 1_048_577usize..2_600_000).prop_map(|(b, n)| {
+            let mut v = vec![b; n];
+            v[n / 3] ^= 1;
+            v
+        }),
     ];
     (
         segment,
@@ -58,6 +64,10 @@ fn build(specs: &[Spec]) -> Vec<u8> {
         let Payload::Memory(data) = &mut out.payload else {
             unreachable!()
         };
+        let mut extra = Vec::new();
+        if let Some(t) = &out.seek {
+            t.encode(&mut extra);
+        }
         let h = HeaderFields {
             name: &s.name,
             method: out.method,
@@ -69,6 +79,7 @@ fn build(specs: &[Spec]) -> Vec<u8> {
             uid: 1,
             gid: 2,
             dos_datetime: unix_to_dos(1_600_000_000),
+            central_extra: &extra,
         };
         w.add(&h, &mut &data[..]).unwrap();
     }

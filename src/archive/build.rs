@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::compress::{self, Compressed, Compression, Payload};
-use super::format::HeaderFields;
+use super::format::{HeaderFields, SeekTable};
 use super::meta::{self, Kind, Meta};
 use super::pipeline::{self, Limits};
 use super::read::Archive;
@@ -130,6 +130,7 @@ fn header<'a>(
     crc32: u32,
     csize: u64,
     usize_: u64,
+    central_extra: &'a [u8],
 ) -> HeaderFields<'a> {
     let (uid, gid) = p.meta.owner.unwrap_or((0, 0));
     HeaderFields {
@@ -143,7 +144,16 @@ fn header<'a>(
         uid,
         gid,
         dos_datetime: meta::unix_to_dos(p.meta.mtime),
+        central_extra,
     }
+}
+
+fn seek_extra(seek: Option<&SeekTable>) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(t) = seek {
+        t.encode(&mut out);
+    }
+    out
 }
 
 /// Writes `plan` as a zip archive at `dest`, atomically. `on_entry(bytes_in)` runs after each entry.
@@ -171,7 +181,7 @@ pub fn build_archive(
     let mut bytes_in = 0u64;
     let limits = Limits {
         threads: opts.threads.max(1),
-        max_ahead: 64,
+        max_ahead: 4096,
         max_bytes: 256 << 20,
     };
     pipeline::ordered_parallel(
@@ -189,7 +199,15 @@ pub fn build_archive(
             let p = &plan[i];
             let wrote = match prep {
                 Prepared::Data(mut c) => {
-                    let h = header(p, c.method, c.crc32, c.payload.len(), c.uncompressed_size);
+                    let extra = seek_extra(c.seek.as_ref());
+                    let h = header(
+                        p,
+                        c.method,
+                        c.crc32,
+                        c.payload.len(),
+                        c.uncompressed_size,
+                        &extra,
+                    );
                     let mut r = c
                         .payload
                         .reader()
@@ -198,7 +216,15 @@ pub fn build_archive(
                 }
                 Prepared::Raw { archive, entry } => {
                     let e = archive.index().entry(entry).clone();
-                    let h = header(p, e.method, e.crc32, e.compressed_size, e.uncompressed_size);
+                    let extra = seek_extra(e.seek.as_deref());
+                    let h = header(
+                        p,
+                        e.method,
+                        e.crc32,
+                        e.compressed_size,
+                        e.uncompressed_size,
+                        &extra,
+                    );
                     let mut r = archive.raw_reader(entry).map_err(|err| BuildError::Read {
                         path: archive.path().to_owned(),
                         source: io::Error::other(format!(

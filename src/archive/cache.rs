@@ -1,49 +1,134 @@
-//! A bounded cache of fully decompressed entries, so random reads of a compressed entry (the kernel
-//! faulting pages of an mmapped shared library in any order) cost one decompression, not one per
-//! page. Entries up to half the memory cap live in memory; larger ones are decompressed into an
-//! unlinked temporary file (bounded by the spill cap) and read back with pread. Both tiers evict
-//! least-recently-used entries; a reader holding an `Arc<Decoded>` keeps it alive until done.
+//! A bounded cache of decompressed entries, so random reads of a compressed entry (the kernel faulting
+//! pages of an mmapped shared library in any order) cost one decompression, not one per page.
+//!
+//! Entries are decompressed progressively: small ones by the first reader, larger ones by a
+//! background thread while readers wait only until the bytes they asked for are ready. A library
+//! being loaded thus gets its first pages at once while the rest decompresses on another core.
+//! Entries up to half the memory cap live in memory; larger ones go to an unlinked temporary file
+//! (bounded by the spill cap). Both tiers evict least-recently-used entries; a reader holding an
+//! `Arc<Decoded>` keeps it alive until done.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 
 use lru::LruCache;
 
 use super::error::EntryError;
 use super::read::Archive;
 
-pub enum Decoded {
-    Memory(Box<[u8]>),
-    Spill { file: File, len: u64 },
+/// Entries up to this size are decompressed by the first reader itself, in one go.
+const INLINE_DECODE: u64 = 256 * 1024;
+/// Decompressed bytes published to waiting readers at a time.
+const CHUNK: usize = 256 * 1024;
+
+enum Store {
+    Memory(RwLock<Vec<u8>>),
+    Spill(File),
+}
+
+#[derive(Default)]
+struct Progress {
+    /// Bytes decompressed and readable so far.
+    done: u64,
+    error: Option<EntryError>,
+}
+
+/// One entry's decompressed bytes, filled progressively.
+pub struct Decoded {
+    len: u64,
+    store: Store,
+    progress: Mutex<Progress>,
+    advanced: Condvar,
 }
 
 impl Decoded {
     pub fn len(&self) -> u64 {
-        match self {
-            Decoded::Memory(b) => b.len() as u64,
-            Decoded::Spill { len, .. } => *len,
-        }
+        self.len
     }
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        let len = self.len();
-        if offset >= len {
+    /// Reads at `offset`, waiting until those bytes are decompressed.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, EntryError> {
+        if offset >= self.len {
             return Ok(0);
         }
-        let n = buf.len().min((len - offset) as usize);
-        match self {
-            Decoded::Memory(b) => {
-                buf[..n].copy_from_slice(&b[offset as usize..offset as usize + n])
+        let n = buf.len().min((self.len - offset) as usize);
+        let need = offset + n as u64;
+        {
+            let mut p = self.progress.lock().expect("progress lock");
+            while p.done < need {
+                if let Some(e) = &p.error {
+                    return Err(e.clone());
+                }
+                p = self.advanced.wait(p).expect("progress lock");
             }
-            Decoded::Spill { file, .. } => file.read_exact_at(&mut buf[..n], offset)?,
+        }
+        match &self.store {
+            Store::Memory(v) => {
+                let v = v.read().expect("decoded lock");
+                buf[..n].copy_from_slice(&v[offset as usize..need as usize]);
+            }
+            Store::Spill(f) => f.read_exact_at(&mut buf[..n], offset)?,
         }
         Ok(n)
+    }
+
+    /// Decompresses `part` of entry `i` into this buffer. A whole entry is published as it goes
+    /// (readers of its beginning need not wait for the end; corruption is reported to those who
+    /// read past it). A segment is published only once its CRC-32 is verified: it takes a
+    /// millisecond, and no reader ever sees unverified bytes of it.
+    fn fill(&self, archive: &Archive, i: u32, part: Part) {
+        let progressive = part == Part::Whole;
+        let result = (|| -> Result<(), EntryError> {
+            let mut decoder = match part {
+                Part::Whole => archive.decoder(i)?,
+                Part::Segment(k) => archive.segment_decoder(i, k as usize)?,
+            };
+            let mut chunk = vec![0u8; CHUNK.min(self.len as usize).max(1)];
+            let mut done = 0u64;
+            while done < self.len {
+                let n = decoder.read(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                match &self.store {
+                    Store::Memory(v) => v
+                        .write()
+                        .expect("decoded lock")
+                        .extend_from_slice(&chunk[..n]),
+                    Store::Spill(f) => f.write_all_at(&chunk[..n], done)?,
+                }
+                done += n as u64;
+                if progressive {
+                    self.progress.lock().expect("progress lock").done = done;
+                    self.advanced.notify_all();
+                }
+            }
+            // Reading to the end verifies size and CRC-32.
+            let mut rest = Vec::new();
+            decoder.read_to_end(&mut rest)?;
+            if done != self.len || !rest.is_empty() {
+                return Err(EntryError::Corrupt(
+                    "entry size differs from its record".into(),
+                ));
+            }
+            self.progress.lock().expect("progress lock").done = done;
+            self.advanced.notify_all();
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.progress.lock().expect("progress lock").error = Some(e);
+            self.advanced.notify_all();
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.progress.lock().expect("progress lock").error.is_some()
     }
 }
 
@@ -58,7 +143,7 @@ pub struct CacheLimits {
 }
 
 impl CacheLimits {
-    pub const DEFAULT_MEMORY: u64 = 128 << 20;
+    pub const DEFAULT_MEMORY: u64 = 64 << 20;
     pub const DEFAULT_SPILL: u64 = 4 << 30;
 
     pub fn with_memory(memory: u64) -> Self {
@@ -69,16 +154,44 @@ impl CacheLimits {
         }
     }
 
+    /// Entries up to this size are kept in memory.
+    pub fn memory_entry_max(&self) -> u64 {
+        self.memory / 2
+    }
+
     /// Whether an entry of this size is decompressed whole into the cache at all.
     pub fn cacheable(&self, size: u64) -> bool {
-        size <= self.memory / 2 || size <= self.spill
+        size <= self.memory_entry_max() || size <= self.spill
     }
 }
 
-type Slot = OnceLock<Result<Arc<Decoded>, EntryError>>;
+/// What of an entry a cache slot holds: all of it, or one segment of its seek table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    Whole,
+    Segment(u32),
+}
+
+impl Part {
+    /// Uncompressed length of this part of `entry`.
+    fn len(self, archive: &Archive, i: u32) -> u64 {
+        let e = archive.index().entry(i);
+        match (self, &e.seek) {
+            (Part::Segment(k), Some(t)) => {
+                let seg = u64::from(t.segment_size);
+                e.uncompressed_size
+                    .saturating_sub(u64::from(k) * seg)
+                    .min(seg)
+            }
+            _ => e.uncompressed_size,
+        }
+    }
+}
+
+type Key = (u32, Part);
 
 struct Tier {
-    lru: LruCache<u32, Arc<Slot>>,
+    lru: LruCache<Key, Arc<Decoded>>,
     bytes: u64,
     cap: u64,
 }
@@ -91,13 +204,19 @@ impl Tier {
             cap,
         }
     }
-    /// Evicts least-recently-used slots until `extra` more bytes fit.
-    fn make_room(&mut self, extra: u64, sizes: impl Fn(u32) -> u64) {
+    /// Evicts least-recently-used entries until `extra` more bytes fit.
+    fn make_room(&mut self, extra: u64) {
         while self.bytes + extra > self.cap {
             match self.lru.pop_lru() {
-                Some((k, _)) => self.bytes -= sizes(k),
+                Some((_, d)) => self.bytes -= d.len,
                 None => break,
             }
+        }
+    }
+    fn remove_if_same(&mut self, key: Key, d: &Arc<Decoded>) {
+        if self.lru.peek(&key).is_some_and(|x| Arc::ptr_eq(x, d)) {
+            self.lru.pop(&key);
+            self.bytes -= d.len;
         }
     }
 }
@@ -122,74 +241,100 @@ impl DecodedCache {
     }
 
     fn tier(&self, size: u64) -> &Mutex<Tier> {
-        if size <= self.limits.memory / 2 {
+        if size <= self.limits.memory_entry_max() {
             &self.memory
         } else {
             &self.spill
         }
     }
 
-    /// Whether entry `i` is decoded and cached right now.
+    /// Whether entry `i` is in the cache whole (complete or being decompressed).
     pub fn contains(&self, archive: &Archive, i: u32) -> bool {
         let size = archive.index().entry(i).uncompressed_size;
-        let tier = self.tier(size).lock().expect("cache lock");
-        tier.lru
-            .peek(&i)
-            .is_some_and(|s| matches!(s.get(), Some(Ok(_))))
+        self.tier(size)
+            .lock()
+            .expect("cache lock")
+            .lru
+            .contains(&(i, Part::Whole))
     }
 
-    /// Entry `i` fully decoded. Concurrent callers for the same entry wait for one decompression.
-    pub fn get(&self, archive: &Archive, i: u32) -> Result<Arc<Decoded>, EntryError> {
-        let size = archive.index().entry(i).uncompressed_size;
-        let in_memory = size <= self.limits.memory / 2;
-        let sizes = |k: u32| archive.index().entry(k).uncompressed_size;
-        let slot = {
-            let mut tier = self.tier(size).lock().expect("cache lock");
-            match tier.lru.get(&i) {
-                Some(slot) => slot.clone(),
-                None => {
-                    tier.make_room(size, sizes);
-                    let slot = Arc::new(Slot::new());
-                    tier.lru.put(i, slot.clone());
-                    tier.bytes += size;
-                    slot
+    /// `part` of entry `i`, decompressed or being decompressed; read it with `Decoded::read_at`.
+    pub fn get(
+        &self,
+        archive: &Arc<Archive>,
+        i: u32,
+        part: Part,
+    ) -> Result<Arc<Decoded>, EntryError> {
+        let size = part.len(archive, i);
+        let in_memory = size <= self.limits.memory_entry_max();
+        let tier = self.tier(size);
+        let key = (i, part);
+        let (decoded, fresh) = {
+            let mut t = tier.lock().expect("cache lock");
+            match t.lru.get(&key) {
+                Some(d) if !d.failed() => (d.clone(), false),
+                _ => {
+                    let store =
+                        if in_memory {
+                            let mut v = Vec::new();
+                            v.try_reserve_exact(size as usize)
+                                .map_err(|_| EntryError::Io("entry too large for memory".into()))?;
+                            Store::Memory(RwLock::new(v))
+                        } else {
+                            Store::Spill(tempfile::tempfile_in(&self.limits.spill_dir).map_err(|e| {
+                            EntryError::Io(format!(
+                                "cannot create a temporary file in {} for a large entry: {e}",
+                                self.limits.spill_dir.display()
+                            ))
+                        })?)
+                        };
+                    let d = Arc::new(Decoded {
+                        len: size,
+                        store,
+                        progress: Mutex::new(Progress::default()),
+                        advanced: Condvar::new(),
+                    });
+                    if let Some(old) = t.lru.pop(&key) {
+                        t.bytes -= old.len;
+                    }
+                    t.make_room(size);
+                    t.lru.put(key, d.clone());
+                    t.bytes += size;
+                    (d, true)
                 }
             }
         };
-        let result = slot
-            .get_or_init(|| {
-                if in_memory {
-                    archive
-                        .read_all(i)
-                        .map(|v| Arc::new(Decoded::Memory(v.into_boxed_slice())))
-                } else {
-                    self.decode_to_spill(archive, i).map(Arc::new)
-                }
-            })
-            .clone();
-        if result.is_err() {
-            // Do not pin failures: the next read retries (the error may be transient I/O).
-            let mut tier = self.tier(size).lock().expect("cache lock");
-            if tier.lru.peek(&i).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
-                tier.lru.pop(&i);
-                tier.bytes -= size;
+        if fresh {
+            if size <= INLINE_DECODE {
+                decoded.fill(archive, i, part);
+            } else {
+                let (d, a) = (decoded.clone(), archive.clone());
+                rayon::spawn(move || d.fill(&a, i, part));
             }
         }
-        result
+        Ok(decoded)
     }
 
-    fn decode_to_spill(&self, archive: &Archive, i: u32) -> Result<Decoded, EntryError> {
-        let file = tempfile::tempfile_in(&self.limits.spill_dir).map_err(|e| {
-            EntryError::Io(format!(
-                "cannot create a temporary file in {} for a large entry: {e}",
-                self.limits.spill_dir.display()
-            ))
-        })?;
-        let mut out = io::BufWriter::with_capacity(1 << 20, &file);
-        let len = io::copy(&mut archive.decoder(i)?, &mut out)?;
-        out.flush()?;
-        drop(out);
-        Ok(Decoded::Spill { file, len })
+    /// Reads `part` of entry `i` at `offset` (within the part) through the cache; failed parts leave
+    /// the cache (the next read retries, in case the failure was transient I/O).
+    pub fn read_at(
+        &self,
+        archive: &Arc<Archive>,
+        i: u32,
+        part: Part,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, EntryError> {
+        let decoded = self.get(archive, i, part)?;
+        let result = decoded.read_at(offset, buf);
+        if result.is_err() {
+            let size = part.len(archive, i);
+            self.tier(size)
+                .lock()
+                .expect("cache lock")
+                .remove_if_same((i, part), &decoded);
+        }
+        result
     }
 
     /// Bytes currently accounted in memory and in temporary files.

@@ -2,28 +2,28 @@
 //! of a file being read or copied), sometimes in any order (page faults of an mmapped library).
 //!
 //! - stored entries: pread straight from the archive;
-//! - small compressed entries: decompressed whole once, through the shared cache;
-//! - large compressed entries: a streaming decoder that follows sequential reads, keeping a window
-//!   of recent bytes so requests that arrive slightly out of order (the kernel issues readahead in
-//!   parallel) are still served; a read far from the stream's position switches to the cache.
+//! - compressed entries that fit the memory cache: decompressed once, progressively, through the
+//!   shared cache (see `cache.rs`);
+//! - larger compressed entries: a streaming decoder that follows sequential reads (a copy, a tar),
+//!   keeping a window of recent bytes so requests that arrive slightly out of order (the kernel
+//!   issues readahead in parallel) are still served; a read far from the stream's position
+//!   switches to the cache, which decompresses the entry into a temporary file.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::cache::DecodedCache;
+use super::cache::{DecodedCache, Part};
 use super::error::EntryError;
 use super::format;
 use super::read::{Archive, CheckedReader};
 
-/// Entries up to this size are decompressed whole on first read.
-const SMALL_ENTRY: u64 = 1 << 20;
 /// Decoded bytes kept behind a stream's position for out-of-order requests.
-const WINDOW: u64 = 4 << 20;
+const WINDOW: u64 = 1 << 20;
 /// A stream decodes forward over a gap up to this long rather than switching to the cache.
 const SKIP_AHEAD: u64 = 8 << 20;
 /// At most this many streams (decoder state plus window) exist at once, bounding their memory.
-pub const MAX_STREAMS: usize = 16;
+pub const MAX_STREAMS: usize = 8;
 
 static ACTIVE_STREAMS: AtomicUsize = AtomicUsize::new(0);
 
@@ -106,6 +106,8 @@ pub struct EntryReader {
     entry: u32,
     size: u64,
     stored: bool,
+    /// Segment size when the entry has a seek table.
+    segment_size: Option<u64>,
     stream: Mutex<Option<Stream>>,
 }
 
@@ -114,12 +116,18 @@ impl EntryReader {
         let e = archive.index().entry(entry);
         let stored = e.method == format::METHOD_STORED && !e.encrypted();
         let size = e.uncompressed_size;
+        let segment_size = e
+            .seek
+            .as_ref()
+            .filter(|_| !stored)
+            .map(|t| u64::from(t.segment_size));
         EntryReader {
             archive,
             cache,
             entry,
             size,
             stored,
+            segment_size,
             stream: Mutex::new(None),
         }
     }
@@ -145,7 +153,12 @@ impl EntryReader {
             }
             return Ok(out);
         }
-        if self.size <= SMALL_ENTRY || self.cache.contains(&self.archive, self.entry) {
+        if let Some(seg) = self.segment_size {
+            return self.read_segments(seg, offset, len, out);
+        }
+        if self.size <= self.cache.limits().memory_entry_max()
+            || self.cache.contains(&self.archive, self.entry)
+        {
             return self.read_cached(offset, len, out);
         }
         let mut stream = self.stream.lock().expect("stream lock");
@@ -154,7 +167,13 @@ impl EntryReader {
         }
         if let Some(s) = stream.as_mut() {
             match s.read(offset, len, &mut out) {
-                Ok(true) => return Ok(out),
+                Ok(true) => {
+                    if s.pos >= self.size {
+                        // Read to the end: free the decoder and its window now.
+                        *stream = None;
+                    }
+                    return Ok(out);
+                }
                 Ok(false) => {}
                 Err(e) => {
                     *stream = None;
@@ -181,10 +200,51 @@ impl EntryReader {
         len: usize,
         mut out: Vec<u8>,
     ) -> Result<Vec<u8>, EntryError> {
-        let decoded = self.cache.get(&self.archive, self.entry)?;
         out.resize(len, 0);
-        let n = decoded.read_at(offset, &mut out)?;
+        let n = self
+            .cache
+            .read_at(&self.archive, self.entry, Part::Whole, offset, &mut out)?;
         out.truncate(n);
+        Ok(out)
+    }
+
+    /// Reads through the seek table: only the segments covering the request are decompressed, and
+    /// the next one is prefetched when a read nears the end of a segment (sequential readers).
+    fn read_segments(
+        &self,
+        seg: u64,
+        offset: u64,
+        len: usize,
+        mut out: Vec<u8>,
+    ) -> Result<Vec<u8>, EntryError> {
+        out.resize(len, 0);
+        let end = offset + len as u64;
+        let mut pos = offset;
+        while pos < end {
+            let k = pos / seg;
+            let within = pos - k * seg;
+            let take = (end - pos).min(seg - within) as usize;
+            let at = (pos - offset) as usize;
+            let n = self.cache.read_at(
+                &self.archive,
+                self.entry,
+                Part::Segment(k as u32),
+                within,
+                &mut out[at..at + take],
+            )?;
+            if n == 0 {
+                break;
+            }
+            pos += n as u64;
+        }
+        out.truncate((pos - offset) as usize);
+        let next = end.div_ceil(seg);
+        let into = end % seg;
+        if (into == 0 || into > seg * 3 / 4) && next * seg < self.size {
+            let _ = self
+                .cache
+                .get(&self.archive, self.entry, Part::Segment(next as u32));
+        }
         Ok(out)
     }
 }

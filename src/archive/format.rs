@@ -39,6 +39,8 @@ pub const EXTRA_EXT_TIMESTAMP: u16 = 0x5455; // "UT"
 pub const EXTRA_INFOZIP_UNIX_OLD: u16 = 0x5855; // "UX"
 pub const EXTRA_INFOZIP_UNIX_16: u16 = 0x7855; // "Ux"
 pub const EXTRA_INFOZIP_UNIX: u16 = 0x7875; // "ux"
+/// conda-fuse's seek table ("CF"), central directory only; other readers skip unknown fields.
+pub const EXTRA_SEEK_TABLE: u16 = 0x4643;
 
 /// Field values that mean "the real value is in the zip64 extra field".
 pub const ZIP64_U32: u32 = u32::MAX;
@@ -231,6 +233,76 @@ pub fn unix_owner(extra: &[u8]) -> Option<(u32, u32)> {
     None
 }
 
+/// Where to start decompressing inside a large entry. The entry is one standard deflate stream (or
+/// zstd stream) whose compressor was reset every `segment_size` uncompressed bytes (a deflate full
+/// flush, or a new zstd frame), so decompression can begin at any segment without the ones before.
+/// Each segment's CRC-32 keeps random reads verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeekTable {
+    pub segment_size: u32,
+    /// Per segment: offset of its compressed bytes from the start of the entry's data, and the
+    /// CRC-32 of its uncompressed bytes.
+    pub segments: Vec<(u64, u32)>,
+}
+
+impl SeekTable {
+    /// Most segments one extra field can describe (the field is at most 65535 bytes).
+    pub const MAX_SEGMENTS: usize = (u16::MAX as usize - 9) / 12;
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let len = 1 + 4 + 4 + 12 * self.segments.len();
+        out.extend_from_slice(&EXTRA_SEEK_TABLE.to_le_bytes());
+        out.extend_from_slice(&(len as u16).to_le_bytes());
+        out.push(1);
+        out.extend_from_slice(&self.segment_size.to_le_bytes());
+        out.extend_from_slice(&(self.segments.len() as u32).to_le_bytes());
+        for (offset, crc) in &self.segments {
+            out.extend_from_slice(&offset.to_le_bytes());
+            out.extend_from_slice(&crc.to_le_bytes());
+        }
+    }
+
+    /// Parses and validates a table for an entry of the given sizes; None if absent or unusable.
+    pub fn decode(extra: &[u8], compressed_size: u64, uncompressed_size: u64) -> Option<SeekTable> {
+        let mut b = Bytes::new(extra_field(extra, EXTRA_SEEK_TABLE)?);
+        if b.u8()? != 1 {
+            return None;
+        }
+        let segment_size = b.u32()?;
+        let count = b.u32()? as usize;
+        if segment_size == 0
+            || count == 0
+            || count > Self::MAX_SEGMENTS
+            || b.remaining() != count * 12
+        {
+            return None;
+        }
+        let expected = uncompressed_size.div_ceil(u64::from(segment_size));
+        if expected != count as u64 {
+            return None;
+        }
+        let mut segments = Vec::with_capacity(count);
+        let mut last = None;
+        for _ in 0..count {
+            let offset = b.u64()?;
+            let crc = b.u32()?;
+            // Offsets must start at zero, strictly increase, and stay inside the entry.
+            if offset >= compressed_size.max(1)
+                || last.is_some_and(|l| offset <= l)
+                || last.is_none() && offset != 0
+            {
+                return None;
+            }
+            last = Some(offset);
+            segments.push((offset, crc));
+        }
+        Some(SeekTable {
+            segment_size,
+            segments,
+        })
+    }
+}
+
 /// Where an entry's data begins, from its local header at `local_header_offset` (given the first
 /// bytes of that header).
 pub fn local_data_offset(local_header_offset: u64, header: &[u8]) -> Result<u64, &'static str> {
@@ -377,6 +449,8 @@ pub struct HeaderFields<'a> {
     pub uid: u32,
     pub gid: u32,
     pub dos_datetime: (u16, u16),
+    /// Extra fields for the central header only (the seek table).
+    pub central_extra: &'a [u8],
 }
 
 const VERSION_MADE_BY: u16 = (HOST_UNIX as u16) << 8 | 63;
@@ -482,6 +556,7 @@ impl HeaderFields<'_> {
             extra.extend_from_slice(&z);
         }
         self.push_unix_extras(&mut extra);
+        extra.extend_from_slice(self.central_extra);
         let zip64 = big_u || big_c || big_o;
         let fit = |v: u64, big: bool| if big { ZIP64_U32 } else { v as u32 };
         out.extend_from_slice(&CENTRAL_HEADER_SIG.to_le_bytes());
@@ -557,7 +632,28 @@ mod tests {
             uid: 1234,
             gid: 5678,
             dos_datetime: (0x1234, 0x5678),
+            central_extra: &[],
         }
+    }
+
+    #[test]
+    fn seek_tables_round_trip_and_bad_ones_are_ignored() {
+        let t = SeekTable {
+            segment_size: 1 << 20,
+            segments: vec![(0, 7), (400_000, 8), (800_000, 9)],
+        };
+        let mut out = Vec::new();
+        t.encode(&mut out);
+        assert_eq!(
+            SeekTable::decode(&out, 1_000_000, (2 << 20) + 5),
+            Some(t.clone())
+        );
+        // Wrong segment count for the size, offsets beyond the data, or out of order: ignored.
+        assert_eq!(SeekTable::decode(&out, 1_000_000, 5 << 20), None);
+        assert_eq!(SeekTable::decode(&out, 500_000, (2 << 20) + 5), None);
+        let mut bad = out.clone();
+        bad[25..33].copy_from_slice(&900_000u64.to_le_bytes());
+        assert_eq!(SeekTable::decode(&bad, 1_000_000, (2 << 20) + 5), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::error::ArchiveError;
-use super::format::{self, CentralHeader};
+use super::format::{self, CentralHeader, SeekTable};
 use super::meta::Meta;
 
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ pub struct Entry {
     pub method: u16,
     pub flags: u16,
     pub meta: Meta,
+    /// Where decompression may start inside a large entry (archives written by conda-fuse).
+    pub seek: Option<Box<SeekTable>>,
 }
 
 impl Entry {
@@ -112,6 +114,11 @@ impl Index {
                 method: h.method,
                 flags: h.flags,
                 meta: Meta::from_central(&h),
+                seek: if h.method == format::METHOD_STORED {
+                    None
+                } else {
+                    SeekTable::decode(h.extra, h.compressed_size, h.uncompressed_size).map(Box::new)
+                },
             });
         }
         // Writers disagree on the 16-bit count for >65535 entries without zip64; trust the headers

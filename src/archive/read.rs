@@ -22,6 +22,8 @@ pub struct Archive {
     index: Index,
     /// Absolute start of each entry's data, resolved from its local header on first use (0 = not yet).
     data_starts: Vec<AtomicU64>,
+    /// Bytes produced by decompression so far (for `status`).
+    decompressed: Arc<AtomicU64>,
 }
 
 impl Archive {
@@ -37,6 +39,7 @@ impl Archive {
             path: path.to_owned(),
             index,
             data_starts,
+            decompressed: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -98,17 +101,65 @@ impl Archive {
     /// Entry `i` decompressed, verified against its size and CRC-32 as the last byte is read.
     pub fn decoder(&self, i: u32) -> Result<CheckedReader, EntryError> {
         let e = self.index.entry(i);
+        let range = self.data_range(i)?;
+        self.checked(e, range, e.uncompressed_size, e.crc32)
+    }
+
+    /// Segment `k` of entry `i` (see `format::SeekTable`), decompressed on its own and verified
+    /// against the segment's CRC-32.
+    pub fn segment_decoder(&self, i: u32, k: usize) -> Result<CheckedReader, EntryError> {
+        let e = self.index.entry(i);
+        let table = e
+            .seek
+            .as_ref()
+            .ok_or_else(|| EntryError::Corrupt("entry has no seek table".into()))?;
+        let &(offset, crc) = table
+            .segments
+            .get(k)
+            .ok_or_else(|| EntryError::Corrupt(format!("segment {k} does not exist")))?;
+        let end = table.segments.get(k + 1).map_or(e.compressed_size, |s| s.0);
+        let data = self.data_range(i)?;
+        let seg = u64::from(table.segment_size);
+        let len = (e.uncompressed_size - k as u64 * seg).min(seg);
+        let mut reader = self.checked(e, data.start + offset..data.start + end, len, crc)?;
+        // A deflate segment before the last ends at a full flush, not at the end of the stream.
+        reader.expect_end = k + 1 == table.segments.len();
+        Ok(reader)
+    }
+
+    fn checked(
+        &self,
+        e: &Entry,
+        raw: Range<u64>,
+        size: u64,
+        crc: u32,
+    ) -> Result<CheckedReader, EntryError> {
         Self::check_readable(e)?;
+        let buf = RAW_BUF.min((raw.end - raw.start) as usize + 1);
         let raw = BufReader::with_capacity(
-            RAW_BUF.min(e.compressed_size as usize + 1),
-            self.raw_reader(i)?,
+            buf,
+            RangeReader {
+                file: self.file.clone(),
+                pos: raw.start,
+                end: raw.end,
+            },
         );
         let inner: Box<dyn Read + Send> = match e.method {
             format::METHOD_STORED => Box::new(raw),
             format::METHOD_DEFLATED => Box::new(flate2::bufread::DeflateDecoder::new(raw)),
             _ => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
         };
-        Ok(CheckedReader::new(inner, e.uncompressed_size, e.crc32))
+        Ok(CheckedReader::new(
+            inner,
+            size,
+            crc,
+            self.decompressed.clone(),
+        ))
+    }
+
+    /// Bytes decompressed since the archive was opened.
+    pub fn decompressed_bytes(&self) -> u64 {
+        self.decompressed.load(Ordering::Relaxed)
     }
 
     /// All of entry `i`, decompressed and verified. Callers bound `uncompressed_size` first.
@@ -169,16 +220,22 @@ pub struct CheckedReader {
     expected_crc: u32,
     hasher: crc32fast::Hasher,
     verified: bool,
+    counter: Arc<AtomicU64>,
+    /// Whether the decoder must end exactly at the recorded size (false for a segment that does
+    /// not end its stream; its bytes are bounded by its compressed range and checked by CRC).
+    expect_end: bool,
 }
 
 impl CheckedReader {
-    fn new(inner: Box<dyn Read + Send>, size: u64, crc: u32) -> Self {
+    fn new(inner: Box<dyn Read + Send>, size: u64, crc: u32, counter: Arc<AtomicU64>) -> Self {
         CheckedReader {
             inner,
             remaining: size,
             expected_crc: crc,
             hasher: crc32fast::Hasher::new(),
             verified: false,
+            counter,
+            expect_end: true,
         }
     }
 
@@ -187,7 +244,7 @@ impl CheckedReader {
             return Ok(());
         }
         let mut probe = [0u8; 1];
-        if self.inner.read(&mut probe)? != 0 {
+        if self.expect_end && self.inner.read(&mut probe)? != 0 {
             return Err(invalid("entry holds more data than its recorded size"));
         }
         let crc = std::mem::take(&mut self.hasher).finalize();
@@ -221,6 +278,7 @@ impl Read for CheckedReader {
         }
         self.hasher.update(&buf[..n]);
         self.remaining -= n as u64;
+        self.counter.fetch_add(n as u64, Ordering::Relaxed);
         if self.remaining == 0 {
             self.finish()?;
         }

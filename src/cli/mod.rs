@@ -10,6 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::archive::CacheLimits;
+
 const EXAMPLES: &str = "\
 Examples:
   conda-fuse pack ~/miniforge3/envs/ml -o ml.zip --prefix-dir ml
@@ -79,7 +81,7 @@ struct PackArgs {
     /// Compression level (deflate 1-9, default 9; zstd 1-22, default 3)
     #[arg(long)]
     level: Option<i32>,
-    /// Compression threads (default: all cores)
+    /// Compression workers (default: cores + 2)
     #[arg(long)]
     threads: Option<usize>,
     /// Replace the output archive if it exists
@@ -100,10 +102,10 @@ struct MountArgs {
     #[arg(long)]
     foreground: bool,
     /// Memory for decompressed entries, in MiB
-    #[arg(long, value_name = "MIB", default_value_t = 128)]
+    #[arg(long, value_name = "MIB", default_value_t = CacheLimits::DEFAULT_MEMORY >> 20)]
     cache_size: u64,
     /// Disk for decompressed large entries (in TMPDIR), in MiB
-    #[arg(long, value_name = "MIB", default_value_t = 4096)]
+    #[arg(long, value_name = "MIB", default_value_t = CacheLimits::DEFAULT_SPILL >> 20)]
     spill_size: u64,
     /// Threads serving requests (default: 2 per core, at least 4)
     #[arg(long)]
@@ -149,6 +151,7 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Compression workers: one per core plus two, so that reading files overlaps compressing them.
 fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::thread::available_parallelism().map_or(2, |n| n.get()) + 2
 }

@@ -27,6 +27,7 @@ pub struct Status {
     pub cache_memory_bytes: u64,
     pub cache_spill_bytes: u64,
     pub read_errors: u64,
+    pub decompressed_bytes: u64,
     pub resident_bytes: u64,
 }
 

@@ -242,6 +242,7 @@ fn serve(
     req: &MountRequest,
     ready: &mut dyn FnMut(u32),
 ) -> Result<(), DaemonError> {
+    bound_malloc();
     let signals = {
         let mut s = SigSet::empty();
         s.add(Signal::SIGINT);
@@ -358,6 +359,20 @@ fn serve(
     result.map_err(io_err("serving the mount"))
 }
 
+/// glibc's allocator raises its mmap threshold after each large free and keeps one arena per thread,
+/// so freed cache buffers would stay resident. A fixed threshold returns every buffer over 256 KiB
+/// to the system when freed, and few arenas keep fragmentation small: resident memory follows the
+/// cache's accounting.
+fn bound_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; called before this process starts other threads.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+    }
+}
+
 fn mount_failure(mountpoint: &Path, req: &MountRequest, e: io::Error) -> DaemonError {
     let text = e.to_string();
     let message = if text.contains("user_allow_other") {
@@ -402,6 +417,7 @@ fn status_of(fs: &ArchiveFs, record: &MountRecord) -> Status {
         cache_memory_bytes: mem,
         cache_spill_bytes: spill,
         read_errors: fs.read_errors.load(std::sync::atomic::Ordering::Relaxed),
+        decompressed_bytes: fs.archive().decompressed_bytes(),
         resident_bytes: resident_bytes(),
     }
 }

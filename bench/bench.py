@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""conda-fuse benchmark: every figure is a ratio against the same work on a native directory (or
+the named tool) measured in the same run; medians of several runs, interleaved.
+
+    python3 bench/bench.py [--ref-env DIR] [--work DIR] [--runs N] [--fuse-zip] [--out FILE]
+
+--ref-env defaults to building one with ../shared/make-ref-env.sh (about 67k entries, 1.1 GB).
+Cold figures drop the page cache (root only). Results go to stdout and bench/results/latest.md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+IMPORT = "import numpy, scipy.linalg, pandas, matplotlib, sklearn"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, **kw)
+
+
+def timed(cmd, **kw):
+    t = time.perf_counter()
+    sh(cmd, stdout=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - t
+
+
+def drop_caches():
+    sh("sync")
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+class Conda:
+    def __init__(self, binary, state):
+        self.bin = binary
+        self.env = dict(os.environ, CONDA_FUSE_STATE_DIR=str(state))
+
+    def run(self, *args):
+        return subprocess.run([self.bin, *map(str, args)], check=True, env=self.env,
+                              stdout=subprocess.PIPE, text=True).stdout
+
+    def mount(self, archive, point):
+        point.mkdir(parents=True, exist_ok=True)
+        self.run("mount", archive, point, "--read-only")
+        return json.loads(self.run("status", point, "--json"))["pid"]
+
+    def unmount(self, point):
+        subprocess.run([self.bin, "unmount", str(point)], env=self.env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def rss_kib(pid):
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        fields[k] = v.strip()
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def median_pair(n, native, mounted):
+    """Runs both n times, interleaved; returns (median native, median mounted)."""
+    a, b = [], []
+    for _ in range(n):
+        a.append(native())
+        b.append(mounted())
+    return statistics.median(a), statistics.median(b)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ref-env", type=Path)
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--cold-runs", type=int, default=3)
+    ap.add_argument("--fuse-zip", action="store_true", help="also measure fuse-zip (the old tool)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench/results/latest.md")
+    args = ap.parse_args()
+
+    root = os.geteuid() == 0
+    binary = REPO / "target/release/conda-fuse"
+    if not binary.exists():
+        sh(["cargo", "build", "--release", "--quiet"], cwd=REPO)
+    work = args.work or Path(tempfile.mkdtemp(prefix="conda-fuse-bench-", dir=REPO / "target"))
+    work.mkdir(parents=True, exist_ok=True)
+    ref = args.ref_env
+    if ref is None:
+        ref = work / "refenv"
+        if not ref.exists():
+            script = REPO.parent / "shared/make-ref-env.sh"
+            print(f"building the reference environment with {script} ...", file=sys.stderr)
+            sh([str(script), str(ref)])
+    cf = Conda(str(binary), work / "state")
+    rows = []  # (figure, native or tool, conda-fuse, ratio, target, ok)
+
+    def row(name, base, ours, target, unit="s", lower=True):
+        ratio = ours / base
+        ok = ratio <= target if lower else ratio >= target
+        rows.append((name, f"{base:.2f} {unit}", f"{ours:.2f} {unit}", f"{ratio:.2f}x", f"<= {target}x" if lower else f">= {target}x", ok))
+        print(f"{name}: base {base:.3f}, conda-fuse {ours:.3f}, ratio {ratio:.2f} (target {target})", file=sys.stderr)
+
+    # Pack, from a cold cache each time: conda-fuse vs Info-ZIP `zip -r -q -y`.
+    ours_zip, info_zip = work / "ref.zip", work / "ref-infozip.zip"
+    for p in (ours_zip, info_zip):
+        p.unlink(missing_ok=True)
+    if root:
+        drop_caches()
+    t_ours = timed([str(binary), "pack", str(ref), "-o", str(ours_zip)], env=cf.env)
+    if root:
+        drop_caches()
+    t_zip = timed(["zip", "-r", "-q", "-y", str(info_zip), "."], cwd=ref)
+    row("pack (vs zip -r -q -y)", t_zip, t_ours, 0.6)
+    s_ours, s_zip = ours_zip.stat().st_size, info_zip.stat().st_size
+    rows.append(("archive size (vs zip)", f"{s_zip / 2**20:.1f} MiB", f"{s_ours / 2**20:.1f} MiB", f"{s_ours / s_zip:.3f}x", "<= 1.0x", s_ours <= s_zip))
+
+    mnt = work / "mnt"
+    py_native, py_mount = ref / "bin/python3", mnt / "bin/python3"
+    try:
+        cf.mount(ours_zip, mnt)
+        # Warm: one run of each first, then interleaved medians.
+        timed([str(py_native), "-c", IMPORT])
+        timed([str(py_mount), "-c", IMPORT])
+        n, m = median_pair(args.runs, lambda: timed([str(py_native), "-c", IMPORT]),
+                           lambda: timed([str(py_mount), "-c", IMPORT]))
+        row("warm import numpy, scipy.linalg, pandas, matplotlib, sklearn", n, m, 1.10)
+        find = "find {} -type f | wc -l"
+        timed(find.format(ref))
+        timed(find.format(mnt))
+        n, m = median_pair(args.runs, lambda: timed(find.format(ref)), lambda: timed(find.format(mnt)))
+        row("warm find -type f, counted", n, m, 2.0)
+        cf.unmount(mnt)
+
+        if root:
+            tar = "cd {} && tar -cf - . | wc -c"
+
+            def cold_native_tar():
+                drop_caches()
+                return timed(tar.format(ref))
+
+            def cold_mount_tar():
+                drop_caches()
+                cf.mount(ours_zip, mnt)
+                try:
+                    return timed(tar.format(mnt))
+                finally:
+                    cf.unmount(mnt)
+
+            n, m = median_pair(args.cold_runs, cold_native_tar, cold_mount_tar)
+            row("cold full read (tar of the whole tree)", n, m, 1.5)
+
+            def cold_native_import():
+                drop_caches()
+                return timed([str(py_native), "-c", IMPORT])
+
+            def cold_mount_import():
+                drop_caches()
+                cf.mount(ours_zip, mnt)
+                try:
+                    return timed([str(py_mount), "-c", IMPORT])
+                finally:
+                    cf.unmount(mnt)
+
+            n, m = median_pair(args.cold_runs, cold_native_import, cold_mount_import)
+            row("cold import (caches dropped, fresh mount)", n, m, 1.3)
+
+        # Memory: resident size of the daemon after reading every byte of the environment.
+        pid = cf.mount(ours_zip, mnt)
+        sh(f"cd {mnt} && tar -cf - . | wc -c", stdout=subprocess.DEVNULL)
+        sh(f"{py_mount} -c '{IMPORT}'", stdout=subprocess.DEVNULL)
+        rss, hwm = rss_kib(pid)
+        rows.append(("daemon memory after reading everything (RSS / peak)", "-", f"{rss / 1024:.0f} / {hwm / 1024:.0f} MiB", "-", "< 256 MiB", hwm < 256 * 1024))
+        print(f"daemon RSS {rss} KiB, peak {hwm} KiB", file=sys.stderr)
+        cf.unmount(mnt)
+
+        if args.fuse_zip:
+            fz = work / "fz"
+            fz.mkdir(exist_ok=True)
+            sh(["fuse-zip", "-r", str(info_zip), str(fz)])
+            try:
+                timed([str(fz / "bin/python3"), "-c", IMPORT])
+                n, m = median_pair(3, lambda: timed([str(py_native), "-c", IMPORT]),
+                                   lambda: timed([str(fz / "bin/python3"), "-c", IMPORT]))
+                rows.append(("fuse-zip: warm import", f"{n:.2f} s", f"{m:.2f} s (fuse-zip)", f"{m / n:.2f}x", "(reference)", True))
+                timed(find.format(fz))
+                n, m = median_pair(3, lambda: timed(find.format(ref)), lambda: timed(find.format(fz)))
+                rows.append(("fuse-zip: warm find", f"{n:.2f} s", f"{m:.2f} s (fuse-zip)", f"{m / n:.2f}x", "(reference)", True))
+            finally:
+                sh(["fusermount3", "-u", str(fz)])
+    finally:
+        cf.unmount(mnt)
+
+    cores = os.cpu_count()
+    lines = [
+        f"Reference environment: {ref} ({sum(1 for _ in ref.rglob('*'))} entries); {cores} cores; "
+        f"medians of {args.runs} warm / {args.cold_runs} cold runs; {time.strftime('%Y-%m-%d')}.",
+        "",
+        "| figure | native dir (or zip) | conda-fuse | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, base, ours, ratio, target, ok in rows:
+        lines.append(f"| {name} | {base} | {ours} | {ratio} | {target} | {'yes' if ok else 'NO'} |")
+    text = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    if args.work is None and args.ref_env is not None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
