@@ -1,9 +1,19 @@
 //! conda-fuse: conda environments kept as single zip archives and served as directories through
-//! FUSE. Layers, top to bottom (a layer never calls upward): `cli` → `daemon` → `fs` → `archive`.
-//! See DESIGN.md for the decisions behind them.
+//! FUSE. Layers, top to bottom (a layer never calls upward):
+//!
+//! - `cli`: commands, progress bars, human output;
+//! - `daemon`: one process per mount, its state record, control socket and signals;
+//! - `fs`: request semantics and the kernel adapter; `commit`: saving changes as a new archive;
+//! - `overlay`: the merged tree, upper layer, journal and writer lock;
+//! - `archive`: the zip format, reading with a bounded cache, parallel crash-safe writing.
 
 pub mod archive;
 pub mod cli;
+pub mod clock;
+pub mod commit;
 pub mod daemon;
+pub mod fault;
 pub mod fs;
 pub mod logging;
+pub mod overlay;
+pub mod process;

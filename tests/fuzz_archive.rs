@@ -10,7 +10,7 @@ use conda_fuse::archive::format::HeaderFields;
 use conda_fuse::archive::meta::unix_to_dos;
 use conda_fuse::archive::write::ZipWriter;
 use conda_fuse::archive::{Archive, CacheLimits, DecodedCache, EntryReader, Kind};
-use conda_fuse::fs::{Defaults, Tree};
+use conda_fuse::overlay::tree::{Defaults, Tree};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

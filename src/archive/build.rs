@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::compress::{self, Compressed, Compression, Payload};
-use super::format::{HeaderFields, SeekTable};
+use super::format::{self, HeaderFields, SeekTable};
 use super::meta::{self, Kind, Meta};
 use super::pipeline::{self, Limits};
 use super::read::Archive;
@@ -38,6 +38,8 @@ pub struct Planned {
     pub name: Vec<u8>,
     pub meta: Meta,
     pub source: Source,
+    /// Entries sharing a group are hard links of one file.
+    pub link_group: Option<u64>,
 }
 
 impl Planned {
@@ -148,12 +150,48 @@ fn header<'a>(
     }
 }
 
-fn seek_extra(seek: Option<&SeekTable>) -> Vec<u8> {
+/// Central-directory-only extra fields: the seek table and the hard-link group.
+fn central_extra(seek: Option<&SeekTable>, link_group: Option<u64>) -> Vec<u8> {
     let mut out = Vec::new();
     if let Some(t) = seek {
         t.encode(&mut out);
     }
+    if let Some(g) = link_group {
+        format::encode_link_group(g, &mut out);
+    }
     out
+}
+
+/// An archive written and flushed under a temporary name beside its destination, not yet in place.
+pub struct PendingArchive {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+    dir: PathBuf,
+    pub stats: BuildStats,
+}
+
+impl PendingArchive {
+    /// Where the finished archive waits.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// Renames the archive into place and flushes the directory: the destination holds either the
+    /// old archive or this one, never a mix.
+    pub fn install(self) -> Result<BuildStats, BuildError> {
+        let PendingArchive {
+            tmp,
+            dest,
+            dir,
+            stats,
+        } = self;
+        tmp.persist(&dest)
+            .map_err(|e| write_error("cannot move the new archive to", &dest, &e.error))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| write_error("cannot flush directory", &dir, &e))?;
+        Ok(stats)
+    }
 }
 
 /// Writes `plan` as a zip archive at `dest`, atomically. `on_entry(bytes_in)` runs after each entry.
@@ -163,6 +201,17 @@ pub fn build_archive(
     opts: &BuildOptions,
     on_entry: &mut dyn FnMut(u64),
 ) -> Result<BuildStats, BuildError> {
+    write_pending(dest, plan, opts, on_entry)?.install()
+}
+
+/// Writes `plan` as a zip archive beside `dest` (`NAME.zip.tmp-*`), flushed to disk, and returns it
+/// not yet renamed into place. Dropping the result removes the temporary file.
+pub fn write_pending(
+    dest: &Path,
+    plan: &[Planned],
+    opts: &BuildOptions,
+    on_entry: &mut dyn FnMut(u64),
+) -> Result<PendingArchive, BuildError> {
     let started = Instant::now();
     let dir = match dest.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
@@ -199,7 +248,7 @@ pub fn build_archive(
             let p = &plan[i];
             let wrote = match prep {
                 Prepared::Data(mut c) => {
-                    let extra = seek_extra(c.seek.as_ref());
+                    let extra = central_extra(c.seek.as_ref(), p.link_group);
                     let h = header(
                         p,
                         c.method,
@@ -216,7 +265,7 @@ pub fn build_archive(
                 }
                 Prepared::Raw { archive, entry } => {
                     let e = archive.index().entry(entry).clone();
-                    let extra = seek_extra(e.seek.as_deref());
+                    let extra = central_extra(e.seek.as_deref(), p.link_group);
                     let h = header(
                         p,
                         e.method,
@@ -253,16 +302,16 @@ pub fn build_archive(
         .map_err(|e| write_error("cannot set permissions of", &tmp_path, &e))?;
     file.sync_all()
         .map_err(|e| write_error("cannot flush", &tmp_path, &e))?;
-    tmp.persist(dest)
-        .map_err(|e| write_error("cannot move the new archive to", dest, &e.error))?;
-    File::open(&dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| write_error("cannot flush directory", &dir, &e))?;
-    Ok(BuildStats {
-        entries: plan.len() as u64,
-        bytes_in,
-        bytes_out,
-        elapsed: started.elapsed(),
+    Ok(PendingArchive {
+        tmp,
+        dest: dest.to_owned(),
+        dir,
+        stats: BuildStats {
+            entries: plan.len() as u64,
+            bytes_in,
+            bytes_out,
+            elapsed: started.elapsed(),
+        },
     })
 }
 

@@ -41,6 +41,19 @@ pub const EXTRA_INFOZIP_UNIX_16: u16 = 0x7855; // "Ux"
 pub const EXTRA_INFOZIP_UNIX: u16 = 0x7875; // "ux"
 /// conda-fuse's seek table ("CF"), central directory only; other readers skip unknown fields.
 pub const EXTRA_SEEK_TABLE: u16 = 0x4643;
+/// conda-fuse's hard-link group ("CL"), central directory only: entries with the same group are
+/// names of one file. Each still holds the full content, so other readers see copies.
+pub const EXTRA_LINK_GROUP: u16 = 0x4c43;
+
+pub fn encode_link_group(group: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(&EXTRA_LINK_GROUP.to_le_bytes());
+    out.extend_from_slice(&8u16.to_le_bytes());
+    out.extend_from_slice(&group.to_le_bytes());
+}
+
+pub fn decode_link_group(extra: &[u8]) -> Option<u64> {
+    Bytes::new(extra_field(extra, EXTRA_LINK_GROUP)?).u64()
+}
 
 /// Field values that mean "the real value is in the zip64 extra field".
 pub const ZIP64_U32: u32 = u32::MAX;

@@ -24,6 +24,8 @@ pub struct Entry {
     pub meta: Meta,
     /// Where decompression may start inside a large entry (archives written by conda-fuse).
     pub seek: Option<Box<SeekTable>>,
+    /// Entries sharing a group are hard links of one file (archives written by conda-fuse).
+    pub link_group: Option<u64>,
 }
 
 impl Entry {
@@ -39,6 +41,9 @@ pub struct Index {
     /// Where the central directory starts; all entry data must lie before it.
     pub cd_start: u64,
     pub file_len: u64,
+    /// CRC-32 of the central directory: with the size and entry count, it identifies a version of
+    /// an archive (the upper layer records which version its changes apply to).
+    pub cd_crc: u32,
 }
 
 /// The end record sits in the last 22 bytes plus a comment of at most 65535 bytes.
@@ -64,11 +69,14 @@ impl Index {
         let cd_len = usize::try_from(end.cd_size)
             .map_err(|_| not_zip("central directory larger than memory".into()))?;
         let cd = read_vec(file, end.cd_start, cd_len).map_err(io_err)?;
-        Self::parse(&cd, end, file_len).map_err(|(entry, reason)| ArchiveError::Corrupt {
-            path: path.to_owned(),
-            entry,
-            reason,
-        })
+        let mut index =
+            Self::parse(&cd, end, file_len).map_err(|(entry, reason)| ArchiveError::Corrupt {
+                path: path.to_owned(),
+                entry,
+                reason,
+            })?;
+        index.cd_crc = crc32fast::hash(&cd);
+        Ok(index)
     }
 
     /// Parses a central directory; errors carry the number of the failing entry.
@@ -119,6 +127,7 @@ impl Index {
                 } else {
                     SeekTable::decode(h.extra, h.compressed_size, h.uncompressed_size).map(Box::new)
                 },
+                link_group: format::decode_link_group(h.extra),
             });
         }
         // Writers disagree on the 16-bit count for >65535 entries without zip64; trust the headers
@@ -139,6 +148,7 @@ impl Index {
             names,
             cd_start: end.cd_start,
             file_len,
+            cd_crc: 0,
         })
     }
 

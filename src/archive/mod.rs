@@ -14,7 +14,10 @@ pub mod pipeline;
 pub mod read;
 pub mod write;
 
-pub use build::{BuildOptions, BuildStats, Planned, Source, build_archive};
+pub use build::{
+    BuildError, BuildOptions, BuildStats, PendingArchive, Planned, Source, build_archive,
+    write_pending,
+};
 pub use cache::{CacheLimits, DecodedCache};
 pub use compress::Compression;
 pub use entry_reader::EntryReader;

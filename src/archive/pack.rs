@@ -3,6 +3,7 @@
 //! separate files with the same content; FIFOs, sockets and devices are skipped and reported.
 
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::build::{self, Planned, Source};
@@ -57,8 +58,11 @@ pub fn plan_directory(
             name: build::dir_name(prefix.clone()),
             meta: build::meta_from_fs(&root_md),
             source: Source::Dir,
+            link_group: None,
         });
     }
+    // Hard links (same device and inode) become one link group.
+    let mut groups: std::collections::HashMap<(u64, u64), u64> = std::collections::HashMap::new();
     let walker = walkdir::WalkDir::new(root)
         .min_depth(1)
         .follow_links(false)
@@ -113,7 +117,16 @@ pub fn plan_directory(
             continue;
         };
         debug_assert!(meta.kind == Kind::Dir || !matches!(source, Source::Dir));
-        plan.entries.push(Planned { name, meta, source });
+        let link_group = (ft.is_file() && md.nlink() > 1).then(|| {
+            let next = groups.len() as u64 + 1;
+            *groups.entry((md.dev(), md.ino())).or_insert(next)
+        });
+        plan.entries.push(Planned {
+            name,
+            meta,
+            source,
+            link_group,
+        });
     }
     Ok(plan)
 }

@@ -15,7 +15,8 @@ use crate::archive::CacheLimits;
 const EXAMPLES: &str = "\
 Examples:
   conda-fuse pack ~/miniforge3/envs/ml -o ml.zip --prefix-dir ml
-  conda-fuse mount ml.zip ~/envs/ml --read-only
+  conda-fuse mount ml.zip ~/envs/ml
+  conda-fuse commit ~/envs/ml
   conda-fuse status ~/envs/ml
   conda-fuse unmount ~/envs/ml";
 
@@ -40,20 +41,24 @@ Examples:
   conda-fuse pack ./env -o archives/env.zip --prefix-dir env        # layout of environments by name
   conda-fuse pack ./env -o env.zip --compression zstd --level 6     # smaller and faster to read; unzip cannot open it")]
     Pack(PackArgs),
-    /// Mount an archive at a directory (a background daemon serves it)
+    /// Mount an archive at a directory, writable unless --read-only (a background daemon serves it)
     #[command(after_help = "\
 Examples:
-  conda-fuse mount ml.zip ~/envs/ml --read-only
-  conda-fuse mount ml.zip /tmp/ml --read-only --foreground          # serve in this terminal; Ctrl-C unmounts
-  conda-fuse mount ml.zip ~/envs/ml --read-only --cache-size 64     # cap the decompressed-data cache at 64 MiB")]
+  conda-fuse mount ml.zip ~/envs/ml                 # writable; changes are kept until commit/unmount saves them
+  conda-fuse mount ml.zip ~/envs/ml --read-only     # any number of read-only mounts, also on other hosts
+  conda-fuse mount ml.zip /tmp/ml --foreground      # serve in this terminal; Ctrl-C detaches")]
     Mount(MountArgs),
-    /// Unmount a conda-fuse mount and wait for its daemon to exit
+    /// Save the changes of a writable mount into its archive now; it stays mounted
+    #[command(after_help = "Example:\n  conda-fuse commit ~/envs/ml")]
+    Commit(CommitArgs),
+    /// Save (or --discard) the changes, unmount, and wait for the daemon to exit
     #[command(after_help = "\
 Examples:
   conda-fuse unmount ~/envs/ml
-  conda-fuse unmount ~/envs/ml --lazy     # detach now even if busy; the daemon exits when the last user is gone")]
+  conda-fuse unmount ~/envs/ml --discard   # throw away what changed since the last save
+  conda-fuse unmount ~/envs/ml --lazy      # detach now even if busy; the daemon exits when the last user is gone")]
     Unmount(UnmountArgs),
-    /// Show what a mount serves: archive, mode, daemon pid, cache and memory use
+    /// Show what a mount serves: archive, mode, daemon pid, unsaved changes, cache and memory use
     #[command(after_help = "Example:\n  conda-fuse status ~/envs/ml")]
     Status(StatusArgs),
 }
@@ -63,6 +68,16 @@ enum Method {
     Deflate,
     Zstd,
     Store,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Method::Deflate => "deflate",
+            Method::Zstd => "zstd",
+            Method::Store => "store",
+        }
+    }
 }
 
 #[derive(Args)]
@@ -95,9 +110,15 @@ struct MountArgs {
     archive: PathBuf,
     /// Empty directory to mount it on
     mountpoint: PathBuf,
-    /// Serve the archive read-only
+    /// Serve the archive read-only (no writer lock: any number of these, on any host)
     #[arg(long)]
     read_only: bool,
+    /// Where writable mounts keep changes until saved [default: $CONDA_FUSE_UPPER_DIR, else ~/.local/state/conda-fuse/upper]
+    #[arg(long, value_name = "DIR")]
+    upper_dir: Option<PathBuf>,
+    /// How saves compress new data: deflate (readable by every zip tool), zstd, or store
+    #[arg(long, value_enum, default_value = "deflate")]
+    compression: Method,
     /// Stay in the foreground (logs to the terminal; Ctrl-C unmounts)
     #[arg(long)]
     foreground: bool,
@@ -119,9 +140,18 @@ struct MountArgs {
 struct UnmountArgs {
     /// Mount point to unmount
     mountpoint: PathBuf,
+    /// Throw away the changes made since the last save instead of saving them
+    #[arg(long)]
+    discard: bool,
     /// Detach even if busy; the daemon exits once the last user is gone
     #[arg(long)]
     lazy: bool,
+}
+
+#[derive(Args)]
+struct CommitArgs {
+    /// Mount point whose changes to save
+    mountpoint: PathBuf,
 }
 
 #[derive(Args)]
@@ -139,6 +169,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pack(a) => pack::run(a),
         Command::Mount(a) => mount::run_mount(a),
+        Command::Commit(a) => mount::run_commit(a),
         Command::Unmount(a) => mount::run_unmount(a),
         Command::Status(a) => mount::run_status(a),
     };

@@ -1,14 +1,11 @@
-use anyhow::bail;
-
-use super::{MountArgs, StatusArgs, UnmountArgs, progress};
-use crate::archive::CacheLimits;
-use crate::daemon::{self, MountRequest, Mounted, Unmounted};
+use super::{CommitArgs, MountArgs, StatusArgs, UnmountArgs, progress};
+use crate::archive::{CacheLimits, Compression};
+use crate::daemon::control::SaveSummary;
+use crate::daemon::{self, MountRequest, Mounted, Unmounted, state};
 
 pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
-    if !a.read_only {
-        bail!("writable mounts are not available in this version; add --read-only");
-    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let compression = Compression::parse(a.compression.name(), None).map_err(anyhow::Error::msg)?;
     let req = MountRequest {
         archive: a.archive,
         mountpoint: a.mountpoint,
@@ -21,6 +18,8 @@ pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
         },
         threads: a.threads.unwrap_or((2 * cores).max(4)),
         allow_other: a.allow_other,
+        upper_root: a.upper_dir.unwrap_or_else(state::upper_root),
+        compression,
     };
     if req.foreground {
         crate::logging::init_daemon();
@@ -41,7 +40,9 @@ pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
             m.pid
         );
         if foreground {
-            println!("serving in the foreground; Ctrl-C (or conda-fuse unmount) unmounts");
+            println!(
+                "serving in the foreground; Ctrl-C detaches (unsaved changes stay in the upper layer)"
+            );
         }
     })?;
     Ok(())
@@ -73,19 +74,98 @@ fn print_report(m: &Mounted) {
             r.absolute
         );
     }
+    let rec = &m.recovery;
+    let upper = m
+        .upper_dir
+        .as_ref()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    if let Some(h) = &rec.took_over {
+        eprintln!(
+            "conda-fuse: note: took over the writer lock left by pid {} on {} (that process is gone)",
+            h.pid, h.host
+        );
+    }
+    if rec.replayed > 0 {
+        eprintln!(
+            "conda-fuse: note: recovered {} unsaved changes from {upper}",
+            rec.replayed
+        );
+    }
+    if rec.finished_save {
+        eprintln!(
+            "conda-fuse: note: completed a save that was interrupted after its archive was written"
+        );
+    }
+    if rec.removed_temporaries > 0 {
+        eprintln!(
+            "conda-fuse: note: removed {} temporary archive(s) of interrupted saves",
+            rec.removed_temporaries
+        );
+    }
+}
+
+/// A progress bar for a save, drawn once the daemon reports the total.
+fn save_bar() -> (indicatif::ProgressBar, impl FnMut(u64, u64)) {
+    let bar = progress::bytes_bar("saving", 0);
+    let b = bar.clone();
+    (bar, move |done, total| {
+        b.set_length(total);
+        b.set_position(done);
+    })
+}
+
+fn print_saved(what: &str, s: &SaveSummary) {
+    if s.changed {
+        println!(
+            "{what}: {} entries, {} of data, archive {} ({:.1}s)",
+            s.entries,
+            progress::bytes(s.bytes_in),
+            progress::bytes(s.bytes_out),
+            s.seconds
+        );
+    }
+}
+
+pub(super) fn run_commit(a: CommitArgs) -> anyhow::Result<()> {
+    let (bar, mut on_progress) = save_bar();
+    let saved = daemon::save(&a.mountpoint, &mut on_progress);
+    bar.finish_and_clear();
+    let saved = saved?;
+    if saved.changed {
+        print_saved("saved", &saved);
+    } else {
+        println!("nothing to save: no changes since the last save");
+    }
+    Ok(())
 }
 
 pub(super) fn run_unmount(a: UnmountArgs) -> anyhow::Result<()> {
-    match daemon::unmount(&a.mountpoint, a.lazy)? {
-        Unmounted::Clean { pid } => {
+    let (bar, mut on_progress) = save_bar();
+    let result = daemon::unmount(&a.mountpoint, a.lazy, a.discard, &mut on_progress);
+    bar.finish_and_clear();
+    match result? {
+        Unmounted::Clean { pid, saved } => {
+            if let Some(s) = saved {
+                print_saved("saved", &s);
+            }
+            if a.discard {
+                println!("discarded the changes made since the last save");
+            }
             println!("unmounted {} (daemon {pid} exited)", a.mountpoint.display())
         }
-        Unmounted::Detached { pid } => println!(
-            "detached {}; its daemon (pid {pid}) exits when the last program using it is done",
-            a.mountpoint.display()
-        ),
+        Unmounted::Detached { pid, saved } => {
+            if let Some(s) = saved {
+                print_saved("saved", &s);
+            }
+            println!(
+                "detached {}; its daemon (pid {pid}) exits when the last program using it is done",
+                a.mountpoint.display()
+            )
+        }
         Unmounted::Stale => println!(
-            "{}: the daemon had died; cleaned up its stale mount",
+            "{}: the daemon had died; cleaned up its stale mount (unsaved changes of a writable mount \
+             are kept and come back at the next mount)",
             a.mountpoint.display()
         ),
     }
@@ -104,8 +184,20 @@ pub(super) fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         "mode:          {}",
         if s.read_only { "read-only" } else { "writable" }
     );
-    println!("daemon pid:    {}", s.pid);
+    println!(
+        "daemon pid:    {} (since {})",
+        s.pid,
+        crate::clock::local(s.since as i64)
+    );
     println!("entries:       {}", s.entries);
+    if let Some(upper) = &s.upper_dir {
+        println!(
+            "unsaved:       {} changes, {} files, {} (in {upper})",
+            s.unsaved_changes,
+            s.unsaved_files,
+            progress::bytes(s.unsaved_bytes)
+        );
+    }
     println!(
         "cache:         {} in memory, {} on disk",
         progress::bytes(s.cache_memory_bytes),

@@ -1,15 +1,11 @@
 use anyhow::{Context, bail};
 
-use super::{Method, PackArgs, default_threads, progress};
+use super::{PackArgs, default_threads, progress};
 use crate::archive::{BuildOptions, Compression, build_archive, pack};
 
 pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
-    let method = match a.compression {
-        Method::Deflate => "deflate",
-        Method::Zstd => "zstd",
-        Method::Store => "store",
-    };
-    let compression = Compression::parse(method, a.level).map_err(anyhow::Error::msg)?;
+    let compression =
+        Compression::parse(a.compression.name(), a.level).map_err(anyhow::Error::msg)?;
     if a.output.exists() && !a.force {
         bail!(
             "{} already exists; pass --force to replace it, or choose another --output",

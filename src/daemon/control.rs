@@ -1,5 +1,6 @@
-//! The control socket: one JSON request per connection, one JSON reply. Only the mounting user (or
-//! root) may talk to a daemon; the socket lives in the user's state directory with mode 0600.
+//! The control socket: one JSON request per connection; the daemon answers with progress lines
+//! (while saving) and one final reply. Only the mounting user (or root) may talk to a daemon; the
+//! socket lives in the user's state directory with mode 0600.
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -13,7 +14,13 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     Status,
-    Unmount { lazy: bool },
+    /// Save the changes into the archive now and stay mounted.
+    Save,
+    /// Save (unless `discard`), then unmount.
+    Unmount {
+        lazy: bool,
+        discard: bool,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -29,35 +36,71 @@ pub struct Status {
     pub read_errors: u64,
     pub decompressed_bytes: u64,
     pub resident_bytes: u64,
+    /// Writable mounts: where changes live until saved, and how many there are.
+    pub upper_dir: Option<String>,
+    pub unsaved_changes: u64,
+    pub unsaved_files: u64,
+    pub unsaved_bytes: u64,
+}
+
+/// What a save did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SaveSummary {
+    pub changed: bool,
+    pub entries: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Reply {
-    Status(Status),
-    Unmounted,
-    Busy { processes: Vec<(u32, String)> },
-    Error { message: String },
+    /// Not final: a save has written `done` of `total` bytes.
+    Progress {
+        done: u64,
+        total: u64,
+    },
+    Status(Box<Status>),
+    Saved(SaveSummary),
+    Unmounted {
+        saved: Option<SaveSummary>,
+    },
+    Busy {
+        processes: Vec<(u32, String)>,
+    },
+    Error {
+        message: String,
+    },
 }
 
-/// Sends `req` to the daemon listening on `socket` and returns its reply and the open connection
-/// (which the daemon closes when it exits).
-pub fn call(socket: &Path, req: &Request) -> io::Result<(Reply, UnixStream)> {
+/// Sends `req` to the daemon listening on `socket`; `progress` sees each progress line. Returns the
+/// final reply and the open connection (which the daemon closes when it exits).
+pub fn call(
+    socket: &Path,
+    req: &Request,
+    progress: &mut dyn FnMut(u64, u64),
+) -> io::Result<(Reply, UnixStream)> {
     let mut stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(Duration::from_secs(600)))?;
+    stream.set_read_timeout(Some(Duration::from_secs(3600)))?;
     let mut line = serde_json::to_vec(req).map_err(io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line)?;
-    let mut reply = String::new();
-    BufReader::new(&stream).read_line(&mut reply)?;
-    if reply.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "daemon closed the connection",
-        ));
+    let mut reader = BufReader::new(stream.try_clone()?);
+    loop {
+        let mut reply = String::new();
+        reader.read_line(&mut reply)?;
+        if reply.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "daemon closed the connection",
+            ));
+        }
+        match serde_json::from_str(&reply).map_err(io::Error::other)? {
+            Reply::Progress { done, total } => progress(done, total),
+            other => return Ok((other, stream)),
+        }
     }
-    let reply = serde_json::from_str(&reply).map_err(io::Error::other)?;
-    Ok((reply, stream))
 }
 
 pub fn bind(socket: &Path) -> io::Result<UnixListener> {
@@ -94,47 +137,69 @@ impl InFlight {
     }
 }
 
-/// Serves requests until the listener fails; `handle` answers each request.
-pub fn serve(
-    listener: UnixListener,
-    in_flight: Arc<InFlight>,
-    handle: impl Fn(Request) -> Reply + Send + Sync + 'static,
-) {
+/// Answers one request: `send` delivers progress lines, the returned reply ends the exchange.
+pub type Handler = dyn Fn(Request, &mut dyn FnMut(&Reply)) -> Reply + Send + Sync;
+
+fn send_line(stream: &mut UnixStream, reply: &Reply) {
+    if let Ok(mut bytes) = serde_json::to_vec(reply) {
+        bytes.push(b'\n');
+        let _ = stream.write_all(&bytes);
+    }
+}
+
+fn answer(mut stream: UnixStream, handler: &Handler) {
     let me = nix::unistd::getuid();
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        in_flight.enter();
-        let peer =
-            nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials);
-        let allowed = peer.is_ok_and(|c| c.uid() == me.as_raw() || c.uid() == 0);
-        let reply = if !allowed {
-            Reply::Error {
-                message: "only the user who mounted this archive (or root) may control it".into(),
-            }
-        } else {
-            let mut line = String::new();
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            match BufReader::new(&stream).read_line(&mut line) {
-                Ok(_) => match serde_json::from_str::<Request>(&line) {
-                    Ok(req) => handle(req),
-                    Err(e) => Reply::Error {
-                        message: format!("bad request: {e}"),
-                    },
-                },
+    let peer = nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials);
+    let allowed = peer.is_ok_and(|c| c.uid() == me.as_raw() || c.uid() == 0);
+    let reply = if !allowed {
+        Reply::Error {
+            message: "only the user who mounted this archive (or root) may control it".into(),
+        }
+    } else {
+        let mut line = String::new();
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        match BufReader::new(&stream).read_line(&mut line) {
+            Ok(_) => match serde_json::from_str::<Request>(&line) {
+                Ok(req) => {
+                    let mut progress_stream = stream.try_clone().ok();
+                    handler(req, &mut |r| {
+                        if let Some(s) = progress_stream.as_mut() {
+                            send_line(s, r);
+                        }
+                    })
+                }
                 Err(e) => Reply::Error {
-                    message: format!("reading request: {e}"),
+                    message: format!("bad request: {e}"),
                 },
-            }
-        };
-        let unmounted = matches!(reply, Reply::Unmounted);
-        if let Ok(mut bytes) = serde_json::to_vec(&reply) {
-            bytes.push(b'\n');
-            let _ = stream.write_all(&bytes);
+            },
+            Err(e) => Reply::Error {
+                message: format!("reading request: {e}"),
+            },
         }
-        if unmounted {
-            // Keep the connection open: the client sees it close when this process exits.
-            std::mem::forget(stream);
+    };
+    let unmounted = matches!(reply, Reply::Unmounted { .. });
+    send_line(&mut stream, &reply);
+    if unmounted {
+        // Keep the connection open: the client sees it close when this process exits.
+        std::mem::forget(stream);
+    }
+}
+
+/// Serves requests, one thread per connection (a status answers while a save runs), until the
+/// listener fails.
+pub fn serve(listener: UnixListener, in_flight: Arc<InFlight>, handler: Arc<Handler>) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        in_flight.enter();
+        let (handler, in_flight) = (handler.clone(), in_flight.clone());
+        let spawned = std::thread::Builder::new()
+            .name("control-request".into())
+            .spawn(move || {
+                answer(stream, &*handler);
+                in_flight.leave();
+            });
+        if spawned.is_err() {
+            tracing::error!("cannot start a thread for a control request");
         }
-        in_flight.leave();
     }
 }

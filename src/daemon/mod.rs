@@ -1,16 +1,17 @@
 //! One daemon process per mount. `mount` checks everything it can in the calling process (FUSE
-//! present, mount point usable, archive readable), then forks the daemon, which mounts, records
-//! itself in the state directory, opens its control socket and reports "ready" (or why it failed)
-//! over a pipe; the caller returns only then. `unmount` asks the daemon over its socket and waits for
-//! the daemon's pid to exit (pidfd), never by polling `ps`.
+//! present, mount point usable, archive readable, writer lock free, upper layer recoverable), then
+//! forks the daemon, which mounts, records itself in the state directory, opens its control socket
+//! and reports "ready" (or why it failed) over a pipe; the caller returns only then. The client side
+//! (`unmount`, `save`, `status`) lives in `client.rs`, the answers to its requests in `handler.rs`.
 
+mod client;
 pub mod control;
+mod handler;
 pub mod mountpoint;
 pub mod state;
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,11 +19,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{ForkResult, fork, setsid};
 
-use crate::archive::{Archive, ArchiveError, CacheLimits, DecodedCache};
-use crate::fs::{ArchiveFs, BuildReport, Defaults, FuseAdapter};
-use control::{Reply, Request, Status};
+use crate::archive::{Archive, ArchiveError, CacheLimits, Compression};
+use crate::fs::{Filesystem, FuseAdapter};
+use crate::overlay::tree::{BuildReport, Defaults};
+use crate::overlay::{Overlay, OverlayError, Recovery, upper};
 use mountpoint::MountPointError;
 use state::MountRecord;
+
+pub use client::{Unmounted, save, status, unmount};
 
 #[derive(Debug, Clone)]
 pub struct MountRequest {
@@ -34,6 +38,10 @@ pub struct MountRequest {
     /// Threads serving kernel requests.
     pub threads: usize,
     pub allow_other: bool,
+    /// Where writable mounts keep their upper layers (one directory per archive below it).
+    pub upper_root: PathBuf,
+    /// How saves compress new data.
+    pub compression: Compression,
 }
 
 #[derive(Debug)]
@@ -43,6 +51,8 @@ pub struct Mounted {
     pub archive: PathBuf,
     pub entries: usize,
     pub report: BuildReport,
+    pub recovery: Recovery,
+    pub upper_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +63,8 @@ pub enum DaemonError {
     MountPoint(#[from] MountPointError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
     #[error(
         "archive {0} does not exist; check the path (conda-fuse pack DIR -o ARCHIVE makes one)"
     )]
@@ -72,6 +84,11 @@ pub enum DaemonError {
         "{path} is busy: {users}; close them (cd out of the mount, exit programs using it) and unmount again, or use --lazy to detach now"
     )]
     Busy { path: PathBuf, users: String },
+    #[error("saving {mountpoint} failed: {message}")]
+    SaveFailed {
+        mountpoint: PathBuf,
+        message: String,
+    },
     #[error("the daemon of {mountpoint} (pid {pid}) did not answer: {message}")]
     Unresponsive {
         mountpoint: PathBuf,
@@ -113,18 +130,28 @@ pub fn mount(
         gid: nix::unistd::getgid().as_raw(),
         mtime: archive_mtime,
     };
-    let cache = Arc::new(DecodedCache::new(req.cache.clone()));
-    let (fs, report) = ArchiveFs::new(archive, cache, defaults);
+    let (overlay, report, recovery, upper_dir) = if req.read_only {
+        let (o, r) = Overlay::read_only(archive.index(), defaults);
+        (o, r, Recovery::default(), None)
+    } else {
+        let dir = upper::dir_for(&req.upper_root, &archive_path);
+        let (o, r, rec) = Overlay::writable(&archive, defaults, &dir, &mountpoint)?;
+        (o, r, rec, Some(dir))
+    };
+    let entries = overlay.tree().live();
+    let fs = Filesystem::new(overlay, archive, req.cache.clone());
     state::ensure_dirs().map_err(io_err(format!(
         "cannot create the state directory {}",
         state::state_dir().display()
     )))?;
     let mut mounted = Mounted {
         pid: std::process::id(),
-        entries: fs.tree().len(),
+        entries,
         mountpoint,
         archive: archive_path,
         report,
+        recovery,
+        upper_dir,
     };
     if req.foreground {
         serve(fs, &mounted, req, &mut |_| on_ready(&mounted))?;
@@ -137,7 +164,7 @@ pub fn mount(
 
 /// Forks the daemon (twice, so it is reparented to init and never becomes our zombie) and waits for
 /// its report on a pipe.
-fn spawn_daemon(fs: ArchiveFs, mounted: &Mounted, req: &MountRequest) -> Result<u32, DaemonError> {
+fn spawn_daemon(fs: Filesystem, mounted: &Mounted, req: &MountRequest) -> Result<u32, DaemonError> {
     let (read_end, write_end) =
         nix::unistd::pipe().map_err(|e| io_err("cannot create a pipe")(e.into()))?;
     // SAFETY: the CLI is single-threaded here (no thread has been started), so the child may run
@@ -145,6 +172,8 @@ fn spawn_daemon(fs: ArchiveFs, mounted: &Mounted, req: &MountRequest) -> Result<
     match unsafe { fork() }.map_err(|e| io_err("cannot fork the daemon")(e.into()))? {
         ForkResult::Parent { child } => {
             drop(write_end);
+            // The child holds the writer lock now; this process's copy of it must not linger.
+            drop(fs);
             let _ = nix::sys::wait::waitpid(child, None);
             let mut report = String::new();
             File::from(read_end)
@@ -176,6 +205,7 @@ fn spawn_daemon(fs: ArchiveFs, mounted: &Mounted, req: &MountRequest) -> Result<
             // SAFETY: as above, still single-threaded.
             match unsafe { fork() } {
                 Ok(ForkResult::Child) => {}
+                // SAFETY: leaving the intermediate child without running the parent's handlers.
                 _ => unsafe { libc::_exit(0) },
             }
             let mut pipe = Some(File::from(write_end));
@@ -218,8 +248,7 @@ fn daemonize_stdio(mountpoint: &Path) -> io::Result<()> {
     let _ = std::env::set_current_dir("/");
     let log = std::fs::OpenOptions::new()
         .create(true)
-        .write(true)
-        .truncate(true)
+        .append(true)
         .open(state::log_path(mountpoint))?;
     let null = File::open("/dev/null")?;
     nix::unistd::dup2_stdin(&null)?;
@@ -235,9 +264,9 @@ fn now() -> u64 {
 }
 
 /// Mounts and serves until unmounted (by `unmount`, or by SIGINT/SIGTERM/SIGHUP, which detach the
-/// mount so the daemon exits once the last user is gone).
+/// mount so the daemon exits once the last user is gone; unsaved changes stay in the upper layer).
 fn serve(
-    fs: ArchiveFs,
+    fs: Filesystem,
     mounted: &Mounted,
     req: &MountRequest,
     ready: &mut dyn FnMut(u32),
@@ -283,16 +312,15 @@ fn serve(
 
     let fs = Arc::new(fs);
     let session = fuser::Session::new(FuseAdapter::new(fs.clone()), &mounted.mountpoint, &config)
-        .map_err(|e| mount_failure(&mounted.mountpoint, req, e))?;
+        .map_err(|e| mount_failure(&mounted.mountpoint, e))?;
 
     let pid = std::process::id();
-    let since = now();
     let record = MountRecord {
         pid,
         mountpoint: mounted.mountpoint.clone(),
         archive: mounted.archive.clone(),
         read_only: req.read_only,
-        since,
+        since: now(),
         socket: state::socket_path(&mounted.mountpoint),
         log: state::log_path(&mounted.mountpoint),
     };
@@ -305,31 +333,11 @@ fn serve(
         .map_err(io_err("cannot write the mount record"))?;
 
     let in_flight = Arc::new(control::InFlight::default());
+    let handler = handler::new(fs.clone(), record.clone(), req.clone());
     let control_in_flight = in_flight.clone();
-    let mp = mounted.mountpoint.clone();
-    let status_fs = fs.clone();
-    let status_record = record.clone();
     std::thread::Builder::new()
         .name("control".into())
-        .spawn(move || {
-            control::serve(listener, control_in_flight, move |request| match request {
-                Request::Status => Reply::Status(status_of(&status_fs, &status_record)),
-                Request::Unmount { lazy } => match mountpoint::detach(&mp, lazy) {
-                    Ok(()) => Reply::Unmounted,
-                    Err(e)
-                        if e.raw_os_error() == Some(libc::EBUSY)
-                            || e.kind() == io::ErrorKind::ResourceBusy =>
-                    {
-                        Reply::Busy {
-                            processes: mountpoint::busy_processes(&mp),
-                        }
-                    }
-                    Err(e) => Reply::Error {
-                        message: format!("unmounting {}: {e}", mp.display()),
-                    },
-                },
-            })
-        })
+        .spawn(move || control::serve(listener, control_in_flight, handler))
         .map_err(io_err("cannot start the control thread"))?;
     let mp = mounted.mountpoint.clone();
     std::thread::Builder::new()
@@ -353,6 +361,8 @@ fn serve(
     );
     ready(pid);
     let result = session.run();
+    // Unsaved changes must survive the machine too, not only this process.
+    let _ = fs.fsync(crate::overlay::tree::ROOT_INO);
     MountRecord::remove(&mounted.mountpoint);
     in_flight.wait_idle(Duration::from_secs(5));
     tracing::info!(mountpoint = %mounted.mountpoint.display(), "unmounted");
@@ -373,209 +383,22 @@ fn bound_malloc() {
     }
 }
 
-fn mount_failure(mountpoint: &Path, req: &MountRequest, e: io::Error) -> DaemonError {
+fn mount_failure(mountpoint: &Path, e: io::Error) -> DaemonError {
     let text = e.to_string();
     let message = if text.contains("user_allow_other") {
-        "--allow-other needs 'user_allow_other' in /etc/fuse.conf for non-root users; ask your administrator to add it, or mount without --allow-other".to_string()
+        "--allow-other needs 'user_allow_other' in /etc/fuse.conf for users other than root; ask \
+         your administrator to add it, or mount without --allow-other"
+            .to_string()
     } else if e.kind() == io::ErrorKind::PermissionDenied {
         format!(
-            "{text}; you need write permission on the mount point, and FUSE must be usable by you (is /dev/fuse readable and writable, fusermount3 installed setuid?)"
+            "{text}; you need write permission on the mount point, and FUSE must be usable by you \
+             (is /dev/fuse readable and writable, fusermount3 installed setuid?)"
         )
     } else {
-        let _ = req;
         text
     };
     DaemonError::MountFailed {
         mountpoint: mountpoint.to_owned(),
         message,
-    }
-}
-
-fn resident_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    pages
-        * nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-            .ok()
-            .flatten()
-            .unwrap_or(4096) as u64
-}
-
-fn status_of(fs: &ArchiveFs, record: &MountRecord) -> Status {
-    let (mem, spill) = fs.cache().usage();
-    Status {
-        pid: record.pid,
-        archive: record.archive.display().to_string(),
-        mountpoint: record.mountpoint.display().to_string(),
-        read_only: record.read_only,
-        since: record.since,
-        entries: fs.tree().len() as u64,
-        cache_memory_bytes: mem,
-        cache_spill_bytes: spill,
-        read_errors: fs.read_errors.load(std::sync::atomic::Ordering::Relaxed),
-        decompressed_bytes: fs.archive().decompressed_bytes(),
-        resident_bytes: resident_bytes(),
-    }
-}
-
-/// What `unmount` found and did.
-#[derive(Debug)]
-pub enum Unmounted {
-    /// The daemon unmounted and exited.
-    Clean { pid: u32 },
-    /// The daemon was gone; its stale mount and record were cleaned up.
-    Stale,
-    /// Lazily detached: the daemon serves the remaining users, then exits.
-    Detached { pid: u32 },
-}
-
-/// Unmounts the conda-fuse mount at `path` and waits for its daemon to exit.
-pub fn unmount(path: &Path, lazy: bool) -> Result<Unmounted, DaemonError> {
-    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-    let record = MountRecord::load(&canonical);
-    let mounted = mountpoint::mounted_at(&canonical);
-    match (&record, &mounted) {
-        (_, Some(m)) if !m.is_conda_fuse() => {
-            return Err(DaemonError::NotOurs {
-                path: canonical,
-                fstype: format!("{} from {}", m.fstype, m.source),
-            });
-        }
-        (None, None) => return Err(DaemonError::NotMounted(canonical)),
-        _ => {}
-    }
-    let alive = record.as_ref().filter(|r| r.daemon_alive());
-    let Some(record) = alive else {
-        // The daemon died (killed, crashed): detach what is left and forget the record.
-        if mounted.is_some() {
-            mountpoint::detach(&canonical, true).map_err(io_err(format!(
-                "cannot detach the stale mount {}",
-                canonical.display()
-            )))?;
-        }
-        MountRecord::remove(&canonical);
-        return Ok(Unmounted::Stale);
-    };
-    let pidfd = PidFd::open(record.pid);
-    let (reply, _conn) =
-        control::call(&record.socket, &Request::Unmount { lazy }).map_err(|e| {
-            DaemonError::Unresponsive {
-                mountpoint: canonical.clone(),
-                pid: record.pid,
-                message: format!(
-                    "{e}; if it hangs, kill it (kill {}) and run unmount again",
-                    record.pid
-                ),
-            }
-        })?;
-    match reply {
-        Reply::Unmounted => {}
-        Reply::Busy { processes } => {
-            let users = if processes.is_empty() {
-                "some process still uses it".to_string()
-            } else {
-                processes
-                    .iter()
-                    .map(|(p, c)| format!("{c} (pid {p})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return Err(DaemonError::Busy {
-                path: canonical,
-                users,
-            });
-        }
-        Reply::Error { message } => {
-            return Err(DaemonError::MountFailed {
-                mountpoint: canonical,
-                message,
-            });
-        }
-        Reply::Status(_) => unreachable!("unmount is answered with an unmount reply"),
-    }
-    if lazy {
-        return Ok(Unmounted::Detached { pid: record.pid });
-    }
-    wait_for_exit(pidfd, record.pid, Duration::from_secs(120)).map_err(|message| {
-        DaemonError::Unresponsive {
-            mountpoint: canonical.clone(),
-            pid: record.pid,
-            message,
-        }
-    })?;
-    Ok(Unmounted::Clean { pid: record.pid })
-}
-
-/// Asks the daemon serving `path` for its status.
-pub fn status(path: &Path) -> Result<Status, DaemonError> {
-    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-    let record = MountRecord::load(&canonical)
-        .filter(|r| r.daemon_alive())
-        .ok_or_else(|| DaemonError::NotMounted(canonical.clone()))?;
-    match control::call(&record.socket, &Request::Status) {
-        Ok((Reply::Status(s), _)) => Ok(s),
-        Ok((other, _)) => Err(DaemonError::Unresponsive {
-            mountpoint: canonical,
-            pid: record.pid,
-            message: format!("unexpected reply {other:?}"),
-        }),
-        Err(e) => Err(DaemonError::Unresponsive {
-            mountpoint: canonical,
-            pid: record.pid,
-            message: e.to_string(),
-        }),
-    }
-}
-
-/// A pidfd lets us wait for an unrelated process to exit without polling (Linux 5.3+).
-struct PidFd(Option<std::os::fd::OwnedFd>);
-
-impl PidFd {
-    fn open(pid: u32) -> PidFd {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if fd < 0 {
-            return PidFd(None);
-        }
-        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-        PidFd(Some(unsafe {
-            std::os::fd::FromRawFd::from_raw_fd(fd as i32)
-        }))
-    }
-}
-
-fn wait_for_exit(pidfd: PidFd, pid: u32, timeout: Duration) -> Result<(), String> {
-    let deadline = std::time::Instant::now() + timeout;
-    match pidfd.0 {
-        Some(fd) => {
-            let mut fds = [nix::poll::PollFd::new(
-                // SAFETY: `fd` outlives this borrow.
-                unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.as_raw_fd()) },
-                nix::poll::PollFlags::POLLIN,
-            )];
-            let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
-            loop {
-                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
-                    Ok(0) => return Err(format!("still running after {}s", timeout.as_secs())),
-                    Ok(_) => return Ok(()),
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-        }
-        None => {
-            // No pidfd (old kernel): check the pid itself until it is gone.
-            while state::process_is_ours(pid) {
-                if std::time::Instant::now() > deadline {
-                    return Err(format!("still running after {}s", timeout.as_secs()));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Ok(())
-        }
     }
 }

@@ -30,6 +30,15 @@ pub fn state_dir() -> PathBuf {
     home_dir().join(".local/state/conda-fuse")
 }
 
+/// Where writable mounts keep changes until saved: `$CONDA_FUSE_UPPER_DIR`, else the state
+/// directory's `upper/` (one directory per archive below it).
+pub fn upper_root() -> PathBuf {
+    match std::env::var_os("CONDA_FUSE_UPPER_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => state_dir().join("upper"),
+    }
+}
+
 pub fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
@@ -126,15 +135,4 @@ impl MountRecord {
     }
 }
 
-/// Whether `pid` is a running (not zombie) conda-fuse process.
-pub fn process_is_ours(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "pid (comm) state ...": the command name may contain spaces and parentheses.
-    let Some((comm, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(") ")) else {
-        return false;
-    };
-    let running = !matches!(rest.chars().next(), Some('Z' | 'X' | 'x'));
-    running && comm.starts_with("conda-fuse")
-}
+pub use crate::process::is_conda_fuse as process_is_ours;

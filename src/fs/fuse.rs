@@ -1,35 +1,40 @@
-//! Thin adapter from fuser's callbacks to `ArchiveFs`, plus the kernel cache policy. The archive never
-//! changes under a mount, so the kernel may cache everything for long: attributes and names (also
-//! negative lookups, which Python's import system makes by the thousand), directory listings, and
-//! file pages across opens (FOPEN_KEEP_CACHE). Warm access then never reaches this process.
+//! Thin adapter from fuser's callbacks to `Filesystem`, plus the kernel cache policy. Every change
+//! goes through the kernel, so the kernel's caches stay right however long it keeps them: names and
+//! attributes (also negative lookups, which Python's import system makes by the thousand),
+//! directory listings, and file pages across opens. Warm access never reaches this process.
 
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
-    FileAttr, FileHandle, FileType, Filesystem, Generation, INodeNo, InitFlags, KernelConfig,
-    OpenFlags, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry,
-    ReplyOpen, ReplyStatfs, Request,
+    FileAttr, FileHandle, FileType, Filesystem as FuseFilesystem, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, OpenFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory,
+    ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
+    TimeOrNow,
 };
 
-use super::archive_fs::ArchiveFs;
-use super::tree::{Attr, Ino};
+use super::filesystem::Filesystem;
 use crate::archive::Kind;
+use crate::overlay::SetAttr;
+use crate::overlay::tree::{Attr, Ino};
 
-/// How long the kernel may trust what we told it: the content under a mount never changes.
+/// How long the kernel may trust what we told it: nothing changes behind its back.
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Largest single read or write the kernel sends (and readahead window): 1 MiB.
 const MAX_IO: u32 = 1 << 20;
+/// Entries gathered per readdir request (the kernel's buffer holds fewer; it asks again).
+const READDIR_BATCH: usize = 512;
 
 pub struct FuseAdapter {
-    fs: Arc<ArchiveFs>,
+    fs: Arc<Filesystem>,
 }
 
 impl FuseAdapter {
-    pub fn new(fs: Arc<ArchiveFs>) -> Self {
+    pub fn new(fs: Arc<Filesystem>) -> Self {
         FuseAdapter { fs }
     }
 }
@@ -46,24 +51,39 @@ fn file_type(kind: Kind) -> FileType {
     }
 }
 
-fn system_time(secs: i64) -> SystemTime {
+fn system_time((secs, nanos): (i64, u32)) -> SystemTime {
     if secs >= 0 {
-        UNIX_EPOCH + Duration::from_secs(secs as u64)
+        UNIX_EPOCH + Duration::new(secs as u64, nanos)
     } else {
         UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+            + Duration::from_nanos(u64::from(nanos))
+    }
+}
+
+fn to_time(t: SystemTime) -> (i64, u32) {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            if d.subsec_nanos() == 0 {
+                (-(d.as_secs() as i64), 0)
+            } else {
+                (-(d.as_secs() as i64) - 1, 1_000_000_000 - d.subsec_nanos())
+            }
+        }
     }
 }
 
 pub fn file_attr(ino: Ino, a: &Attr) -> FileAttr {
-    let t = system_time(a.mtime);
+    let mtime = system_time(a.mtime);
     FileAttr {
         ino: INodeNo(ino),
         size: a.size,
         blocks: a.size.div_ceil(512),
-        atime: t,
-        mtime: t,
-        ctime: t,
-        crtime: t,
+        atime: mtime,
+        mtime,
+        ctime: system_time(a.ctime),
+        crtime: mtime,
         kind: file_type(a.kind),
         perm: a.perm as u16,
         nlink: a.nlink,
@@ -77,24 +97,41 @@ pub fn file_attr(ino: Ino, a: &Attr) -> FileAttr {
 
 /// Attributes for a negative dentry: inode 0 tells the kernel "does not exist, remember that".
 fn negative_attr() -> FileAttr {
+    let none = Attr {
+        kind: Kind::File,
+        perm: 0,
+        uid: 0,
+        gid: 0,
+        mtime: (0, 0),
+        ctime: (0, 0),
+        size: 0,
+        nlink: 0,
+    };
     FileAttr {
         ino: INodeNo(0),
-        ..file_attr(
-            0,
-            &Attr {
-                kind: Kind::File,
-                perm: 0,
-                uid: 0,
-                gid: 0,
-                mtime: 0,
-                size: 0,
-                nlink: 0,
-            },
-        )
+        ..file_attr(0, &none)
     }
 }
 
-impl Filesystem for FuseAdapter {
+fn entry(reply: ReplyEntry, r: Result<(Ino, Attr), nix::errno::Errno>) {
+    match r {
+        Ok((ino, attr)) => reply.entry(&TTL, &file_attr(ino, &attr), Generation(0)),
+        Err(e) => reply.error(errno(e)),
+    }
+}
+
+fn empty(reply: ReplyEmpty, r: Result<(), nix::errno::Errno>) {
+    match r {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(errno(e)),
+    }
+}
+
+fn name_bytes(name: &OsStr) -> &[u8] {
+    name.as_bytes()
+}
+
+impl FuseFilesystem for FuseAdapter {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
         for flag in [
             InitFlags::FUSE_DO_READDIRPLUS,
@@ -111,15 +148,53 @@ impl Filesystem for FuseAdapter {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        match self.fs.lookup(parent.0, name.as_bytes()) {
-            Ok((ino, attr)) => reply.entry(&TTL, &file_attr(ino, &attr), Generation(0)),
+        match self.fs.lookup(parent.0, name_bytes(name)) {
             Err(nix::errno::Errno::ENOENT) => reply.entry(&TTL, &negative_attr(), Generation(0)),
-            Err(e) => reply.error(errno(e)),
+            r => entry(reply, r),
         }
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.fs.forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.fs.getattr(ino.0) {
+            Ok(attr) => reply.attr(&TTL, &file_attr(ino.0, &attr)),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let mtime = mtime.map(|t| match t {
+            TimeOrNow::SpecificTime(t) => to_time(t),
+            TimeOrNow::Now => crate::clock::now(),
+        });
+        let s = SetAttr {
+            perm: mode.map(|m| m & 0o7777),
+            uid,
+            gid,
+            size,
+            mtime,
+        };
+        match self.fs.setattr(ino.0, s) {
             Ok(attr) => reply.attr(&TTL, &file_attr(ino.0, &attr)),
             Err(e) => reply.error(errno(e)),
         }
@@ -132,15 +207,133 @@ impl Filesystem for FuseAdapter {
         }
     }
 
+    fn mknod(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        entry(
+            reply,
+            self.fs
+                .create(parent.0, name_bytes(name), mode, req.uid(), req.gid()),
+        );
+    }
+
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        entry(
+            reply,
+            self.fs
+                .mkdir(parent.0, name_bytes(name), mode, req.uid(), req.gid()),
+        );
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        empty(reply, self.fs.unlink(parent.0, name_bytes(name)));
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        empty(reply, self.fs.rmdir(parent.0, name_bytes(name)));
+    }
+
+    fn symlink(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let target = target.as_os_str().as_bytes();
+        entry(
+            reply,
+            self.fs.symlink(
+                parent.0,
+                name_bytes(link_name),
+                target,
+                req.uid(),
+                req.gid(),
+            ),
+        );
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let r = self.fs.rename(
+            parent.0,
+            name_bytes(name),
+            newparent.0,
+            name_bytes(newname),
+            flags.bits(),
+        );
+        empty(reply, r);
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        entry(reply, self.fs.link(ino.0, newparent.0, name_bytes(newname)));
+    }
+
     // Answering ENOSYS to open and opendir makes the kernel open files and directories without
     // asking us from then on, with FOPEN_KEEP_CACHE (and FOPEN_CACHE_DIR) as defaults: warm imports
-    // then cost no round trip per file. Nothing about opening an archive file can fail or differ.
+    // cost no round trip per file. Reads and writes then name the inode, which is all we need.
     fn open(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         reply.error(fuser::Errno::ENOSYS);
     }
 
     fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         reply.error(fuser::Errno::ENOSYS);
+    }
+
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        match self
+            .fs
+            .create(parent.0, name_bytes(name), mode, req.uid(), req.gid())
+        {
+            Ok((ino, attr)) => reply.created(
+                &TTL,
+                &file_attr(ino, &attr),
+                Generation(0),
+                FileHandle(0),
+                FopenFlags::FOPEN_KEEP_CACHE,
+            ),
+            Err(e) => reply.error(errno(e)),
+        }
     }
 
     fn read(
@@ -160,6 +353,59 @@ impl Filesystem for FuseAdapter {
         }
     }
 
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: fuser::WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<fuser::LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        match self.fs.write(ino.0, offset, data) {
+            Ok(n) => reply.written(n),
+            Err(e) => reply.error(errno(e)),
+        }
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        empty(reply, self.fs.fsync(ino.0));
+    }
+
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        empty(reply, self.fs.fsync(ino.0));
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        empty(reply, self.fs.fallocate(ino.0, mode, offset, length));
+    }
+
     fn readdir(
         &self,
         _req: &Request,
@@ -168,16 +414,20 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let result = self.fs.readdir(ino.0, offset, |e| {
-            reply.add(
-                INodeNo(e.ino),
-                e.cookie,
-                file_type(e.kind),
-                OsStr::from_bytes(e.name),
-            )
-        });
-        match result {
-            Ok(()) => reply.ok(),
+        match self.fs.readdir(ino.0, offset, READDIR_BATCH) {
+            Ok(entries) => {
+                for e in entries {
+                    if reply.add(
+                        INodeNo(e.ino),
+                        e.cookie,
+                        file_type(e.attr.kind),
+                        OsStr::from_bytes(&e.name),
+                    ) {
+                        break;
+                    }
+                }
+                reply.ok();
+            }
             Err(e) => reply.error(errno(e)),
         }
     }
@@ -190,28 +440,39 @@ impl Filesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let result = self.fs.readdir(ino.0, offset, |e| {
-            let Ok(attr) = self.fs.getattr(e.ino) else {
-                return false;
-            };
-            reply.add(
-                INodeNo(e.ino),
-                e.cookie,
-                OsStr::from_bytes(e.name),
-                &TTL,
-                &file_attr(e.ino, &attr),
-                Generation(0),
-            )
-        });
-        match result {
-            Ok(()) => reply.ok(),
+        match self.fs.readdir(ino.0, offset, READDIR_BATCH) {
+            Ok(entries) => {
+                for e in entries {
+                    let attr = file_attr(e.ino, &e.attr);
+                    if reply.add(
+                        INodeNo(e.ino),
+                        e.cookie,
+                        OsStr::from_bytes(&e.name),
+                        &TTL,
+                        &attr,
+                        Generation(0),
+                    ) {
+                        break;
+                    }
+                    // The kernel counts a lookup for every entry but "." and "..".
+                    if e.name != b"." && e.name != b".." {
+                        self.fs.remember(e.ino);
+                    }
+                }
+                reply.ok();
+            }
             Err(e) => reply.error(errno(e)),
         }
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let (blocks, files) = self.fs.statfs();
-        reply.statfs(blocks, 0, 0, files, 0, 4096, 255, 4096);
+        let (blocks, bfree, bavail, files, ffree, bsize) = self.fs.statfs();
+        reply.statfs(blocks, bfree, bavail, files, ffree, bsize, 255, bsize);
+    }
+
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
+        // The kernel checks permissions itself (default_permissions); this is only reached for F_OK.
+        reply.ok();
     }
 
     // The callbacks below answer what fuser would answer by default, but without its per-call
@@ -246,6 +507,19 @@ impl Filesystem for FuseAdapter {
         reply.error(fuser::Errno::ENOSYS);
     }
 
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(fuser::Errno::ENOSYS);
+    }
+
     fn flush(
         &self,
         _req: &Request,
@@ -269,8 +543,19 @@ impl Filesystem for FuseAdapter {
         reply.error(fuser::Errno::ENOSYS);
     }
 
-    fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {
-        // The kernel checks permissions itself (default_permissions); this is only reached for F_OK.
-        reply.ok();
+    fn copy_file_range(
+        &self,
+        _req: &Request,
+        _ino_in: INodeNo,
+        _fh_in: FileHandle,
+        _offset_in: u64,
+        _ino_out: INodeNo,
+        _fh_out: FileHandle,
+        _offset_out: u64,
+        _len: u64,
+        _flags: fuser::CopyFileRangeFlags,
+        reply: ReplyWrite,
+    ) {
+        reply.error(fuser::Errno::ENOSYS);
     }
 }

@@ -1,10 +1,9 @@
-//! The filesystem layer: the inode tree of an archive, its semantics (`ArchiveFs`, testable without a
-//! kernel), and the fuser adapter with the kernel cache policy.
+//! The filesystem layer: the semantics of every request over the overlay and the archive
+//! (`filesystem.rs`, testable without a kernel), and the fuser adapter with the kernel cache policy
+//! (`fuse.rs`).
 
-pub mod archive_fs;
+pub mod filesystem;
 pub mod fuse;
-pub mod tree;
 
-pub use archive_fs::ArchiveFs;
+pub use filesystem::Filesystem;
 pub use fuse::FuseAdapter;
-pub use tree::{Attr, BuildReport, Defaults, Ino, ROOT_INO, Tree};

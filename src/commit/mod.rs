@@ -1,0 +1,90 @@
+//! Saving: the merged tree (archive + upper layer) becomes a new archive, written beside the old
+//! one and renamed over it. Unchanged entries are copied as they are stored (no recompression); new
+//! data is compressed on all cores. The sequence, and what a crash at each step leaves:
+//!
+//! 1. freeze changes, plan the tree;       crash: old archive + journal (replayed at next mount)
+//! 2. write `NAME.zip.tmp-*`, fsync;        crash: same; the temporary is removed at next mount
+//! 3. journal "committing <new identity>";  crash: same (the identity is not yet in place)
+//! 4. rename over the archive, fsync dir;   crash: new archive in place; the next mount sees the
+//!    journal's committing record match it and retires the journal and data files
+//! 5. rebase the tree on the new archive, restart the journal, drop the data files.
+
+use std::sync::Arc;
+
+use nix::errno::Errno;
+
+use crate::archive::{Archive, ArchiveError, BuildError, BuildOptions, BuildStats, write_pending};
+use crate::fault;
+use crate::overlay::{Overlay, identity_of};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("this mount is read-only; nothing to save")]
+    ReadOnly,
+    #[error("cannot prepare the save: {0}")]
+    Prepare(Errno),
+    #[error("{0}; the changes are kept in the upper layer and the archive is unchanged")]
+    Build(#[from] BuildError),
+    #[error("cannot read the new archive back: {0}; the changes are kept in the upper layer")]
+    Verify(ArchiveError),
+    #[error("cannot record the save in the journal: {0}; the changes are kept in the upper layer")]
+    Journal(Errno),
+}
+
+#[derive(Debug, Clone)]
+pub struct Saved {
+    /// False when there was nothing to save (the archive was left alone).
+    pub changed: bool,
+    pub stats: Option<BuildStats>,
+}
+
+/// Saves the overlay's changes into its archive. `progress(done, total)` follows the uncompressed
+/// bytes written; `switch` receives the new archive once it is in place, for the readers to use.
+pub fn save(
+    overlay: &Overlay,
+    archive: &Arc<Archive>,
+    opts: &BuildOptions,
+    progress: &mut dyn FnMut(u64, u64),
+    switch: &mut dyn FnMut(Arc<Archive>),
+) -> Result<Saved, SaveError> {
+    if !overlay.is_writable() {
+        return Err(SaveError::ReadOnly);
+    }
+    let (guard, plan) = overlay.plan_save(archive).map_err(SaveError::Prepare)?;
+    if !plan.changed {
+        return Ok(Saved {
+            changed: false,
+            stats: None,
+        });
+    }
+    let total: u64 = plan.entries.iter().map(|p| p.size_hint()).sum();
+    let half = plan.entries.len() / 2;
+    let (mut done, mut count) = (0u64, 0usize);
+    let pending = write_pending(archive.path(), &plan.entries, opts, &mut |bytes| {
+        done += bytes;
+        count += 1;
+        if count == half {
+            fault::point("save:during-build");
+        }
+        progress(done, total);
+    })?;
+    fault::point("save:before-intent");
+    let written = Archive::open(pending.path()).map_err(SaveError::Verify)?;
+    overlay
+        .mark_committing(&guard, identity_of(written.index()))
+        .map_err(SaveError::Journal)?;
+    drop(written);
+    fault::point("save:before-rename");
+    let stats = pending.install()?;
+    fault::point("save:after-rename");
+    let new = Arc::new(Archive::open(archive.path()).map_err(SaveError::Verify)?);
+    overlay
+        .rebase(&guard, &new, &plan)
+        .map_err(SaveError::Journal)?;
+    switch(new);
+    fault::point("save:after-rebase");
+    Ok(Saved {
+        changed: true,
+        stats: Some(stats),
+    })
+}

@@ -1,0 +1,201 @@
+//! The client side of the control socket: `unmount` (saving or discarding first), `save` and
+//! `status`, and waiting for a daemon to exit by its pid (a pidfd, never by polling `ps`).
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::control::{self, Reply, Request, SaveSummary, Status};
+use super::state::{self, MountRecord};
+use super::{DaemonError, mountpoint};
+
+/// What `unmount` found and did.
+#[derive(Debug)]
+pub enum Unmounted {
+    /// The daemon unmounted and exited (after saving, when `saved` says what).
+    Clean {
+        pid: u32,
+        saved: Option<SaveSummary>,
+    },
+    /// The daemon was gone; its stale mount and record were cleaned up. A writable mount's unsaved
+    /// changes stay in its upper layer for the next mount.
+    Stale,
+    /// Lazily detached: the daemon serves the remaining users, then exits.
+    Detached {
+        pid: u32,
+        saved: Option<SaveSummary>,
+    },
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_owned())
+}
+
+/// The record of the live daemon serving `path`.
+fn live_record(path: &Path) -> Result<MountRecord, DaemonError> {
+    let canonical = canonical(path);
+    MountRecord::load(&canonical)
+        .filter(|r| r.daemon_alive())
+        .ok_or(DaemonError::NotMounted(canonical))
+}
+
+fn unresponsive(record: &MountRecord, e: impl std::fmt::Display) -> DaemonError {
+    DaemonError::Unresponsive {
+        mountpoint: record.mountpoint.clone(),
+        pid: record.pid,
+        message: format!(
+            "{e}; if it hangs, kill it (kill {}) and run unmount again",
+            record.pid
+        ),
+    }
+}
+
+/// Unmounts the conda-fuse mount at `path` and waits for its daemon to exit. A writable mount is
+/// saved first, unless `discard` throws its changes away.
+pub fn unmount(
+    path: &Path,
+    lazy: bool,
+    discard: bool,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Unmounted, DaemonError> {
+    let canonical = canonical(path);
+    let record = MountRecord::load(&canonical);
+    let mounted = mountpoint::mounted_at(&canonical);
+    match (&record, &mounted) {
+        (_, Some(m)) if !m.is_conda_fuse() => {
+            return Err(DaemonError::NotOurs {
+                path: canonical,
+                fstype: format!("{} from {}", m.fstype, m.source),
+            });
+        }
+        (None, None) => return Err(DaemonError::NotMounted(canonical)),
+        _ => {}
+    }
+    let Some(record) = record.filter(|r| r.daemon_alive()) else {
+        // The daemon died (killed, crashed): detach what is left and forget the record.
+        if mounted.is_some() {
+            mountpoint::detach(&canonical, true).map_err(super::io_err(format!(
+                "cannot detach the stale mount {}",
+                canonical.display()
+            )))?;
+        }
+        MountRecord::remove(&canonical);
+        return Ok(Unmounted::Stale);
+    };
+    let pidfd = PidFd::open(record.pid);
+    let (reply, _conn) = control::call(
+        &record.socket,
+        &Request::Unmount { lazy, discard },
+        progress,
+    )
+    .map_err(|e| unresponsive(&record, e))?;
+    let saved = match reply {
+        Reply::Unmounted { saved } => saved,
+        Reply::Busy { processes } => {
+            let users = if processes.is_empty() {
+                "some process still uses it".to_string()
+            } else {
+                processes
+                    .iter()
+                    .map(|(p, c)| format!("{c} (pid {p})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(DaemonError::Busy {
+                path: canonical,
+                users,
+            });
+        }
+        Reply::Error { message } => {
+            return Err(DaemonError::MountFailed {
+                mountpoint: canonical,
+                message,
+            });
+        }
+        other => return Err(unresponsive(&record, format!("unexpected reply {other:?}"))),
+    };
+    if lazy {
+        return Ok(Unmounted::Detached {
+            pid: record.pid,
+            saved,
+        });
+    }
+    wait_for_exit(pidfd, record.pid, Duration::from_secs(120))
+        .map_err(|e| unresponsive(&record, e))?;
+    Ok(Unmounted::Clean {
+        pid: record.pid,
+        saved,
+    })
+}
+
+/// Saves the changes of the writable mount at `path` into its archive; it stays mounted.
+pub fn save(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<SaveSummary, DaemonError> {
+    let record = live_record(path)?;
+    match control::call(&record.socket, &Request::Save, progress) {
+        Ok((Reply::Saved(s), _)) => Ok(s),
+        Ok((Reply::Error { message }, _)) => Err(DaemonError::SaveFailed {
+            mountpoint: record.mountpoint.clone(),
+            message,
+        }),
+        Ok((other, _)) => Err(unresponsive(&record, format!("unexpected reply {other:?}"))),
+        Err(e) => Err(unresponsive(&record, e)),
+    }
+}
+
+/// Asks the daemon serving `path` for its status.
+pub fn status(path: &Path) -> Result<Status, DaemonError> {
+    let record = live_record(path)?;
+    match control::call(&record.socket, &Request::Status, &mut |_, _| {}) {
+        Ok((Reply::Status(s), _)) => Ok(*s),
+        Ok((other, _)) => Err(unresponsive(&record, format!("unexpected reply {other:?}"))),
+        Err(e) => Err(unresponsive(&record, e)),
+    }
+}
+
+/// A pidfd lets us wait for an unrelated process to exit without polling (Linux 5.3+).
+struct PidFd(Option<std::os::fd::OwnedFd>);
+
+impl PidFd {
+    fn open(pid: u32) -> PidFd {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return PidFd(None);
+        }
+        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+        PidFd(Some(unsafe {
+            std::os::fd::FromRawFd::from_raw_fd(fd as i32)
+        }))
+    }
+}
+
+fn wait_for_exit(pidfd: PidFd, pid: u32, timeout: Duration) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + timeout;
+    let Some(fd) = pidfd.0 else {
+        // No pidfd (old kernel): check the pid itself until it is gone.
+        while state::process_is_ours(pid) {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("still running after {}s", timeout.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        return Ok(());
+    };
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(format!("still running after {}s", timeout.as_secs()));
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let mut fds = [nix::poll::PollFd::new(
+            // SAFETY: `fd` outlives this borrow.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.as_raw_fd()) },
+            nix::poll::PollFlags::POLLIN,
+        )];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}

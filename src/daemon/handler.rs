@@ -1,0 +1,137 @@
+//! The daemon's answers to control requests: status, save, and unmount (after saving, or after
+//! discarding the changes).
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::control::{Handler, Reply, Request, SaveSummary, Status};
+use super::state::MountRecord;
+use super::{MountRequest, mountpoint};
+use crate::archive::BuildOptions;
+use crate::commit;
+use crate::fs::Filesystem;
+
+pub(super) fn new(fs: Arc<Filesystem>, record: MountRecord, req: MountRequest) -> Arc<Handler> {
+    Arc::new(
+        move |request: Request, send: &mut dyn FnMut(&Reply)| match request {
+            Request::Status => Reply::Status(Box::new(status_of(&fs, &record))),
+            Request::Save => match save(&fs, &req, send) {
+                Ok(summary) => Reply::Saved(summary),
+                Err(message) => Reply::Error { message },
+            },
+            Request::Unmount { lazy, discard } => {
+                let saved = if !fs.is_writable() {
+                    None
+                } else if discard {
+                    if let Err(e) = fs.overlay().discard() {
+                        return Reply::Error {
+                            message: format!("discarding the changes failed: {e}"),
+                        };
+                    }
+                    None
+                } else {
+                    match save(&fs, &req, send) {
+                        Ok(s) => Some(s),
+                        // Stay mounted: the changes are safe in the upper layer, and the user sees why.
+                        Err(message) => return Reply::Error { message },
+                    }
+                };
+                detach(&record.mountpoint, lazy, saved)
+            }
+        },
+    )
+}
+
+fn detach(mp: &Path, lazy: bool, saved: Option<SaveSummary>) -> Reply {
+    match mountpoint::detach(mp, lazy) {
+        Ok(()) => Reply::Unmounted { saved },
+        Err(e)
+            if e.raw_os_error() == Some(libc::EBUSY) || e.kind() == io::ErrorKind::ResourceBusy =>
+        {
+            Reply::Busy {
+                processes: mountpoint::busy_processes(mp),
+            }
+        }
+        Err(e) => Reply::Error {
+            message: format!("unmounting {}: {e}", mp.display()),
+        },
+    }
+}
+
+fn save(
+    fs: &Filesystem,
+    req: &MountRequest,
+    send: &mut dyn FnMut(&Reply),
+) -> Result<SaveSummary, String> {
+    let archive = fs.current().archive.clone();
+    let spill_dir = archive.path().parent().unwrap_or(Path::new(".")).to_owned();
+    let opts = BuildOptions {
+        compression: req.compression,
+        threads: std::thread::available_parallelism().map_or(2, |n| n.get()) + 2,
+        spill_dir,
+    };
+    let mut last = std::time::Instant::now();
+    let mut progress = |done: u64, total: u64| {
+        if last.elapsed().as_millis() >= 100 {
+            last = std::time::Instant::now();
+            send(&Reply::Progress { done, total });
+        }
+    };
+    let saved = commit::save(fs.overlay(), &archive, &opts, &mut progress, &mut |new| {
+        fs.switch_archive(new)
+    })
+    .map_err(|e| e.to_string())?;
+    let summary = match saved.stats {
+        Some(s) => SaveSummary {
+            changed: true,
+            entries: s.entries,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            seconds: s.elapsed.as_secs_f64(),
+        },
+        None => SaveSummary::default(),
+    };
+    if summary.changed {
+        tracing::info!(archive = %archive.path().display(), entries = summary.entries, seconds = summary.seconds, "saved");
+    }
+    Ok(summary)
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096);
+    pages * page as u64
+}
+
+fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
+    let cur = fs.current();
+    let (mem, spill) = cur.cache.usage();
+    let pending = fs.overlay().pending();
+    Status {
+        pid: record.pid,
+        archive: record.archive.display().to_string(),
+        mountpoint: record.mountpoint.display().to_string(),
+        read_only: record.read_only,
+        since: record.since,
+        entries: fs.overlay().tree().live() as u64,
+        cache_memory_bytes: mem,
+        cache_spill_bytes: spill,
+        read_errors: fs.read_errors.load(Ordering::Relaxed),
+        decompressed_bytes: cur.archive.decompressed_bytes(),
+        resident_bytes: resident_bytes(),
+        upper_dir: fs.overlay().upper_root().map(|p| p.display().to_string()),
+        unsaved_changes: pending.changes,
+        unsaved_files: pending.files,
+        unsaved_bytes: pending.bytes,
+    }
+}

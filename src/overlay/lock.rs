@@ -1,0 +1,210 @@
+//! One writer per archive: a lock file beside the archive (`NAME.zip.lock`, so every host that sees
+//! the archive sees the lock) held with flock(2) by the writable daemon, and naming its holder (host,
+//! pid, user, since when, mount point). A holder that dies releases the flock with its process, so a
+//! stale lock is simply taken over. Where the filesystem has no flock, the holder's record decides:
+//! a dead process on this host is stale; a record from another host is honoured.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Holder {
+    pub host: String,
+    pub pid: u32,
+    pub user: String,
+    pub since: i64,
+    pub mountpoint: PathBuf,
+}
+
+impl Holder {
+    fn me(mountpoint: &Path) -> Holder {
+        Holder {
+            host: hostname(),
+            pid: std::process::id(),
+            user: nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| nix::unistd::getuid().to_string(), |u| u.name),
+            since: crate::clock::now().0,
+            mountpoint: mountpoint.to_owned(),
+        }
+    }
+}
+
+pub fn hostname() -> String {
+    nix::unistd::gethostname().map_or_else(
+        |_| "unknown-host".into(),
+        |h| h.to_string_lossy().into_owned(),
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "{archive} is already mounted writable by pid {} on host {} (user {}) since {} at {}; \
+         mount it --read-only here, or unmount it there first",
+        holder.pid, holder.host, holder.user, crate::clock::local(holder.since), holder.mountpoint.display()
+    )]
+    Held { archive: PathBuf, holder: Holder },
+    #[error(
+        "cannot lock {path} for writing: {source}; the archive's directory must be writable by you"
+    )]
+    Io { path: PathBuf, source: io::Error },
+}
+
+enum Held {
+    Flock(Flock<File>),
+    /// The filesystem has no flock: the record alone marks the lock.
+    Record(File),
+}
+
+pub struct WriterLock {
+    held: Option<Held>,
+    path: PathBuf,
+}
+
+pub fn lock_path(archive: &Path) -> PathBuf {
+    let mut name = archive.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    archive.with_file_name(name)
+}
+
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn write_holder(file: &mut File, holder: &Holder) -> io::Result<()> {
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(&serde_json::to_vec_pretty(holder).map_err(io::Error::other)?)?;
+    file.sync_data()
+}
+
+impl WriterLock {
+    /// Takes the writer lock of `archive` for a mount at `mountpoint`. Returns the holder it took
+    /// over, if a stale one was found.
+    pub fn acquire(
+        archive: &Path,
+        mountpoint: &Path,
+    ) -> Result<(WriterLock, Option<Holder>), LockError> {
+        let path = lock_path(archive);
+        let io_err = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(io_err)?;
+        let me = Holder::me(mountpoint);
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(mut locked) => {
+                let stale = read_holder(&mut locked);
+                write_holder(&mut locked, &me).map_err(io_err)?;
+                Ok((
+                    WriterLock {
+                        held: Some(Held::Flock(locked)),
+                        path,
+                    },
+                    stale,
+                ))
+            }
+            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+                let holder = read_holder(&mut file).unwrap_or(Holder {
+                    host: "unknown".into(),
+                    pid: 0,
+                    user: "unknown".into(),
+                    since: 0,
+                    mountpoint: PathBuf::from("?"),
+                });
+                Err(LockError::Held {
+                    archive: archive.to_owned(),
+                    holder,
+                })
+            }
+            Err((mut file, _unsupported)) => {
+                // No flock on this filesystem: decide from the record.
+                let stale = match read_holder(&mut file) {
+                    Some(h) if h.host == me.host && !crate::process::is_conda_fuse(h.pid) => {
+                        Some(h)
+                    }
+                    Some(h) => {
+                        return Err(LockError::Held {
+                            archive: archive.to_owned(),
+                            holder: h,
+                        });
+                    }
+                    None => None,
+                };
+                write_holder(&mut file, &me).map_err(io_err)?;
+                Ok((
+                    WriterLock {
+                        held: Some(Held::Record(file)),
+                        path,
+                    },
+                    stale,
+                ))
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        // Clear the record before releasing, so nobody reads a holder that has gone.
+        match self.held.take() {
+            Some(Held::Flock(f)) => {
+                let _ = f.set_len(0);
+            }
+            Some(Held::Record(f)) => {
+                let _ = f.set_len(0);
+            }
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holder_and_a_dead_one_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("env.zip");
+        let (lock, stale) = WriterLock::acquire(&archive, Path::new("/mnt/a")).unwrap();
+        assert!(stale.is_none());
+        match WriterLock::acquire(&archive, Path::new("/mnt/b")) {
+            Err(LockError::Held { holder, .. }) => {
+                assert_eq!(holder.pid, std::process::id());
+                assert_eq!(holder.mountpoint, Path::new("/mnt/a"));
+            }
+            other => panic!("expected Held, got {:?}", other.map(|_| ())),
+        }
+        drop(lock);
+        // A record left by a process that died (its flock went with it) is taken over.
+        std::fs::write(
+            lock_path(&archive),
+            br#"{"host":"h","pid":1,"user":"u","since":0,"mountpoint":"/x"}"#,
+        )
+        .unwrap();
+        let (_lock, stale) = WriterLock::acquire(&archive, Path::new("/mnt/c")).unwrap();
+        assert_eq!(stale.map(|h| h.host), Some("h".to_string()));
+    }
+}

@@ -1,0 +1,260 @@
+//! The overlay's side of recovery and saving: replaying a journal, planning the merged tree as a new
+//! archive, and rebasing onto that archive once it is in place (content refs switch to its entries,
+//! the journal restarts, the upper layer empties). The archive itself is written by `commit`.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLockWriteGuard};
+
+use nix::errno::Errno;
+
+use super::journal::{Identity, Journal, Op, Record};
+use super::tree::{Content, Ino, Tree};
+use super::upper::Upper;
+use super::{Overlay, apply, errno};
+use crate::archive::build::dir_name;
+use crate::archive::{Archive, Kind, Meta, Planned, Source};
+use crate::clock;
+
+/// Replays journal records over a tree freshly built from the archive; returns how many applied.
+pub(super) fn replay(tree: &mut Tree, records: &[Record], upper: &Upper) -> usize {
+    let mut applied = 0;
+    for r in records {
+        // Ids are never reused within a journal: new files get ids above every id it mentions.
+        if let Op::Create { id, .. } | Op::CopyUp { id, .. } = r.op {
+            upper.reserve_above(id);
+        }
+        match apply::apply(tree, &r.op, r.t) {
+            Ok(a) => {
+                applied += usize::from(!matches!(r.op, Op::Committing(_)));
+                // Data files are swept once at the end, by what the final tree refers to.
+                if let Some(ino) = a.unlinked {
+                    tree.release_if_unused(ino);
+                }
+            }
+            // The live daemon journaled it, then found it impossible: it changed nothing then either.
+            Err(e) => tracing::debug!("journal record {:?} does not apply: {e}", r.op),
+        }
+    }
+    // Sizes and mtimes of upper files live in the data files themselves.
+    let mut referenced = std::collections::HashSet::new();
+    for (_, ino) in tree.walk() {
+        let Some(Content::Upper(id)) = tree.node(ino).map(|n| &n.content) else {
+            continue;
+        };
+        let id = *id;
+        referenced.insert(id);
+        let md = std::fs::metadata(upper.data_path(id));
+        let n = tree.node_mut(ino).expect("walked");
+        match md {
+            Ok(md) => {
+                n.attr.size = md.len();
+                n.attr.mtime = (md.mtime(), md.mtime_nsec() as u32);
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "upper data file {} of {:?} is missing ({e}); the file is empty",
+                    id,
+                    n.name
+                );
+                n.attr.size = 0;
+            }
+        }
+    }
+    for id in upper.ids().unwrap_or_default() {
+        if !referenced.contains(&id) {
+            upper.remove(id); // written before its journal record, then the daemon died
+        }
+    }
+    applied
+}
+
+/// Removes every data file: the tree was built fresh from the archive and refers to none.
+pub(super) fn clear_data(upper: &Upper, _tree: &Tree) {
+    for id in upper.ids().unwrap_or_default() {
+        upper.remove(id);
+    }
+}
+
+/// Removes temporary archives (`NAME.zip.tmp-*`) left by saves that were interrupted. Only the
+/// holder of the writer lock calls this, so none of them belongs to a save in progress.
+pub(super) fn remove_temporaries(archive: &Path) -> usize {
+    let (Some(dir), Some(name)) = (archive.parent(), archive.file_name()) else {
+        return 0;
+    };
+    let prefix = format!("{}.tmp-", name.to_string_lossy());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+/// The merged tree as archive entries, in directory order.
+pub struct SavePlan {
+    pub entries: Vec<Planned>,
+    pub inos: Vec<Ino>,
+    /// Whether anything changed since the last save.
+    pub changed: bool,
+}
+
+/// Holds off every change while a save runs; reads go on.
+pub struct SaveGuard<'a>(#[allow(dead_code)] RwLockWriteGuard<'a, ()>);
+
+impl Overlay {
+    /// Freezes changes and plans the merged tree as a new archive.
+    pub fn plan_save(&self, archive: &Arc<Archive>) -> Result<(SaveGuard<'_>, SavePlan), Errno> {
+        let rw = self.writable_parts()?;
+        let guard = SaveGuard(rw.gate.write().expect("gate"));
+        // Files deleted while open still read from the archive; give them their own copy first,
+        // since the archive they read from is about to be replaced.
+        {
+            let mut tree = self.tree.write().expect("tree lock");
+            let orphans: Vec<Ino> = (1..=tree.len() as Ino)
+                .filter(|&i| {
+                    tree.node(i)
+                        .is_some_and(|n| !n.is_named() && matches!(n.content, Content::Archive(_)))
+                })
+                .collect();
+            for ino in orphans {
+                self.ensure_upper(rw, &mut tree, ino, archive, true)?;
+            }
+        }
+        let tree = self.tree();
+        let mut entries = Vec::new();
+        let mut inos = Vec::new();
+        for (path, ino) in tree.walk() {
+            let n = tree.node(ino).expect("walked");
+            let a = n.attr;
+            let meta = Meta {
+                kind: a.kind,
+                perm: a.perm,
+                owner: Some((a.uid, a.gid)),
+                mtime: a.mtime.0,
+            };
+            let (name, source) = match &n.content {
+                Content::Dir(_) => (dir_name(path), Source::Dir),
+                Content::Archive(entry) => (
+                    path,
+                    Source::Raw {
+                        archive: archive.clone(),
+                        entry: *entry,
+                    },
+                ),
+                Content::Upper(id) => (
+                    path,
+                    Source::File {
+                        path: rw.upper.data_path(*id),
+                        size: a.size,
+                    },
+                ),
+                Content::Symlink(target) => (path, Source::Symlink(target.to_vec())),
+            };
+            let link_group = (a.kind == Kind::File && a.nlink > 1).then_some(ino);
+            entries.push(Planned {
+                name,
+                meta,
+                source,
+                link_group,
+            });
+            inos.push(ino);
+        }
+        let changed = rw.changes.load(Ordering::Relaxed) > 0;
+        Ok((
+            guard,
+            SavePlan {
+                entries,
+                inos,
+                changed,
+            },
+        ))
+    }
+
+    /// Records that a save wrote the archive `identity` and is about to rename it into place; from
+    /// here on, recovery knows the changes are in that archive once it is there.
+    pub fn mark_committing(&self, _guard: &SaveGuard<'_>, identity: Identity) -> Result<(), Errno> {
+        let rw = self.writable_parts()?;
+        let mut j = rw.journal.lock().expect("journal lock");
+        j.append(&Record {
+            t: clock::now(),
+            op: Op::Committing(identity),
+        })
+        .map_err(|e| errno(&e))?;
+        j.sync().map_err(|e| errno(&e))
+    }
+
+    /// After the new archive is in place: every node's content becomes an entry of `archive`, the
+    /// journal restarts from it, and data files nobody refers to any more are removed.
+    pub fn rebase(
+        &self,
+        _guard: &SaveGuard<'_>,
+        archive: &Archive,
+        plan: &SavePlan,
+    ) -> Result<(), Errno> {
+        let rw = self.writable_parts()?;
+        let index = archive.index();
+        let by_name: HashMap<&[u8], u32> = index
+            .entries()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (index.name(e), i as u32))
+            .collect();
+        let mut tree = self.tree.write().expect("tree lock");
+        for (p, &ino) in plan.entries.iter().zip(&plan.inos) {
+            if p.meta.kind == Kind::Dir {
+                continue;
+            }
+            match by_name.get(p.name.as_slice()) {
+                Some(&i) => tree.node_mut(ino).expect("planned").content = Content::Archive(i),
+                None => tracing::error!(
+                    "saved archive lacks {:?}; keeping its upper copy",
+                    String::from_utf8_lossy(&p.name)
+                ),
+            }
+        }
+        let identity = super::identity_of(index);
+        let journal = Journal::create(&rw.upper.journal_path(), identity, clock::now())
+            .map_err(|e| errno(&e))?;
+        *rw.journal.lock().expect("journal lock") = journal;
+        *rw.identity.lock().expect("identity lock") = identity;
+        rw.changes.store(0, Ordering::Relaxed);
+        let still_used: std::collections::HashSet<u64> = (1..=tree.len() as Ino)
+            .filter_map(|i| match tree.node(i).map(|n| &n.content) {
+                Some(Content::Upper(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        for id in rw.upper.ids().unwrap_or_default() {
+            if !still_used.contains(&id) {
+                rw.upper.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Throws away every change since the last save (unmount --discard): the journal restarts and
+    /// the data files go. The caller unmounts right after.
+    pub fn discard(&self) -> Result<(), Errno> {
+        let rw = self.writable_parts()?;
+        let _gate = rw.gate.write().expect("gate");
+        let identity = *rw.identity.lock().expect("identity lock");
+        let journal = Journal::create(&rw.upper.journal_path(), identity, clock::now())
+            .map_err(|e| errno(&e))?;
+        *rw.journal.lock().expect("journal lock") = journal;
+        rw.changes.store(0, Ordering::Relaxed);
+        for id in rw.upper.ids().unwrap_or_default() {
+            rw.upper.remove(id);
+        }
+        Ok(())
+    }
+}

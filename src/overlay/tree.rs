@@ -1,0 +1,856 @@
+//! The merged namespace: one node per inode, each pointing at its content (an archive entry, an
+//! upper-layer file, a symlink target, or a directory of named entries). Built from the archive's
+//! index, then changed in memory by the overlay's operations. Pure data structure: no I/O here, so
+//! the same code serves live requests and journal replay, and is unit-tested directly.
+//!
+//! Entry names from the archive are untrusted. The rules, applied while building:
+//! - a leading '/' is dropped (the entry is served relative to the mount, as unzip extracts it);
+//! - empty and "." components are dropped; a name with a ".." component, a NUL byte, or a component
+//!   longer than 255 bytes is skipped with a warning, never served;
+//! - duplicate names: the last entry in the central directory wins (how zip tools append updates);
+//! - a name that is both a file and a directory (a/b and a/b/c) is a directory; the file is hidden.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
+
+use crate::archive::{Entry, Index, Kind, Meta};
+
+pub type Ino = u64;
+pub const ROOT_INO: Ino = 1;
+pub const NAME_MAX: usize = 255;
+/// What `stat` shows as a directory's size, as on ext4.
+const DIR_SIZE: u64 = 4096;
+
+pub use crate::clock::Time;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    pub kind: Kind,
+    pub perm: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: Time,
+    pub ctime: Time,
+    pub size: u64,
+    pub nlink: u32,
+}
+
+#[derive(Debug)]
+pub enum Content {
+    /// An entry of the current archive (files and symlinks).
+    Archive(u32),
+    /// A file in the upper layer, by id.
+    Upper(u64),
+    /// A symlink made since the last save.
+    Symlink(Box<[u8]>),
+    Dir(Box<Directory>),
+}
+
+/// A directory's entries in insertion order. Removed entries leave a hole, so the position of every
+/// other entry (the readdir cookie) stays valid while a program lists and deletes at the same time.
+#[derive(Debug, Default)]
+pub struct Directory {
+    slots: Vec<Option<(Box<[u8]>, Ino)>>,
+    by_name: HashMap<Box<[u8]>, u32>,
+}
+
+impl Directory {
+    pub fn get(&self, name: &[u8]) -> Option<Ino> {
+        self.by_name
+            .get(name)
+            .and_then(|&s| self.slots[s as usize].as_ref().map(|e| e.1))
+    }
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+    fn insert(&mut self, name: &[u8], ino: Ino) {
+        let slot = self.slots.len() as u32;
+        self.slots.push(Some((name.into(), ino)));
+        self.by_name.insert(name.into(), slot);
+    }
+    fn remove(&mut self, name: &[u8]) -> Option<Ino> {
+        let slot = self.by_name.remove(name)?;
+        self.slots[slot as usize].take().map(|e| e.1)
+    }
+    fn replace(&mut self, name: &[u8], ino: Ino) {
+        if let Some(&slot) = self.by_name.get(name) {
+            self.slots[slot as usize] = Some((name.into(), ino));
+        }
+    }
+    /// Entries from position `from` on: (position, name, inode).
+    pub fn entries_from(&self, from: usize) -> impl Iterator<Item = (usize, &[u8], Ino)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .skip(from)
+            .filter_map(|(k, s)| s.as_ref().map(|(n, i)| (k, n.as_ref(), *i)))
+    }
+}
+
+#[derive(Debug)]
+pub struct Node {
+    /// The directory holding the node's first name, and that name.
+    pub parent: Ino,
+    pub name: Box<[u8]>,
+    /// Further names of a hard-linked file.
+    pub links: Vec<(Ino, Box<[u8]>)>,
+    pub attr: Attr,
+    pub content: Content,
+    /// References the kernel holds (lookups minus forgets); a node without names is freed at zero.
+    pub lookups: AtomicU64,
+}
+
+impl Node {
+    /// Drops the name (`parent`, `name`) from this node's names, promoting another to first.
+    fn forget_name(&mut self, parent: Ino, name: &[u8]) {
+        if self.parent == parent && *self.name == *name {
+            if let Some((p, n)) = self.links.pop() {
+                self.parent = p;
+                self.name = n;
+            }
+        } else {
+            self.links.retain(|(p, n)| !(*p == parent && **n == *name));
+        }
+    }
+
+    /// Whether the node still has a name (an unlinked file may live on while open).
+    pub fn is_named(&self) -> bool {
+        self.attr.nlink > 0
+    }
+
+    pub fn dir(&self) -> Option<&Directory> {
+        match &self.content {
+            Content::Dir(d) => Some(d),
+            _ => None,
+        }
+    }
+    fn dir_mut(&mut self) -> Option<&mut Directory> {
+        match &mut self.content {
+            Content::Dir(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// Owner and time for nodes the archive does not describe (implied directories, entries without
+/// Unix metadata): the mounting user and the archive's mtime.
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: i64,
+}
+
+/// What was wrong with entry names, for one warning per kind at mount.
+#[derive(Debug, Default, Clone)]
+pub struct BuildReport {
+    pub unsafe_names: Vec<String>,
+    pub duplicates: Vec<String>,
+    pub conflicts: Vec<String>,
+    pub absolute: usize,
+}
+
+impl BuildReport {
+    pub fn is_clean(&self) -> bool {
+        self.unsafe_names.is_empty() && self.duplicates.is_empty() && self.conflicts.is_empty()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum NameProblem {
+    DotDot,
+    Nul,
+    TooLong,
+}
+
+/// Splits an entry name into safe components; `Ok((components, was_absolute))`.
+pub fn components(name: &[u8]) -> Result<(Vec<&[u8]>, bool), NameProblem> {
+    let absolute = name.first() == Some(&b'/');
+    let mut out = Vec::new();
+    for c in name.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => return Err(NameProblem::DotDot),
+            c if c.contains(&0) => return Err(NameProblem::Nul),
+            c if c.len() > NAME_MAX => return Err(NameProblem::TooLong),
+            c => out.push(c),
+        }
+    }
+    Ok((out, absolute))
+}
+
+fn attr_of(meta: &Meta, e: &Entry, d: &Defaults) -> Attr {
+    let (uid, gid) = meta.owner.unwrap_or((d.uid, d.gid));
+    let dir = meta.kind == Kind::Dir;
+    Attr {
+        kind: meta.kind,
+        perm: meta.perm,
+        uid,
+        gid,
+        mtime: (meta.mtime, 0),
+        ctime: (meta.mtime, 0),
+        size: if dir { DIR_SIZE } else { e.uncompressed_size },
+        nlink: if dir { 2 } else { 1 },
+    }
+}
+
+pub fn dir_attr(perm: u32, uid: u32, gid: u32, t: Time) -> Attr {
+    Attr {
+        kind: Kind::Dir,
+        perm,
+        uid,
+        gid,
+        mtime: t,
+        ctime: t,
+        size: DIR_SIZE,
+        nlink: 2,
+    }
+}
+
+fn implied_dir(d: &Defaults) -> Attr {
+    dir_attr(0o755, d.uid, d.gid, (d.mtime, 0))
+}
+
+const REPORT_EXAMPLES: usize = 5;
+
+fn note(list: &mut Vec<String>, name: &[u8], why: &str) {
+    if list.len() < REPORT_EXAMPLES {
+        list.push(format!("{} ({why})", String::from_utf8_lossy(name)));
+    }
+}
+
+/// A validated single path component for new names.
+pub fn check_name(name: &[u8]) -> Result<(), Errno> {
+    match name {
+        b"" | b"." | b".." => Err(Errno::EINVAL),
+        n if n.len() > NAME_MAX => Err(Errno::ENAMETOOLONG),
+        n if n.contains(&b'/') || n.contains(&0) => Err(Errno::EINVAL),
+        _ => Ok(()),
+    }
+}
+
+pub struct Tree {
+    nodes: Vec<Option<Node>>,
+}
+
+impl Tree {
+    pub fn build(index: &Index, defaults: Defaults) -> (Tree, BuildReport) {
+        let mut report = BuildReport::default();
+        let mut links: HashMap<u64, Ino> = HashMap::new();
+        let mut tree = Tree {
+            nodes: vec![Some(Node {
+                parent: ROOT_INO,
+                name: Box::new([]),
+                attr: implied_dir(&defaults),
+                content: Content::Dir(Box::default()),
+                links: Vec::new(),
+                lookups: AtomicU64::new(0),
+            })],
+        };
+        for (i, e) in index.entries().iter().enumerate() {
+            let full = index.name(e);
+            let (comps, absolute) = match components(full) {
+                Ok(c) => c,
+                Err(p) => {
+                    let why = match p {
+                        NameProblem::DotDot => "contains ..",
+                        NameProblem::Nul => "contains a NUL byte",
+                        NameProblem::TooLong => "component longer than 255 bytes",
+                    };
+                    note(&mut report.unsafe_names, full, why);
+                    continue;
+                }
+            };
+            report.absolute += usize::from(absolute);
+            let Some((leaf, dirs)) = comps.split_last() else {
+                continue; // "/" or "./": the root itself
+            };
+            let mut parent = ROOT_INO;
+            for dir in dirs {
+                parent = match tree.lookup(parent, dir) {
+                    Some(ino) if tree.kind(ino) == Kind::Dir => ino,
+                    Some(ino) => {
+                        note(
+                            &mut report.conflicts,
+                            full,
+                            "a file of this name is hidden by the directory",
+                        );
+                        let n = tree.node_mut(ino).expect("found");
+                        n.attr = implied_dir(&defaults);
+                        n.content = Content::Dir(Box::default());
+                        ino
+                    }
+                    None => tree.add(
+                        parent,
+                        dir,
+                        implied_dir(&defaults),
+                        Content::Dir(Box::default()),
+                    ),
+                };
+            }
+            // Further names of a hard-linked file join the node of the group's first entry.
+            if let (Some(g), Kind::File) = (e.link_group, e.meta.kind)
+                && let Some(&ino) = links.get(&g)
+                && tree.lookup(parent, leaf).is_none()
+            {
+                let parent_mtime = tree.node(parent).expect("parent").attr.mtime;
+                if tree.link(ino, parent, leaf, parent_mtime).is_ok() {
+                    continue;
+                }
+            }
+            let attr = attr_of(&e.meta, e, &defaults);
+            let content = if e.meta.kind == Kind::Dir {
+                Content::Dir(Box::default())
+            } else {
+                Content::Archive(i as u32)
+            };
+            match tree.lookup(parent, leaf) {
+                None => {
+                    let ino = tree.add(parent, leaf, attr, content);
+                    if let (Some(g), Kind::File) = (e.link_group, e.meta.kind) {
+                        links.insert(g, ino);
+                    }
+                }
+                Some(ino) => {
+                    let node = tree.node_mut(ino).expect("found");
+                    match (node.attr.kind == Kind::Dir, e.meta.kind == Kind::Dir) {
+                        (true, true) => node.attr = attr, // an explicit entry for an implied directory
+                        (true, false) => {
+                            note(&mut report.conflicts, full, "a directory has this name")
+                        }
+                        (false, true) => {
+                            note(
+                                &mut report.conflicts,
+                                full,
+                                "replaces a file of the same name",
+                            );
+                            node.attr = attr;
+                            node.content = content;
+                        }
+                        (false, false) => {
+                            note(&mut report.duplicates, full, "later entry wins");
+                            node.attr = attr;
+                            node.content = content;
+                        }
+                    }
+                }
+            }
+        }
+        // A directory's link count is 2 plus its subdirectories, as on a native filesystem.
+        for ino in 1..=tree.nodes.len() as Ino {
+            let subdirs = tree.node(ino).and_then(Node::dir).map(|d| {
+                d.entries_from(0)
+                    .filter(|(_, _, c)| tree.kind(*c) == Kind::Dir)
+                    .count()
+            });
+            if let Some(n) = subdirs {
+                tree.node_mut(ino).expect("exists").attr.nlink = 2 + n as u32;
+            }
+        }
+        (tree, report)
+    }
+
+    fn add(&mut self, parent: Ino, name: &[u8], attr: Attr, content: Content) -> Ino {
+        let ino = self.nodes.len() as Ino + 1;
+        self.nodes.push(Some(Node {
+            parent,
+            name: name.into(),
+            links: Vec::new(),
+            attr,
+            content,
+            lookups: AtomicU64::new(0),
+        }));
+        self.node_mut(parent)
+            .and_then(Node::dir_mut)
+            .expect("parent is a directory")
+            .insert(name, ino);
+        ino
+    }
+
+    /// Number of inode slots (live nodes and freed ones).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+    /// Live nodes.
+    pub fn live(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_some()).count()
+    }
+
+    pub fn node(&self, ino: Ino) -> Option<&Node> {
+        ino.checked_sub(1)
+            .and_then(|i| self.nodes.get(i as usize))
+            .and_then(Option::as_ref)
+    }
+    pub fn node_mut(&mut self, ino: Ino) -> Option<&mut Node> {
+        ino.checked_sub(1)
+            .and_then(|i| self.nodes.get_mut(i as usize))
+            .and_then(Option::as_mut)
+    }
+    fn kind(&self, ino: Ino) -> Kind {
+        self.node(ino).map_or(Kind::File, |n| n.attr.kind)
+    }
+
+    pub fn lookup(&self, parent: Ino, name: &[u8]) -> Option<Ino> {
+        self.node(parent)?.dir()?.get(name)
+    }
+
+    /// Looks up a slash-separated path from the root.
+    pub fn resolve(&self, path: &[u8]) -> Option<Ino> {
+        path.split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .try_fold(ROOT_INO, |ino, c| self.lookup(ino, c))
+    }
+
+    /// The path of directory `dir` from the root, without a leading slash.
+    pub fn dir_path(&self, mut dir: Ino) -> Vec<u8> {
+        let mut parts = Vec::new();
+        while dir != ROOT_INO {
+            let Some(n) = self.node(dir) else { break };
+            parts.push(&n.name[..]);
+            dir = n.parent;
+        }
+        parts.reverse();
+        parts.join(&b'/')
+    }
+
+    /// The path of `name` in directory `parent`.
+    pub fn child_path(&self, parent: Ino, name: &[u8]) -> Vec<u8> {
+        let mut p = self.dir_path(parent);
+        if !p.is_empty() {
+            p.push(b'/');
+        }
+        p.extend_from_slice(name);
+        p
+    }
+
+    fn dir_of(&self, parent: Ino) -> Result<&Directory, Errno> {
+        let n = self.node(parent).ok_or(Errno::ENOENT)?;
+        n.dir().ok_or(Errno::ENOTDIR)
+    }
+
+    fn touch_dir(&mut self, dir: Ino, t: Time) {
+        if let Some(n) = self.node_mut(dir) {
+            n.attr.mtime = t;
+            n.attr.ctime = t;
+        }
+    }
+
+    /// Adds a new node named `name` in `parent`.
+    pub fn create(
+        &mut self,
+        parent: Ino,
+        name: &[u8],
+        attr: Attr,
+        content: Content,
+        t: Time,
+    ) -> Result<Ino, Errno> {
+        check_name(name)?;
+        if self.dir_of(parent)?.get(name).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let is_dir = attr.kind == Kind::Dir;
+        let ino = self.add(parent, name, attr, content);
+        if is_dir {
+            self.node_mut(parent).expect("parent").attr.nlink += 1;
+        }
+        self.touch_dir(parent, t);
+        Ok(ino)
+    }
+
+    /// Adds another name for the non-directory `ino`.
+    pub fn link(&mut self, ino: Ino, parent: Ino, name: &[u8], t: Time) -> Result<(), Errno> {
+        check_name(name)?;
+        let kind = self.node(ino).ok_or(Errno::ENOENT)?.attr.kind;
+        if kind == Kind::Dir {
+            return Err(Errno::EPERM);
+        }
+        if self.dir_of(parent)?.get(name).is_some() {
+            return Err(Errno::EEXIST);
+        }
+        self.node_mut(parent)
+            .and_then(Node::dir_mut)
+            .expect("checked")
+            .insert(name, ino);
+        let n = self.node_mut(ino).expect("checked");
+        if n.attr.nlink == 0 {
+            // Linking a file back from having no name (linkat of an O_TMPFILE-like file).
+            n.parent = parent;
+            n.name = name.into();
+        } else {
+            n.links.push((parent, name.into()));
+        }
+        n.attr.nlink += 1;
+        n.attr.ctime = t;
+        self.touch_dir(parent, t);
+        Ok(())
+    }
+
+    /// Removes the name `name` of a non-directory (`dir == false`) or an empty directory; returns
+    /// the node, which lives on (without names) while the kernel still references it.
+    pub fn remove(&mut self, parent: Ino, name: &[u8], dir: bool, t: Time) -> Result<Ino, Errno> {
+        let ino = self.dir_of(parent)?.get(name).ok_or(Errno::ENOENT)?;
+        let node = self.node(ino).expect("listed nodes exist");
+        match (node.attr.kind == Kind::Dir, dir) {
+            (true, false) => return Err(Errno::EISDIR),
+            (false, true) => return Err(Errno::ENOTDIR),
+            (true, true) if !node.dir().expect("dir").is_empty() => return Err(Errno::ENOTEMPTY),
+            _ => {}
+        }
+        self.node_mut(parent)
+            .and_then(Node::dir_mut)
+            .expect("checked")
+            .remove(name);
+        let n = self.node_mut(ino).expect("exists");
+        if dir {
+            n.attr.nlink = 0;
+        } else {
+            n.attr.nlink = n.attr.nlink.saturating_sub(1);
+            n.attr.ctime = t;
+            n.forget_name(parent, name);
+        }
+        if dir {
+            self.node_mut(parent).expect("parent").attr.nlink -= 1;
+        }
+        self.touch_dir(parent, t);
+        Ok(ino)
+    }
+
+    /// Whether `ino` is `ancestor` or lies below it.
+    fn is_within(&self, mut ino: Ino, ancestor: Ino) -> bool {
+        loop {
+            if ino == ancestor {
+                return true;
+            }
+            if ino == ROOT_INO {
+                return false;
+            }
+            match self.node(ino) {
+                Some(n) => ino = n.parent,
+                None => return false,
+            }
+        }
+    }
+
+    /// rename(2); `flags` may hold RENAME_NOREPLACE or RENAME_EXCHANGE. Returns the node that lost
+    /// its name when the target was replaced.
+    pub fn rename(
+        &mut self,
+        from_dir: Ino,
+        from: &[u8],
+        to_dir: Ino,
+        to: &[u8],
+        flags: u32,
+        t: Time,
+    ) -> Result<Option<Ino>, Errno> {
+        let noreplace = flags & libc::RENAME_NOREPLACE != 0;
+        let exchange = flags & libc::RENAME_EXCHANGE != 0;
+        check_name(to)?;
+        let src = self.dir_of(from_dir)?.get(from).ok_or(Errno::ENOENT)?;
+        let dst = self.dir_of(to_dir)?.get(to);
+        let src_dir = self.kind(src) == Kind::Dir;
+        if src_dir && self.is_within(to_dir, src) {
+            return Err(Errno::EINVAL); // into itself
+        }
+        if exchange {
+            let dst = dst.ok_or(Errno::ENOENT)?;
+            let dst_dir = self.kind(dst) == Kind::Dir;
+            if dst_dir && self.is_within(from_dir, dst) {
+                return Err(Errno::EINVAL);
+            }
+            self.node_mut(from_dir)
+                .and_then(Node::dir_mut)
+                .expect("checked")
+                .replace(from, dst);
+            self.node_mut(to_dir)
+                .and_then(Node::dir_mut)
+                .expect("checked")
+                .replace(to, src);
+            self.reparent(src, from_dir, from, to_dir, to, t);
+            self.reparent(dst, to_dir, to, from_dir, from, t);
+            if src_dir != dst_dir && from_dir != to_dir {
+                let (gains, loses) = if src_dir {
+                    (to_dir, from_dir)
+                } else {
+                    (from_dir, to_dir)
+                };
+                self.node_mut(gains).expect("dir").attr.nlink += 1;
+                self.node_mut(loses).expect("dir").attr.nlink -= 1;
+            }
+            self.touch_dir(from_dir, t);
+            self.touch_dir(to_dir, t);
+            return Ok(None);
+        }
+        if dst == Some(src) {
+            return Ok(None); // two names of the same file: nothing to do
+        }
+        let mut replaced = None;
+        if let Some(d) = dst {
+            if noreplace {
+                return Err(Errno::EEXIST);
+            }
+            let dst_node = self.node(d).expect("listed");
+            match (src_dir, dst_node.attr.kind == Kind::Dir) {
+                (false, true) => return Err(Errno::EISDIR),
+                (true, false) => return Err(Errno::ENOTDIR),
+                (true, true) if !dst_node.dir().expect("dir").is_empty() => {
+                    return Err(Errno::ENOTEMPTY);
+                }
+                _ => {}
+            }
+            replaced = Some(self.remove(to_dir, to, src_dir, t)?);
+        }
+        self.node_mut(from_dir)
+            .and_then(Node::dir_mut)
+            .expect("checked")
+            .remove(from);
+        self.node_mut(to_dir)
+            .and_then(Node::dir_mut)
+            .expect("checked")
+            .insert(to, src);
+        if src_dir && from_dir != to_dir {
+            self.node_mut(from_dir).expect("dir").attr.nlink -= 1;
+            self.node_mut(to_dir).expect("dir").attr.nlink += 1;
+        }
+        self.reparent(src, from_dir, from, to_dir, to, t);
+        self.touch_dir(from_dir, t);
+        self.touch_dir(to_dir, t);
+        Ok(replaced)
+    }
+
+    /// Records that `ino`'s name `old_name` in `old_parent` is now `name` in `parent`.
+    fn reparent(
+        &mut self,
+        ino: Ino,
+        old_parent: Ino,
+        old_name: &[u8],
+        parent: Ino,
+        name: &[u8],
+        t: Time,
+    ) {
+        let n = self.node_mut(ino).expect("exists");
+        if n.parent == old_parent && *n.name == *old_name {
+            n.parent = parent;
+            n.name = name.into();
+        } else if let Some(l) = n
+            .links
+            .iter_mut()
+            .find(|(p, m)| *p == old_parent && **m == *old_name)
+        {
+            *l = (parent, name.into());
+        }
+        n.attr.ctime = t;
+    }
+
+    /// Frees `ino` when it has neither names nor kernel references; returns the freed node.
+    pub fn release_if_unused(&mut self, ino: Ino) -> Option<Node> {
+        let n = self.node(ino)?;
+        if ino == ROOT_INO || n.attr.nlink > 0 || n.lookups.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        self.nodes[ino as usize - 1].take()
+    }
+
+    /// Every named node, depth first in directory order: (path, inode). Directories come before
+    /// their contents; a file with several names appears under each.
+    pub fn walk(&self) -> Vec<(Vec<u8>, Ino)> {
+        let mut out = Vec::new();
+        let mut stack = vec![(Vec::new(), ROOT_INO)];
+        while let Some((path, dir)) = stack.pop() {
+            let Some(d) = self.node(dir).and_then(Node::dir) else {
+                continue;
+            };
+            let mut subdirs = Vec::new();
+            for (_, name, ino) in d.entries_from(0) {
+                let mut p = path.clone();
+                if !p.is_empty() {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(name);
+                out.push((p.clone(), ino));
+                if self.kind(ino) == Kind::Dir {
+                    subdirs.push((p, ino));
+                }
+            }
+            stack.extend(subdirs.into_iter().rev());
+        }
+        out
+    }
+
+    /// Bytes of heap the tree holds, roughly (reported by `status`).
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Option<Node>>()
+            + self
+                .nodes
+                .iter()
+                .flatten()
+                .map(|n| {
+                    n.name.len()
+                        + n.dir()
+                            .map_or(0, |d| d.slots.capacity() * 40 + d.by_name.capacity() * 40)
+                })
+                .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_attr() -> Attr {
+        Attr {
+            kind: Kind::File,
+            perm: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: (0, 0),
+            ctime: (0, 0),
+            size: 0,
+            nlink: 1,
+        }
+    }
+
+    fn empty() -> Tree {
+        Tree {
+            nodes: vec![Some(Node {
+                parent: ROOT_INO,
+                name: Box::new([]),
+                attr: dir_attr(0o755, 0, 0, (0, 0)),
+                content: Content::Dir(Box::default()),
+                links: Vec::new(),
+                lookups: AtomicU64::new(0),
+            })],
+        }
+    }
+
+    fn mkdir(t: &mut Tree, parent: Ino, name: &str) -> Ino {
+        t.create(
+            parent,
+            name.as_bytes(),
+            dir_attr(0o755, 0, 0, (1, 0)),
+            Content::Dir(Box::default()),
+            (1, 0),
+        )
+        .unwrap()
+    }
+    fn mkfile(t: &mut Tree, parent: Ino, name: &str) -> Ino {
+        t.create(
+            parent,
+            name.as_bytes(),
+            file_attr(),
+            Content::Upper(0),
+            (1, 0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn names_are_validated() {
+        assert!(components(b"a/../b").is_err());
+        assert_eq!(
+            components(b"/abs/./x").unwrap(),
+            (vec![&b"abs"[..], b"x"], true)
+        );
+        let mut t = empty();
+        for bad in [&b""[..], b".", b"..", b"a/b", b"a\0b"] {
+            assert!(
+                t.create(ROOT_INO, bad, file_attr(), Content::Upper(0), (0, 0))
+                    .is_err()
+            );
+        }
+        let long = vec![b'x'; 256];
+        assert_eq!(
+            t.create(ROOT_INO, &long, file_attr(), Content::Upper(0), (0, 0)),
+            Err(Errno::ENAMETOOLONG)
+        );
+    }
+
+    #[test]
+    fn rename_follows_posix() {
+        let mut t = empty();
+        let a = mkdir(&mut t, ROOT_INO, "a");
+        let b = mkdir(&mut t, ROOT_INO, "b");
+        let f = mkfile(&mut t, a, "f");
+        let g = mkfile(&mut t, b, "g");
+        assert_eq!(t.node(ROOT_INO).unwrap().attr.nlink, 4);
+        // A directory into itself is refused; over a non-empty directory too.
+        assert_eq!(
+            t.rename(ROOT_INO, b"a", a, b"x", 0, (2, 0)),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            t.rename(ROOT_INO, b"a", ROOT_INO, b"b", 0, (2, 0)),
+            Err(Errno::ENOTEMPTY)
+        );
+        assert_eq!(
+            t.rename(a, b"f", ROOT_INO, b"b", 0, (2, 0)),
+            Err(Errno::EISDIR)
+        );
+        assert_eq!(
+            t.rename(ROOT_INO, b"a", b, b"g", 0, (2, 0)),
+            Err(Errno::ENOTDIR)
+        );
+        // Over an existing file: the old one loses its name.
+        assert_eq!(t.rename(a, b"f", b, b"g", 0, (2, 0)), Ok(Some(g)));
+        assert_eq!(t.lookup(b, b"g"), Some(f));
+        assert_eq!(t.node(g).unwrap().attr.nlink, 0);
+        assert!(t.release_if_unused(g).is_some());
+        // NOREPLACE and EXCHANGE.
+        let h = mkfile(&mut t, a, "h");
+        assert_eq!(
+            t.rename(a, b"h", b, b"g", libc::RENAME_NOREPLACE, (3, 0)),
+            Err(Errno::EEXIST)
+        );
+        t.rename(a, b"h", b, b"g", libc::RENAME_EXCHANGE, (3, 0))
+            .unwrap();
+        assert_eq!((t.lookup(a, b"h"), t.lookup(b, b"g")), (Some(f), Some(h)));
+        // Exchanging a directory with a file moves the subdirectory count.
+        let d = mkdir(&mut t, a, "d");
+        t.rename(a, b"d", b, b"g", libc::RENAME_EXCHANGE, (4, 0))
+            .unwrap();
+        assert_eq!(t.lookup(b, b"g"), Some(d));
+        assert_eq!(
+            (t.node(a).unwrap().attr.nlink, t.node(b).unwrap().attr.nlink),
+            (2, 3)
+        );
+        assert_eq!(t.dir_path(d), b"b/g");
+    }
+
+    #[test]
+    fn positions_stay_valid_while_entries_go() {
+        let mut t = empty();
+        for i in 0..10 {
+            mkfile(&mut t, ROOT_INO, &format!("f{i}"));
+        }
+        let d = t.node(ROOT_INO).unwrap().dir().unwrap();
+        let (pos, _, _) = d.entries_from(0).nth(4).unwrap();
+        for i in 0..4 {
+            t.remove(ROOT_INO, format!("f{i}").as_bytes(), false, (1, 0))
+                .unwrap();
+        }
+        let d = t.node(ROOT_INO).unwrap().dir().unwrap();
+        let rest: Vec<_> = d.entries_from(pos).map(|(_, n, _)| n.to_vec()).collect();
+        assert_eq!(rest.first().map(|n| n.as_slice()), Some(&b"f4"[..]));
+        assert_eq!(rest.len(), 6);
+    }
+
+    #[test]
+    fn hard_links_share_a_node() {
+        let mut t = empty();
+        let f = mkfile(&mut t, ROOT_INO, "f");
+        t.link(f, ROOT_INO, b"g", (1, 0)).unwrap();
+        assert_eq!(t.node(f).unwrap().attr.nlink, 2);
+        assert_eq!(t.remove(ROOT_INO, b"f", false, (2, 0)), Ok(f));
+        assert!(t.release_if_unused(f).is_none());
+        assert_eq!(t.walk(), vec![(b"g".to_vec(), f)]);
+        // The remaining name is now the node's first name (journal records use it).
+        assert_eq!(&*t.node(f).unwrap().name, b"g");
+    }
+}
