@@ -172,8 +172,10 @@ fn spawn_daemon(fs: Filesystem, mounted: &Mounted, req: &MountRequest) -> Result
     match unsafe { fork() }.map_err(|e| io_err("cannot fork the daemon")(e.into()))? {
         ForkResult::Parent { child } => {
             drop(write_end);
-            // The child holds the writer lock now; this process's copy of it must not linger.
-            drop(fs);
+            // The daemon owns the filesystem now, writer lock included. Dropping this process's
+            // copy would unlock the flock for both (it belongs to the shared open file), so leave
+            // it to the process exit.
+            std::mem::forget(fs);
             let _ = nix::sys::wait::waitpid(child, None);
             let mut report = String::new();
             File::from(read_end)
@@ -310,6 +312,9 @@ fn serve(
     config.n_threads = Some(req.threads.max(1));
     config.clone_fd = true;
 
+    fs.overlay()
+        .claim_lock()
+        .map_err(io_err("cannot update the writer lock"))?;
     let fs = Arc::new(fs);
     let session = fuser::Session::new(FuseAdapter::new(fs.clone()), &mounted.mountpoint, &config)
         .map_err(|e| mount_failure(&mounted.mountpoint, e))?;

@@ -5,7 +5,7 @@
 //! a dead process on this host is stale; a record from another host is honoured.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -66,6 +66,7 @@ enum Held {
 pub struct WriterLock {
     held: Option<Held>,
     path: PathBuf,
+    mountpoint: PathBuf,
 }
 
 pub fn lock_path(archive: &Path) -> PathBuf {
@@ -81,10 +82,13 @@ fn read_holder(file: &mut File) -> Option<Holder> {
     serde_json::from_str(&text).ok()
 }
 
-fn write_holder(file: &mut File, holder: &Holder) -> io::Result<()> {
+fn write_holder(file: &File, holder: &Holder) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
     file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
-    file.write_all(&serde_json::to_vec_pretty(holder).map_err(io::Error::other)?)?;
+    file.write_all_at(
+        &serde_json::to_vec_pretty(holder).map_err(io::Error::other)?,
+        0,
+    )?;
     file.sync_data()
 }
 
@@ -112,11 +116,13 @@ impl WriterLock {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut locked) => {
                 let stale = read_holder(&mut locked);
-                write_holder(&mut locked, &me).map_err(io_err)?;
+                write_holder(&locked, &me).map_err(io_err)?;
+                let held = Some(Held::Flock(locked));
                 Ok((
                     WriterLock {
-                        held: Some(Held::Flock(locked)),
+                        held,
                         path,
+                        mountpoint: mountpoint.to_owned(),
                     },
                     stale,
                 ))
@@ -148,11 +154,13 @@ impl WriterLock {
                     }
                     None => None,
                 };
-                write_holder(&mut file, &me).map_err(io_err)?;
+                write_holder(&file, &me).map_err(io_err)?;
+                let held = Some(Held::Record(file));
                 Ok((
                     WriterLock {
-                        held: Some(Held::Record(file)),
+                        held,
                         path,
+                        mountpoint: mountpoint.to_owned(),
                     },
                     stale,
                 ))
@@ -162,6 +170,16 @@ impl WriterLock {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Names this process as the holder (the daemon, after `mount` forked it).
+    pub fn claim(&self) -> io::Result<()> {
+        let me = Holder::me(&self.mountpoint);
+        match &self.held {
+            Some(Held::Flock(f)) => write_holder(f, &me),
+            Some(Held::Record(f)) => write_holder(f, &me),
+            None => Ok(()),
+        }
     }
 }
 

@@ -66,7 +66,7 @@ struct Writable {
     /// Changes journaled since the last save.
     changes: AtomicU64,
     gate: RwLock<()>,
-    _lock: WriterLock,
+    lock: WriterLock,
 }
 
 pub struct Overlay {
@@ -177,7 +177,7 @@ impl Overlay {
             identity: Mutex::new(identity),
             changes: AtomicU64::new(recovery.replayed as u64),
             gate: RwLock::new(()),
-            _lock: lock,
+            lock,
         };
         Ok((
             Overlay {
@@ -187,6 +187,14 @@ impl Overlay {
             report,
             recovery,
         ))
+    }
+
+    /// Records the calling process as the writer lock's holder (the daemon, once forked).
+    pub fn claim_lock(&self) -> io::Result<()> {
+        match &self.rw {
+            Some(rw) => rw.lock.claim(),
+            None => Ok(()),
+        }
     }
 
     pub fn is_writable(&self) -> bool {

@@ -207,3 +207,12 @@ pub fn fuse_zip_unmount(m: ForeignMount) {
     }
     std::mem::forget(m);
 }
+
+/// A plain (non-FUSE) mount a test made (tmpfs, bind), unmounted when dropped.
+pub struct PlainMount(pub PathBuf);
+
+impl Drop for PlainMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
