@@ -74,6 +74,7 @@ fn posix_operations_work_and_survive_a_save() {
     // create, write at offsets (a hole in between), append, truncate
     let mut f = fs::OpenOptions::new()
         .create(true)
+        .truncate(true)
         .read(true)
         .write(true)
         .open(p("new.txt"))
@@ -153,6 +154,7 @@ fn posix_operations_work_and_survive_a_save() {
     // an open file survives its unlink; its content goes with the last close
     let mut open = fs::OpenOptions::new()
         .create(true)
+        .truncate(true)
         .read(true)
         .write(true)
         .open(p("tmpfile"))
