@@ -47,9 +47,9 @@ class Conda:
         return subprocess.run([self.bin, *map(str, args)], check=True, env=self.env,
                               stdout=subprocess.PIPE, text=True).stdout
 
-    def mount(self, archive, point):
+    def mount(self, archive, point, writable=False):
         point.mkdir(parents=True, exist_ok=True)
-        self.run("mount", archive, point, "--read-only")
+        self.run("mount", archive, point, *([] if writable else ["--read-only"]))
         return json.loads(self.run("status", point, "--json"))["pid"]
 
     def unmount(self, point):
@@ -72,6 +72,75 @@ def median_pair(n, native, mounted):
         a.append(native())
         b.append(mounted())
     return statistics.median(a), statistics.median(b)
+
+
+def writable_section(args, cf, binary, ref, work, ours_zip, row, rows):
+    """Copy in, save, save after a small change, reads on a writable mount."""
+    import shutil as sh_
+    empty_dir, empty_zip = work / "empty", work / "empty.zip"
+    empty_dir.mkdir(exist_ok=True)
+    empty_zip.unlink(missing_ok=True)
+    sh([str(binary), "pack", str(empty_dir), "-o", str(empty_zip)], env=cf.env, stdout=subprocess.DEVNULL)
+    wmnt = work / "wmnt"
+    # Copy the environment in: cp -a, then sync, so that both end with the data on disk. The
+    # source is read once first, so both runs copy from the page cache.
+    sh(f"tar -cf - {ref} | wc -c", stdout=subprocess.DEVNULL)
+    native_times, mount_times = [], []
+    for k in range(2):
+        dest = work / f"native-copy-{k}"
+        dest.mkdir()
+        sh("sync")
+        native_times.append(timed(f"cp -a {ref}/. {dest}/ && sync"))
+        pid = cf.mount(empty_zip, wmnt, writable=True)
+        sh("sync")
+        mount_times.append(timed(f"cp -a {ref}/. {wmnt}/ && sync"))
+        rss, hwm = rss_kib(pid)
+        if k == 0:
+            # Save the whole environment (the first copy), then throw the second away.
+            t_save = timed([str(binary), "unmount", str(wmnt)], env=cf.env)
+        else:
+            subprocess.run([str(binary), "unmount", str(wmnt), "--discard"], env=cf.env, stdout=subprocess.DEVNULL)
+    n, m = statistics.median(native_times), statistics.median(mount_times)
+    rows.append(("copy the env into an empty writable mount (cp -a + sync), throughput", f"{n:.2f} s", f"{m:.2f} s", f"{n / m:.2f}x", ">= 0.8x", n / m >= 0.8))
+    print(f"copy in: native {native_times}, mount {mount_times}", file=sys.stderr)
+    rows.append(("daemon memory after copying the env in (RSS / peak)", "-", f"{rss / 1024:.0f} / {hwm / 1024:.0f} MiB", "-", "< 256 MiB", hwm < 256 * 1024))
+    t_zip = timed(["zip", "-r", "-q", "-y", str(work / "again.zip"), "."], cwd=ref)
+    (work / "again.zip").unlink()
+    row("save the whole env (unmount after copying it in, vs zip -r -q -y)", t_zip, t_save, 0.6)
+
+    # A small change: pip install requests rich into a mounted copy of the packed environment.
+    copy = work / "small-change.zip"
+    sh_.copyfile(ours_zip, copy)
+    cf.mount(copy, wmnt, writable=True)
+    try:
+        sh([str(wmnt / "bin/python3"), "-m", "pip", "install", "-q", "--no-cache-dir",
+            "--disable-pip-version-check", "requests", "rich"],
+           env=dict(os.environ, PIP_ROOT_USER_ACTION="ignore"), stdout=subprocess.DEVNULL)
+        sh("sync")
+        t_commit = timed([str(binary), "commit", str(wmnt)], env=cf.env)
+        # Reads of unchanged files: the same warm import on this writable mount and a read-only one.
+        ro = work / "romnt"
+        cf.mount(ours_zip, ro)
+        try:
+            timed([str(ro / "bin/python3"), "-c", IMPORT])
+            timed([str(wmnt / "bin/python3"), "-c", IMPORT])
+            a, b = median_pair(args.runs, lambda: timed([str(ro / "bin/python3"), "-c", IMPORT]),
+                               lambda: timed([str(wmnt / "bin/python3"), "-c", IMPORT]))
+            rows.append(("warm import on a writable mount (vs read-only)", f"{a:.2f} s (ro)", f"{b:.2f} s", f"{b / a:.2f}x", "~1.0x", b / a <= 1.05))
+        finally:
+            cf.unmount(ro)
+    finally:
+        cf.unmount(wmnt)
+    elsewhere = work / "elsewhere.zip"
+    sh("sync")
+    t_cp = timed(f"cp {copy} {elsewhere} && sync")
+    elsewhere.unlink()
+    t_cp_nosync = timed(f"cp {copy} {elsewhere}")
+    elsewhere.unlink()
+    row("save after pip install requests rich (vs cp ARCHIVE elsewhere + sync)", t_cp, t_commit, 2.0)
+    rows.append(("  the same, vs cp ARCHIVE without sync", f"{t_cp_nosync:.2f} s", f"{t_commit:.2f} s", f"{t_commit / t_cp_nosync:.1f}x", "(our save fsyncs)", True))
+    for k in range(2):
+        sh_.rmtree(work / f"native-copy-{k}", ignore_errors=True)
 
 
 def main():
@@ -178,6 +247,9 @@ def main():
         rows.append(("daemon memory after reading everything (RSS / peak)", "-", f"{rss / 1024:.0f} / {hwm / 1024:.0f} MiB", "-", "< 256 MiB", hwm < 256 * 1024))
         print(f"daemon RSS {rss} KiB, peak {hwm} KiB", file=sys.stderr)
         cf.unmount(mnt)
+
+        # Writable mounts.
+        writable_section(args, cf, binary, ref, work, ours_zip, row, rows)
 
         if args.fuse_zip:
             fz = work / "fz"

@@ -216,6 +216,28 @@ fn snapshot(root: &Path) -> Vec<String> {
     out
 }
 
+/// "path kind mtime" of every node, root included; whole seconds, as archives keep them (a node
+/// untouched since the last save shows sub-second digits until the next mount).
+fn mtimes(root: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walk(root)
+        .into_iter()
+        .chain(std::iter::once(root.to_path_buf()))
+        .map(|p| {
+            let md = fs::symlink_metadata(&p).unwrap();
+            let kind = if md.is_dir() {
+                "dir"
+            } else if md.file_type().is_symlink() {
+                "symlink"
+            } else {
+                "file"
+            };
+            format!("{} {kind} {}", p.display(), md.mtime())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The lines only one side has, marked with the side.
 fn differences(native: &[String], mount: &[String]) -> String {
     let only = |x: &[String], y: &[String], tag: &str| {
@@ -300,7 +322,9 @@ fn run_model(seed: u64, steps: usize) {
         event = "none";
         match r.below(40) {
             2 => {
-                // kill -9 of the daemon: every change made so far comes back from the journal.
+                // kill -9 of the daemon: every change made so far comes back from the journal,
+                // mtimes included.
+                let before = mtimes(&point);
                 let status: serde_json::Value = serde_json::from_str(&w.ok([
                     OsStr::new("status"),
                     point.as_os_str(),
@@ -318,6 +342,26 @@ fn run_model(seed: u64, steps: usize) {
                 }
                 w.ok([OsStr::new("unmount"), point.as_os_str()]);
                 mount(&w);
+                let after = mtimes(&point);
+                if before != after && std::env::var_os("MODEL_DEBUG").is_some() {
+                    eprintln!(
+                        "recent: {:#?}",
+                        &history[history.len().saturating_sub(25)..]
+                    );
+                    for j in walk(&w.state_dir().join("upper"))
+                        .into_iter()
+                        .filter(|p| p.ends_with("journal"))
+                    {
+                        for rec in conda_fuse::overlay::journal::Journal::read(&j).unwrap() {
+                            eprintln!("journal: {:?} {:?}", rec.t, rec.op);
+                        }
+                    }
+                }
+                assert!(
+                    before == after,
+                    "seed {seed} step {step}: mtimes changed by kill -9 and replay\n{}",
+                    differences(&before, &after)
+                );
                 event = "kill -9 and remount";
                 history.push("KILL".into());
             }

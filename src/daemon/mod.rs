@@ -368,6 +368,7 @@ fn serve(
     let result = session.run();
     // Unsaved changes must survive the machine too, not only this process.
     let _ = fs.fsync(crate::overlay::tree::ROOT_INO);
+    fs.overlay().release_lock();
     MountRecord::remove(&mounted.mountpoint);
     in_flight.wait_idle(Duration::from_secs(5));
     tracing::info!(mountpoint = %mounted.mountpoint.display(), "unmounted");

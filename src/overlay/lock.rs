@@ -172,6 +172,20 @@ impl WriterLock {
         &self.path
     }
 
+    /// Clears the holder record; the flock itself goes with the process. Daemons end with `_exit`,
+    /// which runs no destructors, so they call this on the way out.
+    pub fn clear(&self) {
+        match &self.held {
+            Some(Held::Flock(f)) => {
+                let _ = f.set_len(0);
+            }
+            Some(Held::Record(f)) => {
+                let _ = f.set_len(0);
+            }
+            None => {}
+        }
+    }
+
     /// Names this process as the holder (the daemon, after `mount` forked it).
     pub fn claim(&self) -> io::Result<()> {
         let me = Holder::me(&self.mountpoint);
@@ -186,15 +200,7 @@ impl WriterLock {
 impl Drop for WriterLock {
     fn drop(&mut self) {
         // Clear the record before releasing, so nobody reads a holder that has gone.
-        match self.held.take() {
-            Some(Held::Flock(f)) => {
-                let _ = f.set_len(0);
-            }
-            Some(Held::Record(f)) => {
-                let _ = f.set_len(0);
-            }
-            None => {}
-        }
+        self.clear();
     }
 }
 

@@ -63,7 +63,8 @@ struct Writable {
     upper: Upper,
     journal: Mutex<Journal>,
     identity: Mutex<Identity>,
-    /// Changes journaled since the last save.
+    /// Changes journaled since the last save. Writes to a file already in the upper layer are not
+    /// journaled, but after a save no file is: the first change to each is (create or copy-up).
     changes: AtomicU64,
     gate: RwLock<()>,
     lock: WriterLock,
@@ -76,6 +77,20 @@ pub struct Overlay {
 
 fn errno(e: &io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// An upper file's mtime is its data file's mtime: replay reads it from there, so every change to
+/// one goes to the other.
+fn set_file_time(file: &File, t: clock::Time) -> Result<(), Errno> {
+    let ts = nix::sys::time::TimeSpec::new(t.0, i64::from(t.1));
+    nix::sys::stat::futimens(file, &ts, &ts).map_err(|e| Errno::from_raw(e as i32))
+}
+
+/// (size, mtime) of a data file, as the kernel recorded them.
+fn file_state(file: &File) -> Result<(u64, clock::Time), Errno> {
+    use std::os::unix::fs::MetadataExt;
+    let md = file.metadata().map_err(|e| errno(&e))?;
+    Ok((md.len(), (md.mtime(), md.mtime_nsec() as u32)))
 }
 
 /// The identity of an archive's current version.
@@ -187,6 +202,13 @@ impl Overlay {
             report,
             recovery,
         ))
+    }
+
+    /// Clears the writer lock's holder record (the daemon, on its way out).
+    pub fn release_lock(&self) {
+        if let Some(rw) = &self.rw {
+            rw.lock.clear();
+        }
     }
 
     /// Records the calling process as the writer lock's holder (the daemon, once forked).
@@ -320,7 +342,7 @@ impl Overlay {
             return Err(Errno::EEXIST);
         }
         let (perm, uid, gid) = Self::new_owner(&tree, parent, perm & 0o7777, uid, gid, false);
-        let (id, _) = rw.upper.create().map_err(|e| errno(&e))?;
+        let (id, file) = rw.upper.create().map_err(|e| errno(&e))?;
         match self.change(
             rw,
             &mut tree,
@@ -332,7 +354,11 @@ impl Overlay {
                 gid,
             },
         ) {
-            Ok(a) => Self::attr_of(&tree, a.ino.expect("created")),
+            Ok(a) => {
+                let (ino, attr) = Self::attr_of(&tree, a.ino.expect("created"))?;
+                set_file_time(&file, attr.mtime)?;
+                Ok((ino, attr))
+            }
             Err(e) => {
                 rw.upper.remove(id);
                 Err(e)
@@ -450,6 +476,8 @@ impl Overlay {
             }
             None => tree.node_mut(ino).expect("exists").content = Content::Upper(id),
         }
+        // Copying up changes where the bytes live, not the file's mtime.
+        set_file_time(&file, tree.node(ino).expect("exists").attr.mtime)?;
         Ok(file)
     }
 
@@ -479,12 +507,12 @@ impl Overlay {
             )?,
         };
         file.write_all_at(data, offset).map_err(|e| errno(&e))?;
-        let now = clock::now();
+        let (size, mtime) = file_state(&file)?;
         let mut tree = self.tree.write().expect("tree lock");
         if let Some(n) = tree.node_mut(ino) {
-            n.attr.size = n.attr.size.max(offset + data.len() as u64);
-            n.attr.mtime = now;
-            n.attr.ctime = now;
+            n.attr.size = size;
+            n.attr.mtime = mtime;
+            n.attr.ctime = mtime;
         }
         Ok(())
     }
@@ -500,43 +528,23 @@ impl Overlay {
         if let Some(size) = s.size {
             let file = self.ensure_upper(rw, &mut tree, ino, archive, size > 0)?;
             file.set_len(size).map_err(|e| errno(&e))?;
-            let now = clock::now();
+            let (size, mtime) = file_state(&file)?;
             let n = tree.node_mut(ino).expect("exists");
             n.attr.size = size;
-            n.attr.mtime = now;
-            n.attr.ctime = now;
+            n.attr.mtime = mtime;
+            n.attr.ctime = mtime;
         }
         if s.perm.is_some() || s.uid.is_some() || s.gid.is_some() || s.mtime.is_some() {
-            let op = Op::SetAttr {
-                path: Vec::new(),
-                perm: s.perm,
-                uid: s.uid,
-                gid: s.gid,
-                mtime: s.mtime,
-            };
             match Self::path_of(&tree, ino) {
                 Some(path) => {
-                    let Op::SetAttr {
-                        perm,
-                        uid,
-                        gid,
-                        mtime,
-                        ..
-                    } = op
-                    else {
-                        unreachable!()
+                    let op = Op::SetAttr {
+                        path,
+                        perm: s.perm,
+                        uid: s.uid,
+                        gid: s.gid,
+                        mtime: s.mtime,
                     };
-                    self.change(
-                        rw,
-                        &mut tree,
-                        Op::SetAttr {
-                            path,
-                            perm,
-                            uid,
-                            gid,
-                            mtime,
-                        },
-                    )?;
+                    self.change(rw, &mut tree, op)?;
                 }
                 None => {
                     // A file without a name (unlinked, still open): nothing to journal.
@@ -548,13 +556,10 @@ impl Overlay {
                     n.attr.ctime = clock::now();
                 }
             }
-            // An upper file's mtime also lives in its data file (replay reads it from there).
             if let (Some(m), Some(Content::Upper(id))) =
                 (s.mtime, tree.node(ino).map(|n| &n.content))
             {
-                let f = rw.upper.file(*id).map_err(|e| errno(&e))?;
-                let ts = nix::sys::time::TimeSpec::new(m.0, i64::from(m.1));
-                nix::sys::stat::futimens(&*f, &ts, &ts).map_err(|e| Errno::from_raw(e as i32))?;
+                set_file_time(&*rw.upper.file(*id).map_err(|e| errno(&e))?, m)?;
             }
         }
         Ok(tree.node(ino).expect("exists").attr)
@@ -580,22 +585,27 @@ impl Overlay {
             len as i64,
         )
         .map_err(|e| Errno::from_raw(e as i32))?;
-        let size = file.metadata().map_err(|e| errno(&e))?.len();
+        let (size, mtime) = file_state(&file)?;
         let n = tree.node_mut(ino).expect("exists");
         n.attr.size = size;
-        n.attr.ctime = clock::now();
+        n.attr.mtime = mtime;
+        n.attr.ctime = mtime;
         Ok(())
     }
 
     /// fsync(2): the file's data (if in the upper layer) and the journal reach the disk.
     pub fn fsync(&self, ino: Ino) -> Result<(), Errno> {
         let Some(rw) = &self.rw else { return Ok(()) };
-        if let Some(Content::Upper(id)) = self.tree().node(ino).map(|n| &n.content) {
+        let upper_id = match self.tree().node(ino).map(|n| &n.content) {
+            Some(Content::Upper(id)) => Some(*id),
+            _ => None,
+        };
+        if let Some(id) = upper_id {
             rw.upper
-                .file(*id)
+                .file(id)
                 .and_then(|f| f.sync_data())
                 .map_err(|e| errno(&e))?;
-            rw.upper.sync_dir().map_err(|e| errno(&e))?;
+            rw.upper.sync_dir(id).map_err(|e| errno(&e))?;
         }
         rw.journal
             .lock()

@@ -234,11 +234,14 @@ impl Overlay {
                 _ => None,
             })
             .collect();
-        for id in rw.upper.ids().unwrap_or_default() {
-            if !still_used.contains(&id) {
-                rw.upper.remove(id);
-            }
-        }
+        let retired = rw
+            .upper
+            .ids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| !still_used.contains(id) && !rw.upper.is_pooled(*id))
+            .collect();
+        rw.upper.retire(retired);
         Ok(())
     }
 
@@ -252,9 +255,14 @@ impl Overlay {
             .map_err(|e| errno(&e))?;
         *rw.journal.lock().expect("journal lock") = journal;
         rw.changes.store(0, Ordering::Relaxed);
-        for id in rw.upper.ids().unwrap_or_default() {
-            rw.upper.remove(id);
-        }
+        let retired = rw
+            .upper
+            .ids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| !rw.upper.is_pooled(*id))
+            .collect();
+        rw.upper.retire(retired);
         Ok(())
     }
 }
