@@ -80,6 +80,7 @@ fn build(specs: &[Spec]) -> Vec<u8> {
             gid: 2,
             dos_datetime: unix_to_dos(1_600_000_000),
             central_extra: &extra,
+            flags: None,
         };
         w.add(&h, &mut &data[..]).unwrap();
     }

@@ -497,3 +497,48 @@ fn permissions_are_enforced_for_other_users() {
             && String::from_utf8_lossy(&denied.stderr).contains("Permission denied")
     );
 }
+
+#[test]
+fn saving_archives_made_by_other_tools_keeps_them_standard() {
+    let w = World::new();
+    let src = w.path("src");
+    fixture::environment_like(&src);
+    fs::remove_dir_all(src.join("crowd")).unwrap();
+    let archive = w.path("infozip.zip");
+    common::run(
+        Command::new("zip")
+            .args(["-q", "-r", "-y"])
+            .arg(&archive)
+            .arg(".")
+            .current_dir(&src),
+    );
+    let m = mount_rw(&w, &archive, "mnt");
+    fs::write(m.path("bin/tool"), b"#!/bin/sh\necho changed\n").unwrap();
+    fs::write(m.path("added.txt"), b"added").unwrap();
+    for _ in 0..2 {
+        w.ok([OsStr::new("commit"), m.point.as_os_str()]);
+        let test = common::run(Command::new("unzip").arg("-tq").arg(&archive));
+        assert!(String::from_utf8_lossy(&test.stdout).contains("No errors"));
+    }
+    let expected = w.path("expected");
+    common::run(Command::new("cp").arg("-a").arg(&m.point).arg(&expected));
+    drop(m);
+    let out = w.path("out");
+    fs::create_dir(&out).unwrap();
+    common::run(
+        Command::new("unzip")
+            .args(["-q", "-X", "-K"])
+            .arg(&archive)
+            .arg("-d")
+            .arg(&out),
+    );
+    tree::assert_same(
+        &expected,
+        &out,
+        Check {
+            symlink_mtime: false,
+            dir_mtime: false,
+            ..Check::ALL
+        },
+    );
+}

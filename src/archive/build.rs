@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter};
+use std::ops::Range;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -97,7 +98,23 @@ fn write_error(what: &str, path: &Path, e: &io::Error) -> BuildError {
 /// What a worker hands to the writer for one entry.
 enum Prepared {
     Data(Compressed),
-    Raw { archive: Arc<Archive>, entry: u32 },
+    Raw {
+        archive: Arc<Archive>,
+        entry: u32,
+        /// The entry's local header and data in `archive`, when they can be copied as they are.
+        span: Option<Range<u64>>,
+    },
+}
+
+/// Where entry `i` of `archive` can be copied whole (local header and data), which needs the old
+/// local header to say what the new one would: same name and metadata.
+fn reusable_span(archive: &Archive, i: u32, p: &Planned) -> Option<Range<u64>> {
+    let e = archive.index().entry(i);
+    let span = archive.span(i);
+    let same = archive.index().name(e) == p.name.as_slice()
+        && e.meta == p.meta
+        && span.end - span.start >= e.compressed_size;
+    same.then_some(span)
 }
 
 fn prepare(p: &Planned, opts: &BuildOptions) -> Result<Prepared, BuildError> {
@@ -121,6 +138,7 @@ fn prepare(p: &Planned, opts: &BuildOptions) -> Result<Prepared, BuildError> {
             return Ok(Prepared::Raw {
                 archive: archive.clone(),
                 entry: *entry,
+                span: reusable_span(archive, *entry, p),
             });
         }
     }))
@@ -147,6 +165,7 @@ fn header<'a>(
         gid,
         dos_datetime: meta::unix_to_dos(p.meta.mtime),
         central_extra,
+        flags: None,
     }
 }
 
@@ -263,7 +282,11 @@ pub fn write_pending(
                         .map_err(|e| write_error("cannot reread spill for", &tmp_path, &e))?;
                     writer.add(&h, &mut r).map(|_| c.uncompressed_size)
                 }
-                Prepared::Raw { archive, entry } => {
+                Prepared::Raw {
+                    archive,
+                    entry,
+                    span,
+                } => {
                     let e = archive.index().entry(entry).clone();
                     let extra = central_extra(e.seek.as_deref(), p.link_group);
                     let h = header(
@@ -274,6 +297,18 @@ pub fn write_pending(
                         e.uncompressed_size,
                         &extra,
                     );
+                    if let Some(span) = span {
+                        let h = HeaderFields {
+                            flags: Some(e.flags),
+                            ..h
+                        };
+                        writer
+                            .add_span(&h, archive.file_arc(), span)
+                            .map_err(|e| write_error("cannot write", &tmp_path, &e))?;
+                        bytes_in += e.uncompressed_size;
+                        on_entry(e.uncompressed_size);
+                        return Ok(());
+                    }
                     let mut r = archive.raw_reader(entry).map_err(|err| BuildError::Read {
                         path: archive.path().to_owned(),
                         source: io::Error::other(format!(
@@ -290,6 +325,7 @@ pub fn write_pending(
             Ok(())
         },
     )?;
+    let entries_written = started.elapsed();
     let (buf, bytes_out) = writer
         .finish()
         .map_err(|e| write_error("cannot write", &tmp_path, &e))?;
@@ -300,8 +336,10 @@ pub fn write_pending(
     // usual 0666 minus umask.
     std::fs::set_permissions(&tmp_path, std::fs::Permissions::from_mode(final_mode(dest)))
         .map_err(|e| write_error("cannot set permissions of", &tmp_path, &e))?;
+    let finished = started.elapsed();
     file.sync_all()
         .map_err(|e| write_error("cannot flush", &tmp_path, &e))?;
+    tracing::debug!(entries = ?entries_written, finish = ?(finished - entries_written), fsync = ?(started.elapsed() - finished), "archive written");
     Ok(PendingArchive {
         tmp,
         dest: dest.to_owned(),

@@ -464,6 +464,9 @@ pub struct HeaderFields<'a> {
     pub dos_datetime: (u16, u16),
     /// Extra fields for the central header only (the seek table).
     pub central_extra: &'a [u8],
+    /// General purpose flags to record instead of computing them: an entry copied with its old
+    /// local header must keep that header's flags (UTF-8 name, data descriptor).
+    pub flags: Option<u16>,
 }
 
 const VERSION_MADE_BY: u16 = (HOST_UNIX as u16) << 8 | 63;
@@ -484,6 +487,9 @@ impl HeaderFields<'_> {
     }
 
     fn flags(&self) -> u16 {
+        if let Some(f) = self.flags {
+            return f;
+        }
         if std::str::from_utf8(self.name).is_ok() && !self.name.is_ascii() {
             FLAG_UTF8
         } else {
@@ -646,6 +652,7 @@ mod tests {
             gid: 5678,
             dos_datetime: (0x1234, 0x5678),
             central_extra: &[],
+            flags: None,
         }
     }
 

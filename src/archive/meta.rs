@@ -95,7 +95,26 @@ pub fn dos_to_unix(date: u16, time: u16) -> i64 {
 
 /// (time, date) in DOS format for a Unix time, clamped to the range DOS can express (1980-2107).
 pub fn unix_to_dos(t: i64) -> (u16, u16) {
-    let t = t.clamp(315_532_800, 4_354_819_199) as libc::time_t;
+    // localtime_r takes a lock and checks the time zone on every call; files written together
+    // share their minute, so remember the last minute converted (offsets are whole minutes).
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(i64, (u16, u16))>> = const { std::cell::Cell::new(None) };
+    }
+    let t = t.clamp(315_532_800, 4_354_819_199);
+    let minute = t.div_euclid(60);
+    let secs = (t.rem_euclid(60) / 2) as u16;
+    if let Some((m, (time, date))) = LAST.with(|l| l.get())
+        && m == minute
+    {
+        return ((time & !0x1f) | secs, date);
+    }
+    let dos = localtime_dos(t);
+    LAST.with(|l| l.set(Some((minute, dos))));
+    dos
+}
+
+fn localtime_dos(t: i64) -> (u16, u16) {
+    let t = t as libc::time_t;
     // SAFETY: an all-zero `tm` is valid; localtime_r fills it from `t`.
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     // SAFETY: both pointers are valid for the call.
@@ -151,9 +170,21 @@ mod tests {
 
     #[test]
     fn dos_time_round_trips_at_two_second_resolution() {
-        for t in [315_532_800i64, 1_000_000_000, 1_700_000_001] {
+        for t in [
+            315_532_800i64,
+            1_000_000_000,
+            1_700_000_001,
+            1_700_000_003,
+            1_700_000_059,
+            1_700_000_060,
+        ] {
             let (time, date) = unix_to_dos(t);
-            assert_eq!(dos_to_unix(date, time), t - t % 2);
+            assert_eq!(dos_to_unix(date, time), t - t % 2, "{t}");
+            assert_eq!(
+                (time, date),
+                localtime_dos(t),
+                "{t}: the minute cache agrees"
+            );
         }
     }
 }

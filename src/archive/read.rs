@@ -24,6 +24,8 @@ pub struct Archive {
     data_starts: Vec<AtomicU64>,
     /// Bytes produced by decompression so far (for `status`).
     decompressed: Arc<AtomicU64>,
+    /// Local header offsets in file order (built on first use by `span`).
+    header_offsets: std::sync::OnceLock<Vec<u64>>,
 }
 
 impl Archive {
@@ -40,6 +42,7 @@ impl Archive {
             index,
             data_starts,
             decompressed: Arc::new(AtomicU64::new(0)),
+            header_offsets: std::sync::OnceLock::new(),
         })
     }
 
@@ -50,6 +53,9 @@ impl Archive {
         &self.index
     }
     pub fn file(&self) -> &File {
+        &self.file
+    }
+    pub fn file_arc(&self) -> &Arc<File> {
         &self.file
     }
 
@@ -73,6 +79,26 @@ impl Archive {
                 EntryError::Corrupt("entry data runs past the central directory".into())
             })?;
         Ok(start..end)
+    }
+
+    /// The bytes from entry `i`'s local header to the next entry's (or the central directory):
+    /// its header, its data, and whatever a writer put between (a data descriptor). Copying the span
+    /// copies the entry.
+    pub fn span(&self, i: u32) -> Range<u64> {
+        let offsets = self.header_offsets.get_or_init(|| {
+            let mut v: Vec<u64> = self
+                .index
+                .entries()
+                .iter()
+                .map(|e| e.local_header_offset)
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        });
+        let start = self.index.entry(i).local_header_offset;
+        let next = offsets.partition_point(|&o| o <= start);
+        start..offsets.get(next).copied().unwrap_or(self.index.cd_start)
     }
 
     fn check_readable(e: &Entry) -> Result<(), EntryError> {

@@ -1,20 +1,97 @@
 //! Streaming zip writer: local header, data, and a central directory accumulated in memory (about
 //! 80 bytes per entry) written at the end. Sizes and CRC are known before each entry is written (the
 //! compressor produces them), so there are no data descriptors and no seeking back.
+//!
+//! Entries copied unchanged from another archive can be copied as spans (their local header and
+//! data, byte for byte); consecutive spans are merged and copied in the kernel (copy_file_range), so
+//! saving a small change to a large archive costs about what copying the file costs.
 
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
 use super::format::{self, HeaderFields};
 
-pub struct ZipWriter<W: Write> {
+/// Where archive bytes go: any writer, plus copying a byte range of another file.
+pub trait Sink: Write {
+    /// Appends `range` of `src`.
+    fn copy_range(&mut self, src: &File, range: Range<u64>) -> io::Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pos = range.start;
+        while pos < range.end {
+            let n = buf.len().min((range.end - pos) as usize);
+            src.read_exact_at(&mut buf[..n], pos)?;
+            self.write_all(&buf[..n])?;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for Vec<u8> {}
+
+impl Sink for BufWriter<&File> {
+    /// In the kernel (no copy through this process; a reflink where the filesystem can).
+    fn copy_range(&mut self, src: &File, range: Range<u64>) -> io::Result<()> {
+        self.flush()?;
+        let out: &File = self.get_ref();
+        let mut off = range.start as i64;
+        let end = range.end as i64;
+        while off < end {
+            let len = ((end - off) as usize).min(1 << 30);
+            match nix::fcntl::copy_file_range(src, Some(&mut off), out, None, len) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "source archive ended early",
+                    ));
+                }
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => {}
+                // Across filesystems or where unsupported: copy through this process.
+                Err(
+                    nix::errno::Errno::EXDEV
+                    | nix::errno::Errno::ENOSYS
+                    | nix::errno::Errno::EINVAL
+                    | nix::errno::Errno::EOPNOTSUPP,
+                ) => {
+                    let mut w: &File = self.get_ref();
+                    let mut buf = vec![0u8; 1 << 20];
+                    let mut pos = off as u64;
+                    while pos < range.end {
+                        let n = buf.len().min((range.end - pos) as usize);
+                        src.read_exact_at(&mut buf[..n], pos)?;
+                        w.write_all(&buf[..n])?;
+                        pos += n as u64;
+                    }
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A run of bytes to copy from a source archive, not yet copied.
+struct PendingSpan {
+    src: Arc<File>,
+    range: Range<u64>,
+}
+
+pub struct ZipWriter<W: Sink> {
     out: W,
+    /// Bytes written, or promised by the pending span.
     offset: u64,
     central: Vec<u8>,
     entries: u64,
     scratch: Vec<u8>,
+    pending: Option<PendingSpan>,
 }
 
-impl<W: Write> ZipWriter<W> {
+impl<W: Sink> ZipWriter<W> {
     pub fn new(out: W) -> Self {
         ZipWriter {
             out,
@@ -22,7 +99,15 @@ impl<W: Write> ZipWriter<W> {
             central: Vec::new(),
             entries: 0,
             scratch: Vec::with_capacity(256),
+            pending: None,
         }
+    }
+
+    fn flush_span(&mut self) -> io::Result<()> {
+        if let Some(p) = self.pending.take() {
+            self.out.copy_range(&p.src, p.range)?;
+        }
+        Ok(())
     }
 
     /// Writes one entry whose (already compressed) data is the next `fields.compressed_size`
@@ -34,6 +119,7 @@ impl<W: Write> ZipWriter<W> {
                 "entry name longer than 65535 bytes",
             ));
         }
+        self.flush_span()?;
         let offset = self.offset;
         self.scratch.clear();
         fields.write_local(&mut self.scratch);
@@ -55,6 +141,34 @@ impl<W: Write> ZipWriter<W> {
         Ok(())
     }
 
+    /// Adds an entry by copying its local header and data (`span`) from `src` as they are; `fields`
+    /// must describe the same entry (they make its central directory header).
+    pub fn add_span(
+        &mut self,
+        fields: &HeaderFields<'_>,
+        src: &Arc<File>,
+        span: Range<u64>,
+    ) -> io::Result<()> {
+        let offset = self.offset;
+        let len = span.end - span.start;
+        match &mut self.pending {
+            Some(p) if Arc::ptr_eq(&p.src, src) && p.range.end == span.start => {
+                p.range.end = span.end
+            }
+            _ => {
+                self.flush_span()?;
+                self.pending = Some(PendingSpan {
+                    src: src.clone(),
+                    range: span,
+                });
+            }
+        }
+        self.offset += len;
+        fields.write_central(offset, &mut self.central);
+        self.entries += 1;
+        Ok(())
+    }
+
     /// Bytes written so far.
     pub fn offset(&self) -> u64 {
         self.offset
@@ -62,6 +176,7 @@ impl<W: Write> ZipWriter<W> {
 
     /// Writes the central directory and end records; returns the sink and the archive's size.
     pub fn finish(mut self) -> io::Result<(W, u64)> {
+        self.flush_span()?;
         let cd_offset = self.offset;
         let cd_size = self.central.len() as u64;
         self.out.write_all(&self.central)?;

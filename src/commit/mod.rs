@@ -50,7 +50,9 @@ pub fn save(
     if !overlay.is_writable() {
         return Err(SaveError::ReadOnly);
     }
+    let started = std::time::Instant::now();
     let (guard, plan) = overlay.plan_save(archive).map_err(SaveError::Prepare)?;
+    let planned = started.elapsed();
     if !plan.changed {
         return Ok(Saved {
             changed: false,
@@ -69,6 +71,7 @@ pub fn save(
         progress(done, total);
     })?;
     fault::point("save:before-intent");
+    let wrote = started.elapsed();
     let written = Archive::open(pending.path()).map_err(SaveError::Verify)?;
     overlay
         .mark_committing(&guard, identity_of(written.index()))
@@ -77,12 +80,20 @@ pub fn save(
     fault::point("save:before-rename");
     let stats = pending.install()?;
     fault::point("save:after-rename");
+    let installed = started.elapsed();
     let new = Arc::new(Archive::open(archive.path()).map_err(SaveError::Verify)?);
     overlay
         .rebase(&guard, &new, &plan)
         .map_err(SaveError::Journal)?;
     switch(new);
     fault::point("save:after-rebase");
+    tracing::info!(
+        plan = ?planned,
+        write = ?(wrote - planned),
+        install = ?(installed - wrote),
+        rebase = ?(started.elapsed() - installed),
+        "save phases"
+    );
     Ok(Saved {
         changed: true,
         stats: Some(stats),

@@ -658,17 +658,18 @@ impl Tree {
         self.nodes[ino as usize - 1].take()
     }
 
-    /// Every named node, depth first in directory order: (path, inode). Directories come before
-    /// their contents; a file with several names appears under each.
+    /// Every named node in pre-order (each directory followed by everything below it, entries in
+    /// directory order): (path, inode). This is the order `pack` writes, so saving an archive keeps
+    /// unchanged entries in long runs that copy as one. A file with several names appears under each.
     pub fn walk(&self) -> Vec<(Vec<u8>, Ino)> {
         let mut out = Vec::new();
-        let mut stack = vec![(Vec::new(), ROOT_INO)];
-        while let Some((path, dir)) = stack.pop() {
+        // (directory, its path, position to resume from)
+        let mut stack: Vec<(Ino, Vec<u8>, usize)> = vec![(ROOT_INO, Vec::new(), 0)];
+        while let Some((dir, path, from)) = stack.pop() {
             let Some(d) = self.node(dir).and_then(Node::dir) else {
                 continue;
             };
-            let mut subdirs = Vec::new();
-            for (_, name, ino) in d.entries_from(0) {
+            for (pos, name, ino) in d.entries_from(from) {
                 let mut p = path.clone();
                 if !p.is_empty() {
                     p.push(b'/');
@@ -676,10 +677,12 @@ impl Tree {
                 p.extend_from_slice(name);
                 out.push((p.clone(), ino));
                 if self.kind(ino) == Kind::Dir {
-                    subdirs.push((p, ino));
+                    // Finish this directory after the subdirectory.
+                    stack.push((dir, path, pos + 1));
+                    stack.push((ino, p, 0));
+                    break;
                 }
             }
-            stack.extend(subdirs.into_iter().rev());
         }
         out
     }
