@@ -1,7 +1,9 @@
 //! conda-fuse: conda environments kept as single zip archives and served as directories through
 //! FUSE. Layers, top to bottom (a layer never calls upward):
 //!
+//! - `shell`: the shell functions, completion and activation code (askama templates);
 //! - `cli`: commands, progress bars, human output;
+//! - `envs`: environments by name (archive, mount point, prefix); `conda`: the user's conda;
 //! - `daemon`: one process per mount, its state record, control socket and signals;
 //! - `fs`: request semantics and the kernel adapter; `commit`: saving changes as a new archive;
 //! - `overlay`: the merged tree, upper layer, journal and writer lock;
@@ -11,9 +13,12 @@ pub mod archive;
 pub mod cli;
 pub mod clock;
 pub mod commit;
+pub mod conda;
 pub mod daemon;
+pub mod envs;
 pub mod fault;
 pub mod fs;
 pub mod logging;
 pub mod overlay;
 pub mod process;
+pub mod shell;

@@ -1,15 +1,56 @@
-//! Facts about processes, from /proc.
+//! Facts about processes, from /proc, and pidfds (a handle on one process that a reused pid
+//! cannot fool).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// The command name and whether the process runs (is not a zombie).
+fn stat(pid: u32) -> Option<(String, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ...": the command name may contain spaces and parentheses.
+    let (comm, rest) = stat
+        .split_once(" (")
+        .and_then(|(_, r)| r.rsplit_once(") "))?;
+    let running = !matches!(rest.chars().next(), Some('Z' | 'X' | 'x'));
+    Some((comm.to_string(), running))
+}
 
 /// Whether `pid` is a running (not zombie) conda-fuse process; a pid reused by an unrelated
 /// program does not count.
 pub fn is_conda_fuse(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "pid (comm) state ...": the command name may contain spaces and parentheses.
-    let Some((comm, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(") ")) else {
-        return false;
-    };
-    let running = !matches!(rest.chars().next(), Some('Z' | 'X' | 'x'));
-    running && comm.starts_with("conda-fuse")
+    stat(pid).is_some_and(|(comm, running)| running && comm.starts_with("conda-fuse"))
+}
+
+/// Whether `pid` is a running (not zombie) process.
+pub fn is_running(pid: u32) -> bool {
+    stat(pid).is_some_and(|(_, running)| running)
+}
+
+/// A pidfd, or None on kernels without them (before 5.3).
+pub struct PidFd(pub Option<OwnedFd>);
+
+impl PidFd {
+    pub fn open(pid: u32) -> PidFd {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return PidFd(None);
+        }
+        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+        PidFd(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+    }
+
+    /// Sends `signal` to the process, if it is still the one this pidfd was opened on.
+    pub fn send_signal(&self, signal: i32) -> bool {
+        let Some(fd) = &self.0 else { return false };
+        // SAFETY: pidfd_send_signal takes a pidfd, a signal, a null siginfo and flags.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            ) == 0
+        }
+    }
 }

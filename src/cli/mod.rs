@@ -1,24 +1,33 @@
 //! The command line: clap definitions, dispatch, human output and exit codes. Errors reach the user
 //! as one "error: ..." block (anyhow) saying what failed, where, and what to do.
 
+mod activate;
+mod child;
+mod doctor;
+mod envs;
+mod list;
 mod mount;
 mod pack;
 mod progress;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::archive::CacheLimits;
+use crate::shell::Shell;
 
 const EXAMPLES: &str = "\
 Examples:
-  conda-fuse pack ~/miniforge3/envs/ml -o ml.zip --prefix-dir ml
-  conda-fuse mount ml.zip ~/envs/ml
-  conda-fuse commit ~/envs/ml
-  conda-fuse status ~/envs/ml
-  conda-fuse unmount ~/envs/ml";
+  eval \"$(conda-fuse shell-hook bash)\"        # in ~/.bashrc: defines the conda-fuse-* functions
+  conda-fuse-create ml python=3.11 numpy      # a new environment, one zip archive
+  conda-fuse-activate ml                      # mount it and activate it in this shell
+  conda-fuse-unmount ml                       # save and unmount
+  conda-fuse run ml -- python train.py        # batch jobs
+  conda-fuse pack ~/miniforge3/envs/old --name old
+  conda-fuse mount any.zip ~/mnt/any          # any zip archive, anywhere";
 
 #[derive(Parser)]
 #[command(
@@ -37,8 +46,9 @@ enum Command {
     /// Pack a directory (an environment) into a zip archive
     #[command(after_help = "\
 Examples:
-  conda-fuse pack ~/miniforge3/envs/ml -o ml.zip
-  conda-fuse pack ./env -o archives/env.zip --prefix-dir env        # layout of environments by name
+  conda-fuse pack ~/miniforge3/envs/ml              # the environment 'ml' (prefix rewritten), then: conda-fuse-activate ml
+  conda-fuse pack ./env --name tools                # the environment 'tools'
+  conda-fuse pack ./dir -o dir.zip                  # any directory into any archive, files as they are
   conda-fuse pack ./env -o env.zip --compression zstd --level 6     # smaller and faster to read; unzip cannot open it")]
     Pack(PackArgs),
     /// Mount an archive at a directory, writable unless --read-only (a background daemon serves it)
@@ -49,18 +59,79 @@ Examples:
   conda-fuse mount ml.zip /tmp/ml --foreground      # serve in this terminal; Ctrl-C detaches")]
     Mount(MountArgs),
     /// Save the changes of a writable mount into its archive now; it stays mounted
-    #[command(after_help = "Example:\n  conda-fuse commit ~/envs/ml")]
+    #[command(after_help = "Examples:\n  conda-fuse commit ml\n  conda-fuse commit ~/mnt/any")]
     Commit(CommitArgs),
     /// Save (or --discard) the changes, unmount, and wait for the daemon to exit
     #[command(after_help = "\
 Examples:
-  conda-fuse unmount ~/envs/ml
-  conda-fuse unmount ~/envs/ml --discard   # throw away what changed since the last save
-  conda-fuse unmount ~/envs/ml --lazy      # detach now even if busy; the daemon exits when the last user is gone")]
+  conda-fuse unmount ml
+  conda-fuse unmount ml --discard          # throw away what changed since the last save
+  conda-fuse unmount ~/mnt/any --lazy      # detach now even if busy; the daemon exits when the last user is gone")]
     Unmount(UnmountArgs),
     /// Show what a mount serves: archive, mode, daemon pid, unsaved changes, cache and memory use
-    #[command(after_help = "Example:\n  conda-fuse status ~/envs/ml")]
+    #[command(
+        after_help = "Examples:\n  conda-fuse status ml\n  conda-fuse status ~/mnt/any --json"
+    )]
     Status(StatusArgs),
+    /// Create an environment: a new archive, mounted, `conda create --prefix`, saved
+    #[command(after_help = "\
+Examples:
+  conda-fuse create ml python=3.11 numpy
+  conda-fuse create ml -c conda-forge --override-channels python=3.12 -y
+Runs the conda found as $CONDA_FUSE_CONDA, $CONDA_EXE, $MAMBA_EXE, or conda/mamba/micromamba on PATH.
+A failed conda run leaves nothing behind.")]
+    Create(envs::CreateArgs),
+    /// Mount an environment if needed (writable if the writer lock is free) and print its prefix;
+    /// the shell function conda-fuse-activate then activates it
+    #[command(
+        after_help = "Examples:\n  conda-fuse-activate ml        # with the shell hook loaded\n  conda activate \"$(conda-fuse activate ml)\""
+    )]
+    Activate(activate::ActivateArgs),
+    /// Run `conda install --prefix` in an environment, then save it
+    #[command(after_help = "Example:\n  conda-fuse install ml scipy -c conda-forge")]
+    Install(envs::CondaArgs),
+    /// Run `conda remove --prefix` in an environment, then save it
+    #[command(after_help = "Example:\n  conda-fuse remove ml scipy")]
+    Remove(envs::CondaArgs),
+    /// Delete an environment: its archive, unsaved changes, lock and mount point
+    #[command(after_help = "\
+Examples:
+  conda-fuse rm old                 # shows what goes and asks
+  conda-fuse rm old --yes --force   # no question; unmounts it first, throwing unsaved changes away")]
+    Rm(envs::RmArgs),
+    /// List the environments: size, entries, mounted (rw/ro, pid), unsaved changes
+    #[command(after_help = "Examples:\n  conda-fuse env-list\n  conda-fuse env-list --json")]
+    EnvList(list::EnvListArgs),
+    /// Show where archives, mounts, state, upper layers and temporary files live
+    #[command(after_help = "Example:\n  conda-fuse paths")]
+    Paths,
+    /// Run a command in an environment (batch jobs): mounted read-only and shared while needed
+    #[command(after_help = "\
+Examples:
+  conda-fuse run ml -- python train.py --epochs 10
+  conda-fuse run ml --write -- pip install rich     # writable; saved when the command ends
+The exit code is the command's. Concurrent runs on one host share one mount; the last one to
+finish unmounts it (a mount you made yourself stays).")]
+    Run(run::RunArgs),
+    /// Check FUSE, conda, free space, stale mounts and locks, and the shell hook
+    #[command(after_help = "Example:\n  conda-fuse doctor")]
+    Doctor,
+    /// Print the shell functions (conda-fuse-*) and TAB completion for a shell
+    #[command(after_help = "\
+Examples:
+  eval \"$(conda-fuse shell-hook bash)\"     # in ~/.bashrc
+  eval \"$(conda-fuse shell-hook zsh)\"      # in ~/.zshrc
+  conda-fuse shell-hook fish | source       # in ~/.config/fish/config.fish")]
+    ShellHook {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Shell code activating PREFIX without conda's shell function (used by conda-fuse-activate)
+    #[command(hide = true)]
+    ActivateScript(activate::ActivateScriptArgs),
+    /// Shell code deactivating the active environment (used by conda-fuse-deactivate)
+    #[command(hide = true)]
+    DeactivateScript(activate::DeactivateScriptArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,9 +155,20 @@ impl Method {
 struct PackArgs {
     /// Directory to pack
     dir: PathBuf,
-    /// Archive to write (written beside as NAME.tmp-*, renamed in when complete)
+    /// Make it the environment NAME: $CONDA_FUSE_ARCHIVE_PATH/NAME.zip with the files under NAME/,
+    /// and the prefix baked into files rewritten to $CONDA_FUSE_MOUNT_ROOT/NAME/NAME
+    /// [default without --output: the directory's name]
+    #[arg(long, conflicts_with = "prefix_dir")]
+    name: Option<String>,
+    /// Archive to write instead (written beside as NAME.tmp-*, renamed in when complete)
     #[arg(short, long)]
-    output: PathBuf,
+    output: Option<PathBuf>,
+    /// With --name: the prefix the environment was installed at, if not DIR itself (it was moved)
+    #[arg(long, value_name = "PATH")]
+    from_prefix: Option<PathBuf>,
+    /// With --name: keep files as they are (no prefix rewriting)
+    #[arg(long)]
+    no_relocate: bool,
     /// Put entries under NAME/ inside the archive (the layout of environments by name)
     #[arg(long, value_name = "NAME")]
     prefix_dir: Option<String>,
@@ -138,8 +220,8 @@ struct MountArgs {
 
 #[derive(Args)]
 struct UnmountArgs {
-    /// Mount point to unmount
-    mountpoint: PathBuf,
+    /// Environment name, or mount point
+    target: String,
     /// Throw away the changes made since the last save instead of saving them
     #[arg(long)]
     discard: bool,
@@ -150,14 +232,14 @@ struct UnmountArgs {
 
 #[derive(Args)]
 struct CommitArgs {
-    /// Mount point whose changes to save
-    mountpoint: PathBuf,
+    /// Environment name, or mount point
+    target: String,
 }
 
 #[derive(Args)]
 struct StatusArgs {
-    /// Mount point to report on
-    mountpoint: PathBuf,
+    /// Environment name, or mount point
+    target: String,
     /// Print JSON
     #[arg(long)]
     json: bool,
@@ -166,20 +248,41 @@ struct StatusArgs {
 pub fn main() -> ExitCode {
     crate::logging::init_cli();
     let cli = Cli::parse();
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
-        Command::Pack(a) => pack::run(a),
-        Command::Mount(a) => mount::run_mount(a),
-        Command::Commit(a) => mount::run_commit(a),
-        Command::Unmount(a) => mount::run_unmount(a),
-        Command::Status(a) => mount::run_status(a),
+        Command::Pack(a) => done(pack::run(a)),
+        Command::Mount(a) => done(mount::run_mount(a)),
+        Command::Commit(a) => done(mount::run_commit(a)),
+        Command::Unmount(a) => done(mount::run_unmount(a)),
+        Command::Status(a) => done(mount::run_status(a)),
+        Command::Create(a) => done(envs::create(a)),
+        Command::Activate(a) => done(activate::activate(a)),
+        Command::Install(a) => done(envs::conda_change("install", a)),
+        Command::Remove(a) => done(envs::conda_change("remove", a)),
+        Command::Rm(a) => done(envs::rm(a)),
+        Command::EnvList(a) => done(list::env_list(a)),
+        Command::Paths => done(list::paths()),
+        Command::Run(a) => run::run(a),
+        Command::Doctor => done(doctor::doctor()),
+        Command::ShellHook { shell } => {
+            print!("{}", crate::shell::hook(shell, &Cli::command()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ActivateScript(a) => done(activate::activate_script(a)),
+        Command::DeactivateScript(a) => done(activate::deactivate_script(a)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("conda-fuse: error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The hook's text for `shell` (tests compare `shells/` with it).
+pub fn hook(shell: Shell) -> String {
+    crate::shell::hook(shell, &Cli::command())
 }
 
 /// Compression workers: one per core plus two, so that reading files overlaps compressing them.

@@ -1,26 +1,26 @@
 use super::{CommitArgs, MountArgs, StatusArgs, UnmountArgs, progress};
 use crate::archive::{CacheLimits, Compression};
 use crate::daemon::control::SaveSummary;
-use crate::daemon::{self, MountRequest, Mounted, Unmounted, state};
+use crate::daemon::{self, MountRequest, Mounted, Unmounted};
+use crate::envs::{self, Env, Paths};
 
 pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let compression = Compression::parse(a.compression.name(), None).map_err(anyhow::Error::msg)?;
-    let req = MountRequest {
-        archive: a.archive,
-        mountpoint: a.mountpoint,
-        read_only: a.read_only,
-        foreground: a.foreground,
-        cache: CacheLimits {
-            memory: a.cache_size << 20,
-            spill: a.spill_size << 20,
-            spill_dir: std::env::temp_dir(),
-        },
-        threads: a.threads.unwrap_or((2 * cores).max(4)),
-        allow_other: a.allow_other,
-        upper_root: a.upper_dir.unwrap_or_else(state::upper_root),
-        compression,
+    let mut req = MountRequest::new(a.archive, a.mountpoint, a.read_only);
+    req.foreground = a.foreground;
+    req.cache = CacheLimits {
+        memory: a.cache_size << 20,
+        spill: a.spill_size << 20,
+        spill_dir: std::env::temp_dir(),
     };
+    if let Some(t) = a.threads {
+        req.threads = t;
+    }
+    req.allow_other = a.allow_other;
+    if let Some(dir) = a.upper_dir {
+        req.upper_root = dir;
+    }
+    req.compression = compression;
     if req.foreground {
         crate::logging::init_daemon();
     }
@@ -48,7 +48,7 @@ pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_report(m: &Mounted) {
+pub(super) fn print_report(m: &Mounted) {
     let r = &m.report;
     let lists = [
         ("skipped unsafe entry names", &r.unsafe_names),
@@ -106,7 +106,7 @@ fn print_report(m: &Mounted) {
 }
 
 /// A progress bar for a save, drawn once the daemon reports the total.
-fn save_bar() -> (indicatif::ProgressBar, impl FnMut(u64, u64)) {
+pub(super) fn save_bar() -> (indicatif::ProgressBar, impl FnMut(u64, u64)) {
     let bar = progress::bytes_bar("saving", 0);
     let b = bar.clone();
     (bar, move |done, total| {
@@ -115,7 +115,7 @@ fn save_bar() -> (indicatif::ProgressBar, impl FnMut(u64, u64)) {
     })
 }
 
-fn print_saved(what: &str, s: &SaveSummary) {
+pub(super) fn print_saved(what: &str, s: &SaveSummary) {
     if s.changed {
         println!(
             "{what}: {} entries, {} of data, archive {} ({:.1}s)",
@@ -127,9 +127,18 @@ fn print_saved(what: &str, s: &SaveSummary) {
     }
 }
 
+/// A command's target: an environment name or a mount point path; the env if it is a name.
+fn target(arg: &str) -> anyhow::Result<(std::path::PathBuf, Option<Env>)> {
+    let paths = Paths::from_env()?;
+    let mountpoint = envs::mountpoint_of(&paths, arg)?;
+    let env = paths.env(arg).ok().filter(|e| e.mountpoint == mountpoint);
+    Ok((mountpoint, env))
+}
+
 pub(super) fn run_commit(a: CommitArgs) -> anyhow::Result<()> {
+    let (mountpoint, _) = target(&a.target)?;
     let (bar, mut on_progress) = save_bar();
-    let saved = daemon::save(&a.mountpoint, &mut on_progress);
+    let saved = daemon::save(&mountpoint, &mut on_progress);
     bar.finish_and_clear();
     let saved = saved?;
     if saved.changed {
@@ -141,10 +150,16 @@ pub(super) fn run_commit(a: CommitArgs) -> anyhow::Result<()> {
 }
 
 pub(super) fn run_unmount(a: UnmountArgs) -> anyhow::Result<()> {
+    let (mountpoint, env) = target(&a.target)?;
     let (bar, mut on_progress) = save_bar();
-    let result = daemon::unmount(&a.mountpoint, a.lazy, a.discard, &mut on_progress);
+    let result = daemon::unmount(&mountpoint, a.lazy, a.discard, &mut on_progress);
     bar.finish_and_clear();
-    match result? {
+    let unmounted = result?;
+    // An environment's mount point goes with its mount, as with the old tool (if empty).
+    if env.is_some() && !matches!(unmounted, Unmounted::Detached { .. }) {
+        let _ = std::fs::remove_dir(&mountpoint);
+    }
+    match unmounted {
         Unmounted::Clean { pid, saved } => {
             if let Some(s) = saved {
                 print_saved("saved", &s);
@@ -152,7 +167,7 @@ pub(super) fn run_unmount(a: UnmountArgs) -> anyhow::Result<()> {
             if a.discard {
                 println!("discarded the changes made since the last save");
             }
-            println!("unmounted {} (daemon {pid} exited)", a.mountpoint.display())
+            println!("unmounted {} (daemon {pid} exited)", mountpoint.display())
         }
         Unmounted::Detached { pid, saved } => {
             if let Some(s) = saved {
@@ -160,20 +175,21 @@ pub(super) fn run_unmount(a: UnmountArgs) -> anyhow::Result<()> {
             }
             println!(
                 "detached {}; its daemon (pid {pid}) exits when the last program using it is done",
-                a.mountpoint.display()
+                mountpoint.display()
             )
         }
         Unmounted::Stale => println!(
             "{}: the daemon had died; cleaned up its stale mount (unsaved changes of a writable mount \
              are kept and come back at the next mount)",
-            a.mountpoint.display()
+            mountpoint.display()
         ),
     }
     Ok(())
 }
 
 pub(super) fn run_status(a: StatusArgs) -> anyhow::Result<()> {
-    let s = daemon::status(&a.mountpoint)?;
+    let (mountpoint, _) = target(&a.target)?;
+    let s = daemon::status(&mountpoint)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::control::{self, Reply, Request, SaveSummary, Status};
 use super::state::{self, MountRecord};
 use super::{DaemonError, mountpoint};
+use crate::process::PidFd;
 
 /// What `unmount` found and did.
 #[derive(Debug)]
@@ -153,22 +154,6 @@ pub fn status(path: &Path) -> Result<Status, DaemonError> {
 }
 
 /// A pidfd lets us wait for an unrelated process to exit without polling (Linux 5.3+).
-struct PidFd(Option<std::os::fd::OwnedFd>);
-
-impl PidFd {
-    fn open(pid: u32) -> PidFd {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-        if fd < 0 {
-            return PidFd(None);
-        }
-        // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-        PidFd(Some(unsafe {
-            std::os::fd::FromRawFd::from_raw_fd(fd as i32)
-        }))
-    }
-}
-
 fn wait_for_exit(pidfd: PidFd, pid: u32, timeout: Duration) -> Result<(), String> {
     let deadline = std::time::Instant::now() + timeout;
     let Some(fd) = pidfd.0 else {
@@ -197,5 +182,37 @@ fn wait_for_exit(pidfd: PidFd, pid: u32, timeout: Duration) -> Result<(), String
             Ok(_) => return Ok(()),
             Err(e) => return Err(e.to_string()),
         }
+    }
+}
+
+/// What is at a mount point.
+#[derive(Debug)]
+pub enum Probe {
+    NotMounted,
+    /// Served by a live conda-fuse daemon.
+    Live(MountRecord),
+    /// A conda-fuse mount whose daemon is gone ("Transport endpoint is not connected"): `unmount`
+    /// cleans it up.
+    Stale,
+    /// Something else is mounted there (fuse-zip of the old tool, a bind mount, ...).
+    Foreign(mountpoint::MountInfo),
+}
+
+/// Looks at `path` without changing anything, except forgetting the record of a daemon that died
+/// after its mount was already gone.
+pub fn probe(path: &Path) -> Probe {
+    let canonical = canonical(path);
+    let record = MountRecord::load(&canonical);
+    match (mountpoint::mounted_at(&canonical), record) {
+        (Some(m), _) if !m.is_conda_fuse() => Probe::Foreign(m),
+        (Some(_), Some(r)) if r.daemon_alive() => Probe::Live(r),
+        (Some(_), _) => Probe::Stale,
+        // Mounting or unmounting right now.
+        (None, Some(r)) if r.daemon_alive() => Probe::Live(r),
+        (None, Some(_)) => {
+            MountRecord::remove(&canonical);
+            Probe::NotMounted
+        }
+        (None, None) => Probe::NotMounted,
     }
 }

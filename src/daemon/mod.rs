@@ -26,7 +26,7 @@ use crate::overlay::{Overlay, OverlayError, Recovery, upper};
 use mountpoint::MountPointError;
 use state::MountRecord;
 
-pub use client::{Unmounted, save, status, unmount};
+pub use client::{Probe, Unmounted, probe, save, status, unmount};
 
 #[derive(Debug, Clone)]
 pub struct MountRequest {
@@ -42,6 +42,24 @@ pub struct MountRequest {
     pub upper_root: PathBuf,
     /// How saves compress new data.
     pub compression: Compression,
+}
+
+impl MountRequest {
+    /// A background mount with the default cache, threads and compression.
+    pub fn new(archive: PathBuf, mountpoint: PathBuf, read_only: bool) -> MountRequest {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        MountRequest {
+            archive,
+            mountpoint,
+            read_only,
+            foreground: false,
+            cache: CacheLimits::with_memory(CacheLimits::DEFAULT_MEMORY),
+            threads: (2 * cores).max(4),
+            allow_other: false,
+            upper_root: state::upper_root(),
+            compression: Compression::DEFAULT,
+        }
+    }
 }
 
 #[derive(Debug)]

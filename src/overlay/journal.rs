@@ -358,23 +358,7 @@ impl Journal {
     pub fn read(path: &Path) -> io::Result<Vec<Record>> {
         let mut data = Vec::new();
         File::open(path)?.read_to_end(&mut data)?;
-        let mut records = Vec::new();
-        let mut pos = 0usize;
-        while pos + 8 <= data.len() {
-            let len = u32::from_le_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-            let crc = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().expect("4 bytes"));
-            let Some(body) = data.get(pos + 8..pos + 8 + len) else {
-                break;
-            };
-            if crc32fast::hash(body) != crc {
-                break;
-            }
-            let Some(rec) = Record::decode(body) else {
-                break;
-            };
-            records.push(rec);
-            pos += 8 + len;
-        }
+        let (records, pos) = parse(&data);
         if pos < data.len() {
             tracing::warn!(journal = %path.display(), "cutting off {} bytes of a torn record at the end", data.len() - pos);
             OpenOptions::new()
@@ -384,6 +368,44 @@ impl Journal {
         }
         Ok(records)
     }
+
+    /// Changes recorded after the base, read without touching the file (for listings while
+    /// nothing is mounted). 0 when there is no journal.
+    pub fn pending_changes(path: &Path) -> io::Result<usize> {
+        let mut data = Vec::new();
+        match File::open(path) {
+            Ok(mut f) => f.read_to_end(&mut data)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let (records, _) = parse(&data);
+        Ok(records
+            .iter()
+            .filter(|r| !matches!(r.op, Op::Base(_) | Op::Committing(_)))
+            .count())
+    }
+}
+
+/// The intact records at the start of `data`, and where they end.
+fn parse(data: &[u8]) -> (Vec<Record>, usize) {
+    let mut records = Vec::new();
+    let mut pos = 0usize;
+    while pos + 8 <= data.len() {
+        let len = u32::from_le_bytes(data[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().expect("4 bytes"));
+        let Some(body) = data.get(pos + 8..pos + 8 + len) else {
+            break;
+        };
+        if crc32fast::hash(body) != crc {
+            break;
+        }
+        let Some(rec) = Record::decode(body) else {
+            break;
+        };
+        records.push(rec);
+        pos += 8 + len;
+    }
+    (records, pos)
 }
 
 #[cfg(test)]

@@ -75,6 +75,14 @@ pub fn lock_path(archive: &Path) -> PathBuf {
     archive.with_file_name(name)
 }
 
+/// The holder recorded in `archive`'s lock file when nobody holds the lock any more (its daemon
+/// died without clearing the record). The next writable mount takes such a lock over by itself.
+pub fn stale_holder(archive: &Path) -> Option<Holder> {
+    let file = File::open(lock_path(archive)).ok()?;
+    let mut locked = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
+    read_holder(&mut locked)
+}
+
 fn read_holder(file: &mut File) -> Option<Holder> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;

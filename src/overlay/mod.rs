@@ -102,6 +102,13 @@ pub fn identity_of(index: &Index) -> Identity {
     }
 }
 
+/// Changes of `archive` waiting in its upper layer under `upper_root` while it is not mounted (they
+/// come back at the next writable mount). The journal may be based on an older version of the
+/// archive; the next mount decides what applies.
+pub fn unsaved_on_disk(upper_root: &Path, archive: &Path) -> io::Result<usize> {
+    Journal::pending_changes(&upper::dir_for(upper_root, archive).join(upper::JOURNAL))
+}
+
 /// Changes made since the last save, for `status`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Pending {

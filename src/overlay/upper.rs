@@ -70,6 +70,9 @@ impl Shared {
     }
 }
 
+/// The journal's file name in an upper directory.
+pub const JOURNAL: &str = "journal";
+
 pub struct Upper {
     root: PathBuf,
     shared: Arc<Shared>,
@@ -150,7 +153,7 @@ impl Upper {
         &self.root
     }
     pub fn journal_path(&self) -> PathBuf {
-        self.root.join("journal")
+        self.root.join(JOURNAL)
     }
     pub fn data_path(&self, id: u64) -> PathBuf {
         self.shared.path(id)

@@ -1,0 +1,187 @@
+//! `env-list` (every environment: archive size and entries, where and how it is mounted, unsaved
+//! changes) and `paths` (where everything lives).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::progress;
+use crate::daemon::{self, Probe};
+use crate::envs::{Paths, list};
+use crate::overlay;
+
+#[derive(Args)]
+pub(super) struct EnvListArgs {
+    /// Print only the names, one per line (for scripts and TAB completion)
+    #[arg(long, conflicts_with = "json")]
+    names: bool,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Row {
+    #[serde(flatten)]
+    info: list::EnvInfo,
+    mountpoint: PathBuf,
+    /// "rw", "ro", "stale", or null when not mounted here.
+    mounted: Option<&'static str>,
+    pid: Option<u32>,
+    /// Changes not yet saved into the archive (in the live mount, or waiting in the upper layer).
+    unsaved_changes: u64,
+}
+
+fn row(paths: &Paths, info: list::EnvInfo) -> Row {
+    let env = paths.env(&info.name).expect("listed names are valid");
+    let archive = info
+        .archive
+        .canonicalize()
+        .unwrap_or_else(|_| info.archive.clone());
+    let (mounted, pid, live_unsaved) = match daemon::probe(&env.mountpoint) {
+        Probe::Live(r) if r.archive == archive => {
+            let unsaved = if r.read_only {
+                0
+            } else {
+                daemon::status(&env.mountpoint).map_or(0, |s| s.unsaved_changes)
+            };
+            (
+                Some(if r.read_only { "ro" } else { "rw" }),
+                Some(r.pid),
+                Some(unsaved),
+            )
+        }
+        Probe::Stale => (Some("stale"), None, None),
+        _ => (None, None, None),
+    };
+    let unsaved = live_unsaved
+        .unwrap_or_else(|| overlay::unsaved_on_disk(&paths.upper, &archive).unwrap_or(0) as u64);
+    Row {
+        info,
+        mountpoint: env.mountpoint,
+        mounted,
+        pid,
+        unsaved_changes: unsaved,
+    }
+}
+
+pub(super) fn env_list(a: EnvListArgs) -> anyhow::Result<()> {
+    let paths = Paths::from_env()?;
+    if a.names {
+        for n in paths.names() {
+            println!("{n}");
+        }
+        return Ok(());
+    }
+    let rows: Vec<Row> = list::all(&paths)
+        .into_iter()
+        .map(|i| row(&paths, i))
+        .collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!(
+            "no environments in {} (create one with conda-fuse-create NAME, or pack one with \
+             conda-fuse pack DIR --name NAME)",
+            paths.archives.display()
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:>10} {:>8}  {:<22} UNSAVED",
+        "NAME", "SIZE", "ENTRIES", "MOUNTED"
+    );
+    for r in &rows {
+        let entries = match &r.info.entries {
+            Ok(n) => n.to_string(),
+            Err(_) => "broken".into(),
+        };
+        let mounted = match (r.mounted, r.pid) {
+            (Some(m), Some(pid)) => format!("{m} (pid {pid})"),
+            (Some(m), None) => m.to_string(),
+            _ => "-".into(),
+        };
+        let unsaved = if r.unsaved_changes > 0 {
+            format!("{} changes", r.unsaved_changes)
+        } else {
+            "-".into()
+        };
+        let mut notes = Vec::new();
+        if !r.info.named_layout && r.info.entries.is_ok() {
+            notes.push(format!(
+                "no {}/ folder: mount it with conda-fuse mount",
+                r.info.name
+            ));
+        }
+        if r.mounted == Some("stale") {
+            notes.push(format!(
+                "daemon died: conda-fuse-unmount {} cleans up",
+                r.info.name
+            ));
+        }
+        if let Err(e) = &r.info.entries {
+            notes.push(e.clone());
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", notes.join("; "))
+        };
+        println!(
+            "{:<20} {:>10} {:>8}  {:<22} {unsaved}{notes}",
+            r.info.name,
+            progress::bytes(r.info.size),
+            entries,
+            mounted
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn paths() -> anyhow::Result<()> {
+    let p = Paths::from_env()?;
+    let conda = match crate::conda::find() {
+        Ok(c) => format!("{} (from {})", c.program.display(), c.found_by),
+        Err(e) => e.to_string(),
+    };
+    let exe = std::env::current_exe()
+        .map(|e| e.display().to_string())
+        .unwrap_or_default();
+    let lines = [
+        (
+            "archives",
+            format!("{}  (CONDA_FUSE_ARCHIVE_PATH)", p.archives.display()),
+        ),
+        (
+            "mounts",
+            format!(
+                "{}  (CONDA_FUSE_MOUNT_ROOT; env NAME at mounts/NAME/NAME)",
+                p.mounts.display()
+            ),
+        ),
+        (
+            "state",
+            format!(
+                "{}  (CONDA_FUSE_STATE_DIR; daemon records and logs)",
+                p.state.display()
+            ),
+        ),
+        (
+            "upper layers",
+            format!(
+                "{}  (CONDA_FUSE_UPPER_DIR; unsaved changes)",
+                p.upper.display()
+            ),
+        ),
+        ("temporary", format!("{}  (TMPDIR)", p.tmp.display())),
+        ("conda", conda),
+        ("conda-fuse", exe),
+    ];
+    for (what, value) in lines {
+        println!("{what:<13} {value}");
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Environments by name, laid out as the original bash tool laid them out:
+//! `$CONDA_FUSE_ARCHIVE_PATH/NAME.zip` (default `~/miniconda_fuse/archives`), mounted at
+//! `$CONDA_FUSE_MOUNT_ROOT/NAME` (default `~/miniconda_fuse/envs`), with the environment in the
+//! archive's folder `NAME/`, so the conda prefix is `$CONDA_FUSE_MOUNT_ROOT/NAME/NAME`.
+
+pub mod list;
+pub mod runs;
+
+use std::path::{Path, PathBuf};
+
+use crate::daemon::state;
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub archives: PathBuf,
+    pub mounts: PathBuf,
+    pub state: PathBuf,
+    pub upper: PathBuf,
+    pub tmp: PathBuf,
+}
+
+/// Where an environment variable, or its default, says a place is.
+fn place(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(default)
+}
+
+/// Absolute, with symlinks resolved when it exists (daemons record canonical paths), and free of
+/// newlines (shell functions read the prefix as one line).
+fn settle(var: &str, path: PathBuf) -> Result<PathBuf, EnvError> {
+    let path = path
+        .canonicalize()
+        .or_else(|_| std::path::absolute(&path))
+        .unwrap_or(path);
+    if path.to_str().is_none_or(|s| s.contains('\n')) {
+        return Err(EnvError::BadPath {
+            var: var.to_string(),
+            path,
+        });
+    }
+    Ok(path)
+}
+
+impl Paths {
+    pub fn from_env() -> Result<Paths, EnvError> {
+        let home = state::home_dir();
+        let archives = place("CONDA_FUSE_ARCHIVE_PATH", || {
+            home.join("miniconda_fuse/archives")
+        });
+        let mounts = place("CONDA_FUSE_MOUNT_ROOT", || home.join("miniconda_fuse/envs"));
+        Ok(Paths {
+            archives: settle("CONDA_FUSE_ARCHIVE_PATH", archives)?,
+            mounts: settle("CONDA_FUSE_MOUNT_ROOT", mounts)?,
+            state: state::state_dir(),
+            upper: state::upper_root(),
+            tmp: std::env::temp_dir(),
+        })
+    }
+
+    pub fn env(&self, name: &str) -> Result<Env, EnvError> {
+        validate_name(name)?;
+        Ok(Env {
+            name: name.to_string(),
+            archive: self.archives.join(format!("{name}.zip")),
+            mountpoint: self.mounts.join(name),
+            prefix: self.mounts.join(name).join(name),
+        })
+    }
+
+    /// Names of the environments (archives) present, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir(&self.archives) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = dir
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|f| f.strip_suffix(".zip").map(str::to_string))
+            .filter(|n| validate_name(n).is_ok())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub name: String,
+    pub archive: PathBuf,
+    pub mountpoint: PathBuf,
+    pub prefix: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error(
+        "'{0}' is not a usable environment name: use letters, digits and . _ + - (starting with a \
+         letter or digit, at most 64 characters)"
+    )]
+    BadName(String),
+    #[error(
+        "{var} is {path:?}, which conda-fuse cannot use: it must be valid UTF-8 without newlines; \
+         point {var} at another directory"
+    )]
+    BadPath { var: String, path: PathBuf },
+}
+
+/// Names end up in paths, shell code and completion lists: letters, digits, `.`, `_`, `+`, `-`,
+/// starting with a letter or digit. Anything else (spaces, quotes, `$`, `/`) is refused rather than
+/// quoted, so no shell ever sees it.
+pub fn validate_name(name: &str) -> Result<(), EnvError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(EnvError::BadName(name.to_string()))
+    }
+}
+
+/// A command's target, given as an environment name or a mount point path.
+pub fn mountpoint_of(paths: &Paths, arg: &str) -> Result<PathBuf, EnvError> {
+    let p = Path::new(arg);
+    if arg.contains('/') || (p.is_dir() && validate_name(arg).is_err()) {
+        return Ok(p.to_path_buf());
+    }
+    Ok(paths.env(arg)?.mountpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_for_paths_and_shells() {
+        for good in ["ml", "py3.11", "a_b-c+d", "X1"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "-x",
+            "a b",
+            "a/b",
+            "a$b",
+            "a'b",
+            "a\"b",
+            "a;b",
+            "ünï",
+            &"x".repeat(65),
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Shell code, rendered from the askama templates in `templates/`: the hook that defines the
+//! `conda-fuse-*` functions and TAB completion (`conda-fuse shell-hook SHELL`), and the code that
+//! activates or deactivates an environment in the calling shell when conda's own shell function is
+//! not loaded. Everything a shell evaluates passes through `quote`.
+
+pub mod activation;
+
+use askama::Template;
+use clap::ValueEnum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Shell {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Zsh => "zsh",
+            Shell::Fish => "fish",
+        }
+    }
+
+    /// The extension of the activate.d / deactivate.d scripts this shell sources.
+    pub fn script_extension(self) -> &'static str {
+        match self {
+            Shell::Bash | Shell::Zsh => "sh",
+            Shell::Fish => "fish",
+        }
+    }
+
+    /// The line that loads the hook, as it goes into the rc file.
+    pub fn hook_line(self) -> &'static str {
+        match self {
+            Shell::Bash => r#"eval "$(conda-fuse shell-hook bash)""#,
+            Shell::Zsh => r#"eval "$(conda-fuse shell-hook zsh)""#,
+            Shell::Fish => "conda-fuse shell-hook fish | source",
+        }
+    }
+
+    /// The rc file the hook line goes into, relative to the home directory.
+    pub fn rc_file(self) -> &'static str {
+        match self {
+            Shell::Bash => ".bashrc",
+            Shell::Zsh => ".zshrc",
+            Shell::Fish => ".config/fish/config.fish",
+        }
+    }
+
+    fn clap_shell(self) -> clap_complete::Shell {
+        match self {
+            Shell::Bash => clap_complete::Shell::Bash,
+            Shell::Zsh => clap_complete::Shell::Zsh,
+            Shell::Fish => clap_complete::Shell::Fish,
+        }
+    }
+}
+
+/// Quotes `s` as one word for `shell`. bash and zsh: single quotes, with `'` spelled `'\''`. fish:
+/// single quotes, in which only `\` and `'` are special.
+pub fn quote(shell: Shell, s: &str) -> String {
+    match shell {
+        Shell::Bash | Shell::Zsh => format!("'{}'", s.replace('\'', r"'\''")),
+        Shell::Fish => format!("'{}'", s.replace('\\', r"\\").replace('\'', r"\'")),
+    }
+}
+
+/// A `conda-fuse-X` function that only runs `conda-fuse X`.
+struct Wrapper {
+    function: String,
+    subcommand: &'static str,
+    description: String,
+}
+
+/// A function that takes an environment name first (its TAB completion offers the names).
+struct EnvFunction {
+    function: String,
+    /// Long options, space separated (bash and zsh completion).
+    options: String,
+    option_list: Vec<String>,
+}
+
+/// Subcommands wrapped by a plain function.
+const WRAPPED: &[&str] = &[
+    "create", "commit", "env-list", "paths", "install", "remove", "run", "pack", "doctor", "status",
+];
+/// Subcommands whose first argument is an environment name.
+const TAKE_ENV: &[&str] = &[
+    "activate", "unmount", "commit", "status", "install", "remove", "rm", "run",
+];
+
+fn about(cmd: &clap::Command, sub: &str) -> String {
+    cmd.find_subcommand(sub)
+        .and_then(|c| c.get_about())
+        .map(|a| a.to_string().replace('"', "'").replace('$', ""))
+        .unwrap_or_default()
+}
+
+fn long_options(cmd: &clap::Command, sub: &str) -> Vec<String> {
+    let mut v: Vec<String> = cmd
+        .find_subcommand(sub)
+        .map(|c| {
+            c.get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    v.push("help".into());
+    v
+}
+
+#[derive(Template)]
+#[template(path = "hook.bash", escape = "none")]
+struct BashHook<'a> {
+    version: &'a str,
+    shell: &'a str,
+    conda_function_test: &'a str,
+    wrappers: Vec<Wrapper>,
+    functions: Vec<EnvFunction>,
+    env_subcommands: &'a [&'a str],
+    clap_completion: String,
+}
+
+#[derive(Template)]
+#[template(path = "hook.zsh", escape = "none")]
+struct ZshHook<'a> {
+    version: &'a str,
+    shell: &'a str,
+    conda_function_test: &'a str,
+    wrappers: Vec<Wrapper>,
+    functions: Vec<EnvFunction>,
+    env_subcommands: &'a [&'a str],
+    clap_completion: String,
+}
+
+#[derive(Template)]
+#[template(path = "hook.fish", escape = "none")]
+struct FishHook<'a> {
+    version: &'a str,
+    wrappers: Vec<Wrapper>,
+    functions: Vec<EnvFunction>,
+    env_subcommands: &'a [&'a str],
+    clap_completion: String,
+    unmount_description: String,
+    rm_description: String,
+}
+
+/// clap_complete's script for `conda-fuse`. zsh's ends by registering itself with compdef; the hook
+/// registers its own wrapper instead (and only once compinit has run), so that part is cut.
+fn clap_completion(shell: Shell, cmd: &clap::Command) -> String {
+    let mut cmd = cmd.clone();
+    let mut out = Vec::new();
+    clap_complete::generate(shell.clap_shell(), &mut cmd, "conda-fuse", &mut out);
+    let mut text = String::from_utf8(out).expect("completion scripts are UTF-8");
+    if shell == Shell::Zsh {
+        if let Some(at) = text.rfind("\nif [ \"$funcstack[1]\" = \"_conda-fuse\" ]") {
+            text.truncate(at + 1);
+        }
+        text = text.replacen("#compdef conda-fuse\n", "", 1);
+    }
+    text.trim_end().to_string()
+}
+
+/// The hook for `shell`: the functions and completions, to be `eval`ed (fish: `source`d).
+pub fn hook(shell: Shell, cmd: &clap::Command) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let wrappers = WRAPPED
+        .iter()
+        .map(|sub| Wrapper {
+            function: format!("conda-fuse-{sub}"),
+            subcommand: sub,
+            description: about(cmd, sub),
+        })
+        .collect();
+    let functions = TAKE_ENV
+        .iter()
+        .map(|sub| {
+            let option_list = long_options(cmd, sub);
+            EnvFunction {
+                function: format!("conda-fuse-{sub}"),
+                options: option_list
+                    .iter()
+                    .map(|o| format!("--{o}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                option_list,
+            }
+        })
+        .collect();
+    let clap_completion = clap_completion(shell, cmd);
+    let rendered = match shell {
+        Shell::Bash => BashHook {
+            version,
+            shell: "bash",
+            conda_function_test: r#"[ "$(type -t conda 2>/dev/null)" = function ]"#,
+            wrappers,
+            functions,
+            env_subcommands: TAKE_ENV,
+            clap_completion,
+        }
+        .render(),
+        Shell::Zsh => ZshHook {
+            version,
+            shell: "zsh",
+            conda_function_test: "(( $+functions[conda] ))",
+            wrappers,
+            functions,
+            env_subcommands: TAKE_ENV,
+            clap_completion,
+        }
+        .render(),
+        Shell::Fish => FishHook {
+            version,
+            wrappers,
+            functions,
+            env_subcommands: TAKE_ENV,
+            clap_completion,
+            unmount_description: about(cmd, "unmount"),
+            rm_description: about(cmd, "rm"),
+        }
+        .render(),
+    };
+    let mut text = rendered.expect("the hook templates render");
+    text.push('\n');
+    text
+}
+
+/// One change to the shell's environment.
+pub struct Step {
+    /// "set", "unset" or "source".
+    kind: &'static str,
+    name: String,
+    /// Already quoted for the shell.
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "env/posix.sh", escape = "none")]
+struct PosixEnv<'a> {
+    what: &'a str,
+    shell: &'a str,
+    steps: Vec<Step>,
+    rehash: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "env/fish.fish", escape = "none")]
+struct FishEnv<'a> {
+    what: &'a str,
+    steps: Vec<Step>,
+}
+
+/// Renders `change` as code for `shell` to evaluate. `what` goes into the first comment line.
+pub fn render_change(shell: Shell, what: &str, change: &activation::Change) -> String {
+    use activation::Action;
+    let steps = change
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Set(name, value) => Step {
+                kind: "set",
+                name: name.clone(),
+                value: if shell == Shell::Fish && name == "PATH" {
+                    // fish's PATH is a list.
+                    value
+                        .split(':')
+                        .map(|p| quote(shell, p))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                } else {
+                    quote(shell, value)
+                },
+            },
+            Action::Unset(name) => Step {
+                kind: "unset",
+                name: name.clone(),
+                value: String::new(),
+            },
+            Action::Source(path) => Step {
+                kind: "source",
+                name: String::new(),
+                value: quote(shell, &path.to_string_lossy()),
+            },
+        })
+        .collect();
+    let what = what.replace('\n', " ");
+    let rendered = match shell {
+        Shell::Bash => PosixEnv {
+            what: &what,
+            shell: "bash",
+            steps,
+            rehash: "hash -r 2>/dev/null || true",
+        }
+        .render(),
+        Shell::Zsh => PosixEnv {
+            what: &what,
+            shell: "zsh",
+            steps,
+            rehash: "rehash",
+        }
+        .render(),
+        Shell::Fish => FishEnv { what: &what, steps }.render(),
+    };
+    let mut text = rendered.expect("the environment templates render");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_hostile_strings() {
+        assert_eq!(quote(Shell::Bash, "a'b"), r"'a'\''b'");
+        assert_eq!(quote(Shell::Fish, r"a'b\c"), r"'a\'b\\c'");
+        assert_eq!(
+            quote(Shell::Zsh, "$(rm -rf ~) `x` \"y\""),
+            "'$(rm -rf ~) `x` \"y\"'"
+        );
+    }
+}
