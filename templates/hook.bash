@@ -28,6 +28,6 @@ __conda_fuse_complete_cli() {
                 return 0 ;;
         esac
     fi
-    _conda-fuse "$@"
+    {{ clap_function }} "$@"
 }
 complete -F __conda_fuse_complete_cli -o bashdefault -o default conda-fuse

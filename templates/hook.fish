@@ -18,7 +18,8 @@ function conda-fuse-activate --description "Mount a conda-fuse environment if ne
         set -gx CONDA_FUSE_ACTIVATED_BY conda
     else
         set -l code (command conda-fuse activate-script --shell fish $prefix); or return
-        string join \n -- $code | source; or return
+        # `set` keeps the previous status, so the status of `source` says nothing here.
+        string join \n -- $code | source
     end
     set -gx CONDA_FUSE_ACTIVE_ENV (string replace -r '.*/' '' -- $prefix)
 end
@@ -32,7 +33,7 @@ function conda-fuse-deactivate --description "Leave the conda-fuse environment a
         conda deactivate; or return
     else
         set -l code (command conda-fuse deactivate-script --shell fish); or return
-        string join \n -- $code | source; or return
+        string join \n -- $code | source
     end
     set -e CONDA_FUSE_ACTIVE_ENV CONDA_FUSE_ACTIVATED_BY
 end

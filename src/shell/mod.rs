@@ -123,6 +123,8 @@ struct BashHook<'a> {
     functions: Vec<EnvFunction>,
     env_subcommands: &'a [&'a str],
     clap_completion: String,
+    /// The completion function clap_complete defined.
+    clap_function: String,
 }
 
 #[derive(Template)]
@@ -156,6 +158,12 @@ fn clap_completion(shell: Shell, cmd: &clap::Command) -> String {
     let mut out = Vec::new();
     clap_complete::generate(shell.clap_shell(), &mut cmd, "conda-fuse", &mut out);
     let mut text = String::from_utf8(out).expect("completion scripts are UTF-8");
+    if shell == Shell::Bash {
+        // clap_complete 4.6 names a hyphenated binary's states two ways in its bash script
+        // ("conda__fuse__subcmd__X" where it walks the words, "conda__subcmd__fuse__subcmd__X" where
+        // it completes), so no subcommand's options would complete; make them agree.
+        text = text.replace("conda__subcmd__fuse", "conda__fuse");
+    }
     if shell == Shell::Zsh {
         if let Some(at) = text.rfind("\nif [ \"$funcstack[1]\" = \"_conda-fuse\" ]") {
             text.truncate(at + 1);
@@ -200,6 +208,12 @@ pub fn hook(shell: Shell, cmd: &clap::Command) -> String {
             wrappers,
             functions,
             env_subcommands: TAKE_ENV,
+            clap_function: clap_completion
+                .split("complete -F ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .expect("clap_complete's bash script registers a function")
+                .to_string(),
             clap_completion,
         }
         .render(),

@@ -3,7 +3,7 @@
 {%- if s.kind == "set" %}
 set -gx {{ s.name }} {{ s.value }}
 {%- else if s.kind == "unset" %}
-set -e {{ s.name }}
+set -q {{ s.name }}; and set -e {{ s.name }}
 {%- else %}
 source {{ s.value }}
 {%- endif %}

@@ -3,6 +3,7 @@
 //! and a tree comparison that reports every difference.
 #![allow(dead_code)]
 
+pub mod conda;
 pub mod fixture;
 pub mod tree;
 
@@ -198,7 +199,10 @@ pub fn fuse_zip_unmount(m: ForeignMount) {
     for _ in 0..600 {
         let busy = Command::new("pgrep")
             .arg("-f")
-            .arg(format!("fuse-zip.*{}", m.point.display()))
+            .arg(format!(
+                "fuse-zip.*{}",
+                regex_escape(&m.point.display().to_string())
+            ))
             .output();
         if busy.map(|o| o.stdout.is_empty()).unwrap_or(true) {
             break;
@@ -206,6 +210,16 @@ pub fn fuse_zip_unmount(m: ForeignMount) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::mem::forget(m);
+}
+
+/// `s` as a literal in a POSIX extended regular expression (pgrep's patterns).
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let special = "\\^$.|?*+()[]{}".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
 }
 
 /// A plain (non-FUSE) mount a test made (tmpfs, bind), unmounted when dropped.

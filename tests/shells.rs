@@ -1,0 +1,234 @@
+//! What a user does, end to end, in real bash, zsh and fish: load the hook, create an environment
+//! with (a py-rattler based) conda, activate it, install into it, deactivate, list, save and
+//! unmount, run a batch command, convert an existing environment, use an archive made by the old
+//! bash tool (fuse-zip), and TAB-complete environment names. The mount root has quotes and `$` in
+//! its name, so every path the shells see must be quoted right.
+
+mod common;
+
+use std::process::Command;
+
+use common::conda::{EnvWorld, Sh};
+
+/// Quotes and a dollar sign: what breaks unquoted shell code (spaces would break conda's shebangs).
+const AWKWARD_ROOT: &str = "mnt'root\"$HOME";
+
+/// Makes `archives/old.zip` as the old conda-fuse.sh did: fuse-zip mounted at MOUNT_ROOT/old,
+/// `conda create --prefix MOUNT_ROOT/old/old`, unmounted (fuse-zip writes the zip then).
+fn old_tool_archive(w: &EnvWorld) {
+    std::fs::create_dir_all(&w.archives).unwrap();
+    let point = w.mounts.join("old");
+    let m = common::fuse_zip(&w.archives.join("old.zip"), &point, true);
+    let prefix = point.join("old");
+    w.conda(&[
+        "create",
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "-y",
+        "python",
+        "cf-prefix-demo",
+    ]);
+    common::fuse_zip_unmount(m);
+    std::fs::remove_dir(&point).unwrap();
+}
+
+/// An environment directory made by conda outside conda-fuse (with a console script from a wheel).
+fn plain_env(w: &EnvWorld) -> std::path::PathBuf {
+    let prefix = w.world.path("miniforge/envs/tools");
+    w.conda(&[
+        "create",
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "-y",
+        "python",
+        "cf-prefix-demo",
+        "wheel",
+    ]);
+    prefix
+}
+
+fn story(shell: Sh) {
+    let w = EnvWorld::new(AWKWARD_ROOT);
+    old_tool_archive(&w);
+    let plain = plain_env(&w);
+    let pack = format!("conda-fuse pack '{}' --name tools", plain.display());
+    let binary_check = "python -c \"import os; d = open(os.environ['CONDA_PREFIX'] + '/lib/libcfdemo.bin', 'rb').read(); print('binary=' + d.split(b'\\0')[1].decode())\"";
+    let steps = [
+        "conda-fuse-create demo python cf-prefix-demo -y",
+        "conda-fuse-env-list",
+        "conda-fuse-activate demo",
+        "echo \"active=$CONDA_FUSE_ACTIVE_ENV demo=$CF_DEMO_ACTIVE\"",
+        "python -c \"import sys; print('sys.prefix=' + sys.prefix)\"",
+        "cf-hello",
+        "conda-fuse-install demo six -y",
+        "python -c \"import six; print('six=' + six.__version__)\"",
+        "conda-fuse-env-list",
+        "conda-fuse-deactivate",
+        "echo \"after=$(printenv CONDA_PREFIX) demo-after=$(printenv CF_DEMO_ACTIVE)\"",
+        "conda-fuse-unmount demo",
+        "conda-fuse-env-list",
+        "conda-fuse run demo -- python -c \"import six, os; print('run=' + six.__version__ + ' ' + os.environ['CF_DEMO_ACTIVE'])\"",
+        &pack,
+        "conda-fuse-activate tools",
+        "cf-hello",
+        "wheel version",
+        binary_check,
+        "conda-fuse-unmount tools",
+        "conda-fuse-activate old",
+        "cf-hello",
+        "conda-fuse-unmount old",
+        "conda-fuse-env-list",
+    ];
+    let (ok, out) = w.shell(shell, &steps);
+    assert!(ok, "{shell:?} story failed:\n{out}");
+    let prefix = |name: &str| w.mounts.join(name).join(name).display().to_string();
+    let expect = [
+        format!("created 'demo'"),
+        format!("active=demo demo=yes"),
+        format!("sys.prefix={}", prefix("demo")),
+        format!("hello from {}", prefix("demo")),
+        "six=1.17.0".to_string(),
+        "rw (pid".to_string(),
+        "after= demo-after=".to_string(),
+        "run=1.17.0 yes".to_string(),
+        format!("hello from {}", prefix("tools")),
+        "wheel 0.45.1".to_string(),
+        format!("binary={}/lib", prefix("tools")),
+        format!("hello from {}", prefix("old")),
+    ];
+    let mut at = 0;
+    for e in &expect {
+        match out[at..].find(e.as_str()) {
+            Some(i) => at += i + e.len(),
+            None => panic!("{shell:?}: expected {e:?} (in this order) in:\n{out}"),
+        }
+    }
+    // Everything is saved and unmounted; the mount points are gone as with the old tool.
+    let list = w.cf(&["env-list", "--json"]).output().unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let names: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["demo", "old", "tools"]);
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["mounted"].is_null() && r["unsaved_changes"] == 0),
+        "{rows:#}"
+    );
+    assert!(
+        std::fs::read_dir(&w.mounts).unwrap().next().is_none(),
+        "mount points left behind"
+    );
+    let listing = Command::new("unzip")
+        .arg("-l")
+        .arg(w.archives.join("demo.zip"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("demo/lib/python3") && listing.contains("/site-packages/six.py"),
+        "{listing}"
+    );
+}
+
+#[test]
+fn bash_story() {
+    story(Sh::Bash);
+}
+
+#[test]
+fn zsh_story() {
+    story(Sh::Zsh);
+}
+
+#[test]
+fn fish_story() {
+    story(Sh::Fish);
+}
+
+/// Environment names complete on TAB for the functions and for `conda-fuse` subcommands that take
+/// one; subcommands and options complete from clap's scripts.
+#[test]
+fn tab_completion_in_every_shell() {
+    let w = EnvWorld::new("envs");
+    std::fs::create_dir_all(&w.archives).unwrap();
+    let empty = w.world.path("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for n in ["data", "dev", "ml"] {
+        let out = w
+            .cf(&[
+                "pack",
+                empty.to_str().unwrap(),
+                "--name",
+                n,
+                "--no-relocate",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let bash = [
+        "f=$(complete -p conda-fuse-activate | sed -E 's/.*-F ([^ ]+).*/\\1/')",
+        "COMP_WORDS=(conda-fuse-activate d); COMP_CWORD=1; $f conda-fuse-activate d conda-fuse-activate; echo \"C1=${COMPREPLY[*]}\"",
+        "COMP_WORDS=(conda-fuse-unmount ml --d); COMP_CWORD=2; $f conda-fuse-unmount --d ml; echo \"C2=${COMPREPLY[*]}\"",
+        "g=$(complete -p conda-fuse | sed -E 's/.*-F ([^ ]+).*/\\1/')",
+        "COMP_WORDS=(conda-fuse run ''); COMP_CWORD=2; $g conda-fuse '' run; echo \"C3=${COMPREPLY[*]}\"",
+        "COMP_WORDS=(conda-fuse env-l); COMP_CWORD=1; $g conda-fuse env-l conda-fuse; echo \"C4=${COMPREPLY[*]}\"",
+        "COMP_WORDS=(conda-fuse unmount ml --di); COMP_CWORD=3; $g conda-fuse --di ml; echo \"C5=${COMPREPLY[*]}\"",
+    ];
+    let (ok, out) = w.shell(Sh::Bash, &bash);
+    assert!(ok, "{out}");
+    for want in [
+        "C1=data dev\n",
+        "C2=--discard\n",
+        "C3=data dev ml\n",
+        "C4=env-list\n",
+        "C5=--discard\n",
+    ] {
+        assert!(out.contains(want), "bash: want {want:?} in:\n{out}");
+    }
+    // zsh: the registrations compinit made, and our completers with compadd recording candidates.
+    let zsh = [
+        "echo \"R1=$_comps[conda-fuse-activate] R2=$_comps[conda-fuse]\"",
+        "compadd() { print -r -- \"ADD ${(j: :)@[2,-1]}\" }",
+        "words=(conda-fuse-activate d); CURRENT=2; PREFIX=d; _conda_fuse_function",
+        "words=(conda-fuse-unmount ml --); CURRENT=3; PREFIX=--; _conda_fuse_function",
+        "words=(conda-fuse status ''); CURRENT=3; PREFIX=''; _conda_fuse_cli",
+    ];
+    let (ok, out) = w.shell(Sh::Zsh, &zsh);
+    assert!(ok, "{out}");
+    for want in [
+        "R1=_conda_fuse_function R2=_conda_fuse_cli",
+        "ADD data dev ml\n",
+        "ADD --discard --lazy --help\n",
+    ] {
+        assert!(out.contains(want), "zsh: want {want:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("ADD data dev ml").count(), 2, "{out}");
+    // fish: its own completion engine.
+    let fish = [
+        "complete -C 'conda-fuse-activate d' | string join ' ' | string replace -r '^' 'F1='",
+        "complete -C 'conda-fuse rm ' | string join ' ' | string replace -r '^' 'F2='",
+        "complete -C 'conda-fuse env-l' | string replace -r '\\t.*' '' | string replace -r '^' 'F3='",
+        "complete -C 'conda-fuse-unmount ml --di' | string replace -r '\\t.*' '' | string replace -r '^' 'F4='",
+    ];
+    let (ok, out) = w.shell(Sh::Fish, &fish);
+    assert!(ok, "{out}");
+    for want in [
+        "F1=data dev\n",
+        "F2=data dev ml\n",
+        "F3=env-list\n",
+        "F4=--discard\n",
+    ] {
+        assert!(out.contains(want), "fish: want {want:?} in:\n{out}");
+    }
+}
