@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs conda-fuse and shows it working on a small example.
 #
-#   ./install.sh [--prefix DIR] [--no-demo]
+#   ./install.sh [--prefix DIR] [--no-demo] [--rc | --no-rc]
 #
 # - installs what conda-fuse needs from the system (fuse3; a C compiler to build) when run as root
 #   on Debian/Ubuntu, and says what is missing otherwise;
 # - builds the binary with cargo and installs it to PREFIX/bin (default: ~/.local/bin, or
 #   /usr/local/bin when run as root);
+# - with your consent (asked on a terminal; --rc says yes, --no-rc no) adds the hook line that
+#   defines the conda-fuse-* shell functions to the rc file of your shell ($SHELL: bash, zsh or
+#   fish), once: running install.sh again does not add it twice;
 # - demo: packs this machine's Python standard library into one zip archive, mounts it read-only,
 #   imports modules from the mount, shows the daemon's status and unmounts.
 set -euo pipefail
@@ -14,12 +17,15 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prefix=""
 demo=1
+rc=ask
 while [[ $# -gt 0 ]]; do
   case $1 in
     --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
     --prefix=*) prefix=${1#--prefix=}; shift ;;
     --no-demo) demo=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --rc) rc=yes; shift ;;
+    --no-rc) rc=no; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -66,34 +72,72 @@ case ":$PATH:" in
   *) echo "note: $prefix/bin is not on your PATH; add it: export PATH=\"$prefix/bin:\$PATH\"" ;;
 esac
 
+# The shell hook: one line in the rc file of the user's shell, added once, with consent.
+add_hook() {
+  local shell rc_file line
+  shell=$(basename "${SHELL:-bash}")
+  case $shell in
+    bash) rc_file=$HOME/.bashrc; line='eval "$(conda-fuse shell-hook bash)"' ;;
+    zsh) rc_file=${ZDOTDIR:-$HOME}/.zshrc; line='eval "$(conda-fuse shell-hook zsh)"' ;;
+    fish) rc_file=${XDG_CONFIG_HOME:-$HOME/.config}/fish/config.fish; line='conda-fuse shell-hook fish | source' ;;
+    *) echo "note: no hook for the shell '$shell'; conda-fuse has hooks for bash, zsh and fish (conda-fuse shell-hook --help)"; return ;;
+  esac
+  if [[ -f $rc_file ]] && grep -qF "conda-fuse shell-hook $shell" "$rc_file"; then
+    say "the $shell hook is already in $rc_file"
+    return
+  fi
+  if [[ $rc == ask ]]; then
+    if [[ -t 0 ]]; then
+      read -r -p "Add this line to $rc_file, to define the conda-fuse-* functions in new shells?
+  $line
+[y/N] " answer
+      [[ $answer == [yY]* ]] && rc=yes || rc=no
+    else
+      rc=no
+    fi
+  fi
+  if [[ $rc == yes ]]; then
+    mkdir -p "$(dirname "$rc_file")"
+    printf '\n# conda-fuse: the conda-fuse-* shell functions (added by install.sh)\n%s\n' "$line" >>"$rc_file"
+    say "added the $shell hook to $rc_file; open a new shell, or run: $line"
+  else
+    echo "note: to use the conda-fuse-* functions, add this line to $rc_file: $line"
+  fi
+}
+add_hook
+
 [[ $demo == 1 ]] || exit 0
 
-# Demo: the standard library as one archive, imported through the mount.
+# Demo: the standard library as the environment "stdlib-demo" (one archive, in a temporary
+# archive path), used by a batch job through `conda-fuse run`, which mounts it and unmounts it.
 cf=$prefix/bin/conda-fuse
 demo_dir=$(mktemp -d "${TMPDIR:-/tmp}/conda-fuse-demo.XXXXXX")
+export CONDA_FUSE_ARCHIVE_PATH=$demo_dir/archives CONDA_FUSE_MOUNT_ROOT=$demo_dir/envs
 cleanup() {
-  "$cf" unmount "$demo_dir/mnt" >/dev/null 2>&1 || true
+  "$cf" unmount stdlib-demo >/dev/null 2>&1 || true
   rm -rf "$demo_dir"
 }
 trap cleanup EXIT
 stdlib=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
 # The standard library without third-party packages: a few thousand files, like a small environment.
-mkdir "$demo_dir/env"
-tar -C "$stdlib" --exclude=./site-packages --exclude=./dist-packages -cf - . | tar -C "$demo_dir/env" -xf -
-say "demo: packing the Python standard library ($(find "$demo_dir/env" | wc -l) entries) into one archive"
-"$cf" pack "$demo_dir/env" -o "$demo_dir/stdlib.zip"
-mkdir "$demo_dir/mnt"
-say "demo: mounting it read-only"
-"$cf" mount "$demo_dir/stdlib.zip" "$demo_dir/mnt" --read-only
-say "demo: importing from the mount"
-python3 -I -c '
-import sys
-sys.path.insert(0, sys.argv[1])
+mkdir "$demo_dir/stdlib-demo"
+tar -C "$stdlib" --exclude=./site-packages --exclude=./dist-packages -cf - . | tar -C "$demo_dir/stdlib-demo" -xf -
+say "demo: packing the Python standard library ($(find "$demo_dir/stdlib-demo" | wc -l) entries) as the environment stdlib-demo"
+"$cf" pack "$demo_dir/stdlib-demo" --name stdlib-demo
+"$cf" env-list
+say "demo: a batch job imports from it (conda-fuse run mounts it read-only, and unmounts after)"
+"$cf" run stdlib-demo -- python3 -I -c '
+import os, sys
+sys.path.insert(0, os.environ["CONDA_PREFIX"])
 import json, csv, email.mime.text, xml.dom.minidom, unittest
 print("json imported from", json.__file__)
 print("json round trip:", json.loads(json.dumps({"conda": "fuse"})))
-' "$demo_dir/mnt"
-"$cf" status "$demo_dir/mnt"
-say "demo: unmounting"
-"$cf" unmount "$demo_dir/mnt"
+'
+say "demo: mounted by hand, writable: a change, saved into the archive at unmount"
+prefix_dir=$("$cf" activate stdlib-demo)
+echo "conda-fuse was here" >"$prefix_dir/NOTE.txt"
+"$cf" status stdlib-demo
+"$cf" unmount stdlib-demo
+python3 -c 'import sys, zipfile; print("in the archive:", zipfile.ZipFile(sys.argv[1]).read("stdlib-demo/NOTE.txt").decode(), end="")' \
+  "$CONDA_FUSE_ARCHIVE_PATH/stdlib-demo.zip"
 say "done: conda-fuse works on this machine"

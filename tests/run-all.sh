@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what the tests need (as root on Debian/Ubuntu), then
 # `cargo test --release`. The tests mount real FUSE filesystems (root, /dev/fuse) and drive the
-# real tools they interoperate with: zip, unzip, fuse-zip, python3.
+# real tools they interoperate with: zip, unzip, fuse-zip, python3, bash, zsh and fish; conda
+# environments are installed offline by py-rattler (in a venv under target/, from PyPI) from a
+# local channel the tests build.
 #
 #   tests/run-all.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(fuse3 zip unzip fuse-zip python3 util-linux procps gcc libc6-dev)
+packages=(fuse3 zip unzip fuse-zip python3 python3-venv util-linux procps gcc libc6-dev zsh fish)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -25,6 +27,16 @@ fi
 [[ -e /dev/fuse ]] || { echo "tests/run-all.sh: /dev/fuse is missing (modprobe fuse)" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || echo "warning: the tests expect root (chown, unshare, umount); some will fail otherwise" >&2
 command -v cargo >/dev/null || export PATH=$HOME/.cargo/bin:$PATH
+
+# py-rattler and conda-package-handling for the conda tests, in a venv of the system's Python.
+venv=target/test-venv
+if ! "$venv/bin/python" -c 'import rattler, conda_package_handling' 2>/dev/null; then
+  echo "==> creating $venv (py-rattler, conda-package-handling)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check py-rattler conda-package-handling
+fi
+export CONDA_FUSE_TEST_PYTHON=$PWD/$venv/bin/python
 
 echo "==> cargo test --release"
 cargo test --release --locked "$@"

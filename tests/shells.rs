@@ -83,8 +83,8 @@ fn story(shell: Sh) {
     assert!(ok, "{shell:?} story failed:\n{out}");
     let prefix = |name: &str| w.mounts.join(name).join(name).display().to_string();
     let expect = [
-        format!("created 'demo'"),
-        format!("active=demo demo=yes"),
+        "created 'demo'".to_string(),
+        "active=demo demo=yes".to_string(),
         format!("sys.prefix={}", prefix("demo")),
         format!("hello from {}", prefix("demo")),
         "six=1.17.0".to_string(),

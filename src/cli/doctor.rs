@@ -138,7 +138,7 @@ fn check_dir(r: &mut Report, what: &str, dir: &Path, var: &str) {
     }
     match nix::sys::statvfs::statvfs(existing) {
         Ok(s) => {
-            let free = s.blocks_available() as u64 * s.fragment_size() as u64;
+            let free = s.blocks_available() * s.fragment_size();
             let level = if free < 1 << 30 {
                 Level::Warn
             } else {
@@ -164,8 +164,13 @@ fn check_mounts(r: &mut Report, paths: &Paths) {
     let mut found = false;
     for m in mountpoint::mounts() {
         if m.is_conda_fuse() {
-            let alive = MountRecord::load(&m.point).is_some_and(|rec| rec.daemon_alive());
-            if !alive || mountpoint::is_stale(&m.point) {
+            // Ours: recorded in this state directory, or at an environment's mount point. Other
+            // users' and other state directories' mounts are not this doctor's to judge.
+            let record = MountRecord::load(&m.point);
+            let ours = record.is_some() || m.point.starts_with(&paths.mounts);
+            let dead =
+                record.is_some_and(|rec| !rec.daemon_alive()) || mountpoint::is_stale(&m.point);
+            if ours && dead {
                 found = true;
                 r.say(
                     Level::Fail,

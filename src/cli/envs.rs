@@ -61,6 +61,16 @@ fn clear_stale(env: &Env) -> anyhow::Result<Probe> {
             m.source,
             env.mountpoint.display()
         ),
+        Probe::Unrecorded(m) => bail!(
+            "{} is mounted by a conda-fuse daemon that this state directory ({}) has no record of \
+             (archive {}): another user's, or one started with another CONDA_FUSE_STATE_DIR; use \
+             that state directory, or unmount it (fusermount3 -u {}) and try again",
+            env.mountpoint.display(),
+            crate::daemon::state::state_dir().display(),
+            m.source
+                .trim_start_matches(crate::daemon::mountpoint::SOURCE_PREFIX),
+            env.mountpoint.display()
+        ),
         other => Ok(other),
     }
 }

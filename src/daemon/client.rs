@@ -196,6 +196,9 @@ pub enum Probe {
     Stale,
     /// Something else is mounted there (fuse-zip of the old tool, a bind mount, ...).
     Foreign(mountpoint::MountInfo),
+    /// A live conda-fuse mount this state directory has no record of (another user's, or one made
+    /// with another CONDA_FUSE_STATE_DIR): not ours to control.
+    Unrecorded(mountpoint::MountInfo),
 }
 
 /// Looks at `path` without changing anything, except forgetting the record of a daemon that died
@@ -206,7 +209,11 @@ pub fn probe(path: &Path) -> Probe {
     match (mountpoint::mounted_at(&canonical), record) {
         (Some(m), _) if !m.is_conda_fuse() => Probe::Foreign(m),
         (Some(_), Some(r)) if r.daemon_alive() => Probe::Live(r),
-        (Some(_), _) => Probe::Stale,
+        (Some(_), Some(_)) => Probe::Stale,
+        // No record in this state directory: another user's or another state directory's daemon,
+        // unless it is provably dead.
+        (Some(_), None) if mountpoint::is_stale(&canonical) => Probe::Stale,
+        (Some(m), None) => Probe::Unrecorded(m),
         // Mounting or unmounting right now.
         (None, Some(r)) if r.daemon_alive() => Probe::Live(r),
         (None, Some(_)) => {

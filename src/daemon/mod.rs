@@ -334,9 +334,10 @@ fn serve(
         .claim_lock()
         .map_err(io_err("cannot update the writer lock"))?;
     let fs = Arc::new(fs);
-    let session = fuser::Session::new(FuseAdapter::new(fs.clone()), &mounted.mountpoint, &config)
-        .map_err(|e| mount_failure(&mounted.mountpoint, e))?;
 
+    // Recorded before the mount appears, so no other command ever sees a mount without a record
+    // (which would look stale and be cleaned up under us); a record of a live daemon without a
+    // mount reads as "mounting".
     let pid = std::process::id();
     let record = MountRecord {
         pid,
@@ -354,6 +355,11 @@ fn serve(
     record
         .save()
         .map_err(io_err("cannot write the mount record"))?;
+    let session = fuser::Session::new(FuseAdapter::new(fs.clone()), &mounted.mountpoint, &config)
+        .map_err(|e| {
+        MountRecord::remove(&mounted.mountpoint);
+        mount_failure(&mounted.mountpoint, e)
+    })?;
 
     let in_flight = Arc::new(control::InFlight::default());
     let handler = handler::new(fs.clone(), record.clone(), req.clone());

@@ -71,8 +71,13 @@ impl MountInfo {
 
 /// A FUSE mount whose daemon is gone answers ENOTCONN ("Transport endpoint is not connected") or,
 /// on newer kernels once the connection is aborted, ECONNABORTED.
+/// statfs, because the kernel answers it only from the daemon: stat may be served from the kernel's
+/// attribute cache long after the daemon died.
 pub fn is_stale(path: &Path) -> bool {
-    matches!(std::fs::metadata(path), Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED)))
+    matches!(
+        nix::sys::statfs::statfs(path),
+        Err(nix::errno::Errno::ENOTCONN | nix::errno::Errno::ECONNABORTED)
+    )
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,828 @@
+# conda-fuse 0.1.0 shell functions for bash, printed by `conda-fuse shell-hook bash`.
+# Load them from ~/.bashrc with:  eval "$(conda-fuse shell-hook bash)"
+# Each conda-fuse-X function runs `conda-fuse X`; activate, deactivate, unmount and rm also change
+# this shell (conda activate / deactivate), which a program cannot do for its parent.
+
+conda-fuse-create() { command conda-fuse create "$@"; }
+conda-fuse-commit() { command conda-fuse commit "$@"; }
+conda-fuse-env-list() { command conda-fuse env-list "$@"; }
+conda-fuse-paths() { command conda-fuse paths "$@"; }
+conda-fuse-install() { command conda-fuse install "$@"; }
+conda-fuse-remove() { command conda-fuse remove "$@"; }
+conda-fuse-run() { command conda-fuse run "$@"; }
+conda-fuse-pack() { command conda-fuse pack "$@"; }
+conda-fuse-doctor() { command conda-fuse doctor "$@"; }
+conda-fuse-status() { command conda-fuse status "$@"; }
+
+conda-fuse-activate() {
+    local __cf_prefix __cf_code
+    __cf_prefix=$(command conda-fuse activate "$@") || return
+    [ -n "$__cf_prefix" ] || return 1
+    if [ -n "${CONDA_FUSE_ACTIVE_ENV:-}" ]; then
+        conda-fuse-deactivate || return
+    fi
+    if [ "$(type -t conda 2>/dev/null)" = function ]; then
+        conda activate "$__cf_prefix" || return
+        export CONDA_FUSE_ACTIVATED_BY=conda
+    else
+        __cf_code=$(command conda-fuse activate-script --shell bash "$__cf_prefix") || return
+        eval "$__cf_code" || return
+    fi
+    export CONDA_FUSE_ACTIVE_ENV="${__cf_prefix##*/}"
+}
+
+conda-fuse-deactivate() {
+    local __cf_code
+    if [ -z "${CONDA_FUSE_ACTIVE_ENV:-}" ]; then
+        echo "conda-fuse-deactivate: no conda-fuse environment is active in this shell" >&2
+        return 1
+    fi
+    if [ "${CONDA_FUSE_ACTIVATED_BY:-}" = conda ] && [ "$(type -t conda 2>/dev/null)" = function ]; then
+        conda deactivate || return
+    else
+        __cf_code=$(command conda-fuse deactivate-script --shell bash) || return
+        eval "$__cf_code" || return
+    fi
+    unset CONDA_FUSE_ACTIVE_ENV CONDA_FUSE_ACTIVATED_BY
+}
+
+# Leaves the environment named by the first non-option argument if it is the active one here, so
+# that this shell does not keep using a mount that is about to go away.
+__conda_fuse_leave() {
+    local __cf_arg
+    for __cf_arg in "$@"; do
+        case $__cf_arg in -*) continue ;; esac
+        if [ -n "${CONDA_FUSE_ACTIVE_ENV:-}" ] && [ "$__cf_arg" = "$CONDA_FUSE_ACTIVE_ENV" ]; then
+            conda-fuse-deactivate
+        fi
+        return 0
+    done
+}
+
+conda-fuse-unmount() {
+    __conda_fuse_leave "$@"
+    command conda-fuse unmount "$@"
+}
+
+conda-fuse-rm() {
+    case " $* " in
+        *" --force "* | *" -f "*) __conda_fuse_leave "$@" ;;
+    esac
+    command conda-fuse rm "$@"
+}
+
+__conda_fuse_env_names() { command conda-fuse env-list --names 2>/dev/null; }
+
+# TAB completion: environment names for the functions, and for `conda-fuse` the subcommands and
+# options (clap_complete) plus environment names where a subcommand takes one.
+__conda_fuse_complete_function() {
+    local cur=${COMP_WORDS[COMP_CWORD]} options=
+    case $1 in
+        conda-fuse-activate) options="--read-only --help" ;;
+        conda-fuse-unmount) options="--discard --lazy --help" ;;
+        conda-fuse-commit) options="--help" ;;
+        conda-fuse-status) options="--json --help" ;;
+        conda-fuse-install) options="--help" ;;
+        conda-fuse-remove) options="--help" ;;
+        conda-fuse-rm) options="--yes --force --help" ;;
+        conda-fuse-run) options="--write --help" ;;
+    esac
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$options" -- "$cur"))
+    elif [[ $COMP_CWORD -eq 1 ]]; then
+        COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "$cur"))
+    else
+        COMPREPLY=($(compgen -f -- "$cur"))
+    fi
+}
+complete -F __conda_fuse_complete_function conda-fuse-activate conda-fuse-unmount conda-fuse-commit conda-fuse-status conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-run
+
+_conda__fuse() {
+    local i cur prev opts cmd
+    COMPREPLY=()
+    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+        cur="$2"
+    else
+        cur="${COMP_WORDS[COMP_CWORD]}"
+    fi
+    prev="$3"
+    cmd=""
+    opts=""
+
+    for i in "${COMP_WORDS[@]:0:COMP_CWORD}"
+    do
+        case "${cmd},${i}" in
+            ",$1")
+                cmd="conda__fuse"
+                ;;
+            conda__fuse,activate)
+                cmd="conda__fuse__subcmd__activate"
+                ;;
+            conda__fuse,activate-script)
+                cmd="conda__fuse__subcmd__activate__subcmd__script"
+                ;;
+            conda__fuse,commit)
+                cmd="conda__fuse__subcmd__commit"
+                ;;
+            conda__fuse,create)
+                cmd="conda__fuse__subcmd__create"
+                ;;
+            conda__fuse,deactivate-script)
+                cmd="conda__fuse__subcmd__deactivate__subcmd__script"
+                ;;
+            conda__fuse,doctor)
+                cmd="conda__fuse__subcmd__doctor"
+                ;;
+            conda__fuse,env-list)
+                cmd="conda__fuse__subcmd__env__subcmd__list"
+                ;;
+            conda__fuse,help)
+                cmd="conda__fuse__subcmd__help"
+                ;;
+            conda__fuse,install)
+                cmd="conda__fuse__subcmd__install"
+                ;;
+            conda__fuse,mount)
+                cmd="conda__fuse__subcmd__mount"
+                ;;
+            conda__fuse,pack)
+                cmd="conda__fuse__subcmd__pack"
+                ;;
+            conda__fuse,paths)
+                cmd="conda__fuse__subcmd__paths"
+                ;;
+            conda__fuse,remove)
+                cmd="conda__fuse__subcmd__remove"
+                ;;
+            conda__fuse,rm)
+                cmd="conda__fuse__subcmd__rm"
+                ;;
+            conda__fuse,run)
+                cmd="conda__fuse__subcmd__run"
+                ;;
+            conda__fuse,shell-hook)
+                cmd="conda__fuse__subcmd__shell__subcmd__hook"
+                ;;
+            conda__fuse,status)
+                cmd="conda__fuse__subcmd__status"
+                ;;
+            conda__fuse,unmount)
+                cmd="conda__fuse__subcmd__unmount"
+                ;;
+            conda__fuse__subcmd__help,activate)
+                cmd="conda__fuse__subcmd__help__subcmd__activate"
+                ;;
+            conda__fuse__subcmd__help,activate-script)
+                cmd="conda__fuse__subcmd__help__subcmd__activate__subcmd__script"
+                ;;
+            conda__fuse__subcmd__help,commit)
+                cmd="conda__fuse__subcmd__help__subcmd__commit"
+                ;;
+            conda__fuse__subcmd__help,create)
+                cmd="conda__fuse__subcmd__help__subcmd__create"
+                ;;
+            conda__fuse__subcmd__help,deactivate-script)
+                cmd="conda__fuse__subcmd__help__subcmd__deactivate__subcmd__script"
+                ;;
+            conda__fuse__subcmd__help,doctor)
+                cmd="conda__fuse__subcmd__help__subcmd__doctor"
+                ;;
+            conda__fuse__subcmd__help,env-list)
+                cmd="conda__fuse__subcmd__help__subcmd__env__subcmd__list"
+                ;;
+            conda__fuse__subcmd__help,help)
+                cmd="conda__fuse__subcmd__help__subcmd__help"
+                ;;
+            conda__fuse__subcmd__help,install)
+                cmd="conda__fuse__subcmd__help__subcmd__install"
+                ;;
+            conda__fuse__subcmd__help,mount)
+                cmd="conda__fuse__subcmd__help__subcmd__mount"
+                ;;
+            conda__fuse__subcmd__help,pack)
+                cmd="conda__fuse__subcmd__help__subcmd__pack"
+                ;;
+            conda__fuse__subcmd__help,paths)
+                cmd="conda__fuse__subcmd__help__subcmd__paths"
+                ;;
+            conda__fuse__subcmd__help,remove)
+                cmd="conda__fuse__subcmd__help__subcmd__remove"
+                ;;
+            conda__fuse__subcmd__help,rm)
+                cmd="conda__fuse__subcmd__help__subcmd__rm"
+                ;;
+            conda__fuse__subcmd__help,run)
+                cmd="conda__fuse__subcmd__help__subcmd__run"
+                ;;
+            conda__fuse__subcmd__help,shell-hook)
+                cmd="conda__fuse__subcmd__help__subcmd__shell__subcmd__hook"
+                ;;
+            conda__fuse__subcmd__help,status)
+                cmd="conda__fuse__subcmd__help__subcmd__status"
+                ;;
+            conda__fuse__subcmd__help,unmount)
+                cmd="conda__fuse__subcmd__help__subcmd__unmount"
+                ;;
+            *)
+                ;;
+        esac
+    done
+
+    case "${cmd}" in
+        conda__fuse)
+            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm env-list paths run doctor shell-hook activate-script deactivate-script help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__activate)
+            opts="-h --read-only --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__activate__subcmd__script)
+            opts="-h --shell --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --shell)
+                    COMPREPLY=($(compgen -W "bash zsh fish" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__commit)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__create)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__deactivate__subcmd__script)
+            opts="-h --shell --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --shell)
+                    COMPREPLY=($(compgen -W "bash zsh fish" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__doctor)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__env__subcmd__list)
+            opts="-h --names --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help)
+            opts="pack mount commit unmount status create activate install remove rm env-list paths run doctor shell-hook activate-script deactivate-script help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__activate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__activate__subcmd__script)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__commit)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__deactivate__subcmd__script)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__doctor)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__env__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__mount)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__pack)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__paths)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__shell__subcmd__hook)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__unmount)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__install)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__mount)
+            opts="-h --read-only --upper-dir --compression --foreground --cache-size --spill-size --threads --allow-other --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --upper-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compression)
+                    COMPREPLY=($(compgen -W "deflate zstd store" -- "${cur}"))
+                    return 0
+                    ;;
+                --cache-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spill-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__pack)
+            opts="-o -h --name --output --from-prefix --no-relocate --prefix-dir --compression --level --threads --force --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compression)
+                    COMPREPLY=($(compgen -W "deflate zstd store" -- "${cur}"))
+                    return 0
+                    ;;
+                --level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__paths)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__remove)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__rm)
+            opts="-y -f -h --yes --force --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__run)
+            opts="-h --write --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__shell__subcmd__hook)
+            opts="-h --help bash zsh fish"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__status)
+            opts="-h --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__unmount)
+            opts="-h --discard --lazy --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+    esac
+}
+
+if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
+    complete -F _conda__fuse -o nosort -o bashdefault -o default conda-fuse
+else
+    complete -F _conda__fuse -o bashdefault -o default conda-fuse
+fi
+__conda_fuse_complete_cli() {
+    if [[ $COMP_CWORD -eq 2 && ${COMP_WORDS[2]} != -* ]]; then
+        case ${COMP_WORDS[1]} in
+            activate|unmount|commit|status|install|remove|rm|run)
+                COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "${COMP_WORDS[2]}"))
+                return 0 ;;
+        esac
+    fi
+    _conda__fuse "$@"
+}
+complete -F __conda_fuse_complete_cli -o bashdefault -o default conda-fuse

@@ -1,0 +1,335 @@
+//! Environments by name beyond the happy path: failed or refused creates leave nothing behind,
+//! hostile names are refused, rm asks and refuses, concurrent batch runs share one mount, stale
+//! mounts are cleaned up by the next command, doctor reports, and the hooks in shells/ are current.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::conda::EnvWorld;
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(w: &EnvWorld, args: &[&str]) -> String {
+    let o = w.cf(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "conda-fuse {args:?} failed:\n{}",
+        text(&o)
+    );
+    text(&o)
+}
+
+fn fails(w: &EnvWorld, args: &[&str]) -> String {
+    let o = w.cf(args).output().unwrap();
+    assert!(
+        !o.status.success(),
+        "conda-fuse {args:?} should fail:\n{}",
+        text(&o)
+    );
+    text(&o)
+}
+
+/// Nothing of `name` is left: no archive (final or temporary), no mount point, no mounts, no lock.
+fn assert_no_trace(w: &EnvWorld, name: &str) {
+    let archives: Vec<_> = std::fs::read_dir(&w.archives)
+        .map_or(Vec::new(), |d| d.flatten().map(|e| e.file_name()).collect());
+    assert!(
+        archives.iter().all(|f| !f.to_string_lossy().contains(name)),
+        "left in archives: {archives:?}"
+    );
+    assert!(!w.mounts.join(name).exists(), "mount point left");
+    assert!(
+        !std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(w.world.dir.path().to_str().unwrap())
+    );
+}
+
+#[test]
+fn failed_and_refused_creates_leave_nothing_behind() {
+    let w = EnvWorld::new("envs");
+    // conda cannot solve: nothing is kept.
+    let out = fails(&w, &["create", "broken", "no-such-package", "-y"]);
+    assert!(
+        out.contains("conda create failed") && out.contains("nothing was kept"),
+        "{out}"
+    );
+    assert_no_trace(&w, "broken");
+    // The user answers no at conda's question.
+    let mut child = w
+        .cf(&["create", "declined", "python"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_no_trace(&w, "declined");
+    // A create killed half-way leaves a hidden temporary archive; the next create of that name
+    // cleans it up and succeeds.
+    std::fs::create_dir_all(&w.archives).unwrap();
+    std::fs::write(w.archives.join(".again.creating.zip"), b"half-written").unwrap();
+    ok(&w, &["create", "again", "python", "-y"]);
+    assert!(w.archives.join("again.zip").is_file());
+    assert!(!w.archives.join(".again.creating.zip").exists());
+    // An existing name is refused, pointing at the list.
+    let out = fails(&w, &["create", "again", "python", "-y"]);
+    assert!(
+        out.contains("exists already") && out.contains("conda-fuse-env-list"),
+        "{out}"
+    );
+    // Arguments pass through exactly, quoting kept: a spec with a space is one argument.
+    let out = fails(&w, &["create", "spaced", "python >=3.999", "-y"]);
+    assert!(out.contains("'python >=3.999'"), "{out}");
+    assert_no_trace(&w, "spaced");
+}
+
+#[test]
+fn hostile_names_are_refused_everywhere() {
+    let w = EnvWorld::new("envs");
+    for name in ["a b", "$(touch pwned)", "x;y", "../up", "-rf", "it's", ""] {
+        for cmd in ["create", "activate", "install", "remove", "rm", "run"] {
+            let mut args = vec![cmd, "--", name];
+            if cmd == "run" {
+                args = vec![cmd, name, "--", "true"];
+            }
+            let out = fails(&w, &args);
+            assert!(
+                out.contains("not a usable environment name") || out.contains("error:"),
+                "{cmd} {name:?}: {out}"
+            );
+        }
+    }
+    assert!(!w.home.join("pwned").exists());
+    // In the shells too: the functions pass the name on as one word.
+    let (ok, out) = w.shell(
+        common::conda::Sh::Bash,
+        &["conda-fuse-activate '$(touch pwned2)' ; test ! -e pwned2"],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("not a usable environment name"), "{out}");
+}
+
+#[test]
+fn rm_shows_asks_and_refuses_while_mounted() {
+    let w = EnvWorld::new("envs");
+    ok(&w, &["create", "gone", "python", "-y"]);
+    // No terminal and no --yes: refused, nothing deleted.
+    let out = fails(&w, &["rm", "gone"]);
+    assert!(
+        out.contains("archive") && out.contains("pass --yes"),
+        "{out}"
+    );
+    assert!(w.archives.join("gone.zip").exists());
+    // Mounted: refused without --force.
+    ok(&w, &["activate", "gone"]);
+    let out = fails(&w, &["rm", "gone", "--yes"]);
+    assert!(
+        out.contains("is mounted") && out.contains("--force"),
+        "{out}"
+    );
+    // Unsaved changes, then --force: unmounted, everything deleted (upper layer included).
+    std::fs::write(w.mounts.join("gone/gone/new-file"), b"x").unwrap();
+    let out = ok(&w, &["rm", "gone", "--yes", "--force"]);
+    assert!(
+        out.contains("unsaved changes") && out.contains("deleted 'gone'"),
+        "{out}"
+    );
+    assert_no_trace(&w, "gone");
+    let upper = w.world.state_dir().join("upper");
+    let left: Vec<_> = std::fs::read_dir(&upper)
+        .map_or(Vec::new(), |d| d.flatten().map(|e| e.file_name()).collect());
+    assert!(
+        left.iter()
+            .all(|f| !f.to_string_lossy().starts_with("gone.zip")),
+        "{left:?}"
+    );
+    let out = fails(&w, &["rm", "gone", "--yes"]);
+    assert!(out.contains("there is no environment 'gone'"), "{out}");
+}
+
+#[test]
+fn concurrent_runs_share_one_mount_and_the_last_unmounts() {
+    let w = EnvWorld::new("envs");
+    ok(&w, &["create", "job", "python", "-y"]);
+    let gate = w.world.path("gate");
+    let script = format!(
+        "import os, sys, time\nopen(sys.argv[1], 'a').close()\nwhile not os.path.exists('{}'): time.sleep(0.05)\nsys.exit(int(sys.argv[2]))",
+        gate.display()
+    );
+    let started: Vec<_> = (0..3)
+        .map(|i| w.world.path(&format!("started-{i}")))
+        .collect();
+    let mut runs: Vec<_> = (0..3)
+        .map(|i| {
+            w.cf(&[
+                "run",
+                "job",
+                "--",
+                "python",
+                "-c",
+                &script,
+                started[i].to_str().unwrap(),
+                &format!("{}", 3 + i),
+            ])
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    while !started.iter().all(|s| s.exists()) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // One mount, read-only, serving all three.
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(
+        mountinfo
+            .matches(w.mounts.join("job").to_str().unwrap())
+            .count(),
+        1
+    );
+    let list = ok(&w, &["env-list"]);
+    assert!(list.contains("ro (pid"), "{list}");
+    std::fs::write(&gate, b"").unwrap();
+    let codes: Vec<_> = runs.iter_mut().map(|r| r.wait().unwrap().code()).collect();
+    assert_eq!(
+        codes,
+        [Some(3), Some(4), Some(5)],
+        "each run returns its command's exit code"
+    );
+    assert!(
+        !common::is_mounted(&w.mounts.join("job")),
+        "the last run unmounts"
+    );
+    // A mount the user made stays after a run.
+    ok(&w, &["activate", "job"]);
+    let out = ok(
+        &w,
+        &[
+            "run",
+            "job",
+            "--",
+            "python",
+            "-c",
+            "import sys; print(sys.prefix)",
+        ],
+    );
+    assert!(
+        out.contains(w.mounts.join("job/job").to_str().unwrap()),
+        "{out}"
+    );
+    assert!(common::is_mounted(&w.mounts.join("job")));
+    ok(&w, &["unmount", "job"]);
+}
+
+#[test]
+fn stale_mounts_are_cleaned_up_by_the_next_command() {
+    let w = EnvWorld::new("envs");
+    ok(&w, &["create", "st", "python", "-y"]);
+    ok(&w, &["activate", "st"]);
+    std::fs::write(w.mounts.join("st/st/unsaved"), b"keep me").unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&w, &["status", "st", "--json"])).unwrap();
+    let pid = status["pid"].as_u64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The kernel keeps answering stat from its caches; the daemon's exit is what makes it stale.
+    while nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(common::is_mounted(&w.mounts.join("st")));
+    let list = ok(&w, &["env-list"]);
+    assert!(
+        list.contains("stale") && list.contains("conda-fuse-unmount st"),
+        "{list}"
+    );
+    let doctor = w.cf(&["doctor"]).output().unwrap();
+    assert!(
+        text(&doctor).contains("stale mount at"),
+        "{}",
+        text(&doctor)
+    );
+    // activate cleans up and mounts again; the unsaved change comes back from the upper layer.
+    let out = ok(&w, &["activate", "st"]);
+    assert!(out.contains("cleaning up the stale mount"), "{out}");
+    assert_eq!(
+        std::fs::read(w.mounts.join("st/st/unsaved")).unwrap(),
+        b"keep me"
+    );
+    ok(&w, &["unmount", "st"]);
+}
+
+#[test]
+fn doctor_checks_and_explains() {
+    let w = EnvWorld::new("envs");
+    let out = text(&w.cf(&["doctor"]).output().unwrap());
+    for want in [
+        "/dev/fuse can be opened",
+        "conda: ",
+        "fake-conda",
+        "archives ",
+        "free",
+        "bash: the hook is not in",
+    ] {
+        assert!(out.contains(want), "want {want:?} in:\n{out}");
+    }
+    assert!(
+        out.contains("fix: echo 'eval \"$(conda-fuse shell-hook bash)\"' >>"),
+        "{out}"
+    );
+    std::fs::write(
+        w.home.join(".bashrc"),
+        "eval \"$(conda-fuse shell-hook bash)\"\n",
+    )
+    .unwrap();
+    let out = ok(&w, &["doctor"]);
+    assert!(out.contains("bash: the hook is in"), "{out}");
+    // No conda at all: said, with what needs it.
+    let out = text(
+        &w.cf(&["doctor"])
+            .env("CONDA_FUSE_CONDA", "")
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        out.contains("no conda found") && out.contains("create, install and remove"),
+        "{out}"
+    );
+}
+
+/// shells/ holds the hooks pre-rendered for packagers; they must match what the binary prints.
+#[test]
+fn shells_directory_matches_the_binary() {
+    for (shell, file) in [
+        ("bash", "conda-fuse.bash"),
+        ("zsh", "conda-fuse.zsh"),
+        ("fish", "conda-fuse.fish"),
+    ] {
+        let out = Command::new(common::bin())
+            .args(["shell-hook", shell])
+            .output()
+            .unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("shells")
+            .join(file);
+        let have = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            have == out.stdout,
+            "{} is out of date; regenerate with: conda-fuse shell-hook {shell} > shells/{file}",
+            path.display()
+        );
+    }
+}
