@@ -72,36 +72,31 @@ case ":$PATH:" in
   *) echo "note: $prefix/bin is not on your PATH; add it: export PATH=\"$prefix/bin:\$PATH\"" ;;
 esac
 
-# The shell hook: one line in the rc file of the user's shell, added once, with consent.
+# The shell hook: one line in the rc file of the user's shell, added once, with consent. The
+# binary knows the line and the file (`conda-fuse shell-hook SHELL --rc-file / --add-to-rc`).
 add_hook() {
-  local shell rc_file line
+  local shell rc_file
   shell=$(basename "${SHELL:-bash}")
   case $shell in
-    bash) rc_file=$HOME/.bashrc; line='eval "$(conda-fuse shell-hook bash)"' ;;
-    zsh) rc_file=${ZDOTDIR:-$HOME}/.zshrc; line='eval "$(conda-fuse shell-hook zsh)"' ;;
-    fish) rc_file=${XDG_CONFIG_HOME:-$HOME/.config}/fish/config.fish; line='conda-fuse shell-hook fish | source' ;;
+    bash|zsh|fish) ;;
     *) echo "note: no hook for the shell '$shell'; conda-fuse has hooks for bash, zsh and fish (conda-fuse shell-hook --help)"; return ;;
   esac
-  if [[ -f $rc_file ]] && grep -qF "conda-fuse shell-hook $shell" "$rc_file"; then
+  rc_file=$("$prefix/bin/conda-fuse" shell-hook "$shell" --rc-file)
+  if grep -qsF "conda-fuse shell-hook" "$rc_file"; then
     say "the $shell hook is already in $rc_file"
     return
   fi
   if [[ $rc == ask ]]; then
+    rc=no
     if [[ -t 0 ]]; then
-      read -r -p "Add this line to $rc_file, to define the conda-fuse-* functions in new shells?
-  $line
-[y/N] " answer
-      [[ $answer == [yY]* ]] && rc=yes || rc=no
-    else
-      rc=no
+      read -r -p "Add the line that defines the conda-fuse-* functions to $rc_file? [y/N] " answer
+      [[ $answer == [yY]* ]] && rc=yes
     fi
   fi
   if [[ $rc == yes ]]; then
-    mkdir -p "$(dirname "$rc_file")"
-    printf '\n# conda-fuse: the conda-fuse-* shell functions (added by install.sh)\n%s\n' "$line" >>"$rc_file"
-    say "added the $shell hook to $rc_file; open a new shell, or run: $line"
+    "$prefix/bin/conda-fuse" shell-hook "$shell" --add-to-rc
   else
-    echo "note: to use the conda-fuse-* functions, add this line to $rc_file: $line"
+    echo "note: to define the conda-fuse-* functions in new shells, run: conda-fuse shell-hook $shell --add-to-rc"
   fi
 }
 add_hook

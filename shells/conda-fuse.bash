@@ -766,7 +766,7 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__shell__subcmd__hook)
-            opts="-h --help bash zsh fish"
+            opts="-h --rc-file --add-to-rc --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

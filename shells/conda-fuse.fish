@@ -218,6 +218,8 @@ complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand paths" -s h -l hel
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand run" -l write -d 'Mount writable (the writer lock must be free) and save the changes when CMD ends'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand run" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand doctor" -s h -l help -d 'Print help'
+complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand shell-hook" -l rc-file -d 'Print the path of the shell\'s rc file (where the hook line goes) instead'
+complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand shell-hook" -l add-to-rc -d 'Add the hook line to the shell\'s rc file, unless it is there already'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand shell-hook" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand activate-script" -l shell -d 'Shell to write code for' -r -f -a "bash\t''
 zsh\t''

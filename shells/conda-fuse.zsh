@@ -257,6 +257,8 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (shell-hook)
 _arguments "${_arguments_options[@]}" : \
+'--rc-file[Print the path of the shell'\''s rc file (where the hook line goes) instead]' \
+'(--rc-file)--add-to-rc[Add the hook line to the shell'\''s rc file, unless it is there already]' \
 '-h[Print help]' \
 '--help[Print help]' \
 ':shell:(bash zsh fish)' \

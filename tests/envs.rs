@@ -333,3 +333,52 @@ fn shells_directory_matches_the_binary() {
         );
     }
 }
+
+/// `shell-hook SHELL --add-to-rc` (what install.sh runs with the user's consent) adds the line once,
+/// where the shell reads it, and doctor then finds it.
+#[test]
+fn hook_line_goes_into_the_rc_file_once() {
+    let w = EnvWorld::new("envs");
+    let zdotdir = w.home.join("zdot");
+    let zsh = |args: &[&str]| {
+        let o = w
+            .cf(args)
+            .env("ZDOTDIR", &zdotdir)
+            .env("SHELL", "/bin/zsh")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "conda-fuse {args:?} failed:\n{}",
+            text(&o)
+        );
+        text(&o)
+    };
+    assert_eq!(
+        zsh(&["shell-hook", "zsh", "--rc-file"]).trim(),
+        zdotdir.join(".zshrc").to_str().unwrap()
+    );
+    assert!(zsh(&["shell-hook", "zsh", "--add-to-rc"]).contains("added to"));
+    assert!(zsh(&["shell-hook", "zsh", "--add-to-rc"]).contains("already"));
+    let rc = std::fs::read_to_string(zdotdir.join(".zshrc")).unwrap();
+    assert_eq!(
+        rc.matches("eval \"$(conda-fuse shell-hook zsh)\"").count(),
+        1,
+        "{rc}"
+    );
+    assert!(zsh(&["doctor"]).contains(&format!(
+        "zsh: the hook is in {}",
+        zdotdir.join(".zshrc").display()
+    )));
+    // The line works in zsh: the rc file defines the functions (the world's shell has them
+    // already, so they are removed first).
+    let source = format!("source {}", zdotdir.join(".zshrc").display());
+    let steps = [
+        "unfunction conda-fuse-activate",
+        "! whence conda-fuse-activate",
+        &source,
+        "whence -w conda-fuse-activate",
+    ];
+    let (ok, out) = w.shell(common::conda::Sh::Zsh, &steps);
+    assert!(ok && out.contains("conda-fuse-activate: function"), "{out}");
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::bail;
 
 use super::progress;
-use crate::daemon::{mountpoint, state::MountRecord};
+use crate::daemon::{self, Probe, mountpoint, state::MountRecord};
 use crate::envs::Paths;
 use crate::overlay::lock;
 use crate::shell::Shell;
@@ -166,11 +166,8 @@ fn check_mounts(r: &mut Report, paths: &Paths) {
         if m.is_conda_fuse() {
             // Ours: recorded in this state directory, or at an environment's mount point. Other
             // users' and other state directories' mounts are not this doctor's to judge.
-            let record = MountRecord::load(&m.point);
-            let ours = record.is_some() || m.point.starts_with(&paths.mounts);
-            let dead =
-                record.is_some_and(|rec| !rec.daemon_alive()) || mountpoint::is_stale(&m.point);
-            if ours && dead {
+            let ours = m.point.starts_with(&paths.mounts) || MountRecord::load(&m.point).is_some();
+            if ours && matches!(daemon::probe(&m.point), Probe::Stale) {
                 found = true;
                 r.say(
                     Level::Fail,
@@ -270,8 +267,8 @@ fn check_hooks(r: &mut Report) {
     let home = crate::daemon::state::home_dir();
     let login = std::env::var("SHELL").unwrap_or_default();
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        let rc = home.join(shell.rc_file());
-        let has = std::fs::read_to_string(&rc).is_ok_and(|t| t.contains("conda-fuse shell-hook"));
+        let rc = shell.rc_file(&home);
+        let has = shell.rc_has_hook(&rc);
         let mine = login.rsplit('/').next() == Some(shell.name());
         if has {
             r.say(

@@ -67,8 +67,7 @@ fn clear_stale(env: &Env) -> anyhow::Result<Probe> {
              that state directory, or unmount it (fusermount3 -u {}) and try again",
             env.mountpoint.display(),
             crate::daemon::state::state_dir().display(),
-            m.source
-                .trim_start_matches(crate::daemon::mountpoint::SOURCE_PREFIX),
+            m.archive(),
             env.mountpoint.display()
         ),
         other => Ok(other),

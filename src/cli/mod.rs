@@ -14,6 +14,7 @@ mod run;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::archive::CacheLimits;
@@ -121,10 +122,17 @@ finish unmounts it (a mount you made yourself stays).")]
 Examples:
   eval \"$(conda-fuse shell-hook bash)\"     # in ~/.bashrc
   eval \"$(conda-fuse shell-hook zsh)\"      # in ~/.zshrc
-  conda-fuse shell-hook fish | source       # in ~/.config/fish/config.fish")]
+  conda-fuse shell-hook fish | source       # in ~/.config/fish/config.fish
+  conda-fuse shell-hook bash --add-to-rc    # puts that line in ~/.bashrc, once")]
     ShellHook {
         #[arg(value_enum)]
         shell: Shell,
+        /// Print the path of the shell's rc file (where the hook line goes) instead
+        #[arg(long)]
+        rc_file: bool,
+        /// Add the hook line to the shell's rc file, unless it is there already
+        #[arg(long, conflicts_with = "rc_file")]
+        add_to_rc: bool,
     },
     /// Shell code activating PREFIX without conda's shell function (used by conda-fuse-activate)
     #[command(hide = true)]
@@ -264,10 +272,11 @@ pub fn main() -> ExitCode {
         Command::Paths => done(list::paths()),
         Command::Run(a) => run::run(a),
         Command::Doctor => done(doctor::doctor()),
-        Command::ShellHook { shell } => {
-            print!("{}", crate::shell::hook(shell, &Cli::command()));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::ShellHook {
+            shell,
+            rc_file,
+            add_to_rc,
+        } => done(shell_hook(shell, rc_file, add_to_rc)),
         Command::ActivateScript(a) => done(activate::activate_script(a)),
         Command::DeactivateScript(a) => done(activate::deactivate_script(a)),
     };
@@ -278,6 +287,33 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn shell_hook(shell: Shell, print_rc_file: bool, add_to_rc: bool) -> anyhow::Result<()> {
+    let rc_file = shell.rc_file(&crate::daemon::state::home_dir());
+    if print_rc_file {
+        println!("{}", rc_file.display());
+    } else if add_to_rc {
+        let added = shell.add_hook_to_rc(&rc_file).with_context(|| {
+            format!(
+                "cannot add the hook line to {}; add it yourself: {}",
+                rc_file.display(),
+                shell.hook_line()
+            )
+        })?;
+        if added {
+            println!(
+                "added to {}: {}\nopen a new shell, or run it now",
+                rc_file.display(),
+                shell.hook_line()
+            );
+        } else {
+            println!("the hook is in {} already", rc_file.display());
+        }
+    } else {
+        print!("{}", crate::shell::hook(shell, &Cli::command()));
+    }
+    Ok(())
 }
 
 /// The hook's text for `shell` (tests compare `shells/` with it).

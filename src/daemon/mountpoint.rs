@@ -67,12 +67,17 @@ impl MountInfo {
     pub fn is_conda_fuse(&self) -> bool {
         self.fstype.starts_with("fuse") && self.source.starts_with(SOURCE_PREFIX)
     }
+
+    /// The archive a conda-fuse mount serves, as its daemon named it.
+    pub fn archive(&self) -> &str {
+        self.source.trim_start_matches(SOURCE_PREFIX)
+    }
 }
 
 /// A FUSE mount whose daemon is gone answers ENOTCONN ("Transport endpoint is not connected") or,
-/// on newer kernels once the connection is aborted, ECONNABORTED.
-/// statfs, because the kernel answers it only from the daemon: stat may be served from the kernel's
-/// attribute cache long after the daemon died.
+/// on newer kernels once the connection is aborted, ECONNABORTED. Asked with statfs, which the
+/// kernel always forwards to the daemon: stat may be answered from its attribute cache long after
+/// the daemon died.
 pub fn is_stale(path: &Path) -> bool {
     matches!(
         nix::sys::statfs::statfs(path),

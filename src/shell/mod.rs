@@ -5,6 +5,8 @@
 
 pub mod activation;
 
+use std::path::{Path, PathBuf};
+
 use askama::Template;
 use clap::ValueEnum;
 
@@ -41,13 +43,48 @@ impl Shell {
         }
     }
 
-    /// The rc file the hook line goes into, relative to the home directory.
-    pub fn rc_file(self) -> &'static str {
+    /// The rc file the hook line goes into, where this shell reads it (zsh honours ZDOTDIR, fish
+    /// XDG_CONFIG_HOME).
+    pub fn rc_file(self, home: &Path) -> PathBuf {
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         match self {
-            Shell::Bash => ".bashrc",
-            Shell::Zsh => ".zshrc",
-            Shell::Fish => ".config/fish/config.fish",
+            Shell::Bash => home.join(".bashrc"),
+            Shell::Zsh => var("ZDOTDIR").unwrap_or_else(|| home.into()).join(".zshrc"),
+            Shell::Fish => var("XDG_CONFIG_HOME")
+                .unwrap_or_else(|| home.join(".config"))
+                .join("fish/config.fish"),
         }
+    }
+
+    /// Whether the rc file loads the hook already (any form of the line counts).
+    pub fn rc_has_hook(self, rc_file: &Path) -> bool {
+        std::fs::read_to_string(rc_file).is_ok_and(|t| t.contains("conda-fuse shell-hook"))
+    }
+
+    /// Appends the hook line to the rc file unless it is there; returns whether it added it.
+    pub fn add_hook_to_rc(self, rc_file: &Path) -> std::io::Result<bool> {
+        use std::io::Write;
+        if self.rc_has_hook(rc_file) {
+            return Ok(false);
+        }
+        if let Some(dir) = rc_file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(rc_file)?;
+        write!(
+            f,
+            "\n# conda-fuse: the conda-fuse-* shell functions\n{}\n",
+            self.hook_line()
+        )?;
+        f.sync_all()?;
+        Ok(true)
     }
 
     fn clap_shell(self) -> clap_complete::Shell {
