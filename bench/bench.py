@@ -2,7 +2,7 @@
 """conda-fuse benchmark: every figure is a ratio against the same work on a native directory (or
 the named tool) measured in the same run; medians of several runs, interleaved.
 
-    python3 bench/bench.py [--ref-env DIR] [--work DIR] [--runs N] [--fuse-zip] [--out FILE]
+    python3 bench/bench.py [--ref-env DIR] [--work DIR] [--runs N] [--fuse-zip] [--only SECTION] [--out FILE]
 
 --ref-env defaults to building one with ../shared/make-ref-env.sh (about 67k entries, 1.1 GB).
 Cold figures drop the page cache (root only). Results go to stdout and bench/results/latest.md.
@@ -143,52 +143,41 @@ def writable_section(args, cf, binary, ref, work, ours_zip, row, rows):
         sh_.rmtree(work / f"native-copy-{k}", ignore_errors=True)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ref-env", type=Path)
-    ap.add_argument("--work", type=Path, default=None)
-    ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--cold-runs", type=int, default=3)
-    ap.add_argument("--fuse-zip", action="store_true", help="also measure fuse-zip (the old tool)")
-    ap.add_argument("--out", type=Path, default=REPO / "bench/results/latest.md")
-    args = ap.parse_args()
-
-    root = os.geteuid() == 0
-    binary = REPO / "target/release/conda-fuse"
-    if not binary.exists():
-        sh(["cargo", "build", "--release", "--quiet"], cwd=REPO)
-    work = args.work or Path(tempfile.mkdtemp(prefix="conda-fuse-bench-", dir=REPO / "target"))
-    work.mkdir(parents=True, exist_ok=True)
-    ref = args.ref_env
-    if ref is None:
-        ref = work / "refenv"
-        if not ref.exists():
-            script = REPO.parent / "shared/make-ref-env.sh"
-            print(f"building the reference environment with {script} ...", file=sys.stderr)
-            sh([str(script), str(ref)])
-    cf = Conda(str(binary), work / "state")
-    rows = []  # (figure, native or tool, conda-fuse, ratio, target, ok)
-
-    def row(name, base, ours, target, unit="s", lower=True):
-        ratio = ours / base
-        ok = ratio <= target if lower else ratio >= target
-        rows.append((name, f"{base:.2f} {unit}", f"{ours:.2f} {unit}", f"{ratio:.2f}x", f"<= {target}x" if lower else f">= {target}x", ok))
-        print(f"{name}: base {base:.3f}, conda-fuse {ours:.3f}, ratio {ratio:.2f} (target {target})", file=sys.stderr)
-
-    # Pack, from a cold cache each time: conda-fuse vs Info-ZIP `zip -r -q -y`.
-    ours_zip, info_zip = work / "ref.zip", work / "ref-infozip.zip"
-    for p in (ours_zip, info_zip):
+def names_section(args, binary, ref, work, row, rows):
+    """Environments by name: pack --name (prefix relocation) and batch jobs through `run`."""
+    env = dict(os.environ, CONDA_FUSE_STATE_DIR=str(work / "state"),
+               CONDA_FUSE_ARCHIVE_PATH=str(work / "archives"), CONDA_FUSE_MOUNT_ROOT=str(work / "envs"))
+    cf = [str(binary)]
+    plain = work / "plain.zip"
+    for p in (plain, work / "archives/bench.zip"):
         p.unlink(missing_ok=True)
-    if root:
-        drop_caches()
-    t_ours = timed([str(binary), "pack", str(ref), "-o", str(ours_zip)], env=cf.env)
-    if root:
-        drop_caches()
-    t_zip = timed(["zip", "-r", "-q", "-y", str(info_zip), "."], cwd=ref)
-    row("pack (vs zip -r -q -y)", t_zip, t_ours, 0.6)
-    s_ours, s_zip = ours_zip.stat().st_size, info_zip.stat().st_size
-    rows.append(("archive size (vs zip)", f"{s_zip / 2**20:.1f} MiB", f"{s_ours / 2**20:.1f} MiB", f"{s_ours / s_zip:.3f}x", "<= 1.0x", s_ours <= s_zip))
+    # Both from a warm page cache: the difference is the relocation scan and rewrites.
+    sh(f"tar -cf - {ref} | wc -c", stdout=subprocess.DEVNULL)
+    t_plain = timed(cf + ["pack", str(ref), "-o", str(plain), "--prefix-dir", "bench"], env=env)
+    t_named = timed(cf + ["pack", str(ref), "--name", "bench"], env=env)
+    plain.unlink()
+    row("pack --name (prefix rewritten; vs pack -o of the same tree)", t_plain, t_named, 1.1)
 
+    # A batch job: `conda-fuse run` mounts read-only, runs, unmounts; against the same command on
+    # the native directory. Page cache warm (the archive's and the tree's), the mount fresh each time.
+    native_py = [str(ref / "bin/python3"), "-c", IMPORT]
+    run_job = cf + ["run", "bench", "--", "python3", "-c", IMPORT]
+    timed(native_py)
+    timed(run_job, env=env)
+    n, m = median_pair(args.runs, lambda: timed(native_py), lambda: timed(run_job, env=env))
+    row("batch job: conda-fuse run NAME -- python -c 'import ...' (mount + import + unmount)", n, m, 1.5)
+    # Jobs on a host where the env is mounted already (activated, or another run holds it).
+    sh(cf + ["activate", "bench"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        timed(run_job, env=env)
+        n, m = median_pair(args.runs, lambda: timed(native_py), lambda: timed(run_job, env=env))
+        row("batch job, env mounted already (conda-fuse run, shared mount)", n, m, 1.15)
+    finally:
+        subprocess.run(cf + ["unmount", "bench", "--discard"], env=env, stdout=subprocess.DEVNULL)
+
+
+def read_section(args, cf, ref, work, ours_zip, info_zip, row, rows):
+    """Reads through a read-only mount: warm and cold, memory, fuse-zip for reference."""
     mnt = work / "mnt"
     py_native, py_mount = ref / "bin/python3", mnt / "bin/python3"
     try:
@@ -248,9 +237,6 @@ def main():
         print(f"daemon RSS {rss} KiB, peak {hwm} KiB", file=sys.stderr)
         cf.unmount(mnt)
 
-        # Writable mounts.
-        writable_section(args, cf, binary, ref, work, ours_zip, row, rows)
-
         if args.fuse_zip:
             fz = work / "fz"
             fz.mkdir(exist_ok=True)
@@ -267,6 +253,62 @@ def main():
                 sh(["fusermount3", "-u", str(fz)])
     finally:
         cf.unmount(mnt)
+
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ref-env", type=Path)
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--cold-runs", type=int, default=3)
+    ap.add_argument("--fuse-zip", action="store_true", help="also measure fuse-zip (the old tool)")
+    ap.add_argument("--only", choices=["read", "write", "names"], help="measure one section (with pack)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench/results/latest.md")
+    args = ap.parse_args()
+
+    root = os.geteuid() == 0
+    binary = REPO / "target/release/conda-fuse"
+    if not binary.exists():
+        sh(["cargo", "build", "--release", "--quiet"], cwd=REPO)
+    work = args.work or Path(tempfile.mkdtemp(prefix="conda-fuse-bench-", dir=REPO / "target"))
+    work.mkdir(parents=True, exist_ok=True)
+    ref = args.ref_env
+    if ref is None:
+        ref = work / "refenv"
+        if not ref.exists():
+            script = REPO.parent / "shared/make-ref-env.sh"
+            print(f"building the reference environment with {script} ...", file=sys.stderr)
+            sh([str(script), str(ref)])
+    cf = Conda(str(binary), work / "state")
+    rows = []  # (figure, native or tool, conda-fuse, ratio, target, ok)
+
+    def row(name, base, ours, target, unit="s", lower=True):
+        ratio = ours / base
+        ok = ratio <= target if lower else ratio >= target
+        rows.append((name, f"{base:.2f} {unit}", f"{ours:.2f} {unit}", f"{ratio:.2f}x", f"<= {target}x" if lower else f">= {target}x", ok))
+        print(f"{name}: base {base:.3f}, conda-fuse {ours:.3f}, ratio {ratio:.2f} (target {target})", file=sys.stderr)
+
+    # Pack, from a cold cache each time: conda-fuse vs Info-ZIP `zip -r -q -y`.
+    ours_zip, info_zip = work / "ref.zip", work / "ref-infozip.zip"
+    for p in (ours_zip, info_zip):
+        p.unlink(missing_ok=True)
+    if root:
+        drop_caches()
+    t_ours = timed([str(binary), "pack", str(ref), "-o", str(ours_zip)], env=cf.env)
+    if root:
+        drop_caches()
+    t_zip = timed(["zip", "-r", "-q", "-y", str(info_zip), "."], cwd=ref)
+    row("pack (vs zip -r -q -y)", t_zip, t_ours, 0.6)
+    s_ours, s_zip = ours_zip.stat().st_size, info_zip.stat().st_size
+    rows.append(("archive size (vs zip)", f"{s_zip / 2**20:.1f} MiB", f"{s_ours / 2**20:.1f} MiB", f"{s_ours / s_zip:.3f}x", "<= 1.0x", s_ours <= s_zip))
+
+    if args.only in (None, "read"):
+        read_section(args, cf, ref, work, ours_zip, info_zip, row, rows)
+    if args.only in (None, "write"):
+        writable_section(args, cf, binary, ref, work, ours_zip, row, rows)
+    if args.only in (None, "names"):
+        names_section(args, binary, ref, work, row, rows)
 
     cores = os.cpu_count()
     lines = [
