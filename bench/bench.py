@@ -178,6 +178,7 @@ def names_section(args, binary, ref, work, row, rows):
 
 def read_section(args, cf, ref, work, ours_zip, info_zip, row, rows):
     """Reads through a read-only mount: warm and cold, memory, fuse-zip for reference."""
+    root = os.geteuid() == 0
     mnt = work / "mnt"
     py_native, py_mount = ref / "bin/python3", mnt / "bin/python3"
     try:
