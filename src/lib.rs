@@ -15,6 +15,7 @@ pub mod clock;
 pub mod commit;
 pub mod conda;
 pub mod daemon;
+pub mod display;
 pub mod envs;
 pub mod fault;
 pub mod fs;

@@ -26,6 +26,8 @@ pub struct Archive {
     decompressed: Arc<AtomicU64>,
     /// Local header offsets in file order (built on first use by `span`).
     header_offsets: std::sync::OnceLock<Vec<u64>>,
+    /// The file's modification time when opened (seconds since the epoch).
+    mtime: i64,
 }
 
 impl Archive {
@@ -35,6 +37,10 @@ impl Archive {
             source,
         })?;
         let index = Index::read(&file, path)?;
+        let mtime = {
+            use std::os::unix::fs::MetadataExt;
+            file.metadata().map_or(0, |m| m.mtime())
+        };
         let data_starts = (0..index.len()).map(|_| AtomicU64::new(0)).collect();
         Ok(Archive {
             file: Arc::new(file),
@@ -43,7 +49,13 @@ impl Archive {
             data_starts,
             decompressed: Arc::new(AtomicU64::new(0)),
             header_offsets: std::sync::OnceLock::new(),
+            mtime,
         })
+    }
+
+    /// When the archive file was last changed (what the mount's root directory shows).
+    pub fn mtime(&self) -> i64 {
+        self.mtime
     }
 
     pub fn path(&self) -> &Path {

@@ -39,19 +39,19 @@ pub struct Saved {
 }
 
 /// Saves the overlay's changes into its archive. `progress(done, total)` follows the uncompressed
-/// bytes written; `switch` receives the new archive once it is in place, for the readers to use.
+/// bytes written. Once the new archive is in place, the overlay serves it (tree and archive
+/// switch together).
 pub fn save(
     overlay: &Overlay,
-    archive: &Arc<Archive>,
     opts: &BuildOptions,
     progress: &mut dyn FnMut(u64, u64),
-    switch: &mut dyn FnMut(Arc<Archive>),
 ) -> Result<Saved, SaveError> {
     if !overlay.is_writable() {
         return Err(SaveError::ReadOnly);
     }
     let started = std::time::Instant::now();
-    let (guard, plan) = overlay.plan_save(archive).map_err(SaveError::Prepare)?;
+    let (guard, plan) = overlay.plan_save().map_err(SaveError::Prepare)?;
+    let archive = plan.archive.clone();
     let planned = started.elapsed();
     if !plan.changed {
         return Ok(Saved {
@@ -83,9 +83,8 @@ pub fn save(
     let installed = started.elapsed();
     let new = Arc::new(Archive::open(archive.path()).map_err(SaveError::Verify)?);
     overlay
-        .rebase(&guard, &new, &plan)
+        .rebase(&guard, new, &plan)
         .map_err(SaveError::Journal)?;
-    switch(new);
     fault::point("save:after-rebase");
     tracing::info!(
         plan = ?planned,

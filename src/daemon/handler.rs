@@ -13,7 +13,24 @@ use crate::archive::BuildOptions;
 use crate::commit;
 use crate::fs::Filesystem;
 
-pub(super) fn new(fs: Arc<Filesystem>, record: MountRecord, req: MountRequest) -> Arc<Handler> {
+pub(super) fn new(
+    fs: Arc<Filesystem>,
+    record: MountRecord,
+    req: MountRequest,
+    notifier: fuser::Notifier,
+) -> Arc<Handler> {
+    let save = move |fs: &Filesystem, req: &MountRequest, send: &mut dyn FnMut(&Reply)| {
+        let saved = save(fs, req, send)?;
+        if saved.changed {
+            // A save resets the root directory's attributes (it shows the new archive's mtime);
+            // the kernel must ask for them again.
+            let root = fuser::INodeNo(crate::overlay::tree::ROOT_INO);
+            if let Err(e) = notifier.inval_inode(root, -1, 0) {
+                tracing::warn!("cannot invalidate the root's attributes: {e}");
+            }
+        }
+        Ok::<_, String>(saved)
+    };
     Arc::new(
         move |request: Request, send: &mut dyn FnMut(&Reply)| match request {
             Request::Status => Reply::Status(Box::new(status_of(&fs, &record))),
@@ -65,8 +82,8 @@ fn save(
     req: &MountRequest,
     send: &mut dyn FnMut(&Reply),
 ) -> Result<SaveSummary, String> {
-    let archive = fs.current().archive.clone();
-    let spill_dir = archive.path().parent().unwrap_or(Path::new(".")).to_owned();
+    let archive = fs.overlay().view().base().archive().path().to_owned();
+    let spill_dir = archive.parent().unwrap_or(Path::new(".")).to_owned();
     let opts = BuildOptions {
         compression: req.compression,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()) + 2,
@@ -79,10 +96,7 @@ fn save(
             send(&Reply::Progress { done, total });
         }
     };
-    let saved = commit::save(fs.overlay(), &archive, &opts, &mut progress, &mut |new| {
-        fs.switch_archive(new)
-    })
-    .map_err(|e| e.to_string())?;
+    let saved = commit::save(fs.overlay(), &opts, &mut progress).map_err(|e| e.to_string())?;
     let summary = match saved.stats {
         Some(s) => SaveSummary {
             changed: true,
@@ -94,7 +108,7 @@ fn save(
         None => SaveSummary::default(),
     };
     if summary.changed {
-        tracing::info!(archive = %archive.path().display(), entries = summary.entries, seconds = summary.seconds, "saved");
+        tracing::info!(archive = %archive.display(), entries = summary.entries, seconds = summary.seconds, "saved");
     }
     Ok(summary)
 }
@@ -114,8 +128,12 @@ fn resident_bytes() -> u64 {
 }
 
 fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
-    let cur = fs.current();
-    let (mem, spill) = cur.cache.usage();
+    let (mem, spill, decompressed, entries) = {
+        let view = fs.overlay().view();
+        let (mem, spill) = view.base().cache().usage();
+        let decompressed = view.base().archive().decompressed_bytes();
+        (mem, spill, decompressed, view.tree().live() as u64)
+    };
     let pending = fs.overlay().pending();
     Status {
         pid: record.pid,
@@ -123,11 +141,11 @@ fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
         mountpoint: record.mountpoint.display().to_string(),
         read_only: record.read_only,
         since: record.since,
-        entries: fs.overlay().tree().live() as u64,
+        entries,
         cache_memory_bytes: mem,
         cache_spill_bytes: spill,
         read_errors: fs.read_errors.load(Ordering::Relaxed),
-        decompressed_bytes: cur.archive.decompressed_bytes(),
+        decompressed_bytes: decompressed,
         resident_bytes: resident_bytes(),
         upper_dir: fs.overlay().upper_root().map(|p| p.display().to_string()),
         unsaved_changes: pending.changes,

@@ -138,26 +138,18 @@ pub fn mount(
     })?;
     let mountpoint = mountpoint::check_mountpoint(&req.mountpoint)?;
     let archive = Arc::new(Archive::open(&archive_path)?);
-    let archive_mtime = std::fs::metadata(&archive_path)
-        .ok()
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_secs() as i64);
-    let defaults = Defaults {
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-        mtime: archive_mtime,
-    };
+    let defaults = Defaults::for_archive(&archive);
     let (overlay, report, recovery, upper_dir) = if req.read_only {
-        let (o, r) = Overlay::read_only(archive.index(), defaults);
+        let (o, r) = Overlay::read_only(archive, defaults, req.cache.clone());
         (o, r, Recovery::default(), None)
     } else {
         let dir = upper::dir_for(&req.upper_root, &archive_path);
-        let (o, r, rec) = Overlay::writable(&archive, defaults, &dir, &mountpoint)?;
+        let (o, r, rec) =
+            Overlay::writable(archive, defaults, req.cache.clone(), &dir, &mountpoint)?;
         (o, r, rec, Some(dir))
     };
-    let entries = overlay.tree().live();
-    let fs = Filesystem::new(overlay, archive, req.cache.clone());
+    let entries = overlay.view().tree().live();
+    let fs = Filesystem::new(overlay);
     state::ensure_dirs().map_err(io_err(format!(
         "cannot create the state directory {}",
         state::state_dir().display()
@@ -362,7 +354,7 @@ fn serve(
     })?;
 
     let in_flight = Arc::new(control::InFlight::default());
-    let handler = handler::new(fs.clone(), record.clone(), req.clone());
+    let handler = handler::new(fs.clone(), record.clone(), req.clone(), session.notifier());
     let control_in_flight = in_flight.clone();
     std::thread::Builder::new()
         .name("control".into())

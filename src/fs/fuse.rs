@@ -20,7 +20,7 @@ use fuser::{
 use super::filesystem::Filesystem;
 use crate::archive::Kind;
 use crate::overlay::SetAttr;
-use crate::overlay::tree::{Attr, Ino};
+use crate::overlay::tree::{Attr, Ino, NodeRef};
 
 /// How long the kernel may trust what we told it: nothing changes behind its back.
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -113,9 +113,9 @@ fn negative_attr() -> FileAttr {
     }
 }
 
-fn entry(reply: ReplyEntry, r: Result<(Ino, Attr), nix::errno::Errno>) {
+fn entry(reply: ReplyEntry, r: Result<NodeRef, nix::errno::Errno>) {
     match r {
-        Ok((ino, attr)) => reply.entry(&TTL, &file_attr(ino, &attr), Generation(0)),
+        Ok(n) => reply.entry(&TTL, &file_attr(n.ino, &n.attr), Generation(n.generation)),
         Err(e) => reply.error(errno(e)),
     }
 }
@@ -325,10 +325,10 @@ impl FuseFilesystem for FuseAdapter {
             .fs
             .create(parent.0, name_bytes(name), mode, req.uid(), req.gid())
         {
-            Ok((ino, attr)) => reply.created(
+            Ok(n) => reply.created(
                 &TTL,
-                &file_attr(ino, &attr),
-                Generation(0),
+                &file_attr(n.ino, &n.attr),
+                Generation(n.generation),
                 FileHandle(0),
                 FopenFlags::FOPEN_KEEP_CACHE,
             ),
@@ -414,7 +414,7 @@ impl FuseFilesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        match self.fs.readdir(ino.0, offset, READDIR_BATCH) {
+        match self.fs.readdir(ino.0, offset, READDIR_BATCH, false) {
             Ok(entries) => {
                 for e in entries {
                     if reply.add(
@@ -440,23 +440,26 @@ impl FuseFilesystem for FuseAdapter {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        match self.fs.readdir(ino.0, offset, READDIR_BATCH) {
+        match self.fs.readdir(ino.0, offset, READDIR_BATCH, true) {
             Ok(entries) => {
+                let mut full = false;
                 for e in entries {
-                    let attr = file_attr(e.ino, &e.attr);
-                    if reply.add(
-                        INodeNo(e.ino),
-                        e.cookie,
-                        OsStr::from_bytes(&e.name),
-                        &TTL,
-                        &attr,
-                        Generation(0),
-                    ) {
-                        break;
+                    // The kernel counts a lookup for every entry it receives but "." and "..";
+                    // readdir counted one for each, so entries that did not fit are forgotten.
+                    let counted = e.name != b"." && e.name != b"..";
+                    if !full {
+                        let attr = file_attr(e.ino, &e.attr);
+                        full = reply.add(
+                            INodeNo(e.ino),
+                            e.cookie,
+                            OsStr::from_bytes(&e.name),
+                            &TTL,
+                            &attr,
+                            Generation(e.generation),
+                        );
                     }
-                    // The kernel counts a lookup for every entry but "." and "..".
-                    if e.name != b"." && e.name != b".." {
-                        self.fs.remember(e.ino);
+                    if full && counted {
+                        self.fs.forget(e.ino, 1);
                     }
                 }
                 reply.ok();
@@ -466,8 +469,17 @@ impl FuseFilesystem for FuseAdapter {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let (blocks, bfree, bavail, files, ffree, bsize) = self.fs.statfs();
-        reply.statfs(blocks, bfree, bavail, files, ffree, bsize, 255, bsize);
+        let s = self.fs.statfs();
+        reply.statfs(
+            s.blocks,
+            s.blocks_free,
+            s.blocks_available,
+            s.files,
+            s.files_free,
+            s.block_size,
+            255,
+            s.block_size,
+        );
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {

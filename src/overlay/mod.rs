@@ -3,11 +3,15 @@
 //! and changed files, on disk) and the journal (every change to names and metadata), so that a
 //! daemon killed at any moment loses nothing that was written: mounting again replays the journal.
 //!
-//! Every change is appended to the journal (one write) and only then applied to the tree, through
-//! `apply::apply`, the same function replay uses. Changes take the save gate shared; a save takes
-//! it exclusively, so it sees a still tree while reads go on.
+//! The tree and the archive its entry numbers point into (its `Base`) live under one lock and are
+//! only ever replaced together (`rebase`), so no request can pair an entry number with another
+//! version of the archive. Every change is appended to the journal (one write) and only then
+//! applied to the tree, through `apply::apply`, the same function replay uses. Changes take the
+//! save gate shared; a save takes it exclusively, so it sees a still tree while reads go on.
 
 mod apply;
+pub mod base;
+mod change;
 pub mod journal;
 pub mod lock;
 mod save;
@@ -16,20 +20,21 @@ pub mod upper;
 
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use nix::errno::Errno;
 
-use crate::archive::{Archive, Index, Kind};
+use crate::archive::{Archive, CacheLimits, Index};
 use crate::clock;
-use journal::{Identity, Journal, Op, Record};
+use base::{ArchiveEntry, Base};
+use journal::{Identity, Journal, Op};
 use lock::{Holder, LockError, WriterLock};
-use tree::{Attr, BuildReport, Content, Defaults, Ino, Tree};
+use tree::{BuildReport, Content, Defaults, Ino, Tree};
 use upper::Upper;
 
+pub use change::SetAttr;
 pub use save::{SaveGuard, SavePlan};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,27 +75,47 @@ struct Writable {
     lock: WriterLock,
 }
 
+/// The tree and the archive version its entry numbers point into: one owner, swapped together.
+struct Layers {
+    tree: Tree,
+    base: Arc<Base>,
+}
+
 pub struct Overlay {
-    tree: RwLock<Tree>,
+    layers: RwLock<Layers>,
     rw: Option<Writable>,
+    /// How the decompressed-data cache of each new base is bounded.
+    limits: CacheLimits,
+    /// Owner and time of nodes the archive does not describe (the root among them).
+    defaults: Defaults,
+}
+
+/// A consistent look at the tree and its archive (a read lock: changes and rebases wait).
+pub struct View<'a>(RwLockReadGuard<'a, Layers>);
+
+impl View<'_> {
+    pub fn tree(&self) -> &Tree {
+        &self.0.tree
+    }
+    pub fn base(&self) -> &Arc<Base> {
+        &self.0.base
+    }
+}
+
+/// What a regular file's bytes are read from.
+pub enum FileData {
+    Archive(ArchiveEntry),
+    Upper(Arc<File>),
+}
+
+/// What a symlink's target is read from.
+pub enum LinkTarget {
+    Inline(Vec<u8>),
+    Archive(ArchiveEntry),
 }
 
 fn errno(e: &io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
-/// An upper file's mtime is its data file's mtime: replay reads it from there, so every change to
-/// one goes to the other.
-fn set_file_time(file: &File, t: clock::Time) -> Result<(), Errno> {
-    let ts = nix::sys::time::TimeSpec::new(t.0, i64::from(t.1));
-    nix::sys::stat::futimens(file, &ts, &ts).map_err(|e| Errno::from_raw(e as i32))
-}
-
-/// (size, mtime) of a data file, as the kernel recorded them.
-fn file_state(file: &File) -> Result<(u64, clock::Time), Errno> {
-    use std::os::unix::fs::MetadataExt;
-    let md = file.metadata().map_err(|e| errno(&e))?;
-    Ok((md.len(), (md.mtime(), md.mtime_nsec() as u32)))
 }
 
 /// The identity of an archive's current version.
@@ -117,23 +142,21 @@ pub struct Pending {
     pub bytes: u64,
 }
 
-/// The attribute changes of a setattr request.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SetAttr {
-    pub perm: Option<u32>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-    pub size: Option<u64>,
-    pub mtime: Option<clock::Time>,
-}
-
 impl Overlay {
-    pub fn read_only(index: &Index, defaults: Defaults) -> (Overlay, BuildReport) {
-        let (tree, report) = Tree::build(index, defaults);
+    pub fn read_only(
+        archive: Arc<Archive>,
+        defaults: Defaults,
+        limits: CacheLimits,
+    ) -> (Overlay, BuildReport) {
+        let (tree, report) = Tree::build(archive.index(), defaults);
+        let base = Arc::new(Base::new(archive, limits.clone()));
+        let layers = RwLock::new(Layers { tree, base });
         (
             Overlay {
-                tree: RwLock::new(tree),
+                layers,
                 rw: None,
+                limits,
+                defaults,
             },
             report,
         )
@@ -142,8 +165,9 @@ impl Overlay {
     /// Opens `archive` for writing: takes the writer lock, then replays the journal of the upper
     /// layer in `upper_dir`, if a previous daemon left one.
     pub fn writable(
-        archive: &Archive,
+        archive: Arc<Archive>,
         defaults: Defaults,
+        limits: CacheLimits,
         upper_dir: &Path,
         mountpoint: &Path,
     ) -> Result<(Overlay, BuildReport, Recovery), OverlayError> {
@@ -178,7 +202,7 @@ impl Overlay {
             Some(_) if completed || records.len() == 1 => {
                 // The save finished (its rename happened) or there was nothing to keep.
                 recovery.finished_save = completed;
-                save::clear_data(&upper, &tree);
+                save::clear_data(&upper);
                 Journal::create(&journal_path, identity, clock::now()).map_err(io_err)?
             }
             Some(_) => {
@@ -188,7 +212,7 @@ impl Overlay {
                 });
             }
             None => {
-                save::clear_data(&upper, &tree);
+                save::clear_data(&upper);
                 Journal::create(&journal_path, identity, clock::now()).map_err(io_err)?
             }
         };
@@ -201,10 +225,13 @@ impl Overlay {
             gate: RwLock::new(()),
             lock,
         };
+        let base = Arc::new(Base::new(archive, limits.clone()));
         Ok((
             Overlay {
-                tree: RwLock::new(tree),
+                layers: RwLock::new(Layers { tree, base }),
                 rw: Some(rw),
+                limits,
+                defaults,
             },
             report,
             recovery,
@@ -230,8 +257,9 @@ impl Overlay {
         self.rw.is_some()
     }
 
-    pub fn tree(&self) -> RwLockReadGuard<'_, Tree> {
-        self.tree.read().expect("tree lock")
+    /// The tree and its archive, consistent with each other for as long as the view lives.
+    pub fn view(&self) -> View<'_> {
+        View(self.layers.read().expect("layers lock"))
     }
 
     pub fn upper_root(&self) -> Option<&Path> {
@@ -242,368 +270,46 @@ impl Overlay {
         self.rw.as_ref().ok_or(Errno::EROFS)
     }
 
-    /// Journals `op` and applies it. The caller holds the gate.
-    fn change(&self, rw: &Writable, tree: &mut Tree, op: Op) -> Result<apply::Applied, Errno> {
-        let t = clock::now();
-        rw.journal
-            .lock()
-            .expect("journal lock")
-            .append(&Record { t, op: op.clone() })
-            .map_err(|e| errno(&e))?;
-        rw.changes.fetch_add(1, Ordering::Relaxed);
-        let applied = apply::apply(tree, &op, t)?;
-        if let Some(ino) = applied.unlinked {
-            Self::free_if_unused(rw, tree, ino);
-        }
-        Ok(applied)
-    }
-
-    fn free_if_unused(rw: &Writable, tree: &mut Tree, ino: Ino) {
-        if let Some(node) = tree.release_if_unused(ino)
-            && let Content::Upper(id) = node.content
-        {
-            rw.upper.remove(id);
-        }
-    }
-
-    /// The path of `name` in `parent`, which must be a directory that still has a name.
-    fn new_path(tree: &Tree, parent: Ino, name: &[u8]) -> Result<Vec<u8>, Errno> {
-        let p = tree.node(parent).ok_or(Errno::ENOENT)?;
-        if p.attr.kind != Kind::Dir {
-            return Err(Errno::ENOTDIR);
-        }
-        if !p.is_named() {
-            return Err(Errno::ENOENT);
-        }
-        tree::check_name(name)?;
-        Ok(tree.child_path(parent, name))
-    }
-
-    fn path_of(tree: &Tree, ino: Ino) -> Option<Vec<u8>> {
-        let n = tree.node(ino)?;
-        n.is_named().then(|| tree.child_path(n.parent, &n.name))
-    }
-
-    /// Owner and permission bits of a new node: a setgid directory passes on its group (and, to
-    /// directories, the setgid bit), as on native filesystems.
-    fn new_owner(
-        tree: &Tree,
-        parent: Ino,
-        perm: u32,
-        uid: u32,
-        gid: u32,
-        dir: bool,
-    ) -> (u32, u32, u32) {
-        match tree.node(parent) {
-            Some(p) if p.attr.perm & 0o2000 != 0 => {
-                (perm | if dir { 0o2000 } else { 0 }, uid, p.attr.gid)
+    /// Where the bytes of the regular file `ino` are, paired with the archive they belong to.
+    pub fn file_data(&self, ino: Ino) -> Result<FileData, Errno> {
+        let layers = self.layers.read().expect("layers lock");
+        let node = layers.tree.node(ino).ok_or(Errno::ENOENT)?;
+        match &node.content {
+            Content::Archive(no) => Ok(FileData::Archive(ArchiveEntry {
+                base: layers.base.clone(),
+                entry: no.get(),
+            })),
+            Content::Upper(id) => {
+                let id = *id;
+                drop(layers);
+                Ok(FileData::Upper(self.upper_file(id)?))
             }
-            _ => (perm, uid, gid),
+            Content::Dir(_) => Err(Errno::EISDIR),
+            Content::Symlink(_) => Err(Errno::EINVAL),
         }
     }
 
-    fn attr_of(tree: &Tree, ino: Ino) -> Result<(Ino, Attr), Errno> {
-        Ok((ino, tree.node(ino).ok_or(Errno::ENOENT)?.attr))
-    }
-
-    pub fn mkdir(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        perm: u32,
-        uid: u32,
-        gid: u32,
-    ) -> Result<(Ino, Attr), Errno> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
-        let mut tree = self.tree.write().expect("tree lock");
-        let path = Self::new_path(&tree, parent, name)?;
-        let (perm, uid, gid) = Self::new_owner(&tree, parent, perm & 0o7777, uid, gid, true);
-        let a = self.change(
-            rw,
-            &mut tree,
-            Op::Mkdir {
-                path,
-                perm,
-                uid,
-                gid,
-            },
-        )?;
-        Self::attr_of(&tree, a.ino.expect("created"))
-    }
-
-    /// A new, empty regular file.
-    pub fn create(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        perm: u32,
-        uid: u32,
-        gid: u32,
-    ) -> Result<(Ino, Attr), Errno> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
-        let mut tree = self.tree.write().expect("tree lock");
-        let path = Self::new_path(&tree, parent, name)?;
-        if tree.lookup(parent, name).is_some() {
-            return Err(Errno::EEXIST);
-        }
-        let (perm, uid, gid) = Self::new_owner(&tree, parent, perm & 0o7777, uid, gid, false);
-        let (id, file) = rw.upper.create().map_err(|e| errno(&e))?;
-        match self.change(
-            rw,
-            &mut tree,
-            Op::Create {
-                path,
-                id,
-                perm,
-                uid,
-                gid,
-            },
-        ) {
-            Ok(a) => {
-                let (ino, attr) = Self::attr_of(&tree, a.ino.expect("created"))?;
-                set_file_time(&file, attr.mtime)?;
-                Ok((ino, attr))
-            }
-            Err(e) => {
-                rw.upper.remove(id);
-                Err(e)
-            }
-        }
-    }
-
-    pub fn symlink(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        target: &[u8],
-        uid: u32,
-        gid: u32,
-    ) -> Result<(Ino, Attr), Errno> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
-        let mut tree = self.tree.write().expect("tree lock");
-        let path = Self::new_path(&tree, parent, name)?;
-        let (_, uid, gid) = Self::new_owner(&tree, parent, 0o777, uid, gid, false);
-        let a = self.change(
-            rw,
-            &mut tree,
-            Op::Symlink {
-                path,
-                target: target.to_vec(),
-                uid,
-                gid,
-            },
-        )?;
-        Self::attr_of(&tree, a.ino.expect("created"))
-    }
-
-    pub fn link(&self, ino: Ino, parent: Ino, name: &[u8]) -> Result<(Ino, Attr), Errno> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
-        let mut tree = self.tree.write().expect("tree lock");
-        let to = Self::new_path(&tree, parent, name)?;
-        let from = Self::path_of(&tree, ino).ok_or(Errno::ENOENT)?;
-        self.change(rw, &mut tree, Op::Link { from, to })?;
-        Self::attr_of(&tree, ino)
-    }
-
-    pub fn unlink(&self, parent: Ino, name: &[u8], dir: bool) -> Result<(), Errno> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
-        let mut tree = self.tree.write().expect("tree lock");
-        let path = Self::new_path(&tree, parent, name)?;
-        let op = if dir {
-            Op::Rmdir { path }
-        } else {
-            Op::Unlink { path }
-        };
-        self.change(rw, &mut tree, op).map(|_| ())
-    }
-
-    pub fn rename(
-        &self,
-        from_dir: Ino,
-        from: &[u8],
-        to_dir: Ino,
-        to: &[u8],
-        flags: u32,
-    ) -> Result<(), Errno> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
-        let mut tree = self.tree.write().expect("tree lock");
-        let from = Self::new_path(&tree, from_dir, from)?;
-        let to = Self::new_path(&tree, to_dir, to)?;
-        if flags & !(libc::RENAME_NOREPLACE | libc::RENAME_EXCHANGE) != 0 {
+    /// Where the target of the symlink `ino` is.
+    pub fn link_target(&self, ino: Ino) -> Result<LinkTarget, Errno> {
+        let layers = self.layers.read().expect("layers lock");
+        let node = layers.tree.node(ino).ok_or(Errno::ENOENT)?;
+        if node.attr.kind != crate::archive::Kind::Symlink {
             return Err(Errno::EINVAL);
         }
-        self.change(rw, &mut tree, Op::Rename { from, to, flags })
-            .map(|_| ())
-    }
-
-    /// Makes `ino`'s content an upper data file (copying the archive entry's bytes when `keep`).
-    fn ensure_upper(
-        &self,
-        rw: &Writable,
-        tree: &mut Tree,
-        ino: Ino,
-        archive: &Archive,
-        keep: bool,
-    ) -> Result<Arc<File>, Errno> {
-        let node = tree.node(ino).ok_or(Errno::ENOENT)?;
-        let entry = match node.content {
-            Content::Upper(id) => return rw.upper.file(id).map_err(|e| errno(&e)),
-            Content::Archive(entry) if node.attr.kind == Kind::File => entry,
-            Content::Dir(_) => return Err(Errno::EISDIR),
-            _ => return Err(Errno::EINVAL),
-        };
-        let (id, file) = rw.upper.create().map_err(|e| errno(&e))?;
-        if keep {
-            let copied = archive
-                .decoder(entry)
-                .map_err(|e| Errno::from_raw(e.errno()))
-                .and_then(|mut r| {
-                    let mut w = io::BufWriter::with_capacity(1 << 20, &*file);
-                    io::copy(&mut r, &mut w)
-                        .and_then(|_| io::Write::flush(&mut w))
-                        .map_err(|e| errno(&e))
-                });
-            if let Err(e) = copied {
-                rw.upper.remove(id);
-                return Err(e);
-            }
+        match &node.content {
+            Content::Symlink(t) => Ok(LinkTarget::Inline(t.to_vec())),
+            Content::Archive(no) => Ok(LinkTarget::Archive(ArchiveEntry {
+                base: layers.base.clone(),
+                entry: no.get(),
+            })),
+            _ => Err(Errno::EIO),
         }
-        match Self::path_of(tree, ino) {
-            Some(path) => {
-                if let Err(e) = self.change(rw, tree, Op::CopyUp { path, id }) {
-                    rw.upper.remove(id);
-                    return Err(e);
-                }
-            }
-            None => tree.node_mut(ino).expect("exists").content = Content::Upper(id),
-        }
-        // Copying up changes where the bytes live, not the file's mtime.
-        set_file_time(&file, tree.node(ino).expect("exists").attr.mtime)?;
-        Ok(file)
-    }
-
-    /// Writes `data` at `offset` of the regular file `ino`, copying it up first if needed.
-    pub fn write(
-        &self,
-        ino: Ino,
-        offset: u64,
-        data: &[u8],
-        archive: &Archive,
-    ) -> Result<(), Errno> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
-        let upper = match self.tree().node(ino).map(|n| &n.content) {
-            Some(Content::Upper(id)) => Some(rw.upper.file(*id).map_err(|e| errno(&e))?),
-            Some(_) => None,
-            None => return Err(Errno::ENOENT),
-        };
-        let file = match upper {
-            Some(f) => f,
-            None => self.ensure_upper(
-                rw,
-                &mut self.tree.write().expect("tree lock"),
-                ino,
-                archive,
-                true,
-            )?,
-        };
-        file.write_all_at(data, offset).map_err(|e| errno(&e))?;
-        let (size, mtime) = file_state(&file)?;
-        let mut tree = self.tree.write().expect("tree lock");
-        if let Some(n) = tree.node_mut(ino) {
-            n.attr.size = size;
-            n.attr.mtime = mtime;
-            n.attr.ctime = mtime;
-        }
-        Ok(())
-    }
-
-    /// chmod, chown, truncate and utimens.
-    pub fn setattr(&self, ino: Ino, s: SetAttr, archive: &Archive) -> Result<Attr, Errno> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
-        let mut tree = self.tree.write().expect("tree lock");
-        if tree.node(ino).is_none() {
-            return Err(Errno::ENOENT);
-        }
-        if let Some(size) = s.size {
-            let file = self.ensure_upper(rw, &mut tree, ino, archive, size > 0)?;
-            file.set_len(size).map_err(|e| errno(&e))?;
-            let (size, mtime) = file_state(&file)?;
-            let n = tree.node_mut(ino).expect("exists");
-            n.attr.size = size;
-            n.attr.mtime = mtime;
-            n.attr.ctime = mtime;
-        }
-        if s.perm.is_some() || s.uid.is_some() || s.gid.is_some() || s.mtime.is_some() {
-            match Self::path_of(&tree, ino) {
-                Some(path) => {
-                    let op = Op::SetAttr {
-                        path,
-                        perm: s.perm,
-                        uid: s.uid,
-                        gid: s.gid,
-                        mtime: s.mtime,
-                    };
-                    self.change(rw, &mut tree, op)?;
-                }
-                None => {
-                    // A file without a name (unlinked, still open): nothing to journal.
-                    let n = tree.node_mut(ino).expect("exists");
-                    n.attr.perm = s.perm.map_or(n.attr.perm, |p| p & 0o7777);
-                    n.attr.uid = s.uid.unwrap_or(n.attr.uid);
-                    n.attr.gid = s.gid.unwrap_or(n.attr.gid);
-                    n.attr.mtime = s.mtime.unwrap_or(n.attr.mtime);
-                    n.attr.ctime = clock::now();
-                }
-            }
-            if let (Some(m), Some(Content::Upper(id))) =
-                (s.mtime, tree.node(ino).map(|n| &n.content))
-            {
-                set_file_time(&*rw.upper.file(*id).map_err(|e| errno(&e))?, m)?;
-            }
-        }
-        Ok(tree.node(ino).expect("exists").attr)
-    }
-
-    /// fallocate(2) on the regular file `ino`.
-    pub fn fallocate(
-        &self,
-        ino: Ino,
-        mode: i32,
-        offset: u64,
-        len: u64,
-        archive: &Archive,
-    ) -> Result<(), Errno> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
-        let mut tree = self.tree.write().expect("tree lock");
-        let file = self.ensure_upper(rw, &mut tree, ino, archive, true)?;
-        nix::fcntl::fallocate(
-            &*file,
-            nix::fcntl::FallocateFlags::from_bits_truncate(mode),
-            offset as i64,
-            len as i64,
-        )
-        .map_err(|e| Errno::from_raw(e as i32))?;
-        let (size, mtime) = file_state(&file)?;
-        let n = tree.node_mut(ino).expect("exists");
-        n.attr.size = size;
-        n.attr.mtime = mtime;
-        n.attr.ctime = mtime;
-        Ok(())
     }
 
     /// fsync(2): the file's data (if in the upper layer) and the journal reach the disk.
     pub fn fsync(&self, ino: Ino) -> Result<(), Errno> {
         let Some(rw) = &self.rw else { return Ok(()) };
-        let upper_id = match self.tree().node(ino).map(|n| &n.content) {
+        let upper_id = match self.view().tree().node(ino).map(|n| &n.content) {
             Some(Content::Upper(id)) => Some(*id),
             _ => None,
         };
@@ -621,15 +327,15 @@ impl Overlay {
             .map_err(|e| errno(&e))
     }
 
-    /// The open upper data file of `ino`, when its content lives in the upper layer.
-    pub fn upper_file(&self, id: u64) -> Result<Arc<File>, Errno> {
+    fn upper_file(&self, id: u64) -> Result<Arc<File>, Errno> {
         self.writable_parts()?.upper.file(id).map_err(|e| errno(&e))
     }
 
-    /// The kernel took another reference to `ino` (writable mounts count them).
-    pub fn remember(&self, ino: Ino) {
+    /// The kernel took another reference to `ino`, which `view` shows (writable mounts count
+    /// them). Counted under the same lock that found the node, so it cannot be freed in between.
+    pub fn remember(&self, view: &View<'_>, ino: Ino) {
         if self.rw.is_some()
-            && let Some(n) = self.tree().node(ino)
+            && let Some(n) = view.tree().node(ino)
         {
             n.lookups.fetch_add(1, Ordering::AcqRel);
         }
@@ -639,16 +345,29 @@ impl Overlay {
     pub fn forget(&self, ino: Ino, n: u64) {
         let Some(rw) = &self.rw else { return };
         let left = {
-            let tree = self.tree();
-            let Some(node) = tree.node(ino) else { return };
-            let before = node.lookups.fetch_sub(
-                n.min(node.lookups.load(Ordering::Acquire)),
-                Ordering::AcqRel,
-            );
+            let view = self.view();
+            let Some(node) = view.tree().node(ino) else {
+                return;
+            };
+            let before = node
+                .lookups
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |l| {
+                    Some(l.saturating_sub(n))
+                })
+                .expect("the update always succeeds");
             before.saturating_sub(n)
         };
         if left == 0 {
-            Self::free_if_unused(rw, &mut self.tree.write().expect("tree lock"), ino);
+            let mut layers = self.layers.write().expect("layers lock");
+            Self::free_if_unused(rw, &mut layers.tree, ino);
+        }
+    }
+
+    fn free_if_unused(rw: &Writable, tree: &mut Tree, ino: Ino) {
+        if let Some(node) = tree.release_if_unused(ino)
+            && let Content::Upper(id) = node.content
+        {
+            rw.upper.remove(id);
         }
     }
 
@@ -657,10 +376,23 @@ impl Overlay {
         let Some(rw) = &self.rw else {
             return Pending::default();
         };
-        let (files, bytes) = rw.upper.usage();
+        // Derived from the tree (the nodes whose content is an upper data file), so that data
+        // files being prepared or retired in the background never count.
+        let view = self.view();
+        let tree = view.tree();
+        let mut ids = std::collections::HashSet::new();
+        let mut bytes = 0;
+        for ino in 1..=tree.len() as Ino {
+            if let Some(n) = tree.node(ino)
+                && let Content::Upper(id) = n.content
+                && ids.insert(id)
+            {
+                bytes += n.attr.size;
+            }
+        }
         Pending {
             changes: rw.changes.load(Ordering::Relaxed),
-            files,
+            files: ids.len() as u64,
             bytes,
         }
     }

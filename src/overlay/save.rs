@@ -10,8 +10,9 @@ use std::sync::{Arc, RwLockWriteGuard};
 
 use nix::errno::Errno;
 
+use super::base::Base;
 use super::journal::{Identity, Journal, Op, Record};
-use super::tree::{Content, Ino, Tree};
+use super::tree::{Content, Defaults, EntryNo, Ino, Tree};
 use super::upper::Upper;
 use super::{Overlay, apply, errno};
 use crate::archive::build::dir_name;
@@ -72,7 +73,7 @@ pub(super) fn replay(tree: &mut Tree, records: &[Record], upper: &Upper) -> usiz
 }
 
 /// Removes every data file: the tree was built fresh from the archive and refers to none.
-pub(super) fn clear_data(upper: &Upper, _tree: &Tree) {
+pub(super) fn clear_data(upper: &Upper) {
     for id in upper.ids().unwrap_or_default() {
         upper.remove(id);
     }
@@ -106,20 +107,23 @@ pub struct SavePlan {
     pub inos: Vec<Ino>,
     /// Whether anything changed since the last save.
     pub changed: bool,
+    /// The archive the unchanged entries are copied from (the one being replaced).
+    pub archive: Arc<Archive>,
 }
 
 /// Holds off every change while a save runs; reads go on.
 pub struct SaveGuard<'a>(#[allow(dead_code)] RwLockWriteGuard<'a, ()>);
 
 impl Overlay {
-    /// Freezes changes and plans the merged tree as a new archive.
-    pub fn plan_save(&self, archive: &Arc<Archive>) -> Result<(SaveGuard<'_>, SavePlan), Errno> {
+    /// Freezes changes and plans the merged tree as a new archive of the tree's own base.
+    pub fn plan_save(&self) -> Result<(SaveGuard<'_>, SavePlan), Errno> {
         let rw = self.writable_parts()?;
         let guard = SaveGuard(rw.gate.write().expect("gate"));
         // Files deleted while open still read from the archive; give them their own copy first,
         // since the archive they read from is about to be replaced.
         {
-            let mut tree = self.tree.write().expect("tree lock");
+            let mut layers = self.layers.write().expect("layers lock");
+            let tree = &layers.tree;
             let orphans: Vec<Ino> = (1..=tree.len() as Ino)
                 .filter(|&i| {
                     tree.node(i)
@@ -127,10 +131,11 @@ impl Overlay {
                 })
                 .collect();
             for ino in orphans {
-                self.ensure_upper(rw, &mut tree, ino, archive, true)?;
+                self.ensure_upper(rw, &mut layers, ino, true)?;
             }
         }
-        let tree = self.tree();
+        let view = self.view();
+        let (tree, archive) = (view.tree(), view.base().archive().clone());
         let mut entries = Vec::new();
         let mut inos = Vec::new();
         for (path, ino) in tree.walk() {
@@ -144,11 +149,11 @@ impl Overlay {
             };
             let (name, source) = match &n.content {
                 Content::Dir(_) => (dir_name(path), Source::Dir),
-                Content::Archive(entry) => (
+                Content::Archive(no) => (
                     path,
                     Source::Raw {
                         archive: archive.clone(),
-                        entry: *entry,
+                        entry: no.get(),
                     },
                 ),
                 Content::Upper(id) => (
@@ -176,6 +181,7 @@ impl Overlay {
                 entries,
                 inos,
                 changed,
+                archive,
             },
         ))
     }
@@ -193,36 +199,53 @@ impl Overlay {
         j.sync().map_err(|e| errno(&e))
     }
 
-    /// After the new archive is in place: every node's content becomes an entry of `archive`, the
-    /// journal restarts from it, and data files nobody refers to any more are removed.
+    /// After the new archive is in place: every node's content becomes an entry of `archive`, in
+    /// the same step the tree's base becomes `archive` (one write of the layers), then the journal
+    /// restarts from it and data files nobody refers to any more are removed.
     pub fn rebase(
         &self,
         _guard: &SaveGuard<'_>,
-        archive: &Archive,
+        archive: Arc<Archive>,
         plan: &SavePlan,
     ) -> Result<(), Errno> {
         let rw = self.writable_parts()?;
         let index = archive.index();
+        let identity = super::identity_of(index);
         let by_name: HashMap<&[u8], u32> = index
             .entries()
             .iter()
             .enumerate()
             .map(|(i, e)| (index.name(e), i as u32))
             .collect();
-        let mut tree = self.tree.write().expect("tree lock");
+        // Every planned file and symlink is in the new archive (it was written from the plan);
+        // find all of them before changing anything, so the tree never points into two archives.
+        let mut moves = Vec::with_capacity(plan.entries.len());
         for (p, &ino) in plan.entries.iter().zip(&plan.inos) {
             if p.meta.kind == Kind::Dir {
                 continue;
             }
-            match by_name.get(p.name.as_slice()) {
-                Some(&i) => tree.node_mut(ino).expect("planned").content = Content::Archive(i),
-                None => tracing::error!(
-                    "saved archive lacks {:?}; keeping its upper copy",
-                    String::from_utf8_lossy(&p.name)
-                ),
-            }
+            let Some(&i) = by_name.get(p.name.as_slice()) else {
+                tracing::error!(
+                    "the saved archive lacks {}; still serving the previous one",
+                    crate::display::escape(&p.name)
+                );
+                return Err(Errno::EIO);
+            };
+            moves.push((ino, i));
         }
-        let identity = super::identity_of(index);
+        drop(by_name);
+        let mut layers = self.layers.write().expect("layers lock");
+        for (ino, i) in moves {
+            layers.tree.node_mut(ino).expect("planned").content = Content::Archive(EntryNo::new(i));
+        }
+        // Files unlinked but still open have their upper copy (plan_save made one): no node refers
+        // to an entry of the old archive any more, and the base changes in the same step.
+        layers.tree.reset_root(&Defaults {
+            mtime: archive.mtime(),
+            ..self.defaults
+        });
+        layers.base = Arc::new(Base::new(archive, self.limits.clone()));
+        let tree = &layers.tree;
         let journal = Journal::create(&rw.upper.journal_path(), identity, clock::now())
             .map_err(|e| errno(&e))?;
         *rw.journal.lock().expect("journal lock") = journal;

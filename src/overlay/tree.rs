@@ -25,6 +25,15 @@ const DIR_SIZE: u64 = 4096;
 
 pub use crate::clock::Time;
 
+/// A node as the kernel is told about it: number, generation (a reused number gets a new one) and
+/// attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRef {
+    pub ino: Ino,
+    pub generation: u64,
+    pub attr: Attr,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attr {
     pub kind: Kind,
@@ -37,10 +46,25 @@ pub struct Attr {
     pub nlink: u32,
 }
 
+/// The number of an entry in the archive the tree was built from (or rebased onto). Only the
+/// overlay makes and reads these, and only together with that archive (`Overlay::view`), so an
+/// entry number can never be paired with another version of the archive.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EntryNo(u32);
+
+impl EntryNo {
+    pub(super) fn new(i: u32) -> EntryNo {
+        EntryNo(i)
+    }
+    pub(super) fn get(&self) -> u32 {
+        self.0
+    }
+}
+
 #[derive(Debug)]
 pub enum Content {
-    /// An entry of the current archive (files and symlinks).
-    Archive(u32),
+    /// An entry of the tree's archive (files and symlinks).
+    Archive(EntryNo),
     /// A file in the upper layer, by id.
     Upper(u64),
     /// A symlink made since the last save.
@@ -103,6 +127,8 @@ pub struct Node {
     pub content: Content,
     /// References the kernel holds (lookups minus forgets); a node without names is freed at zero.
     pub lookups: AtomicU64,
+    /// Told to the kernel with the inode number: a reused number comes with a new generation.
+    pub generation: u64,
 }
 
 impl Node {
@@ -144,6 +170,17 @@ pub struct Defaults {
     pub uid: u32,
     pub gid: u32,
     pub mtime: i64,
+}
+
+impl Defaults {
+    /// The calling user, and `archive`'s mtime.
+    pub fn for_archive(archive: &crate::archive::Archive) -> Defaults {
+        Defaults {
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            mtime: archive.mtime(),
+        }
+    }
 }
 
 /// What was wrong with entry names, for one warning per kind at mount.
@@ -236,22 +273,16 @@ pub fn check_name(name: &[u8]) -> Result<(), Errno> {
 
 pub struct Tree {
     nodes: Vec<Option<Node>>,
+    /// Freed inode numbers and the generation their next node gets, reused before new ones so a
+    /// long-lived mount with a build loop does not grow without bound.
+    free: Vec<(Ino, u64)>,
 }
 
 impl Tree {
     pub fn build(index: &Index, defaults: Defaults) -> (Tree, BuildReport) {
         let mut report = BuildReport::default();
         let mut links: HashMap<u64, Ino> = HashMap::new();
-        let mut tree = Tree {
-            nodes: vec![Some(Node {
-                parent: ROOT_INO,
-                name: Box::new([]),
-                attr: implied_dir(&defaults),
-                content: Content::Dir(Box::default()),
-                links: Vec::new(),
-                lookups: AtomicU64::new(0),
-            })],
-        };
+        let mut tree = Tree::with_root(implied_dir(&defaults));
         for (i, e) in index.entries().iter().enumerate() {
             let full = index.name(e);
             let (comps, absolute) = match components(full) {
@@ -307,7 +338,7 @@ impl Tree {
             let content = if e.meta.kind == Kind::Dir {
                 Content::Dir(Box::default())
             } else {
-                Content::Archive(i as u32)
+                Content::Archive(EntryNo(i as u32))
             };
             match tree.lookup(parent, leaf) {
                 None => {
@@ -355,16 +386,36 @@ impl Tree {
         (tree, report)
     }
 
+    fn with_root(attr: Attr) -> Tree {
+        Tree {
+            nodes: vec![Some(Node {
+                parent: ROOT_INO,
+                name: Box::new([]),
+                attr,
+                content: Content::Dir(Box::default()),
+                links: Vec::new(),
+                lookups: AtomicU64::new(0),
+                generation: 0,
+            })],
+            free: Vec::new(),
+        }
+    }
+
     fn add(&mut self, parent: Ino, name: &[u8], attr: Attr, content: Content) -> Ino {
-        let ino = self.nodes.len() as Ino + 1;
-        self.nodes.push(Some(Node {
+        let (ino, generation) = self.free.pop().unwrap_or((self.nodes.len() as Ino + 1, 0));
+        let node = Some(Node {
             parent,
             name: name.into(),
             links: Vec::new(),
             attr,
             content,
             lookups: AtomicU64::new(0),
-        }));
+            generation,
+        });
+        match self.nodes.get_mut(ino as usize - 1) {
+            Some(slot) => *slot = node,
+            None => self.nodes.push(node),
+        }
         self.node_mut(parent)
             .and_then(Node::dir_mut)
             .expect("parent is a directory")
@@ -469,11 +520,12 @@ impl Tree {
     pub fn link(&mut self, ino: Ino, parent: Ino, name: &[u8], t: Time) -> Result<(), Errno> {
         check_name(name)?;
         let kind = self.node(ino).ok_or(Errno::ENOENT)?.attr.kind;
-        if kind == Kind::Dir {
-            return Err(Errno::EPERM);
-        }
+        // An existing target is refused before a directory source, as Linux does (do_linkat).
         if self.dir_of(parent)?.get(name).is_some() {
             return Err(Errno::EEXIST);
+        }
+        if kind == Kind::Dir {
+            return Err(Errno::EPERM);
         }
         self.node_mut(parent)
             .and_then(Node::dir_mut)
@@ -553,18 +605,38 @@ impl Tree {
         let noreplace = flags & libc::RENAME_NOREPLACE != 0;
         let exchange = flags & libc::RENAME_EXCHANGE != 0;
         check_name(to)?;
+        // The checks in the order Linux makes them (fs/namei.c, do_renameat2), so every caller gets
+        // the errno a native filesystem gives.
         let src = self.dir_of(from_dir)?.get(from).ok_or(Errno::ENOENT)?;
         let dst = self.dir_of(to_dir)?.get(to);
+        if noreplace && dst.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        if exchange && dst.is_none() {
+            return Err(Errno::ENOENT);
+        }
         let src_dir = self.kind(src) == Kind::Dir;
         if src_dir && self.is_within(to_dir, src) {
             return Err(Errno::EINVAL); // into itself
         }
+        if let Some(d) = dst
+            && d != src
+            && self.kind(d) == Kind::Dir
+            && self.is_within(from_dir, d)
+        {
+            // The target is an ancestor of the source.
+            return Err(if exchange {
+                Errno::EINVAL
+            } else {
+                Errno::ENOTEMPTY
+            });
+        }
+        if dst == Some(src) {
+            return Ok(None); // two names of the same file: nothing to do
+        }
         if exchange {
-            let dst = dst.ok_or(Errno::ENOENT)?;
+            let dst = dst.expect("checked");
             let dst_dir = self.kind(dst) == Kind::Dir;
-            if dst_dir && self.is_within(from_dir, dst) {
-                return Err(Errno::EINVAL);
-            }
             self.node_mut(from_dir)
                 .and_then(Node::dir_mut)
                 .expect("checked")
@@ -588,14 +660,8 @@ impl Tree {
             self.touch_dir(to_dir, t);
             return Ok(None);
         }
-        if dst == Some(src) {
-            return Ok(None); // two names of the same file: nothing to do
-        }
         let mut replaced = None;
         if let Some(d) = dst {
-            if noreplace {
-                return Err(Errno::EEXIST);
-            }
             let dst_node = self.node(d).expect("listed");
             match (src_dir, dst_node.attr.kind == Kind::Dir) {
                 (false, true) => return Err(Errno::EISDIR),
@@ -655,7 +721,25 @@ impl Tree {
         if ino == ROOT_INO || n.attr.nlink > 0 || n.lookups.load(Ordering::Acquire) > 0 {
             return None;
         }
-        self.nodes[ino as usize - 1].take()
+        let node = self.nodes[ino as usize - 1].take()?;
+        self.free.push((ino, node.generation + 1));
+        Some(node)
+    }
+
+    /// The root directory is not stored in archives: it shows what `defaults` give (the archive's
+    /// mtime). A save resets it so, so that the live root agrees with every later mount's.
+    pub fn reset_root(&mut self, defaults: &Defaults) {
+        let root = self.node_mut(ROOT_INO).expect("root");
+        let nlink = root.attr.nlink;
+        root.attr = Attr {
+            nlink,
+            ..implied_dir(defaults)
+        };
+    }
+
+    /// The generation of the node at `ino` (0 for a number never reused).
+    pub fn generation(&self, ino: Ino) -> u64 {
+        self.node(ino).map_or(0, |n| n.generation)
     }
 
     /// Every named node in pre-order (each directory followed by everything below it, entries in
@@ -721,16 +805,7 @@ mod tests {
     }
 
     fn empty() -> Tree {
-        Tree {
-            nodes: vec![Some(Node {
-                parent: ROOT_INO,
-                name: Box::new([]),
-                attr: dir_attr(0o755, 0, 0, (0, 0)),
-                content: Content::Dir(Box::default()),
-                links: Vec::new(),
-                lookups: AtomicU64::new(0),
-            })],
-        }
+        Tree::with_root(dir_attr(0o755, 0, 0, (0, 0)))
     }
 
     fn mkdir(t: &mut Tree, parent: Ino, name: &str) -> Ino {

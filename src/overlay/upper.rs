@@ -44,14 +44,21 @@ impl Shared {
     }
 
     fn make(&self) -> io::Result<(u64, Arc<File>)> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(self.path(id))?;
-        Ok((id, Arc::new(file)))
+        loop {
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(self.path(id))
+            {
+                Ok(file) => return Ok((id, Arc::new(file))),
+                // A file no journal record names (left by a daemon that died): never reuse it.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn refill(&self) {
@@ -238,18 +245,6 @@ impl Upper {
             }
         }
         self.chore(Chore::Delete(ids));
-    }
-
-    /// (files, bytes) of content in the data directory (the ready pool not counted).
-    pub fn usage(&self) -> (u64, u64) {
-        let pooled = self.shared.pool.lock().expect("pool lock").len() as u64;
-        let (n, b) = self
-            .ids()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|id| std::fs::metadata(self.data_path(id)).ok())
-            .fold((0u64, 0u64), |(n, b), m| (n + 1, b + m.len()));
-        (n.saturating_sub(pooled), b)
     }
 
     /// Flushes the data directories (new and removed names).

@@ -5,6 +5,8 @@
 
 pub mod conda;
 pub mod fixture;
+pub mod kernel;
+pub mod model;
 pub mod tree;
 
 use std::ffi::OsStr;

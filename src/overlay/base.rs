@@ -1,0 +1,90 @@
+//! The archive version a tree's entry numbers point into, with what reads it (the decompressed-data
+//! cache and the per-entry readers, both keyed by entry number). The overlay keeps a tree and its
+//! base under one lock and swaps them together when a save installs a new archive, so a read or a
+//! copy-up always decodes the entry its node names, in the archive that number belongs to.
+
+use std::num::NonZeroUsize;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+
+use crate::archive::read::CheckedReader;
+use crate::archive::{Archive, CacheLimits, DecodedCache, EntryError, EntryReader};
+
+/// Entry readers kept between reads (they carry streaming state for large entries).
+const READERS: usize = 256;
+
+pub struct Base {
+    archive: Arc<Archive>,
+    cache: Arc<DecodedCache>,
+    readers: Mutex<LruCache<u32, Arc<EntryReader>>>,
+}
+
+impl Base {
+    pub fn new(archive: Arc<Archive>, limits: CacheLimits) -> Base {
+        Base {
+            archive,
+            cache: Arc::new(DecodedCache::new(limits)),
+            readers: Mutex::new(LruCache::new(NonZeroUsize::new(READERS).expect("non-zero"))),
+        }
+    }
+
+    pub fn archive(&self) -> &Arc<Archive> {
+        &self.archive
+    }
+
+    pub fn cache(&self) -> &DecodedCache {
+        &self.cache
+    }
+
+    fn reader(&self, entry: u32) -> Arc<EntryReader> {
+        let mut readers = self.readers.lock().expect("readers lock");
+        if let Some(r) = readers.get(&entry) {
+            return r.clone();
+        }
+        let r = Arc::new(EntryReader::new(
+            self.archive.clone(),
+            self.cache.clone(),
+            entry,
+        ));
+        readers.put(entry, r.clone());
+        r
+    }
+}
+
+/// One entry of one archive version, handed out by the overlay together with the archive its number
+/// belongs to: the only way to read archive content.
+pub struct ArchiveEntry {
+    pub(super) base: Arc<Base>,
+    pub(super) entry: u32,
+}
+
+impl ArchiveEntry {
+    pub fn size(&self) -> u64 {
+        self.base
+            .archive
+            .index()
+            .entry(self.entry)
+            .uncompressed_size
+    }
+
+    /// Up to `len` bytes at `offset`, through the cache.
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, EntryError> {
+        self.base.reader(self.entry).read_at(offset, len)
+    }
+
+    /// The whole entry, decompressed and verified; callers bound `size()` first.
+    pub fn read_all(&self) -> Result<Vec<u8>, EntryError> {
+        self.base.archive.read_all(self.entry)
+    }
+
+    /// A streaming, verified decoder of the whole entry (copy-up).
+    pub fn decoder(&self) -> Result<CheckedReader, EntryError> {
+        self.base.archive.decoder(self.entry)
+    }
+
+    pub fn archive_path(&self) -> &Path {
+        self.base.archive.path()
+    }
+}

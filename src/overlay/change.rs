@@ -1,0 +1,412 @@
+//! The changes a writable overlay accepts: each takes the save gate shared, journals the change and
+//! applies it to the tree. Operations that hand a node to the kernel count that reference before
+//! they let go of the tree, so the node cannot be freed before the kernel knows it.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use nix::errno::Errno;
+
+use super::base::ArchiveEntry;
+use super::journal::{Op, Record};
+use super::tree::{self, Attr, Content, Ino, NodeRef, Tree};
+use super::{Layers, Overlay, Writable, apply, errno};
+use crate::archive::Kind;
+use crate::clock;
+
+/// The attribute changes of a setattr request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetAttr {
+    pub perm: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub mtime: Option<clock::Time>,
+}
+
+/// An upper file's mtime is its data file's mtime: replay reads it from there, so every change to
+/// one goes to the other.
+fn set_file_time(file: &File, t: clock::Time) -> Result<(), Errno> {
+    let ts = nix::sys::time::TimeSpec::new(t.0, i64::from(t.1));
+    nix::sys::stat::futimens(file, &ts, &ts).map_err(|e| Errno::from_raw(e as i32))
+}
+
+/// (size, mtime) of a data file, as the kernel recorded them.
+fn file_state(file: &File) -> Result<(u64, clock::Time), Errno> {
+    use std::os::unix::fs::MetadataExt;
+    let md = file.metadata().map_err(|e| errno(&e))?;
+    Ok((md.len(), (md.mtime(), md.mtime_nsec() as u32)))
+}
+
+/// Records a data file's size and mtime in its node.
+fn note_file_state(tree: &mut Tree, ino: Ino, file: &File) -> Result<(), Errno> {
+    let (size, mtime) = file_state(file)?;
+    if let Some(n) = tree.node_mut(ino) {
+        n.attr.size = size;
+        n.attr.mtime = mtime;
+        n.attr.ctime = mtime;
+    }
+    Ok(())
+}
+
+/// The path of `name` in `parent`, which must be a directory that still has a name.
+fn new_path(tree: &Tree, parent: Ino, name: &[u8]) -> Result<Vec<u8>, Errno> {
+    let p = tree.node(parent).ok_or(Errno::ENOENT)?;
+    if p.attr.kind != Kind::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    if !p.is_named() {
+        return Err(Errno::ENOENT);
+    }
+    tree::check_name(name)?;
+    Ok(tree.child_path(parent, name))
+}
+
+fn path_of(tree: &Tree, ino: Ino) -> Option<Vec<u8>> {
+    let n = tree.node(ino)?;
+    n.is_named().then(|| tree.child_path(n.parent, &n.name))
+}
+
+/// Owner and permission bits of a new node: a setgid directory passes on its group (and, to
+/// directories, the setgid bit), as on native filesystems.
+fn new_owner(
+    tree: &Tree,
+    parent: Ino,
+    perm: u32,
+    uid: u32,
+    gid: u32,
+    dir: bool,
+) -> (u32, u32, u32) {
+    match tree.node(parent) {
+        Some(p) if p.attr.perm & 0o2000 != 0 => {
+            (perm | if dir { 0o2000 } else { 0 }, uid, p.attr.gid)
+        }
+        _ => (perm, uid, gid),
+    }
+}
+
+/// The node as the kernel is told about it, with the reference the kernel takes by receiving it.
+fn handed_out(tree: &Tree, ino: Ino) -> Result<NodeRef, Errno> {
+    let n = tree.node(ino).ok_or(Errno::ENOENT)?;
+    n.lookups.fetch_add(1, Ordering::AcqRel);
+    Ok(NodeRef {
+        ino,
+        generation: n.generation,
+        attr: n.attr,
+    })
+}
+
+impl Overlay {
+    /// Journals `op` and applies it. The caller holds the gate.
+    fn change(&self, rw: &Writable, tree: &mut Tree, op: Op) -> Result<apply::Applied, Errno> {
+        let t = clock::now();
+        rw.journal
+            .lock()
+            .expect("journal lock")
+            .append(&Record { t, op: op.clone() })
+            .map_err(|e| errno(&e))?;
+        rw.changes.fetch_add(1, Ordering::Relaxed);
+        let applied = apply::apply(tree, &op, t)?;
+        if let Some(ino) = applied.unlinked {
+            Self::free_if_unused(rw, tree, ino);
+        }
+        Ok(applied)
+    }
+
+    /// Runs one change: the save gate shared (a save waits for it, and it for a save), the layers
+    /// exclusively.
+    fn edit<R>(
+        &self,
+        f: impl FnOnce(&Writable, &mut Layers) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let rw = self.writable_parts()?;
+        let _gate = rw.gate.read().expect("gate");
+        f(rw, &mut self.layers.write().expect("layers lock"))
+    }
+
+    pub fn mkdir(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        perm: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<NodeRef, Errno> {
+        self.edit(|rw, layers| {
+            let tree = &mut layers.tree;
+            let path = new_path(tree, parent, name)?;
+            let (perm, uid, gid) = new_owner(tree, parent, perm & 0o7777, uid, gid, true);
+            let op = Op::Mkdir {
+                path,
+                perm,
+                uid,
+                gid,
+            };
+            let a = self.change(rw, tree, op)?;
+            handed_out(tree, a.ino.expect("created"))
+        })
+    }
+
+    /// A new, empty regular file.
+    pub fn create(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        perm: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<NodeRef, Errno> {
+        self.edit(|rw, layers| {
+            let tree = &mut layers.tree;
+            let path = new_path(tree, parent, name)?;
+            if tree.lookup(parent, name).is_some() {
+                return Err(Errno::EEXIST);
+            }
+            let (perm, uid, gid) = new_owner(tree, parent, perm & 0o7777, uid, gid, false);
+            let (id, file) = rw.upper.create().map_err(|e| errno(&e))?;
+            let op = Op::Create {
+                path,
+                id,
+                perm,
+                uid,
+                gid,
+            };
+            match self.change(rw, tree, op) {
+                Ok(a) => {
+                    let ino = a.ino.expect("created");
+                    set_file_time(&file, tree.node(ino).expect("created").attr.mtime)?;
+                    handed_out(tree, ino)
+                }
+                Err(e) => {
+                    rw.upper.remove(id);
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    pub fn symlink(
+        &self,
+        parent: Ino,
+        name: &[u8],
+        target: &[u8],
+        uid: u32,
+        gid: u32,
+    ) -> Result<NodeRef, Errno> {
+        self.edit(|rw, layers| {
+            let tree = &mut layers.tree;
+            let path = new_path(tree, parent, name)?;
+            let (_, uid, gid) = new_owner(tree, parent, 0o777, uid, gid, false);
+            let op = Op::Symlink {
+                path,
+                target: target.to_vec(),
+                uid,
+                gid,
+            };
+            let a = self.change(rw, tree, op)?;
+            handed_out(tree, a.ino.expect("created"))
+        })
+    }
+
+    pub fn link(&self, ino: Ino, parent: Ino, name: &[u8]) -> Result<NodeRef, Errno> {
+        self.edit(|rw, layers| {
+            let tree = &mut layers.tree;
+            let to = new_path(tree, parent, name)?;
+            let from = path_of(tree, ino).ok_or(Errno::ENOENT)?;
+            self.change(rw, tree, Op::Link { from, to })?;
+            handed_out(tree, ino)
+        })
+    }
+
+    pub fn unlink(&self, parent: Ino, name: &[u8], dir: bool) -> Result<(), Errno> {
+        self.edit(|rw, layers| {
+            let tree = &mut layers.tree;
+            let path = new_path(tree, parent, name)?;
+            let op = if dir {
+                Op::Rmdir { path }
+            } else {
+                Op::Unlink { path }
+            };
+            self.change(rw, tree, op).map(|_| ())
+        })
+    }
+
+    pub fn rename(
+        &self,
+        from_dir: Ino,
+        from: &[u8],
+        to_dir: Ino,
+        to: &[u8],
+        flags: u32,
+    ) -> Result<(), Errno> {
+        self.edit(|rw, layers| {
+            let tree = &mut layers.tree;
+            let from = new_path(tree, from_dir, from)?;
+            let to = new_path(tree, to_dir, to)?;
+            if flags & !(libc::RENAME_NOREPLACE | libc::RENAME_EXCHANGE) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            self.change(rw, tree, Op::Rename { from, to, flags })
+                .map(|_| ())
+        })
+    }
+
+    /// Makes `ino`'s content an upper data file, copying the archive entry's bytes when `keep`. The
+    /// entry is decoded from the base it belongs to: both come from the same `layers`.
+    pub(super) fn ensure_upper(
+        &self,
+        rw: &Writable,
+        layers: &mut Layers,
+        ino: Ino,
+        keep: bool,
+    ) -> Result<Arc<File>, Errno> {
+        let node = layers.tree.node(ino).ok_or(Errno::ENOENT)?;
+        let entry = match &node.content {
+            Content::Upper(id) => return rw.upper.file(*id).map_err(|e| errno(&e)),
+            Content::Archive(no) if node.attr.kind == Kind::File => ArchiveEntry {
+                base: layers.base.clone(),
+                entry: no.get(),
+            },
+            Content::Dir(_) => return Err(Errno::EISDIR),
+            _ => return Err(Errno::EINVAL),
+        };
+        let (id, file) = rw.upper.create().map_err(|e| errno(&e))?;
+        if keep {
+            let copied = entry
+                .decoder()
+                .map_err(|e| Errno::from_raw(e.errno()))
+                .and_then(|mut r| {
+                    let mut w = io::BufWriter::with_capacity(1 << 20, &*file);
+                    io::copy(&mut r, &mut w)
+                        .and_then(|_| io::Write::flush(&mut w))
+                        .map_err(|e| errno(&e))
+                });
+            if let Err(e) = copied {
+                rw.upper.remove(id);
+                return Err(e);
+            }
+        }
+        let tree = &mut layers.tree;
+        match path_of(tree, ino) {
+            Some(path) => {
+                if let Err(e) = self.change(rw, tree, Op::CopyUp { path, id }) {
+                    rw.upper.remove(id);
+                    return Err(e);
+                }
+            }
+            None => tree.node_mut(ino).expect("exists").content = Content::Upper(id),
+        }
+        // Copying up changes where the bytes live, not the file's mtime.
+        set_file_time(&file, tree.node(ino).expect("exists").attr.mtime)?;
+        Ok(file)
+    }
+
+    /// Writes `data` at `offset` of the regular file `ino`, copying it up first if needed. Returns
+    /// the bytes written: fewer than asked when the disk filled part way, as on a native
+    /// filesystem.
+    pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        let rw = self.writable_parts()?;
+        let _gate = rw.gate.read().expect("gate");
+        let upper = match self.view().tree().node(ino).map(|n| &n.content) {
+            Some(Content::Upper(id)) => Some(*id),
+            Some(_) => None,
+            None => return Err(Errno::ENOENT),
+        };
+        let file = match upper {
+            Some(id) => rw.upper.file(id).map_err(|e| errno(&e))?,
+            None => self.ensure_upper(
+                rw,
+                &mut self.layers.write().expect("layers lock"),
+                ino,
+                true,
+            )?,
+        };
+        let mut written = 0;
+        let mut failure = None;
+        while written < data.len() {
+            match file.write_at(&data[written..], offset + written as u64) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failure = Some(errno(&e));
+                    break;
+                }
+            }
+        }
+        // Whatever reached the data file (all, some, or none of it) is what the node shows.
+        note_file_state(
+            &mut self.layers.write().expect("layers lock").tree,
+            ino,
+            &file,
+        )?;
+        match failure {
+            Some(e) if written == 0 => Err(e),
+            _ => Ok(written),
+        }
+    }
+
+    /// chmod, chown, truncate and utimens.
+    pub fn setattr(&self, ino: Ino, s: SetAttr) -> Result<Attr, Errno> {
+        self.edit(|rw, layers| {
+            if layers.tree.node(ino).is_none() {
+                return Err(Errno::ENOENT);
+            }
+            if let Some(size) = s.size {
+                let file = self.ensure_upper(rw, layers, ino, size > 0)?;
+                let resized = file.set_len(size).map_err(|e| errno(&e));
+                note_file_state(&mut layers.tree, ino, &file)?;
+                resized?;
+            }
+            let tree = &mut layers.tree;
+            if s.perm.is_some() || s.uid.is_some() || s.gid.is_some() || s.mtime.is_some() {
+                match path_of(tree, ino) {
+                    Some(path) => {
+                        let op = Op::SetAttr {
+                            path,
+                            perm: s.perm,
+                            uid: s.uid,
+                            gid: s.gid,
+                            mtime: s.mtime,
+                        };
+                        self.change(rw, tree, op)?;
+                    }
+                    None => {
+                        // A file without a name (unlinked, still open): nothing to journal.
+                        let n = tree.node_mut(ino).expect("exists");
+                        n.attr.perm = s.perm.map_or(n.attr.perm, |p| p & 0o7777);
+                        n.attr.uid = s.uid.unwrap_or(n.attr.uid);
+                        n.attr.gid = s.gid.unwrap_or(n.attr.gid);
+                        n.attr.mtime = s.mtime.unwrap_or(n.attr.mtime);
+                        n.attr.ctime = clock::now();
+                    }
+                }
+                if let (Some(m), Some(Content::Upper(id))) =
+                    (s.mtime, tree.node(ino).map(|n| &n.content))
+                {
+                    set_file_time(&*rw.upper.file(*id).map_err(|e| errno(&e))?, m)?;
+                }
+            }
+            Ok(tree.node(ino).expect("exists").attr)
+        })
+    }
+
+    /// fallocate(2) on the regular file `ino`.
+    pub fn fallocate(&self, ino: Ino, mode: i32, offset: u64, len: u64) -> Result<(), Errno> {
+        self.edit(|rw, layers| {
+            let file = self.ensure_upper(rw, layers, ino, true)?;
+            let allocated = nix::fcntl::fallocate(
+                &*file,
+                nix::fcntl::FallocateFlags::from_bits_truncate(mode),
+                offset as i64,
+                len as i64,
+            )
+            .map_err(|e| Errno::from_raw(e as i32));
+            note_file_state(&mut layers.tree, ino, &file)?;
+            allocated
+        })
+    }
+}
