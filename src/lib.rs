@@ -21,5 +21,6 @@ pub mod fault;
 pub mod fs;
 pub mod logging;
 pub mod overlay;
+pub mod private_dir;
 pub mod process;
 pub mod shell;

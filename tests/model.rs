@@ -77,21 +77,11 @@ fn run_model(seed: u64, steps: usize) {
             "seed {seed} step {step}: {op:?}: result differs (mount vs native)"
         );
         let (a, b) = (snapshot(&native), snapshot(&point));
-        if a != b && std::env::var_os("MODEL_DEBUG").is_some() {
-            for j in walk(&w.state_dir().join("upper"))
-                .into_iter()
-                .filter(|p| p.ends_with("journal"))
-            {
-                for rec in conda_fuse::overlay::journal::Journal::read(&j).unwrap() {
-                    eprintln!("journal: {:?}", rec.op);
-                }
-            }
-            eprintln!("history: {history:#?}");
-        }
         assert!(
             a == b,
-            "seed {seed} step {step} after {op:?} (previous event: {event}): trees differ\n{}",
-            differences(&a, &b)
+            "seed {seed} step {step} after {op:?} (previous event: {event}): trees differ\n{}\n{}",
+            differences(&a, &b),
+            history[history.len().saturating_sub(25)..].join("\n")
         );
         event = "none";
         match r.below(40) {
@@ -117,24 +107,11 @@ fn run_model(seed: u64, steps: usize) {
                 w.ok([OsStr::new("unmount"), point.as_os_str()]);
                 mount(&w);
                 let after = mtimes(&point);
-                if before != after && std::env::var_os("MODEL_DEBUG").is_some() {
-                    eprintln!(
-                        "recent: {:#?}",
-                        &history[history.len().saturating_sub(25)..]
-                    );
-                    for j in walk(&w.state_dir().join("upper"))
-                        .into_iter()
-                        .filter(|p| p.ends_with("journal"))
-                    {
-                        for rec in conda_fuse::overlay::journal::Journal::read(&j).unwrap() {
-                            eprintln!("journal: {:?} {:?}", rec.t, rec.op);
-                        }
-                    }
-                }
                 assert!(
                     before == after,
-                    "seed {seed} step {step}: mtimes changed by kill -9 and replay\n{}",
-                    differences(&before, &after)
+                    "seed {seed} step {step}: mtimes changed by kill -9 and replay\n{}\n{}",
+                    differences(&before, &after),
+                    history[history.len().saturating_sub(25)..].join("\n")
                 );
                 event = "kill -9 and remount";
                 history.push("KILL".into());

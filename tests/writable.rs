@@ -398,6 +398,64 @@ fn a_full_disk_fails_the_save_and_keeps_everything() {
     assert_eq!(fs::read(ro.path("big")).unwrap(), b"small now");
 }
 
+/// The upper layer's filesystem fills (ENOSPC, or a quota) while changes are made: the change that
+/// hits the full disk fails, and every change acknowledged after space was freed survives a crash.
+#[test]
+fn a_full_upper_disk_tears_nothing_acknowledged_after_it() {
+    let w = World::new();
+    let (_, archive) = small_env(&w);
+    let upper_fs = w.path("upper-fs");
+    let _fs_guard = tmpfs(&upper_fs, "1m");
+    let upper = upper_fs.join("upper");
+    let point = w.path("mnt");
+    fs::create_dir_all(&point).unwrap();
+    let mount = || {
+        w.ok([
+            OsStr::new("mount"),
+            archive.as_os_str(),
+            point.as_os_str(),
+            OsStr::new("--upper-dir"),
+            upper.as_os_str(),
+        ])
+    };
+    mount();
+    let m = Mount {
+        world: &w,
+        point: point.clone(),
+    };
+    // Fill the disk, then change names until a journal record no longer fits.
+    let filler = upper_fs.join("filler");
+    let _ = fs::write(&filler, vec![0u8; 2 << 20]);
+    let mut made = Vec::new();
+    let mut failed = None;
+    for i in 0..5000 {
+        let name = format!("before-the-full-disk-{i:04}");
+        match fs::create_dir(m.path(&name)) {
+            Ok(()) => made.push(name),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    let failed = failed.expect("the disk filled up");
+    assert_eq!(failed.raw_os_error(), Some(libc::ENOSPC), "{failed}");
+    // The user frees space and goes on: these changes are acknowledged.
+    fs::remove_file(&filler).unwrap();
+    for name in ["after-1", "after-2"] {
+        fs::create_dir(m.path(name)).unwrap();
+        made.push(name.to_string());
+    }
+    fs::write(m.path("after-3"), b"acknowledged").unwrap();
+    kill_daemon(&w, &point);
+    w.ok([OsStr::new("unmount"), point.as_os_str()]);
+    mount();
+    for name in &made {
+        assert!(m.path(name).is_dir(), "{name} lost after the crash");
+    }
+    assert_eq!(fs::read(m.path("after-3")).unwrap(), b"acknowledged");
+}
+
 #[test]
 fn a_read_only_archive_directory_fails_the_save_and_keeps_everything() {
     let w = World::new();

@@ -26,6 +26,13 @@ pub enum Source {
         path: PathBuf,
         size: u64,
     },
+    /// A file already open (an upper data file, reached through its private directory); `shown`
+    /// names it in messages.
+    Open {
+        file: Arc<std::fs::File>,
+        size: u64,
+        shown: PathBuf,
+    },
     Bytes(Vec<u8>),
     /// Entry `entry` of an open archive, copied as it is stored (no recompression).
     Raw {
@@ -49,7 +56,7 @@ impl Planned {
         match &self.source {
             Source::Dir => 0,
             Source::Symlink(t) | Source::Bytes(t) => t.len() as u64,
-            Source::File { size, .. } => *size,
+            Source::File { size, .. } | Source::Open { size, .. } => *size,
             Source::Raw { archive, entry } => archive.index().entry(*entry).uncompressed_size,
         }
     }
@@ -133,6 +140,10 @@ fn prepare(p: &Planned, opts: &BuildOptions) -> Result<Prepared, BuildError> {
         Source::File { path, .. } => {
             compress::compress_file(path, opts.compression, &opts.spill_dir)
                 .map_err(|e| read_err(path, e))?
+        }
+        Source::Open { file, shown, .. } => {
+            compress::compress_open(file, shown, opts.compression, &opts.spill_dir)
+                .map_err(|e| read_err(shown, e))?
         }
         Source::Raw { archive, entry } => {
             return Ok(Prepared::Raw {

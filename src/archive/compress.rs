@@ -10,6 +10,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -227,11 +228,36 @@ pub fn compress_bytes(data: Vec<u8>, c: Compression) -> io::Result<Compressed> {
 /// Compresses the file at `path`; large files stream through a temporary file in `spill_dir`, a
 /// batch of segments (one per core) at a time.
 pub fn compress_file(path: &Path, c: Compression, spill_dir: &Path) -> io::Result<Compressed> {
-    let mut file = File::open(path)?;
+    compress_open(&File::open(path)?, path, c, spill_dir)
+}
+
+/// `Read` by positioned reads, so several readers can share one open file (hard links of one
+/// upper data file are planned once per name).
+struct At<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Compresses the open file `file` (`shown` names it in errors).
+pub fn compress_open(
+    file: &File,
+    shown: &Path,
+    c: Compression,
+    spill_dir: &Path,
+) -> io::Result<Compressed> {
     let size = file.metadata()?.len();
+    let mut reader = At { file, pos: 0 };
     if size <= IN_MEMORY_LIMIT {
         let mut data = Vec::with_capacity(size as usize);
-        file.read_to_end(&mut data)?;
+        reader.read_to_end(&mut data)?;
         return compress_bytes(data, c);
     }
     let seg = segment_size_for(size) as usize;
@@ -243,9 +269,9 @@ pub fn compress_file(path: &Path, c: Compression, spill_dir: &Path) -> io::Resul
     let mut buf = vec![0u8; seg * batch];
     let (mut read, mut written) = (0u64, 0u64);
     loop {
-        let n = read_full(&mut file, &mut buf)?;
+        let n = read_full(&mut reader, &mut buf)?;
         read += n as u64;
-        let at_end = n < buf.len() || read == size && peek_eof(&mut file)?;
+        let at_end = n < buf.len() || read == size && peek_eof(file, read)?;
         let segments: Vec<&[u8]> = buf[..n].chunks(seg).collect();
         let ends = c == Compression::Store || at_end;
         written += compress_segments(
@@ -268,13 +294,12 @@ pub fn compress_file(path: &Path, c: Compression, spill_dir: &Path) -> io::Resul
         // Incompressible: store it, re-reading the file and checking that it did not change.
         drop(spill);
         let spill = tempfile::tempfile_in(spill_dir)?;
-        file.seek(SeekFrom::Start(0))?;
         let mut w = BufWriter::with_capacity(1 << 20, &spill);
-        let (crc, n) = copy_hashing(&mut file, &mut w)?;
+        let (crc, n) = copy_hashing(&mut At { file, pos: 0 }, &mut w)?;
         w.flush()?;
         drop(w);
         if (crc, n) != (crc32, read) {
-            return Err(changed(path));
+            return Err(changed(shown));
         }
         return Ok(Compressed {
             method: format::METHOD_STORED,
@@ -315,14 +340,10 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Whether the file has no more bytes (it may have grown since it was measured).
-fn peek_eof(file: &mut File) -> io::Result<bool> {
+/// Whether the file has no bytes at `pos` (it may have grown since it was measured).
+fn peek_eof(file: &File, pos: u64) -> io::Result<bool> {
     let mut one = [0u8; 1];
-    let n = read_full(file, &mut one)?;
-    if n > 0 {
-        file.seek(SeekFrom::Current(-1))?;
-    }
-    Ok(n == 0)
+    Ok(file.read_at(&mut one, pos)? == 0)
 }
 
 fn changed(path: &Path) -> io::Error {

@@ -113,6 +113,8 @@ pub enum DaemonError {
         pid: u32,
         message: String,
     },
+    #[error(transparent)]
+    State(#[from] crate::private_dir::PrivateDirError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
 }
@@ -144,16 +146,18 @@ pub fn mount(
         (o, r, Recovery::default(), None)
     } else {
         let dir = upper::dir_for(&req.upper_root, &archive_path);
-        let (o, r, rec) =
-            Overlay::writable(archive, defaults, req.cache.clone(), &dir, &mountpoint)?;
+        let (o, r, rec) = Overlay::writable(
+            archive,
+            defaults,
+            req.cache.clone(),
+            &req.upper_root,
+            &mountpoint,
+        )?;
         (o, r, rec, Some(dir))
     };
     let entries = overlay.view().tree().live();
     let fs = Filesystem::new(overlay);
-    state::ensure_dirs().map_err(io_err(format!(
-        "cannot create the state directory {}",
-        state::state_dir().display()
-    )))?;
+    state::ensure_dirs()?;
     let mut mounted = Mounted {
         pid: std::process::id(),
         entries,
@@ -258,10 +262,7 @@ fn report_to(pipe: &mut Option<File>, msg: &str) {
 /// to the mount's log file (a caller capturing our output must not wait for the daemon).
 fn daemonize_stdio(mountpoint: &Path) -> io::Result<()> {
     let _ = std::env::set_current_dir("/");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(state::log_path(mountpoint))?;
+    let log = state::open_log(mountpoint)?;
     let null = File::open("/dev/null")?;
     nix::unistd::dup2_stdin(&null)?;
     nix::unistd::dup2_stdout(&log)?;
@@ -382,9 +383,8 @@ fn serve(
     );
     ready(pid);
     let result = session.run();
-    // Unsaved changes must survive the machine too, not only this process.
-    let _ = fs.fsync(crate::overlay::tree::ROOT_INO);
-    fs.overlay().release_lock();
+    // Unsaved changes must survive the machine too, not only this process (close flushes them).
+    fs.overlay().close();
     MountRecord::remove(&mounted.mountpoint);
     in_flight.wait_idle(Duration::from_secs(5));
     tracing::info!(mountpoint = %mounted.mountpoint.display(), "unmounted");

@@ -1,12 +1,17 @@
 //! Where daemons record themselves: one JSON file per mount in the state directory
 //! (`$CONDA_FUSE_STATE_DIR`, else `$XDG_STATE_HOME/conda-fuse`, else `~/.local/state/conda-fuse`),
-//! holding the pid, mount point, archive, mode and the control socket. Written atomically; a record
-//! whose pid is gone is stale and is removed by whoever finds it.
+//! holding the pid, mount point, archive, mode and the control socket. The state directory and
+//! everything in it is private to the user (`PrivateDir`: 0700 directories, 0600 files, verified,
+//! no symlink followed). Records are written atomically; a record whose pid is gone is stale and
+//! is removed by whoever finds it.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::private_dir::{PrivateDir, PrivateDirError};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MountRecord {
@@ -52,12 +57,27 @@ pub fn home_dir() -> PathBuf {
         })
 }
 
-fn mounts_dir() -> PathBuf {
-    state_dir().join("mounts")
+const MOUNTS: &str = "mounts";
+const LOGS: &str = "logs";
+
+/// The verified state directory, created if needed.
+pub fn state() -> Result<PrivateDir, PrivateDirError> {
+    PrivateDir::ensure(&state_dir())
+}
+
+/// A verified subdirectory of the state directory, created if needed.
+fn state_subdir(name: &str) -> Result<PrivateDir, PrivateDirError> {
+    state()?.subdir(name)
+}
+
+/// An existing verified subdirectory of the state directory (None if there is none yet).
+fn existing_subdir(name: &str) -> Option<PrivateDir> {
+    let state = PrivateDir::open(&state_dir()).ok()??;
+    state.open_subdir(name).ok()?
 }
 
 pub fn logs_dir() -> PathBuf {
-    state_dir().join("logs")
+    state_dir().join(LOGS)
 }
 
 /// A short, stable file-name key for a mount point: its last component plus a hash of the path
@@ -74,48 +94,66 @@ pub fn key_for(mountpoint: &Path) -> String {
                 .collect()
         })
         .unwrap_or_default();
-    format!(
-        "{base}-{:08x}",
-        crc32fast::hash(mountpoint.as_os_str().as_bytes())
-    )
+    let hash = Sha256::digest(mountpoint.as_os_str().as_bytes());
+    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{base}-{hex}")
 }
 
-pub fn record_path(mountpoint: &Path) -> PathBuf {
-    mounts_dir().join(format!("{}.json", key_for(mountpoint)))
+fn record_name(mountpoint: &Path) -> String {
+    format!("{}.json", key_for(mountpoint))
 }
 
 pub fn socket_path(mountpoint: &Path) -> PathBuf {
-    mounts_dir().join(format!("{}.sock", key_for(mountpoint)))
+    state_dir()
+        .join(MOUNTS)
+        .join(format!("{}.sock", key_for(mountpoint)))
+}
+
+fn log_name(mountpoint: &Path) -> String {
+    format!("{}.log", key_for(mountpoint))
 }
 
 pub fn log_path(mountpoint: &Path) -> PathBuf {
-    logs_dir().join(format!("{}.log", key_for(mountpoint)))
+    logs_dir().join(log_name(mountpoint))
 }
 
-pub fn ensure_dirs() -> io::Result<()> {
-    std::fs::create_dir_all(mounts_dir())?;
-    std::fs::create_dir_all(logs_dir())
+/// Opens the log of the mount at `mountpoint` for appending (0600, in the private logs directory).
+pub fn open_log(mountpoint: &Path) -> io::Result<std::fs::File> {
+    let logs = state_subdir(LOGS).map_err(io::Error::other)?;
+    logs.open_append(log_name(mountpoint))
+}
+
+/// Creates the state directory and its subdirectories (private), or says why it cannot.
+pub fn ensure_dirs() -> Result<(), PrivateDirError> {
+    let state = state()?;
+    state.subdir(MOUNTS)?;
+    state.subdir(LOGS)?;
+    Ok(())
 }
 
 impl MountRecord {
     pub fn save(&self) -> io::Result<()> {
-        let path = record_path(&self.mountpoint);
-        let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(self).map_err(io::Error::other)?,
-        )?;
-        std::fs::rename(&tmp, &path)
+        let mounts = state_subdir(MOUNTS).map_err(io::Error::other)?;
+        let data = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        mounts.write_atomic(&record_name(&self.mountpoint), &data)
     }
 
-    pub fn load(mountpoint: &Path) -> Option<MountRecord> {
-        let data = std::fs::read(record_path(mountpoint)).ok()?;
+    fn read(dir: &PrivateDir, name: &std::ffi::OsStr) -> Option<MountRecord> {
+        let mut data = Vec::new();
+        io::Read::read_to_end(&mut dir.open_read(name).ok()?, &mut data).ok()?;
         serde_json::from_slice(&data).ok()
     }
 
+    pub fn load(mountpoint: &Path) -> Option<MountRecord> {
+        let mounts = existing_subdir(MOUNTS)?;
+        Self::read(&mounts, record_name(mountpoint).as_ref())
+    }
+
     pub fn remove(mountpoint: &Path) {
-        let _ = std::fs::remove_file(record_path(mountpoint));
-        let _ = std::fs::remove_file(socket_path(mountpoint));
+        if let Some(mounts) = existing_subdir(MOUNTS) {
+            let _ = mounts.remove_file(record_name(mountpoint));
+            let _ = mounts.remove_file(format!("{}.sock", key_for(mountpoint)));
+        }
     }
 
     /// Whether the recorded daemon still runs (a pid reused by an unrelated process is told apart by
@@ -125,12 +163,15 @@ impl MountRecord {
     }
 
     pub fn all() -> Vec<MountRecord> {
-        let Ok(dir) = std::fs::read_dir(mounts_dir()) else {
+        let Some(mounts) = existing_subdir(MOUNTS) else {
             return Vec::new();
         };
-        dir.filter_map(|e| e.ok())
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        mounts
+            .entries()
+            .unwrap_or_default()
+            .iter()
+            .filter(|n| n.as_encoded_bytes().ends_with(b".json"))
+            .filter_map(|n| Self::read(&mounts, n))
             .collect()
     }
 }

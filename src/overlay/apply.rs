@@ -53,7 +53,7 @@ pub fn apply(tree: &mut Tree, op: &Op, t: Time) -> Result<Applied, Errno> {
         unlinked: None,
     };
     match op {
-        Op::Base(_) | Op::Committing(_) => Ok(Applied::default()),
+        Op::Committing(_) => Ok(Applied::default()),
         Op::Mkdir {
             path,
             perm,

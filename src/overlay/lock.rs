@@ -3,6 +3,12 @@
 //! pid, user, since when, mount point). A holder that dies releases the flock with its process, so a
 //! stale lock is simply taken over. Where the filesystem has no flock, the holder's record decides:
 //! a dead process on this host is stale; a record from another host is honoured.
+//!
+//! The archive's directory may be shared with a group, so the lock file is handled as untrusted: it
+//! is never followed if it is a symlink, never written unless it is a regular file with one name
+//! that holds nothing or a holder record (a file conda-fuse made), and created 0600 (0660 where
+//! the directory is group-writable or setgid, so the group's writers exclude each other) so that
+//! nobody else can open it, and so hold its flock, to block you.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -55,6 +61,82 @@ pub enum LockError {
         "cannot lock {path} for writing: {source}; the archive's directory must be writable by you"
     )]
     Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{path} is not a conda-fuse lock file ({why}); conda-fuse never follows or overwrites such a \
+         file. Look at it, and remove it if nothing needs it"
+    )]
+    NotALock { path: PathBuf, why: &'static str },
+}
+
+/// Opens (creating when `create`) the lock file at `path` without trusting what is there.
+fn open_lock_file(path: &Path, create: bool) -> Result<Option<File>, LockError> {
+    use std::os::unix::fs::MetadataExt;
+    let io_err = |source| LockError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let open = |create_new: bool| {
+        let mut o = OpenOptions::new();
+        o.read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
+        if create_new {
+            o.create_new(true).mode(0o600);
+        }
+        o.open(path)
+    };
+    let (file, made) = match if create { open(true) } else { open(false) } {
+        Ok(f) => (f, create),
+        Err(e) if create && e.kind() == io::ErrorKind::AlreadyExists => {
+            (open(false).map_err(lock_open_error(path))?, false)
+        }
+        Err(e) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(lock_open_error(path)(e)),
+    };
+    if made {
+        // Where the archive is shared with a group, its writers must be able to lock it.
+        let dir_mode = path
+            .parent()
+            .and_then(|d| std::fs::metadata(d).ok())
+            .map_or(0, |m| m.mode());
+        if dir_mode & (0o020 | 0o2000) != 0 {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o660))
+                .map_err(io_err)?;
+        }
+        return Ok(Some(file));
+    }
+    let md = file.metadata().map_err(io_err)?;
+    let refuse = |why| LockError::NotALock {
+        path: path.to_owned(),
+        why,
+    };
+    if !md.is_file() {
+        return Err(refuse("it is not a regular file"));
+    }
+    if md.nlink() != 1 {
+        return Err(refuse("it has other names (hard links)"));
+    }
+    if md.len() > 0 && read_holder(&mut &file).is_none() {
+        return Err(refuse("it holds something else than a holder record"));
+    }
+    Ok(Some(file))
+}
+
+fn lock_open_error(path: &Path) -> impl FnOnce(io::Error) -> LockError + '_ {
+    move |e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            LockError::NotALock {
+                path: path.to_owned(),
+                why: "it is a symlink",
+            }
+        } else {
+            LockError::Io {
+                path: path.to_owned(),
+                source: e,
+            }
+        }
+    }
 }
 
 enum Held {
@@ -78,15 +160,17 @@ pub fn lock_path(archive: &Path) -> PathBuf {
 /// The holder recorded in `archive`'s lock file when nobody holds the lock any more (its daemon
 /// died without clearing the record). The next writable mount takes such a lock over by itself.
 pub fn stale_holder(archive: &Path) -> Option<Holder> {
-    let file = File::open(lock_path(archive)).ok()?;
-    let mut locked = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
-    read_holder(&mut locked)
+    let file = open_lock_file(&lock_path(archive), false).ok()??;
+    let locked = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
+    read_holder(&mut &*locked)
 }
 
-fn read_holder(file: &mut File) -> Option<Holder> {
+fn read_holder(mut file: &mut &File) -> Option<Holder> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
-    file.read_to_string(&mut text).ok()?;
+    io::Read::take(&mut file, 4096)
+        .read_to_string(&mut text)
+        .ok()?;
     serde_json::from_str(&text).ok()
 }
 
@@ -112,18 +196,11 @@ impl WriterLock {
             path: path.clone(),
             source,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(io_err)?;
+        let file = open_lock_file(&path, true)?.expect("created or opened");
         let me = Holder::me(mountpoint);
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(mut locked) => {
-                let stale = read_holder(&mut locked);
+            Ok(locked) => {
+                let stale = read_holder(&mut &*locked);
                 write_holder(&locked, &me).map_err(io_err)?;
                 let held = Some(Held::Flock(locked));
                 Ok((
@@ -135,8 +212,8 @@ impl WriterLock {
                     stale,
                 ))
             }
-            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-                let holder = read_holder(&mut file).unwrap_or(Holder {
+            Err((file, nix::errno::Errno::EWOULDBLOCK)) => {
+                let holder = read_holder(&mut &file).unwrap_or(Holder {
                     host: "unknown".into(),
                     pid: 0,
                     user: "unknown".into(),
@@ -148,9 +225,9 @@ impl WriterLock {
                     holder,
                 })
             }
-            Err((mut file, _unsupported)) => {
+            Err((file, _unsupported)) => {
                 // No flock on this filesystem: decide from the record.
-                let stale = match read_holder(&mut file) {
+                let stale = match read_holder(&mut &file) {
                     Some(h) if h.host == me.host && !crate::process::is_conda_fuse(h.pid) => {
                         Some(h)
                     }
@@ -215,6 +292,43 @@ impl Drop for WriterLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lock_file_is_private_and_planted_files_are_never_written() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("env.zip");
+        let (lock, _) = WriterLock::acquire(&archive, Path::new("/mnt/a")).unwrap();
+        assert_eq!(
+            std::fs::metadata(lock_path(&archive)).unwrap().mode() & 0o777,
+            0o600
+        );
+        drop(lock);
+        // A colleague's symlink in a shared directory: never followed, the target untouched.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::fs::remove_file(lock_path(&archive)).unwrap();
+        std::os::unix::fs::symlink(&victim, lock_path(&archive)).unwrap();
+        assert!(matches!(
+            WriterLock::acquire(&archive, Path::new("/mnt/a")),
+            Err(LockError::NotALock { .. })
+        ));
+        // A hard link to it, or a file of another kind of content: never truncated.
+        std::fs::remove_file(lock_path(&archive)).unwrap();
+        std::fs::hard_link(&victim, lock_path(&archive)).unwrap();
+        assert!(matches!(
+            WriterLock::acquire(&archive, Path::new("/mnt/a")),
+            Err(LockError::NotALock { .. })
+        ));
+        std::fs::remove_file(lock_path(&archive)).unwrap();
+        std::fs::write(lock_path(&archive), b"my notes").unwrap();
+        assert!(matches!(
+            WriterLock::acquire(&archive, Path::new("/mnt/a")),
+            Err(LockError::NotALock { .. })
+        ));
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(lock_path(&archive)).unwrap(), b"my notes");
+    }
 
     #[test]
     fn a_second_writer_is_refused_with_the_holder_and_a_dead_one_is_taken_over() {

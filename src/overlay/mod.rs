@@ -29,10 +29,10 @@ use nix::errno::Errno;
 use crate::archive::{Archive, CacheLimits, Index};
 use crate::clock;
 use base::{ArchiveEntry, Base};
-use journal::{Identity, Journal, Op};
+use journal::{Header, Identity, Journal, JournalError, Op};
 use lock::{Holder, LockError, WriterLock};
 use tree::{BuildReport, Content, Defaults, Ino, Tree};
-use upper::Upper;
+use upper::{Upper, UpperError};
 
 pub use change::SetAttr;
 pub use save::{SaveGuard, SavePlan};
@@ -41,6 +41,10 @@ pub use save::{SaveGuard, SavePlan};
 pub enum OverlayError {
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Upper(#[from] UpperError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error("upper layer {dir}: {source}")]
     Io { dir: PathBuf, source: io::Error },
     #[error(
@@ -49,6 +53,15 @@ pub enum OverlayError {
          aside to mount writable without those changes"
     )]
     Mismatch { dir: PathBuf, archive: PathBuf },
+    #[error(
+        "the upper layer {dir} holds changes of {recorded}, not of {archive}; it is left as it is. \
+         Move it aside to mount {archive} writable"
+    )]
+    ForeignArchive {
+        dir: PathBuf,
+        recorded: PathBuf,
+        archive: PathBuf,
+    },
 }
 
 /// What opening a writable overlay found.
@@ -67,6 +80,8 @@ pub struct Recovery {
 struct Writable {
     upper: Upper,
     journal: Mutex<Journal>,
+    /// The canonical path of the archive (what every new journal's header names).
+    archive: PathBuf,
     identity: Mutex<Identity>,
     /// Changes journaled since the last save. Writes to a file already in the upper layer are not
     /// journaled, but after a save no file is: the first change to each is (create or copy-up).
@@ -127,11 +142,29 @@ pub fn identity_of(index: &Index) -> Identity {
     }
 }
 
-/// Changes of `archive` waiting in its upper layer under `upper_root` while it is not mounted (they
-/// come back at the next writable mount). The journal may be based on an older version of the
-/// archive; the next mount decides what applies.
-pub fn unsaved_on_disk(upper_root: &Path, archive: &Path) -> io::Result<usize> {
-    Journal::pending_changes(&upper::dir_for(upper_root, archive).join(upper::JOURNAL))
+/// Changes of `archive` (a canonical path) waiting in its upper layer under `upper_root` while it
+/// is not mounted; they come back at the next writable mount. Changes a finished save already put
+/// into the archive in place do not count.
+pub fn unsaved_on_disk(upper_root: &Path, archive: &Path) -> Result<usize, String> {
+    let Some(loaded) = upper::peek(upper_root, archive).map_err(|e| e.to_string())? else {
+        return Ok(0);
+    };
+    let current = std::fs::File::open(archive)
+        .ok()
+        .and_then(|f| Index::read(&f, archive).ok())
+        .map(|i| identity_of(&i));
+    let after_save = current.and_then(|c| {
+        loaded
+            .records
+            .iter()
+            .rposition(|r| r.op == Op::Committing(c))
+            .filter(|_| loaded.header.base != c)
+    });
+    let pending = &loaded.records[after_save.map_or(0, |k| k + 1)..];
+    Ok(pending
+        .iter()
+        .filter(|r| !matches!(r.op, Op::Committing(_)))
+        .count())
 }
 
 /// Changes made since the last save, for `status`.
@@ -162,64 +195,80 @@ impl Overlay {
         )
     }
 
-    /// Opens `archive` for writing: takes the writer lock, then replays the journal of the upper
-    /// layer in `upper_dir`, if a previous daemon left one.
+    /// Opens `archive` for writing: takes the writer lock, then replays the journal of its upper
+    /// layer under `upper_root`, if a previous daemon left one.
     pub fn writable(
         archive: Arc<Archive>,
         defaults: Defaults,
         limits: CacheLimits,
-        upper_dir: &Path,
+        upper_root: &Path,
         mountpoint: &Path,
     ) -> Result<(Overlay, BuildReport, Recovery), OverlayError> {
         let (lock, took_over) = WriterLock::acquire(archive.path(), mountpoint)?;
+        let upper = Upper::open(upper_root, archive.path())?;
         let io_err = |source| OverlayError::Io {
-            dir: upper_dir.to_owned(),
+            dir: upper.root().to_owned(),
             source,
         };
-        let upper = Upper::open(upper_dir).map_err(io_err)?;
         let identity = identity_of(archive.index());
         let (mut tree, report) = Tree::build(archive.index(), defaults);
         let mut recovery = Recovery {
             took_over,
             ..Recovery::default()
         };
-        let journal_path = upper.journal_path();
-        let records = match Journal::read(&journal_path) {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io_err(e)),
+        let header = Header {
+            archive: archive.path().to_owned(),
+            base: identity,
+            created: clock::now(),
         };
-        let base = records.first().and_then(|r| match r.op {
-            Op::Base(b) => Some(b),
-            _ => None,
-        });
-        let completed = records.iter().any(|r| r.op == Op::Committing(identity));
-        let journal = match base {
-            Some(b) if b == identity => {
-                recovery.replayed = save::replay(&mut tree, &records[1..], &upper);
-                Journal::open(&journal_path).map_err(io_err)?
-            }
-            Some(_) if completed || records.len() == 1 => {
-                // The save finished (its rename happened) or there was nothing to keep.
-                recovery.finished_save = completed;
+        let journal = match Journal::load(upper.dir())? {
+            None => {
                 save::clear_data(&upper);
-                Journal::create(&journal_path, identity, clock::now()).map_err(io_err)?
+                Journal::create(upper.dir(), &header, &[]).map_err(io_err)?
             }
-            Some(_) => {
-                return Err(OverlayError::Mismatch {
-                    dir: upper_dir.to_owned(),
+            Some(l) if l.header.archive != archive.path() => {
+                return Err(OverlayError::ForeignArchive {
+                    dir: upper.root().to_owned(),
+                    recorded: l.header.archive,
                     archive: archive.path().to_owned(),
                 });
             }
-            None => {
-                save::clear_data(&upper);
-                Journal::create(&journal_path, identity, clock::now()).map_err(io_err)?
+            Some(l) if l.header.base == identity => {
+                recovery.replayed = save::replay(&mut tree, &l.records, &upper);
+                Journal::resume(upper.dir(), &l).map_err(io_err)?
+            }
+            Some(l) => {
+                // The changes up to a save whose archive is the one in place are in it; the ones
+                // after that save apply on top of it.
+                match l
+                    .records
+                    .iter()
+                    .rposition(|r| r.op == Op::Committing(identity))
+                {
+                    Some(k) => {
+                        recovery.finished_save = true;
+                        let rest = &l.records[k + 1..];
+                        recovery.replayed = save::replay(&mut tree, rest, &upper);
+                        Journal::create(upper.dir(), &header, rest).map_err(io_err)?
+                    }
+                    None if l.changes() == 0 => {
+                        save::clear_data(&upper);
+                        Journal::create(upper.dir(), &header, &[]).map_err(io_err)?
+                    }
+                    None => {
+                        return Err(OverlayError::Mismatch {
+                            dir: upper.root().to_owned(),
+                            archive: archive.path().to_owned(),
+                        });
+                    }
+                }
             }
         };
         recovery.removed_temporaries = save::remove_temporaries(archive.path());
         let rw = Writable {
             upper,
             journal: Mutex::new(journal),
+            archive: archive.path().to_owned(),
             identity: Mutex::new(identity),
             changes: AtomicU64::new(recovery.replayed as u64),
             gate: RwLock::new(()),
@@ -238,9 +287,15 @@ impl Overlay {
         ))
     }
 
-    /// Clears the writer lock's holder record (the daemon, on its way out).
-    pub fn release_lock(&self) {
+    /// The daemon, on its way out: the upper layer tidies up (its whole directory goes when nothing
+    /// is unsaved) and the writer lock's holder record is cleared.
+    pub fn close(&self) {
         if let Some(rw) = &self.rw {
+            let _gate = rw.gate.write().expect("gate");
+            if let Err(e) = rw.journal.lock().expect("journal lock").sync() {
+                tracing::warn!("cannot flush the journal: {e}");
+            }
+            rw.upper.close(rw.changes.load(Ordering::Relaxed) == 0);
             rw.lock.clear();
         }
     }

@@ -2,8 +2,7 @@
 //! archive, and rebasing onto that archive once it is in place (content refs switch to its entries,
 //! the journal restarts, the upper layer empties). The archive itself is written by `commit`.
 
-use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockWriteGuard};
@@ -11,7 +10,7 @@ use std::sync::{Arc, RwLockWriteGuard};
 use nix::errno::Errno;
 
 use super::base::Base;
-use super::journal::{Identity, Journal, Op, Record};
+use super::journal::{Header, Identity, Journal, Op, Record};
 use super::tree::{Content, Defaults, EntryNo, Ino, Tree};
 use super::upper::Upper;
 use super::{Overlay, apply, errno};
@@ -47,18 +46,18 @@ pub(super) fn replay(tree: &mut Tree, records: &[Record], upper: &Upper) -> usiz
         };
         let id = *id;
         referenced.insert(id);
-        let md = std::fs::metadata(upper.data_path(id));
+        let state = upper.stat(id);
         let n = tree.node_mut(ino).expect("walked");
-        match md {
-            Ok(md) => {
-                n.attr.size = md.len();
-                n.attr.mtime = (md.mtime(), md.mtime_nsec() as u32);
+        match state {
+            Ok((size, mtime)) => {
+                n.attr.size = size;
+                n.attr.mtime = mtime;
             }
             Err(e) => {
                 tracing::warn!(
-                    "upper data file {} of {:?} is missing ({e}); the file is empty",
-                    id,
-                    n.name
+                    "upper data file {} of {} is missing ({e}); the file is empty",
+                    crate::display::path(&upper.shown_path(id)),
+                    crate::display::escape(&n.name)
                 );
                 n.attr.size = 0;
             }
@@ -158,9 +157,10 @@ impl Overlay {
                 ),
                 Content::Upper(id) => (
                     path,
-                    Source::File {
-                        path: rw.upper.data_path(*id),
+                    Source::Open {
+                        file: rw.upper.file(*id).map_err(|e| errno(&e))?,
                         size: a.size,
+                        shown: rw.upper.shown_path(*id),
                     },
                 ),
                 Content::Symlink(target) => (path, Source::Symlink(target.to_vec())),
@@ -235,6 +235,7 @@ impl Overlay {
         }
         drop(by_name);
         let mut layers = self.layers.write().expect("layers lock");
+        let before = upper_ids(&layers.tree);
         for (ino, i) in moves {
             layers.tree.node_mut(ino).expect("planned").content = Content::Archive(EntryNo::new(i));
         }
@@ -246,25 +247,26 @@ impl Overlay {
         });
         layers.base = Arc::new(Base::new(archive, self.limits.clone()));
         let tree = &layers.tree;
-        let journal = Journal::create(&rw.upper.journal_path(), identity, clock::now())
-            .map_err(|e| errno(&e))?;
-        *rw.journal.lock().expect("journal lock") = journal;
+        let header = Header {
+            archive: rw.archive.clone(),
+            base: identity,
+            created: clock::now(),
+        };
+        match Journal::create(rw.upper.dir(), &header, &[]) {
+            Ok(j) => *rw.journal.lock().expect("journal lock") = j,
+            // The old journal stays valid: what follows its committing record applies on top of
+            // the new archive, which is how the next mount reads it.
+            Err(e) => tracing::warn!(
+                "cannot start a new journal after the save, going on with the old one: {e}"
+            ),
+        }
         *rw.identity.lock().expect("identity lock") = identity;
         rw.changes.store(0, Ordering::Relaxed);
-        let still_used: std::collections::HashSet<u64> = (1..=tree.len() as Ino)
-            .filter_map(|i| match tree.node(i).map(|n| &n.content) {
-                Some(Content::Upper(id)) => Some(*id),
-                _ => None,
-            })
-            .collect();
-        let retired = rw
-            .upper
-            .ids()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|id| !still_used.contains(id) && !rw.upper.is_pooled(*id))
-            .collect();
-        rw.upper.retire(retired);
+        // Exactly the data files the old tree used and the new one does not: derived from the
+        // trees, never from a listing, which would also catch files the janitor is preparing.
+        let after = upper_ids(tree);
+        rw.upper
+            .retire(before.difference(&after).copied().collect());
         Ok(())
     }
 
@@ -273,19 +275,26 @@ impl Overlay {
     pub fn discard(&self) -> Result<(), Errno> {
         let rw = self.writable_parts()?;
         let _gate = rw.gate.write().expect("gate");
-        let identity = *rw.identity.lock().expect("identity lock");
-        let journal = Journal::create(&rw.upper.journal_path(), identity, clock::now())
-            .map_err(|e| errno(&e))?;
+        let header = Header {
+            archive: rw.archive.clone(),
+            base: *rw.identity.lock().expect("identity lock"),
+            created: clock::now(),
+        };
+        let journal = Journal::create(rw.upper.dir(), &header, &[]).map_err(|e| errno(&e))?;
         *rw.journal.lock().expect("journal lock") = journal;
         rw.changes.store(0, Ordering::Relaxed);
-        let retired = rw
-            .upper
-            .ids()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|id| !rw.upper.is_pooled(*id))
-            .collect();
-        rw.upper.retire(retired);
+        let used = upper_ids(self.view().tree());
+        rw.upper.retire(used.into_iter().collect());
         Ok(())
     }
+}
+
+/// The upper data files the nodes of `tree` (named or not) refer to.
+fn upper_ids(tree: &Tree) -> HashSet<u64> {
+    (1..=tree.len() as Ino)
+        .filter_map(|i| match tree.node(i).map(|n| &n.content) {
+            Some(Content::Upper(id)) => Some(*id),
+            _ => None,
+        })
+        .collect()
 }

@@ -1,29 +1,37 @@
-//! The upper layer on local disk, one directory per archive: `journal` (see `journal.rs`) and
-//! `data/XX/<id>`, one file per new or changed file's content. Nothing of a change lives only in
-//! memory: writes go straight to these files, so the daemon's memory does not grow with them.
+//! The upper layer on local disk, one private directory per archive under the upper root:
+//! `journal` (see `journal/`) and `data/XX/<id>`, one file per new or changed file's content.
+//! Nothing of a change lives only in memory: writes go straight to these files, so the daemon's
+//! memory does not grow with them. Everything is reached through descriptors of verified private
+//! directories (`PrivateDir`), never by following a path another user could change.
 //!
 //! Creating a file on the host filesystem costs an inode allocation, which ext4 makes slow right
-//! after many deletions (a save retires every data file). So a janitor thread keeps a pool of empty
-//! data files ready for new files and deletes retired ones off the request path, and the files are
-//! spread over 256 subdirectories.
+//! after many deletions (a save retires every data file). So once a mount starts writing, a janitor
+//! thread keeps a pool of empty data files ready for new files and deletes retired ones off the
+//! request path; files are spread over up to 256 subdirectories made as they are needed. A mount
+//! that writes nothing creates nothing, and a clean exit takes the pool (and, when nothing is left
+//! unsaved, the whole directory) away again: inodes are what this tool saves.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
+use sha2::{Digest, Sha256};
+
+use super::journal::{self, Header, Journal, legacy};
+use crate::private_dir::{PrivateDir, PrivateDirError};
 
 /// Open data files kept between requests.
 const OPEN_FILES: usize = 512;
 /// Empty data files kept ready, and the level below which the janitor refills the pool.
 const POOL: usize = 512;
 const POOL_LOW: usize = 128;
+const DATA: &str = "data";
 
 enum Chore {
     Refill,
@@ -31,28 +39,30 @@ enum Chore {
 }
 
 struct Shared {
-    data: PathBuf,
+    data: PrivateDir,
     next_id: AtomicU64,
     pool: Mutex<Vec<(u64, Arc<File>)>>,
 }
 
-impl Shared {
-    fn path(&self, id: u64) -> PathBuf {
-        self.data
-            .join(format!("{:02x}", id & 0xff))
-            .join(id.to_string())
-    }
+/// Where data file `id` lives below `data/`.
+fn rel(id: u64) -> PathBuf {
+    PathBuf::from(format!("{:02x}/{id}", id & 0xff))
+}
 
+impl Shared {
     fn make(&self) -> io::Result<(u64, Arc<File>)> {
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(self.path(id))
-            {
+            let created = match self.data.create_new(rel(id)) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.data
+                        .subdir(format!("{:02x}", id & 0xff))
+                        .map_err(io::Error::other)?;
+                    self.data.create_new(rel(id))
+                }
+                other => other,
+            };
+            match created {
                 Ok(file) => return Ok((id, Arc::new(file))),
                 // A file no journal record names (left by a daemon that died): never reuse it.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -68,29 +78,47 @@ impl Shared {
                 Err(e) => {
                     tracing::warn!(
                         "cannot prepare upper data files in {}: {e}",
-                        self.data.display()
+                        crate::display::path(self.data.path())
                     );
                     return;
                 }
             }
         }
     }
+
+    fn remove(&self, id: u64) {
+        let _ = self.data.remove_file(rel(id));
+    }
 }
 
-/// The journal's file name in an upper directory.
-pub const JOURNAL: &str = "journal";
+#[derive(Debug, thiserror::Error)]
+pub enum UpperError {
+    #[error(transparent)]
+    Dir(#[from] PrivateDirError),
+    #[error("cannot use the upper layer {dir}: {source}")]
+    Io { dir: PathBuf, source: io::Error },
+}
 
 pub struct Upper {
-    root: PathBuf,
+    /// The upper root (one directory per archive below it).
+    root: PrivateDir,
+    name: String,
+    dir: PrivateDir,
     shared: Arc<Shared>,
     open: Mutex<LruCache<u64, Arc<File>>>,
-    janitor: Mutex<Sender<Chore>>,
+    janitor: Mutex<Option<(Sender<Chore>, std::thread::JoinHandle<()>)>>,
 }
 
-/// The upper directory for `archive` under `upper_root`: the archive's file name plus a hash of its
-/// full path, so two archives named alike in different places never share one.
-pub fn dir_for(upper_root: &Path, archive: &Path) -> PathBuf {
-    let name: String = archive
+/// The name of `archive`'s upper directory: its file name plus a hash of its full path, so two
+/// archives named alike in different places never share one.
+fn dir_name(archive: &Path) -> String {
+    let hash = Sha256::digest(archive.as_os_str().as_bytes());
+    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", short_name(archive))
+}
+
+fn short_name(archive: &Path) -> String {
+    archive
         .file_name()
         .map(|n| {
             n.to_string_lossy()
@@ -99,71 +127,108 @@ pub fn dir_for(upper_root: &Path, archive: &Path) -> PathBuf {
                 .take(40)
                 .collect()
         })
-        .unwrap_or_default();
-    upper_root.join(format!(
-        "{name}-{:08x}",
-        crc32fast::hash(archive.as_os_str().as_bytes())
-    ))
+        .unwrap_or_default()
 }
 
-fn list_ids(data: &Path) -> io::Result<Vec<u64>> {
+/// The name conda-fuse before journal version 1 gave it (a CRC-32 of the path).
+fn legacy_dir_name(archive: &Path) -> String {
+    format!(
+        "{}-{:08x}",
+        short_name(archive),
+        crc32fast::hash(archive.as_os_str().as_bytes())
+    )
+}
+
+/// The upper directory for `archive` under `upper_root` (for messages and listings).
+pub fn dir_for(upper_root: &Path, archive: &Path) -> PathBuf {
+    upper_root.join(dir_name(archive))
+}
+
+/// The unsaved changes waiting for `archive` under `upper_root`, read without changing anything:
+/// the journal (if any). Errors name the problem (a damaged or newer journal).
+pub fn peek(
+    upper_root: &Path,
+    archive: &Path,
+) -> Result<Option<journal::Loaded>, Box<dyn std::error::Error + Send + Sync>> {
+    let Some(root) = PrivateDir::open(upper_root)? else {
+        return Ok(None);
+    };
+    let Some(dir) = root.open_subdir(dir_name(archive))? else {
+        return Ok(None);
+    };
+    Ok(Journal::load(&dir)?)
+}
+
+fn list_ids(data: &PrivateDir) -> io::Result<Vec<u64>> {
     let mut ids = Vec::new();
-    for sub in std::fs::read_dir(data)? {
-        let sub = sub?.path();
-        if let Ok(files) = std::fs::read_dir(&sub) {
-            ids.extend(files.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u64>().ok()));
+    for sub in data.entries()? {
+        if let Ok(Some(d)) = data.open_subdir(&sub) {
+            ids.extend(
+                d.entries()?
+                    .iter()
+                    .filter_map(|n| n.to_str()?.parse::<u64>().ok()),
+            );
         }
     }
     Ok(ids)
 }
 
 impl Upper {
-    /// Opens (creating if needed) the upper layer in `root`.
-    pub fn open(root: &Path) -> io::Result<Upper> {
-        let data = root.join("data");
-        for k in 0..256 {
-            std::fs::create_dir_all(data.join(format!("{k:02x}")))?;
+    /// Opens (creating if needed) the upper layer of `archive` (a canonical path) under
+    /// `upper_root`. Unsaved changes a conda-fuse before journal version 1 left for it are carried
+    /// over.
+    pub fn open(upper_root: &Path, archive: &Path) -> Result<Upper, UpperError> {
+        let root = PrivateDir::ensure(upper_root)?;
+        let name = dir_name(archive);
+        let io_err = |source| UpperError::Io {
+            dir: root.show(&name),
+            source,
+        };
+        if root.open_subdir(&name)?.is_none() {
+            import_legacy(&root, &name, archive).map_err(io_err)?;
         }
-        let next = list_ids(&data)?.into_iter().max().map_or(1, |m| m + 1);
+        let dir = root.subdir(&name)?;
+        let data = dir.subdir(DATA)?;
+        let next = list_ids(&data)
+            .map_err(io_err)?
+            .into_iter()
+            .max()
+            .map_or(1, |m| m + 1);
         let shared = Arc::new(Shared {
             data,
             next_id: AtomicU64::new(next),
             pool: Mutex::new(Vec::new()),
         });
-        let (tx, rx) = channel::<Chore>();
-        let s = shared.clone();
-        std::thread::Builder::new()
-            .name("upper-janitor".into())
-            .spawn(move || {
-                for chore in rx {
-                    match chore {
-                        Chore::Refill => s.refill(),
-                        Chore::Delete(ids) => {
-                            for id in ids {
-                                let _ = std::fs::remove_file(s.path(id));
-                            }
-                        }
-                    }
-                }
-            })?;
         Ok(Upper {
-            root: root.to_owned(),
+            root,
+            name,
+            dir,
             shared,
             open: Mutex::new(LruCache::new(
                 NonZeroUsize::new(OPEN_FILES).expect("non-zero"),
             )),
-            janitor: Mutex::new(tx),
+            janitor: Mutex::new(None),
         })
     }
 
+    /// The directory holding the journal.
+    pub fn dir(&self) -> &PrivateDir {
+        &self.dir
+    }
+
     pub fn root(&self) -> &Path {
-        &self.root
+        self.dir.path()
     }
-    pub fn journal_path(&self) -> PathBuf {
-        self.root.join(JOURNAL)
+
+    /// Where data file `id` is, for messages.
+    pub fn shown_path(&self, id: u64) -> PathBuf {
+        self.shared.data.show(rel(id))
     }
-    pub fn data_path(&self, id: u64) -> PathBuf {
-        self.shared.path(id)
+
+    /// (size, mtime) of data file `id`.
+    pub fn stat(&self, id: u64) -> io::Result<(u64, crate::clock::Time)> {
+        let st = self.shared.data.stat(rel(id))?;
+        Ok((st.st_size as u64, (st.st_mtime, st.st_mtime_nsec as u32)))
     }
 
     /// Ids of the data files present (including empty ones waiting in the pool).
@@ -171,8 +236,34 @@ impl Upper {
         list_ids(&self.shared.data)
     }
 
+    /// Hands work to the janitor, starting it on first use.
     fn chore(&self, c: Chore) {
-        let _ = self.janitor.lock().expect("janitor lock").send(c);
+        let mut janitor = self.janitor.lock().expect("janitor lock");
+        if janitor.is_none() {
+            let (tx, rx) = channel::<Chore>();
+            let s = self.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("upper-janitor".into())
+                .spawn(move || {
+                    for chore in rx {
+                        match chore {
+                            Chore::Refill => s.refill(),
+                            Chore::Delete(ids) => ids.into_iter().for_each(|id| s.remove(id)),
+                        }
+                    }
+                });
+            match spawned {
+                Ok(handle) => *janitor = Some((tx, handle)),
+                Err(e) => {
+                    tracing::warn!("cannot start the upper layer's janitor: {e}");
+                    if let Chore::Delete(ids) = c {
+                        ids.into_iter().for_each(|id| self.shared.remove(id));
+                    }
+                    return;
+                }
+            }
+        }
+        let _ = janitor.as_ref().expect("started").0.send(c);
     }
 
     /// A new, empty data file, from the pool when one is ready.
@@ -196,16 +287,6 @@ impl Upper {
         Ok((id, file))
     }
 
-    /// Whether `id` is an empty file waiting in the pool (not content of any node).
-    pub fn is_pooled(&self, id: u64) -> bool {
-        self.shared
-            .pool
-            .lock()
-            .expect("pool lock")
-            .iter()
-            .any(|(i, _)| *i == id)
-    }
-
     /// Makes sure ids handed out from now on are above `id`.
     pub fn reserve_above(&self, id: u64) {
         self.shared.next_id.fetch_max(id + 1, Ordering::Relaxed);
@@ -216,13 +297,7 @@ impl Upper {
         if let Some(f) = self.open.lock().expect("open files lock").get(&id) {
             return Ok(f.clone());
         }
-        let file = Arc::new(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(self.data_path(id))?,
-        );
+        let file = Arc::new(self.shared.data.open_rw(rel(id), false)?);
         self.open
             .lock()
             .expect("open files lock")
@@ -233,7 +308,7 @@ impl Upper {
     /// Removes data file `id` now.
     pub fn remove(&self, id: u64) {
         self.open.lock().expect("open files lock").pop(&id);
-        let _ = std::fs::remove_file(self.data_path(id));
+        self.shared.remove(id);
     }
 
     /// Removes data files in the background (after a save retires them all).
@@ -247,11 +322,84 @@ impl Upper {
         self.chore(Chore::Delete(ids));
     }
 
-    /// Flushes the data directories (new and removed names).
+    /// Flushes the data directory of `id` (new and removed names).
     pub fn sync_dir(&self, id: u64) -> io::Result<()> {
-        match self.data_path(id).parent() {
-            Some(dir) => File::open(dir)?.sync_all(),
+        match self
+            .shared
+            .data
+            .open_subdir(format!("{:02x}", id & 0xff))
+            .map_err(io::Error::other)?
+        {
+            Some(d) => d.sync(),
             None => Ok(()),
         }
     }
+
+    /// Lets the janitor finish what it was given, and stops it.
+    fn stop_janitor(&self) {
+        if let Some((tx, handle)) = self.janitor.lock().expect("janitor lock").take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+
+    /// A clean exit: the janitor finishes, the pool and empty subdirectories go, and when
+    /// `nothing_unsaved` the whole directory goes too (the next mount starts afresh).
+    pub fn close(&self, nothing_unsaved: bool) {
+        self.stop_janitor();
+        for (id, _) in self.shared.pool.lock().expect("pool lock").drain(..) {
+            self.shared.remove(id);
+        }
+        self.open.lock().expect("open files lock").clear();
+        let data = &self.shared.data;
+        for sub in data.entries().unwrap_or_default() {
+            let _ = data.remove_dir(&sub); // only empty ones go
+        }
+        if nothing_unsaved && self.ids().is_ok_and(|ids| ids.is_empty()) {
+            let _ = self.dir.remove_dir(DATA);
+            let _ = self.dir.remove_file(journal::FILE);
+            if self.dir.entries().is_ok_and(|e| e.is_empty()) {
+                let _ = self.root.remove_dir(&self.name);
+            }
+        }
+    }
+}
+
+impl Drop for Upper {
+    fn drop(&mut self) {
+        self.stop_janitor();
+    }
+}
+
+/// Carries what an older conda-fuse left for `archive` (a directory named by CRC-32, a version 0
+/// journal) into the directory `name`, with a version 1 journal.
+fn import_legacy(root: &PrivateDir, name: &str, archive: &Path) -> io::Result<()> {
+    let legacy = legacy_dir_name(archive);
+    let Some(old) = root.open_subdir(&legacy).map_err(io::Error::other)? else {
+        return Ok(());
+    };
+    let data = match old.open_read(journal::FILE) {
+        Ok(mut f) => {
+            let mut v = Vec::new();
+            io::Read::read_to_end(&mut f, &mut v)?;
+            v
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let Some((base, records)) = legacy::parse(&data) else {
+        tracing::warn!(dir = %crate::display::path(old.path()), "an older upper layer without a readable journal is left as it is");
+        return Ok(());
+    };
+    drop(old);
+    root.rename(&legacy, name)?;
+    let dir = root.subdir(name).map_err(io::Error::other)?;
+    let header = Header {
+        archive: archive.to_owned(),
+        base,
+        created: crate::clock::now(),
+    };
+    Journal::create(&dir, &header, &records)?;
+    tracing::info!(dir = %crate::display::path(dir.path()), changes = records.len(), "carried over the upper layer of an older conda-fuse");
+    Ok(())
 }

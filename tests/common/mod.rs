@@ -232,3 +232,14 @@ impl Drop for PlainMount {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
 }
+
+/// The pid of the daemon serving `point` (from `status --json`).
+pub fn daemon_pid(world: &World, point: &Path) -> nix::unistd::Pid {
+    let out = world.ok([
+        OsStr::new("status"),
+        point.as_os_str(),
+        OsStr::new("--json"),
+    ]);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    nix::unistd::Pid::from_raw(status["pid"].as_i64().unwrap() as i32)
+}

@@ -1,0 +1,386 @@
+//! Directories conda-fuse keeps for one user (state, upper layers, logs, mount records, run files):
+//! created 0700 and verified before use by the rules of XDG_RUNTIME_DIR (a real directory, not a
+//! symlink, owned by the user, writable by nobody else), then used only through an open descriptor.
+//! Nothing inside is reached through a path another user could change, files are created 0600, and
+//! no symlink is followed: inside a directory only its owner can write, only the owner could have
+//! made one.
+//!
+//! Written here rather than with a capability crate (cap-std) because what we need is narrow and
+//! must hold on the kernels clusters run (RHEL 8's 4.18 has no openat2): open by descriptor with
+//! O_NOFOLLOW, check owner and mode, tighten what older versions created 0755.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AT_FDCWD, OFlag};
+use nix::sys::stat::{Mode, fchmod, fstat, mkdirat};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrivateDirError {
+    #[error(
+        "{path} is a symlink; conda-fuse keeps private state only in real directories it can \
+         verify. Point the variable that names it at the real directory instead"
+    )]
+    Symlink { path: PathBuf },
+    #[error("{path} is not a directory; move it away or point conda-fuse elsewhere")]
+    NotADirectory { path: PathBuf },
+    #[error(
+        "{path} belongs to uid {owner}, not to you (uid {me}): another user could read or plant \
+         what conda-fuse keeps there. Use a directory of your own"
+    )]
+    NotOwned { path: PathBuf, owner: u32, me: u32 },
+    #[error(
+        "{path} is writable by other users (mode {mode:o}): someone could have planted files in \
+         it. Check what is in it, then make it private (chmod 700 {path}) or use another directory"
+    )]
+    Writable { path: PathBuf, mode: u32 },
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+impl PrivateDirError {
+    fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(Errno) -> PrivateDirError + 'a {
+        move |e| PrivateDirError::Io {
+            what,
+            path: path.to_owned(),
+            source: e.into(),
+        }
+    }
+}
+
+pub struct PrivateDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+const DIR_FLAGS: OFlag = OFlag::O_DIRECTORY
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC)
+    .union(OFlag::O_RDONLY);
+
+/// Opens the directory `name` relative to `at` without following a symlink there.
+fn open_dir(
+    at: BorrowedFd<'_>,
+    name: &Path,
+    shown: &Path,
+) -> Result<Option<OwnedFd>, PrivateDirError> {
+    match nix::fcntl::openat(at, name, DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(Errno::ELOOP) => Err(PrivateDirError::Symlink {
+            path: shown.to_owned(),
+        }),
+        Err(Errno::ENOTDIR) => {
+            // A symlink to a directory also fails with ENOTDIR under O_NOFOLLOW on some kernels.
+            let st = nix::sys::stat::fstatat(at, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
+            match st {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+                    Err(PrivateDirError::Symlink {
+                        path: shown.to_owned(),
+                    })
+                }
+                _ => Err(PrivateDirError::NotADirectory {
+                    path: shown.to_owned(),
+                }),
+            }
+        }
+        Err(e) => Err(PrivateDirError::io("open", shown)(e)),
+    }
+}
+
+/// Checks owner and mode of an opened directory; takes group and other access away from one that
+/// only older versions of conda-fuse made readable (0755), and refuses one others can write.
+fn verify(fd: &OwnedFd, path: &Path) -> Result<(), PrivateDirError> {
+    let st = fstat(fd).map_err(PrivateDirError::io("inspect", path))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(PrivateDirError::NotADirectory {
+            path: path.to_owned(),
+        });
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if st.st_uid != me {
+        return Err(PrivateDirError::NotOwned {
+            path: path.to_owned(),
+            owner: st.st_uid,
+            me,
+        });
+    }
+    let mode = st.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(PrivateDirError::Writable {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    if mode & 0o077 != 0 {
+        fchmod(fd, Mode::from_bits_truncate(0o700))
+            .map_err(PrivateDirError::io("make private", path))?;
+        tracing::info!(dir = %crate::display::path(path), "made private (was {mode:o}, now 700)");
+    }
+    Ok(())
+}
+
+impl PrivateDir {
+    /// The directory at `path`, created (0700; missing parents as `mkdir -p` makes them) if needed,
+    /// and verified.
+    pub fn ensure(path: &Path) -> Result<PrivateDir, PrivateDirError> {
+        if let Some(d) = Self::open(path)? {
+            return Ok(d);
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| PrivateDirError::Io {
+                what: "create",
+                path: parent.to_owned(),
+                source,
+            })?;
+        }
+        match mkdirat(AT_FDCWD, path, Mode::from_bits_truncate(0o700)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(PrivateDirError::io("create", path)(e)),
+        }
+        Self::open(path)?.ok_or_else(|| PrivateDirError::Io {
+            what: "open",
+            path: path.to_owned(),
+            source: io::ErrorKind::NotFound.into(),
+        })
+    }
+
+    /// The existing directory at `path`, verified; None if there is none.
+    pub fn open(path: &Path) -> Result<Option<PrivateDir>, PrivateDirError> {
+        // SAFETY: AT_FDCWD is a valid "descriptor" for the *at calls.
+        let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+        let Some(fd) = open_dir(cwd, path, path)? else {
+            return Ok(None);
+        };
+        verify(&fd, path)?;
+        Ok(Some(PrivateDir {
+            fd,
+            path: path.to_owned(),
+        }))
+    }
+
+    /// The subdirectory `name` (created 0700 if missing), verified.
+    pub fn subdir(&self, name: impl AsRef<Path>) -> Result<PrivateDir, PrivateDirError> {
+        let name = name.as_ref();
+        if let Some(d) = self.open_subdir(name)? {
+            return Ok(d);
+        }
+        let path = self.path.join(name);
+        match mkdirat(&self.fd, name, Mode::from_bits_truncate(0o700)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(PrivateDirError::io("create", &path)(e)),
+        }
+        self.open_subdir(name)?.ok_or_else(|| PrivateDirError::Io {
+            what: "open",
+            path,
+            source: io::ErrorKind::NotFound.into(),
+        })
+    }
+
+    /// The existing subdirectory `name`, verified; None if there is none.
+    pub fn open_subdir(
+        &self,
+        name: impl AsRef<Path>,
+    ) -> Result<Option<PrivateDir>, PrivateDirError> {
+        let name = name.as_ref();
+        let path = self.path.join(name);
+        let Some(fd) = open_dir(self.fd.as_fd(), name, &path)? else {
+            return Ok(None);
+        };
+        verify(&fd, &path)?;
+        Ok(Some(PrivateDir { fd, path }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of `name` inside, for messages (never for opening).
+    pub fn show(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.path.join(name)
+    }
+
+    fn open_at(&self, name: &Path, flags: OFlag) -> io::Result<File> {
+        let flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(&self.fd, name, flags, Mode::from_bits_truncate(0o600))?;
+        Ok(File::from(fd))
+    }
+
+    /// Creates the file `name` (0600); fails if it exists.
+    pub fn create_new(&self, name: impl AsRef<Path>) -> io::Result<File> {
+        self.open_at(
+            name.as_ref(),
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
+        )
+    }
+
+    /// Opens the file `name` for reading and writing, creating it (0600) when `create`.
+    pub fn open_rw(&self, name: impl AsRef<Path>, create: bool) -> io::Result<File> {
+        let create = if create {
+            OFlag::O_CREAT
+        } else {
+            OFlag::empty()
+        };
+        self.open_at(name.as_ref(), OFlag::O_RDWR | create)
+    }
+
+    /// Opens the file `name` for appending, creating it (0600) if needed.
+    pub fn open_append(&self, name: impl AsRef<Path>) -> io::Result<File> {
+        self.open_at(
+            name.as_ref(),
+            OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT,
+        )
+    }
+
+    /// Opens the file `name` for reading.
+    pub fn open_read(&self, name: impl AsRef<Path>) -> io::Result<File> {
+        self.open_at(name.as_ref(), OFlag::O_RDONLY)
+    }
+
+    /// Writes `data` as the file `name`, atomically (a temporary file, fsync, rename).
+    pub fn write_atomic(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let tmp = format!(".{name}.tmp-{}", std::process::id());
+        let _ = self.remove_file(&tmp);
+        let mut f = self.create_new(&tmp)?;
+        let written = f.write_all(data).and_then(|()| f.sync_all());
+        if let Err(e) = written.and_then(|()| self.rename(&tmp, name)) {
+            let _ = self.remove_file(&tmp);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// lstat of `name` inside.
+    pub fn stat(&self, name: impl AsRef<Path>) -> io::Result<nix::sys::stat::FileStat> {
+        nix::sys::stat::fstatat(
+            &self.fd,
+            name.as_ref(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(io::Error::from)
+    }
+
+    pub fn remove_file(&self, name: impl AsRef<Path>) -> io::Result<()> {
+        nix::unistd::unlinkat(
+            &self.fd,
+            name.as_ref(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        )
+        .map_err(io::Error::from)
+    }
+
+    /// Removes the empty subdirectory `name`.
+    pub fn remove_dir(&self, name: impl AsRef<Path>) -> io::Result<()> {
+        nix::unistd::unlinkat(
+            &self.fd,
+            name.as_ref(),
+            nix::unistd::UnlinkatFlags::RemoveDir,
+        )
+        .map_err(io::Error::from)
+    }
+
+    /// Removes the subdirectory `name` and everything below it (without following symlinks).
+    pub fn remove_tree(&self, name: &str) -> io::Result<()> {
+        let sub = match self.open_subdir(name) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(io::Error::other(e)),
+        };
+        for entry in sub.entries()? {
+            if sub.remove_file(&entry).is_err() {
+                sub.remove_tree(&entry.to_string_lossy())?;
+            }
+        }
+        self.remove_dir(name)
+    }
+
+    pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+        nix::fcntl::renameat(&self.fd, from.as_ref(), &self.fd, to.as_ref())
+            .map_err(io::Error::from)
+    }
+
+    /// Names in the directory ("." and ".." left out).
+    pub fn entries(&self) -> io::Result<Vec<std::ffi::OsString>> {
+        let mut dir = nix::dir::Dir::openat(&self.fd, ".", DIR_FLAGS, Mode::empty())?;
+        Ok(dir
+            .iter()
+            .filter_map(|e| e.ok())
+            .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
+            .filter(|n| n != "." && n != "..")
+            .collect())
+    }
+
+    /// Flushes the directory itself (new and removed names).
+    pub fn sync(&self) -> io::Result<()> {
+        nix::unistd::fsync(&self.fd).map_err(io::Error::from)
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn created_private_and_older_readable_ones_are_tightened() {
+        let t = tempfile::tempdir().unwrap();
+        let d = PrivateDir::ensure(&t.path().join("a/b/state")).unwrap();
+        assert_eq!(std::fs::metadata(d.path()).unwrap().mode() & 0o777, 0o700);
+        let f = d.create_new("f").unwrap();
+        assert_eq!(f.metadata().unwrap().mode() & 0o777, 0o600);
+        let old = t.path().join("old");
+        std::fs::create_dir(&old).unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
+        PrivateDir::ensure(&old).unwrap();
+        assert_eq!(std::fs::metadata(&old).unwrap().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn symlinks_and_writable_directories_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, t.path().join("link")).unwrap();
+        assert!(matches!(
+            PrivateDir::ensure(&t.path().join("link")),
+            Err(PrivateDirError::Symlink { .. })
+        ));
+        let shared = t.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(matches!(
+            PrivateDir::ensure(&shared),
+            Err(PrivateDirError::Writable { .. })
+        ));
+        // Inside a private directory, a symlink where a file should be is never followed.
+        let d = PrivateDir::ensure(&real).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", real.join("journal")).unwrap();
+        assert_eq!(
+            d.open_rw("journal", true).unwrap_err().raw_os_error(),
+            Some(libc::ELOOP)
+        );
+        std::os::unix::fs::symlink(&real, real.join("sub")).unwrap();
+        assert!(matches!(
+            d.subdir("sub"),
+            Err(PrivateDirError::Symlink { .. })
+        ));
+    }
+}

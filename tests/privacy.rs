@@ -1,0 +1,175 @@
+//! Nothing leaks and nothing can be planted: on a login node with hundreds of users, what
+//! conda-fuse keeps for one user (state, upper layers with the bytes of files written into a mount,
+//! journals, logs, records) is private to that user, roots another user controls are refused, and
+//! what an attacker plants is never replayed, followed or written.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::{Mount, World};
+
+fn small_archive(w: &World) -> std::path::PathBuf {
+    let src = w.path("src");
+    fs::create_dir_all(src.join("lib")).unwrap();
+    fs::write(src.join("lib/mod.py"), b"x = 1\n").unwrap();
+    let archive = w.path("env.zip");
+    w.pack(&src, &archive, &[]);
+    archive
+}
+
+fn mount_rw<'w>(w: &'w World, archive: &Path, name: &str, extra: &[&OsStr]) -> Mount<'w> {
+    let point = w.path(name);
+    fs::create_dir_all(&point).unwrap();
+    let mut args = vec![OsStr::new("mount"), archive.as_os_str(), point.as_os_str()];
+    args.extend_from_slice(extra);
+    w.ok(args);
+    Mount { world: w, point }
+}
+
+/// Every directory and file below `root`: (path, mode).
+fn modes(root: &Path) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    for e in walkdir::WalkDir::new(root) {
+        let e = e.unwrap();
+        let md = fs::symlink_metadata(e.path()).unwrap();
+        out.push((e.path().display().to_string(), md.mode()));
+    }
+    out
+}
+
+#[test]
+fn state_upper_layers_and_logs_are_private_to_their_user() {
+    let w = World::new();
+    let archive = small_archive(&w);
+    let m = mount_rw(&w, &archive, "mnt", &[]);
+    fs::write(m.path("secret.txt"), b"my private data").unwrap();
+    fs::set_permissions(m.path("secret.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::create_dir(m.path("dir")).unwrap();
+    let state = w.state_dir();
+    for (path, mode) in modes(&state) {
+        let kind = mode & libc::S_IFMT;
+        let expected = match kind {
+            libc::S_IFDIR => 0o700,
+            libc::S_IFSOCK => 0o600,
+            _ => 0o600,
+        };
+        assert_eq!(
+            mode & 0o777,
+            expected,
+            "{path} has mode {:o}",
+            mode & 0o7777
+        );
+    }
+    // Another user on the host can read nothing of it, even with the directories above it open.
+    let mut dir = state.clone();
+    while dir.pop() {
+        let mode = fs::metadata(&dir).unwrap().mode();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode | 0o005)).ok();
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("grep -r 'my private data' \"$1\"; ls -R \"$1\"")
+        .arg("sh")
+        .arg(&state)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("my private data"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+}
+
+#[test]
+fn readable_state_left_by_older_versions_is_made_private() {
+    let w = World::new();
+    let archive = small_archive(&w);
+    let state = w.state_dir();
+    for d in ["", "upper", "logs", "mounts"] {
+        fs::create_dir_all(state.join(d)).unwrap();
+        fs::set_permissions(state.join(d), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let m = mount_rw(&w, &archive, "mnt", &[]);
+    fs::write(m.path("f"), b"x").unwrap();
+    for d in ["", "upper", "logs", "mounts"] {
+        let mode = fs::metadata(state.join(d)).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{d}");
+    }
+}
+
+#[test]
+fn upper_roots_other_users_control_are_refused() {
+    let w = World::new();
+    let archive = small_archive(&w);
+    let point = w.path("mnt");
+    fs::create_dir_all(&point).unwrap();
+    let mount_with = |upper: &Path| {
+        w.cmd([OsStr::new("mount"), archive.as_os_str(), point.as_os_str()])
+            .env("CONDA_FUSE_UPPER_DIR", upper)
+            .output()
+            .unwrap()
+    };
+    // Owned by someone else (created by them in a shared /tmp before we came).
+    let theirs = w.path("theirs");
+    fs::create_dir(&theirs).unwrap();
+    nix::unistd::chown(&theirs, Some(65534.into()), Some(65534.into())).unwrap();
+    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o700)).unwrap();
+    let out = mount_with(&theirs);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("belongs to uid 65534"), "{err}");
+    // World-writable (a shared scratch directory itself).
+    let shared = w.path("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let err = String::from_utf8_lossy(&mount_with(&shared).stderr).into_owned();
+    assert!(err.contains("writable by other users"), "{err}");
+    // A symlink to somewhere else.
+    let real = w.path("real");
+    fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, w.path("link")).unwrap();
+    let err = String::from_utf8_lossy(&mount_with(&w.path("link")).stderr).into_owned();
+    assert!(err.contains("is a symlink"), "{err}");
+    assert!(!common::is_mounted(&point));
+    assert_eq!(
+        fs::read_dir(&real).unwrap().count(),
+        0,
+        "nothing written there"
+    );
+}
+
+#[test]
+fn a_journal_of_another_archive_is_never_replayed() {
+    let w = World::new();
+    let archive = small_archive(&w);
+    let other = w.path("other.zip");
+    fs::copy(&archive, &other).unwrap();
+    // Unsaved changes of `other`...
+    let m = mount_rw(&w, &other, "mnt", &[]);
+    fs::write(m.path("planted.sh"), b"#!/bin/sh\necho owned\n").unwrap();
+    let pid = common::daemon_pid(&w, &m.point);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    while conda_fuse::process::is_conda_fuse(pid.as_raw() as u32) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    w.ok([OsStr::new("unmount"), m.point.as_os_str()]);
+    drop(m);
+    // ...put where `archive`'s upper layer would be (a planted, or colliding, directory).
+    let upper = w.state_dir().join("upper");
+    let dir_of = |a: &Path| conda_fuse::overlay::upper::dir_for(&upper, &a.canonicalize().unwrap());
+    fs::rename(dir_of(&other), dir_of(&archive)).unwrap();
+    let point = w.path("mnt2");
+    fs::create_dir_all(&point).unwrap();
+    let err = w.fails([OsStr::new("mount"), archive.as_os_str(), point.as_os_str()]);
+    assert!(err.contains("holds changes of"), "{err}");
+    assert!(!common::is_mounted(&point));
+    // Read-only, the archive is served as it is.
+    let ro = w.mount_ro(&archive, "ro");
+    assert!(!ro.path("planted.sh").exists());
+}
