@@ -630,7 +630,7 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__mount)
-            opts="-h --read-only --upper-dir --compression --foreground --cache-size --spill-size --threads --allow-other --help"
+            opts="-h --read-only --upper-dir --compression --foreground --cache-size --spill-size --threads --allow-other --keep-owners --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

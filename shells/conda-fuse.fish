@@ -195,7 +195,8 @@ complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l spill-si
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l threads -d 'Threads serving requests (default: 2 per core, at least 4)' -r
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l read-only -d 'Serve the archive read-only (no writer lock: any number of these, on any host)'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l foreground -d 'Stay in the foreground (logs to the terminal; Ctrl-C unmounts)'
-complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l allow-other -d 'Let other users of this host use the mount (non-root users need user_allow_other in /etc/fuse.conf)'
+complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l allow-other -d 'Let other users of this host use the mount (non-root users need user_allow_other in /etc/fuse.conf); group- and other-writable bits of archive entries are then not served'
+complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l keep-owners -d 'Serve the owners the archive records instead of showing every entry as yours (always so for root)'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand commit" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand unmount" -l discard -d 'Throw away the changes made since the last save instead of saving them'

@@ -152,7 +152,8 @@ _arguments "${_arguments_options[@]}" : \
 '--threads=[Threads serving requests (default\: 2 per core, at least 4)]:THREADS:_default' \
 '--read-only[Serve the archive read-only (no writer lock\: any number of these, on any host)]' \
 '--foreground[Stay in the foreground (logs to the terminal; Ctrl-C unmounts)]' \
-'--allow-other[Let other users of this host use the mount (non-root users need user_allow_other in /etc/fuse.conf)]' \
+'--allow-other[Let other users of this host use the mount (non-root users need user_allow_other in /etc/fuse.conf); group- and other-writable bits of archive entries are then not served]' \
+'--keep-owners[Serve the owners the archive records instead of showing every entry as yours (always so for root)]' \
 '-h[Print help]' \
 '--help[Print help]' \
 ':archive -- Archive to serve:_files' \

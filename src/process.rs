@@ -25,6 +25,23 @@ pub fn is_running(pid: u32) -> bool {
     stat(pid).is_some_and(|(_, running)| running)
 }
 
+/// The descriptors this process has open, but stdin, stdout and stderr.
+pub fn open_fds() -> Vec<i32> {
+    use std::os::fd::AsRawFd;
+    let Ok(mut dir) = nix::dir::Dir::open(
+        "/proc/self/fd",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY,
+        nix::sys::stat::Mode::empty(),
+    ) else {
+        return Vec::new();
+    };
+    let own = dir.as_raw_fd();
+    dir.iter()
+        .filter_map(|e| e.ok()?.file_name().to_str().ok()?.parse::<i32>().ok())
+        .filter(|&fd| fd > 2 && fd != own)
+        .collect()
+}
+
 /// A pidfd, or None on kernels without them (before 5.3).
 pub struct PidFd(pub Option<OwnedFd>);
 

@@ -382,3 +382,44 @@ fn hook_line_goes_into_the_rc_file_once() {
     let (ok, out) = w.shell(common::conda::Sh::Zsh, &steps);
     assert!(ok && out.contains("conda-fuse-activate: function"), "{out}");
 }
+
+#[test]
+fn a_runs_decision_is_private_and_waits_a_bounded_time_naming_its_holder() {
+    use std::os::unix::fs::MetadataExt;
+    let w = EnvWorld::new("envs");
+    let src = w.world.path("src");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::create_dir_all(src.join("conda-meta")).unwrap();
+    std::fs::write(src.join("bin/hello"), b"#!/bin/sh\necho hello\n").unwrap();
+    std::fs::set_permissions(
+        src.join("bin/hello"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    ok(&w, &["pack", src.to_str().unwrap(), "--name", "job"]);
+    assert!(ok(&w, &["run", "job", "--", "hello"]).contains("hello"));
+    let runs = w.world.state_dir().join("runs");
+    let lock = runs.join("job.lock");
+    for (p, mode) in [(&runs, 0o700), (&runs.join("job"), 0o700), (&lock, 0o600)] {
+        assert_eq!(
+            std::fs::metadata(p).unwrap().mode() & 0o777,
+            mode,
+            "{}",
+            p.display()
+        );
+    }
+    // Another run holds the decision and hangs: this one gives up in time, saying who.
+    let file = std::fs::OpenOptions::new().write(true).open(&lock).unwrap();
+    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    std::fs::write(&lock, b"pid 4242 on node17 since 12:00").unwrap();
+    let o = w
+        .cf(&["run", "job", "--", "hello"])
+        .env("CONDA_FUSE_RUN_WAIT", "1")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("pid 4242 on node17"), "{t}");
+    drop(held);
+    assert!(ok(&w, &["run", "job", "--", "hello"]).contains("hello"));
+}

@@ -105,6 +105,8 @@ fn read_everything(bytes: &[u8]) -> Option<ReadBack> {
             uid: 0,
             gid: 0,
             mtime: 0,
+            trust_owners: true,
+            perm_mask: 0o7777,
         },
     );
     let mut limits = CacheLimits::with_memory(1 << 20);

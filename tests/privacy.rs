@@ -173,3 +173,69 @@ fn a_journal_of_another_archive_is_never_replayed() {
     let ro = w.mount_ro(&archive, "ro");
     assert!(!ro.path("planted.sh").exists());
 }
+
+/// `unmount` from a state directory that has no record of a live mount (another user's when run
+/// as root, or one made with another CONDA_FUSE_STATE_DIR) must neither detach it unsaved nor call
+/// its daemon dead.
+#[test]
+fn a_live_mount_this_state_directory_does_not_know_is_never_detached() {
+    let w = World::new();
+    let archive = small_archive(&w);
+    let m = mount_rw(&w, &archive, "mnt", &[]);
+    fs::write(m.path("unsaved"), b"keep me").unwrap();
+    let out = w
+        .cmd([OsStr::new("unmount"), m.point.as_os_str()])
+        .env("CONDA_FUSE_STATE_DIR", w.path("other-state"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has no record of") && err.contains("uid 0"),
+        "{err}"
+    );
+    assert!(common::is_mounted(&m.point));
+    assert_eq!(fs::read(m.path("unsaved")).unwrap(), b"keep me");
+    w.ok([OsStr::new("unmount"), m.point.as_os_str()]);
+    let ro = w.mount_ro(&archive, "ro");
+    assert_eq!(fs::read(ro.path("unsaved")).unwrap(), b"keep me");
+}
+
+/// The daemon outlives the command that started it: it must not keep that command's descriptors
+/// (a batch run's lock, a pipe a caller waits on, a file it had open).
+#[test]
+fn the_daemon_keeps_no_descriptor_of_the_command_that_started_it() {
+    let w = World::new();
+    let archive = small_archive(&w);
+    let point = w.path("mnt");
+    fs::create_dir_all(&point).unwrap();
+    let held = w.path("held-by-the-caller");
+    fs::write(&held, b"x").unwrap();
+    let file = fs::File::open(&held).unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let mut cmd = w.cmd([OsStr::new("mount"), archive.as_os_str(), point.as_os_str()]);
+    // SAFETY: dup2 is async-signal-safe; it gives the child the file as descriptor 7, inheritable.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    common::assert_success(&cmd.output().unwrap(), "mount");
+    let _m = Mount {
+        world: &w,
+        point: point.clone(),
+    };
+    let pid = common::daemon_pid(&w, &point);
+    let open: Vec<_> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| fs::read_link(e.unwrap().path()).ok())
+        .collect();
+    assert!(
+        !open.iter().any(|p| p == &held),
+        "the daemon holds {}: {open:?}",
+        held.display()
+    );
+}

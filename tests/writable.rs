@@ -600,3 +600,33 @@ fn saving_archives_made_by_other_tools_keeps_them_standard() {
         },
     );
 }
+
+/// Inodes are what conda-fuse saves: a writable mount that writes nothing creates (almost)
+/// nothing in the state directory, and a clean unmount leaves nothing of its upper layer.
+#[test]
+fn upper_layers_cost_no_inodes_beyond_what_is_unsaved() {
+    let w = World::new();
+    let (_, archive) = small_env(&w);
+    let upper = w.state_dir().join("upper");
+    let count = || walkdir::WalkDir::new(&upper).into_iter().count();
+    let m = mount_rw(&w, &archive, "mnt");
+    // The root, this archive's directory, its data directory and the journal.
+    assert!(count() <= 4, "{} entries before any write", count());
+    for i in 0..50 {
+        fs::write(m.path(&format!("f{i}")), b"data").unwrap();
+    }
+    w.ok([OsStr::new("unmount"), m.point.as_os_str()]);
+    assert_eq!(count(), 1, "only the (empty) upper root is left");
+    // With unsaved changes left behind (a detach), only what holds them stays.
+    let m = mount_rw(&w, &archive, "mnt");
+    fs::write(m.path("unsaved"), b"kept").unwrap();
+    let pid = common::daemon_pid(&w, &m.point);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    while conda_fuse::process::is_conda_fuse(pid.as_raw() as u32) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(count() <= 6, "{} entries for one unsaved file", count());
+    drop(m);
+    let again = mount_rw(&w, &archive, "mnt2");
+    assert_eq!(fs::read(again.path("unsaved")).unwrap(), b"kept");
+}

@@ -324,7 +324,7 @@ pub fn write_pending(
                         path: archive.path().to_owned(),
                         source: io::Error::other(format!(
                             "entry {}: {err}",
-                            String::from_utf8_lossy(&p.name)
+                            crate::display::escape(&p.name)
                         )),
                     })?;
                     writer.add(&h, &mut r).map(|_| e.uncompressed_size)

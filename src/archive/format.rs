@@ -406,7 +406,10 @@ pub fn find_end_record(
             let z_offset = l.u64().ok_or("zip64 locator truncated")?;
             // The recorded offset ignores prepended bytes; the record itself sits just before the
             // locator unless the writer put extensible data after it.
-            let z_pos = if z_offset + ZIP64_EOCD_LEN as u64 <= loc_pos {
+            let z_pos = if z_offset
+                .checked_add(ZIP64_EOCD_LEN as u64)
+                .is_some_and(|end| end <= loc_pos)
+            {
                 let at = read_at(z_offset, 4).map_err(|e| e.to_string())?;
                 if at == ZIP64_EOCD_SIG.to_le_bytes() {
                     z_offset
@@ -733,6 +736,30 @@ mod tests {
             assert_eq!(rec.cd_offset, cd_offset);
             assert_eq!(rec.cd_size, cd_size);
             assert_eq!(rec.shift(), 0);
+        }
+    }
+
+    #[test]
+    fn a_zip64_locator_pointing_past_the_end_of_memory_is_refused() {
+        let mut tail = Vec::new();
+        write_end_records(70_000, 100, 50, &mut tail);
+        // The locator's offset of the zip64 end record, made huge.
+        let loc = tail.len() - EOCD_LEN - ZIP64_LOCATOR_LEN;
+        tail[loc + 8..loc + 16].copy_from_slice(&(u64::MAX - 10).to_le_bytes());
+        let start = 150;
+        let len = start + tail.len() as u64;
+        let copy = tail.clone();
+        let r = find_end_record(&tail, start, len, |pos, n| {
+            let at = pos
+                .checked_sub(start)
+                .ok_or(std::io::ErrorKind::InvalidInput)? as usize;
+            copy.get(at..at + n)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| std::io::ErrorKind::UnexpectedEof.into())
+        });
+        // Either a clean error or the record right before the locator; never a panic.
+        if let Ok(rec) = r {
+            assert_eq!(rec.entries, 70_000);
         }
     }
 

@@ -221,9 +221,13 @@ struct MountArgs {
     /// Threads serving requests (default: 2 per core, at least 4)
     #[arg(long)]
     threads: Option<usize>,
-    /// Let other users of this host use the mount (non-root users need user_allow_other in /etc/fuse.conf)
+    /// Let other users of this host use the mount (non-root users need user_allow_other in /etc/fuse.conf);
+    /// group- and other-writable bits of archive entries are then not served
     #[arg(long)]
     allow_other: bool,
+    /// Serve the owners the archive records instead of showing every entry as yours (always so for root)
+    #[arg(long)]
+    keep_owners: bool,
 }
 
 #[derive(Args)]

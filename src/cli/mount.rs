@@ -17,6 +17,7 @@ pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
         req.threads = t;
     }
     req.allow_other = a.allow_other;
+    req.keep_owners = a.keep_owners;
     if let Some(dir) = a.upper_dir {
         req.upper_root = dir;
     }
@@ -66,6 +67,14 @@ pub(super) fn print_report(m: &Mounted) {
                 examples.join(", ")
             );
         }
+    }
+    if r.setid > 0 {
+        eprintln!(
+            "conda-fuse: warning: {}: {} entries have setuid or setgid bits; the mount is nosuid, \
+             so they grant nothing",
+            m.archive.display(),
+            r.setid
+        );
     }
     if r.absolute > 0 {
         eprintln!(

@@ -189,7 +189,7 @@ pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
     for skipped in &plan.skipped {
         eprintln!(
             "conda-fuse: warning: skipping {} (FIFOs, sockets and devices cannot be stored in a zip)",
-            skipped.display()
+            crate::display::path(skipped)
         );
     }
     let scratch = tempfile::Builder::new()

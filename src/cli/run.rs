@@ -77,11 +77,10 @@ fn activated_command(prefix: &str, command: &[OsString]) -> Command {
 pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
-    let runs = Runs::of(&paths, &env);
+    let runs = Runs::of(&env);
     let me = std::process::id();
-    let lock_err = |e| anyhow::anyhow!("cannot lock {}: {e}", paths.state.join("runs").display());
     {
-        let decision = runs.decide().map_err(lock_err)?;
+        let decision = runs.decide()?;
         // A mount that is there already serves, whatever its mode (unless --write needs rw).
         let mount = mount_env(
             &env,
@@ -92,13 +91,13 @@ pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             },
         )?;
         if mount.we_mounted {
-            runs.set_mounted_by_run(&decision, true).map_err(lock_err)?;
+            runs.set_mounted_by_run(&decision, true)?;
         }
-        runs.join(&decision, me).map_err(lock_err)?;
+        runs.join(&decision, me)?;
     }
     let prefix = env.prefix.to_string_lossy().into_owned();
     let status = child::run(&mut activated_command(&prefix, &a.command));
-    let decision = runs.decide().map_err(lock_err)?;
+    let decision = runs.decide()?;
     runs.leave(&decision, me);
     if a.write {
         let saved = daemon::save(&env.mountpoint, &mut |_, _| {});
@@ -111,9 +110,7 @@ pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     }
     if runs.others(&decision, me) == 0 && runs.mounted_by_run(&decision) {
         match unmount_env(&env, false) {
-            Ok(_) => runs
-                .set_mounted_by_run(&decision, false)
-                .map_err(lock_err)?,
+            Ok(_) => runs.set_mounted_by_run(&decision, false)?,
             Err(e) => eprintln!(
                 "conda-fuse: warning: could not unmount '{}' after the run: {e:#}",
                 env.name

@@ -60,15 +60,26 @@ fn found(program: PathBuf, leading: Vec<String>, found_by: &'static str) -> Cond
     }
 }
 
+/// A command line as a shell would split it: the program and its leading arguments.
+fn split_command_line(line: &str) -> Result<(String, Vec<String>), CondaError> {
+    let mut words =
+        shell_words::split(line).map_err(|e| CondaError::BadCommandLine(e.to_string()))?;
+    if words.is_empty() {
+        return Err(CondaError::BadCommandLine(format!(
+            "{line:?} names no program"
+        )));
+    }
+    let program = words.remove(0);
+    Ok((program, words))
+}
+
 /// Finds the conda to use, in the order documented above.
 pub fn find() -> Result<Conda, CondaError> {
     if let Some(line) = std::env::var("CONDA_FUSE_CONDA")
         .ok()
         .filter(|s| !s.trim().is_empty())
     {
-        let mut words =
-            shell_words::split(&line).map_err(|e| CondaError::BadCommandLine(e.to_string()))?;
-        let program = words.remove(0);
+        let (program, words) = split_command_line(&line)?;
         let program = which::which(&program).unwrap_or_else(|_| PathBuf::from(&program));
         return Ok(found(program, words, "CONDA_FUSE_CONDA"));
     }
@@ -143,4 +154,30 @@ impl Conda {
 pub fn has_yes(args: &[OsString]) -> bool {
     args.iter()
         .any(|a| a == OsStr::new("-y") || a == OsStr::new("--yes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_that_name_no_program_are_refused() {
+        for line in ["#x", "   # only a comment"] {
+            assert!(
+                matches!(split_command_line(line), Err(CondaError::BadCommandLine(_))),
+                "{line:?}"
+            );
+        }
+        assert!(matches!(
+            split_command_line("'unterminated"),
+            Err(CondaError::BadCommandLine(_))
+        ));
+        assert_eq!(
+            split_command_line("python3 '/opt/my conda.py' --x").unwrap(),
+            (
+                "python3".into(),
+                vec!["/opt/my conda.py".into(), "--x".into()]
+            )
+        );
+    }
 }

@@ -73,8 +73,17 @@ pub fn unmount(
         _ => {}
     }
     let Some(record) = record.filter(|r| r.daemon_alive()) else {
-        // The daemon died (killed, crashed): detach what is left and forget the record.
-        if mounted.is_some() {
+        if let Some(m) = mounted {
+            // Only a mount whose daemon is provably gone may be detached without it: any other
+            // is served by a daemon this state directory does not know, which must save first.
+            if !mountpoint::is_stale(&canonical) {
+                return Err(DaemonError::Unrecorded {
+                    path: canonical,
+                    archive: m.archive().to_string(),
+                    owner: m.owner(),
+                    state_dir: state::state_dir(),
+                });
+            }
             mountpoint::detach(&canonical, true).map_err(super::io_err(format!(
                 "cannot detach the stale mount {}",
                 canonical.display()
@@ -98,7 +107,7 @@ pub fn unmount(
             } else {
                 processes
                     .iter()
-                    .map(|(p, c)| format!("{c} (pid {p})"))
+                    .map(|(p, c)| format!("{} (pid {p})", crate::display::escape(c.as_bytes())))
                     .collect::<Vec<_>>()
                     .join(", ")
             };
@@ -209,11 +218,10 @@ pub fn probe(path: &Path) -> Probe {
     match (mountpoint::mounted_at(&canonical), record) {
         (Some(m), _) if !m.is_conda_fuse() => Probe::Foreign(m),
         (Some(_), Some(r)) if r.daemon_alive() => Probe::Live(r),
-        (Some(_), Some(_)) => Probe::Stale,
-        // No record in this state directory: another user's or another state directory's daemon,
-        // unless it is provably dead.
-        (Some(_), None) if mountpoint::is_stale(&canonical) => Probe::Stale,
-        (Some(m), None) => Probe::Unrecorded(m),
+        // Without a live daemon of ours (no record in this state directory, or one whose daemon
+        // is gone): stale only when provably dead, else someone else's daemon serves it.
+        (Some(_), _) if mountpoint::is_stale(&canonical) => Probe::Stale,
+        (Some(m), _) => Probe::Unrecorded(m),
         // Mounting or unmounting right now.
         (None, Some(r)) if r.daemon_alive() => Probe::Live(r),
         (None, Some(_)) => {

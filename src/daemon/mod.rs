@@ -38,6 +38,9 @@ pub struct MountRequest {
     /// Threads serving kernel requests.
     pub threads: usize,
     pub allow_other: bool,
+    /// Serve the owners the archive records (always for root; by default a user's mount shows
+    /// every entry as theirs).
+    pub keep_owners: bool,
     /// Where writable mounts keep their upper layers (one directory per archive below it).
     pub upper_root: PathBuf,
     /// How saves compress new data.
@@ -56,6 +59,7 @@ impl MountRequest {
             cache: CacheLimits::with_memory(CacheLimits::DEFAULT_MEMORY),
             threads: (2 * cores).max(4),
             allow_other: false,
+            keep_owners: false,
             upper_root: state::upper_root(),
             compression: Compression::DEFAULT,
         }
@@ -95,6 +99,17 @@ pub enum DaemonError {
     #[error("{0} is not mounted")]
     NotMounted(PathBuf),
     #[error(
+        "{path} is a live conda-fuse mount (of {archive}, made by {owner}) that the state directory \
+         {state_dir} has no record of, so its changes cannot be saved from here and it is left \
+         alone. Unmount it with the CONDA_FUSE_STATE_DIR it was mounted with, or as its owner"
+    )]
+    Unrecorded {
+        path: PathBuf,
+        archive: String,
+        owner: String,
+        state_dir: PathBuf,
+    },
+    #[error(
         "{path} is not a conda-fuse mount (it is {fstype}); unmount it with: fusermount3 -u {path}"
     )]
     NotOurs { path: PathBuf, fstype: String },
@@ -130,6 +145,9 @@ pub fn mount(
     req: &MountRequest,
     on_ready: &mut dyn FnMut(&Mounted),
 ) -> Result<Mounted, DaemonError> {
+    // Recorded before anything is opened: these stay open here, so no descriptor opened for the
+    // daemon can share a number with one of them.
+    let inherited = crate::process::open_fds();
     mountpoint::check_fuse_available().map_err(DaemonError::FuseUnavailable)?;
     let archive_path = req.archive.canonicalize().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => DaemonError::ArchiveMissing(req.archive.clone()),
@@ -140,7 +158,12 @@ pub fn mount(
     })?;
     let mountpoint = mountpoint::check_mountpoint(&req.mountpoint)?;
     let archive = Arc::new(Archive::open(&archive_path)?);
-    let defaults = Defaults::for_archive(&archive);
+    let mut defaults = Defaults::for_archive(&archive);
+    defaults.trust_owners |= req.keep_owners;
+    if req.allow_other {
+        // Other users get in: an archive's group- or other-writable bits would let them change it.
+        defaults.perm_mask &= !0o022;
+    }
     let (overlay, report, recovery, upper_dir) = if req.read_only {
         let (o, r) = Overlay::read_only(archive, defaults, req.cache.clone());
         (o, r, Recovery::default(), None)
@@ -171,14 +194,19 @@ pub fn mount(
         serve(fs, &mounted, req, &mut |_| on_ready(&mounted))?;
         return Ok(mounted);
     }
-    mounted.pid = spawn_daemon(fs, &mounted, req)?;
+    mounted.pid = spawn_daemon(fs, &mounted, req, &inherited)?;
     on_ready(&mounted);
     Ok(mounted)
 }
 
 /// Forks the daemon (twice, so it is reparented to init and never becomes our zombie) and waits for
 /// its report on a pipe.
-fn spawn_daemon(fs: Filesystem, mounted: &Mounted, req: &MountRequest) -> Result<u32, DaemonError> {
+fn spawn_daemon(
+    fs: Filesystem,
+    mounted: &Mounted,
+    req: &MountRequest,
+    inherited: &[i32],
+) -> Result<u32, DaemonError> {
     let (read_end, write_end) =
         nix::unistd::pipe().map_err(|e| io_err("cannot create a pipe")(e.into()))?;
     // SAFETY: the CLI is single-threaded here (no thread has been started), so the child may run
@@ -223,6 +251,12 @@ fn spawn_daemon(fs: Filesystem, mounted: &Mounted, req: &MountRequest) -> Result
                 Ok(ForkResult::Child) => {}
                 // SAFETY: leaving the intermediate child without running the parent's handlers.
                 _ => unsafe { libc::_exit(0) },
+            }
+            // What the command that started us had open (a batch run's decision lock, a pipe a
+            // caller waits on, files) is not the daemon's to keep for as long as it serves.
+            for &fd in inherited {
+                // SAFETY: these descriptors belong to nothing the daemon uses (see `mount`).
+                unsafe { libc::close(fd) };
             }
             let mut pipe = Some(File::from(write_end));
             let code = match daemonize_stdio(&mounted.mountpoint) {
@@ -306,6 +340,7 @@ fn serve(
         fuser::MountOption::Subtype("conda-fuse".into()),
         fuser::MountOption::DefaultPermissions,
         fuser::MountOption::NoDev,
+        fuser::MountOption::NoSuid,
         fuser::MountOption::NoAtime,
     ];
     options.push(if req.read_only {

@@ -11,6 +11,8 @@ pub struct MountInfo {
     pub point: PathBuf,
     pub fstype: String,
     pub source: String,
+    /// The superblock options (for FUSE: `user_id=`, the user who mounted it).
+    pub options: String,
 }
 
 /// Undoes the octal escapes (`\040` for space) of mountinfo fields.
@@ -45,10 +47,12 @@ pub fn mounts() -> Vec<MountInfo> {
             let mut r = right.split(' ');
             let fstype = r.next()?.to_string();
             let source = r.next().unwrap_or("").to_string();
+            let options = r.next().unwrap_or("").to_string();
             Some(MountInfo {
                 point: unescape(point),
                 fstype,
                 source,
+                options,
             })
         })
         .collect()
@@ -71,6 +75,28 @@ impl MountInfo {
     /// The archive a conda-fuse mount serves, as its daemon named it.
     pub fn archive(&self) -> &str {
         self.source.trim_start_matches(SOURCE_PREFIX)
+    }
+
+    /// The user who made a FUSE mount.
+    pub fn user_id(&self) -> Option<u32> {
+        self.options
+            .split(',')
+            .find_map(|o| o.strip_prefix("user_id="))
+            .and_then(|u| u.parse().ok())
+    }
+
+    /// "the user NAME (uid N)" who made the mount, for messages.
+    pub fn owner(&self) -> String {
+        match self.user_id() {
+            Some(uid) => {
+                let name = nix::unistd::User::from_uid(uid.into())
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| "?".to_string(), |u| u.name);
+                format!("user {name} (uid {uid})")
+            }
+            None => "an unknown user".into(),
+        }
     }
 }
 
@@ -179,11 +205,11 @@ pub fn check_fuse_available() -> Result<(), String> {
 /// while busy (used for stale mounts, whose daemon is gone).
 pub fn detach(path: &Path, lazy: bool) -> io::Result<()> {
     if nix::unistd::geteuid().is_root() {
-        let flags = if lazy {
-            nix::mount::MntFlags::MNT_DETACH
-        } else {
-            nix::mount::MntFlags::empty()
-        };
+        // Never through a symlink someone put in place of the mount point.
+        let mut flags = nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+        if lazy {
+            flags |= nix::mount::MntFlags::MNT_DETACH;
+        }
         return nix::mount::umount2(path, flags).map_err(io::Error::from);
     }
     let tool = if which::which("fusermount3").is_ok() {

@@ -3,57 +3,138 @@
 //! are taken under an exclusive flock on `STATE/runs/NAME.lock`, so two runs never both mount or
 //! unmount. A run that mounted records it (`mounted-by-run`); the last run to leave unmounts only a
 //! mount that runs made, never one a user made. Pid files of runs that died are ignored.
+//!
+//! Everything lives in the private state directory (0700, files 0600), so no other user can even
+//! open the lock to block it; a decision waits a bounded time and then names who holds it.
 
-use std::fs::{File, OpenOptions};
-use std::io;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 
-use super::{Env, Paths};
+use super::Env;
+use crate::daemon::state;
+use crate::private_dir::PrivateDir;
 
 const MOUNTED_BY_RUN: &str = "mounted-by-run";
+/// How long a run waits for another to finish deciding (a decision may include a save), unless
+/// CONDA_FUSE_RUN_WAIT says how many seconds.
+const DECIDE_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn decide_timeout() -> Duration {
+    std::env::var("CONDA_FUSE_RUN_WAIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(DECIDE_TIMEOUT, Duration::from_secs)
+}
+/// When a waiting run says what it waits for.
+const DECIDE_NOTE_AFTER: Duration = Duration::from_secs(5);
 
 pub struct Runs {
-    dir: PathBuf,
-    lock: PathBuf,
+    name: String,
 }
 
 /// Held while deciding; dropping it releases the flock.
 pub struct Decision {
     _lock: Flock<File>,
+    dir: PrivateDir,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    #[error(transparent)]
+    Dir(#[from] crate::private_dir::PrivateDirError),
+    #[error("cannot use the run records of '{name}' in the state directory: {source}")]
+    Io { name: String, source: io::Error },
+    #[error(
+        "another conda-fuse run of '{name}' ({holder}) has been mounting or unmounting it for {}s; \
+         wait for it, or stop it if it hangs",
+        waited.as_secs()
+    )]
+    Busy {
+        name: String,
+        holder: String,
+        waited: Duration,
+    },
 }
 
 impl Runs {
-    pub fn of(paths: &Paths, env: &Env) -> Runs {
-        let base = paths.state.join("runs");
+    pub fn of(env: &Env) -> Runs {
         Runs {
-            dir: base.join(&env.name),
-            lock: base.join(format!("{}.lock", env.name)),
+            name: env.name.clone(),
         }
     }
 
-    /// Takes the decision lock (waits for other runs deciding).
-    pub fn decide(&self) -> io::Result<Decision> {
-        std::fs::create_dir_all(&self.dir)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock)?;
-        let lock =
-            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| io::Error::from(e))?;
-        Ok(Decision { _lock: lock })
+    fn io(&self) -> impl FnOnce(io::Error) -> RunsError + '_ {
+        move |source| RunsError::Io {
+            name: self.name.clone(),
+            source,
+        }
+    }
+
+    /// Takes the decision lock, waiting (a bounded time) for other runs deciding.
+    pub fn decide(&self) -> Result<Decision, RunsError> {
+        let runs = state::state()?.subdir("runs")?;
+        let dir = runs.subdir(&self.name)?;
+        let lock_name = format!("{}.lock", self.name);
+        let started = Instant::now();
+        let timeout = decide_timeout();
+        let mut noted = false;
+        loop {
+            let file = runs.open_rw(&lock_name, true).map_err(self.io())?;
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(mut lock) => {
+                    // Name the holder for whoever waits next.
+                    let me = format!(
+                        "pid {} on {} since {}",
+                        std::process::id(),
+                        crate::overlay::lock::hostname(),
+                        crate::clock::local(crate::clock::now().0)
+                    );
+                    let written = lock
+                        .set_len(0)
+                        .and_then(|()| lock.rewind())
+                        .and_then(|()| lock.write_all(me.as_bytes()));
+                    written.map_err(self.io())?;
+                    return Ok(Decision { _lock: lock, dir });
+                }
+                Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+                    let waited = started.elapsed();
+                    let mut holder = String::new();
+                    let _ = file.read_to_string(&mut holder);
+                    let holder = if holder.is_empty() {
+                        "holder unknown".to_string()
+                    } else {
+                        holder
+                    };
+                    if waited > timeout {
+                        return Err(RunsError::Busy {
+                            name: self.name.clone(),
+                            holder,
+                            waited,
+                        });
+                    }
+                    if waited > DECIDE_NOTE_AFTER && !noted {
+                        noted = true;
+                        eprintln!(
+                            "conda-fuse: note: waiting for another run of '{}' ({holder}) to finish \
+                             mounting or unmounting it",
+                            self.name
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err((_, e)) => return Err(self.io()(e.into())),
+            }
+        }
     }
 
     /// Live runs other than `except`, dropping the pid files of dead ones.
-    pub fn others(&self, _d: &Decision, except: u32) -> usize {
-        let Ok(dir) = std::fs::read_dir(&self.dir) else {
-            return 0;
-        };
+    pub fn others(&self, d: &Decision, except: u32) -> usize {
         let mut n = 0;
-        for e in dir.flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        for e in d.dir.entries().unwrap_or_default() {
+            let Some(pid) = e.to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };
             if pid == except {
@@ -62,34 +143,39 @@ impl Runs {
             if crate::process::is_running(pid) {
                 n += 1;
             } else {
-                let _ = std::fs::remove_file(e.path());
+                let _ = d.dir.remove_file(&e);
             }
         }
         n
     }
 
-    pub fn join(&self, _d: &Decision, pid: u32) -> io::Result<()> {
-        std::fs::write(self.dir.join(pid.to_string()), b"")
+    pub fn join(&self, d: &Decision, pid: u32) -> Result<(), RunsError> {
+        d.dir
+            .open_rw(pid.to_string(), true)
+            .map(drop)
+            .map_err(self.io())
     }
 
-    pub fn leave(&self, _d: &Decision, pid: u32) {
-        let _ = std::fs::remove_file(self.dir.join(pid.to_string()));
+    pub fn leave(&self, d: &Decision, pid: u32) {
+        let _ = d.dir.remove_file(pid.to_string());
     }
 
     /// Whether the current mount was made by a run (and so is the runs' to unmount).
-    pub fn mounted_by_run(&self, _d: &Decision) -> bool {
-        self.dir.join(MOUNTED_BY_RUN).exists()
+    pub fn mounted_by_run(&self, d: &Decision) -> bool {
+        d.dir.stat(MOUNTED_BY_RUN).is_ok()
     }
 
-    pub fn set_mounted_by_run(&self, _d: &Decision, yes: bool) -> io::Result<()> {
-        let marker = self.dir.join(MOUNTED_BY_RUN);
+    pub fn set_mounted_by_run(&self, d: &Decision, yes: bool) -> Result<(), RunsError> {
         if yes {
-            std::fs::write(marker, b"")
-        } else {
-            match std::fs::remove_file(marker) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            }
+            return d
+                .dir
+                .open_rw(MOUNTED_BY_RUN, true)
+                .map(drop)
+                .map_err(self.io());
+        }
+        match d.dir.remove_file(MOUNTED_BY_RUN) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.io()(e)),
+            _ => Ok(()),
         }
     }
 }

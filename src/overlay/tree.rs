@@ -163,22 +163,29 @@ impl Node {
     }
 }
 
-/// Owner and time for nodes the archive does not describe (implied directories, entries without
-/// Unix metadata): the mounting user and the archive's mtime.
+/// How the archive's metadata is served. Owner and time for nodes the archive does not describe
+/// (implied directories, entries without Unix metadata, the root) are the mounting user and the
+/// archive's mtime. Owners the archive records are trusted only when `trust_owners` (root, or
+/// `--keep-owners`: tar's and unzip's rule), and `perm_mask` takes bits off archive entries (the
+/// group/other write bits when other users are let in).
 #[derive(Debug, Clone, Copy)]
 pub struct Defaults {
     pub uid: u32,
     pub gid: u32,
     pub mtime: i64,
+    pub trust_owners: bool,
+    pub perm_mask: u32,
 }
 
 impl Defaults {
-    /// The calling user, and `archive`'s mtime.
+    /// The calling user, and `archive`'s mtime; recorded owners trusted only for root.
     pub fn for_archive(archive: &crate::archive::Archive) -> Defaults {
         Defaults {
             uid: nix::unistd::getuid().as_raw(),
             gid: nix::unistd::getgid().as_raw(),
             mtime: archive.mtime(),
+            trust_owners: nix::unistd::geteuid().is_root(),
+            perm_mask: 0o7777,
         }
     }
 }
@@ -190,6 +197,8 @@ pub struct BuildReport {
     pub duplicates: Vec<String>,
     pub conflicts: Vec<String>,
     pub absolute: usize,
+    /// Entries with setuid or setgid bits (the mount is nosuid: they grant nothing).
+    pub setid: usize,
 }
 
 impl BuildReport {
@@ -222,11 +231,14 @@ pub fn components(name: &[u8]) -> Result<(Vec<&[u8]>, bool), NameProblem> {
 }
 
 fn attr_of(meta: &Meta, e: &Entry, d: &Defaults) -> Attr {
-    let (uid, gid) = meta.owner.unwrap_or((d.uid, d.gid));
+    let (uid, gid) = meta
+        .owner
+        .filter(|_| d.trust_owners)
+        .unwrap_or((d.uid, d.gid));
     let dir = meta.kind == Kind::Dir;
     Attr {
         kind: meta.kind,
-        perm: meta.perm,
+        perm: meta.perm & d.perm_mask,
         uid,
         gid,
         mtime: (meta.mtime, 0),
@@ -257,7 +269,7 @@ const REPORT_EXAMPLES: usize = 5;
 
 fn note(list: &mut Vec<String>, name: &[u8], why: &str) {
     if list.len() < REPORT_EXAMPLES {
-        list.push(format!("{} ({why})", String::from_utf8_lossy(name)));
+        list.push(format!("{} ({why})", crate::display::escape(name)));
     }
 }
 
@@ -298,6 +310,7 @@ impl Tree {
                 }
             };
             report.absolute += usize::from(absolute);
+            report.setid += usize::from(e.meta.kind != Kind::Dir && e.meta.perm & 0o6000 != 0);
             let Some((leaf, dirs)) = comps.split_last() else {
                 continue; // "/" or "./": the root itself
             };

@@ -8,6 +8,7 @@ pub mod fixture;
 pub mod kernel;
 pub mod model;
 pub mod tree;
+pub mod user;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,142 @@
+//! The everyday workflows as an ordinary user (uid 65534 through setpriv, mounting through
+//! fusermount3, as on every cluster), and what a user's mount serves of an archive's recorded
+//! owners and modes.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use common::World;
+use common::user::{self, User};
+
+/// A small tree owned by someone else than the mounting user (uid 1234), packed by root.
+fn foreign_archive(w: &World) -> std::path::PathBuf {
+    let src = w.path("src");
+    fs::create_dir_all(src.join("lib")).unwrap();
+    fs::write(src.join("lib/mod.py"), b"x = 1\n").unwrap();
+    fs::write(src.join("shared.txt"), b"everyone may write this?\n").unwrap();
+    fs::set_permissions(src.join("shared.txt"), fs::Permissions::from_mode(0o666)).unwrap();
+    fs::write(src.join("setuid-tool"), b"#!/bin/sh\n").unwrap();
+    for p in ["", "lib", "lib/mod.py", "shared.txt", "setuid-tool"] {
+        nix::unistd::chown(&src.join(p), Some(1234.into()), Some(1234.into())).unwrap();
+    }
+    // After chown, which clears setuid bits.
+    fs::set_permissions(src.join("setuid-tool"), fs::Permissions::from_mode(0o4755)).unwrap();
+    let archive = w.path("foreign.zip");
+    w.pack(&src, &archive, &[]);
+    user::chown_tree(&archive);
+    archive
+}
+
+#[test]
+fn an_ordinary_user_mounts_changes_saves_and_unmounts() {
+    let Some(u) = User::new() else { return };
+    let src = u.mkdir("env");
+    fs::create_dir_all(src.join("bin")).unwrap();
+    fs::write(src.join("bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
+    user::chown_tree(&src);
+    let archive = u.path("env.zip");
+    u.ok([
+        OsStr::new("pack"),
+        src.as_os_str(),
+        OsStr::new("-o"),
+        archive.as_os_str(),
+    ]);
+    let m = u.mount(&archive, "mnt", &[]);
+    let write = u
+        .command("sh")
+        .arg("-c")
+        .arg("echo changed > \"$1/bin/tool\" && mkdir \"$1/new\" && echo x > \"$1/new/f\"")
+        .arg("sh")
+        .arg(&m.point)
+        .output()
+        .unwrap();
+    common::assert_success(&write, "writing as the user");
+    u.ok([OsStr::new("commit"), m.point.as_os_str()]);
+    u.ok([OsStr::new("unmount"), m.point.as_os_str()]);
+    assert!(!common::is_mounted(&m.point));
+    let ro = u.mount(&archive, "ro", &["--read-only"]);
+    assert_eq!(u.read(&ro.path("bin/tool")), b"changed\n");
+    assert_eq!(u.read(&ro.path("new/f")), b"x\n");
+    // Owned by the user: their archive, their state.
+    assert_eq!(fs::metadata(&archive).unwrap().uid(), user::UID);
+    for e in walkdir::WalkDir::new(u.world.state_dir()) {
+        assert_eq!(
+            fs::symlink_metadata(e.unwrap().path()).unwrap().uid(),
+            user::UID
+        );
+    }
+}
+
+#[test]
+fn a_users_mount_serves_entries_as_theirs_unless_told_to_keep_owners() {
+    let Some(u) = User::new() else { return };
+    let archive = foreign_archive(&u.world);
+    let kept = u.mount(&archive, "kept", &["--read-only", "--keep-owners"]);
+    assert_eq!(u.owner(&kept.path("lib/mod.py")), (1234, 1234));
+    drop(kept);
+    let m = u.mount(&archive, "mnt", &[]);
+    for p in ["lib", "lib/mod.py", "shared.txt"] {
+        assert_eq!(u.owner(&m.path(p)), (user::UID, user::UID), "{p}");
+    }
+    // So the user can change their own environment.
+    let write = u
+        .command("sh")
+        .arg("-c")
+        .arg("echo mine >> \"$1/lib/mod.py\"")
+        .arg("sh")
+        .arg(&m.point)
+        .output()
+        .unwrap();
+    common::assert_success(&write, "changing a file of the archive");
+    drop(m);
+    // Saved as the user's: the archive's owners were never trusted.
+    let ro = u.mount(&archive, "ro", &["--read-only", "--keep-owners"]);
+    assert_eq!(u.owner(&ro.path("lib/mod.py")), (user::UID, user::UID));
+}
+
+#[test]
+fn other_users_let_in_get_no_write_bits_the_archive_carries() {
+    let w = World::new();
+    let archive = foreign_archive(&w);
+    let point = w.path("mnt");
+    fs::create_dir_all(&point).unwrap();
+    let out = w
+        .cmd([
+            OsStr::new("mount"),
+            archive.as_os_str(),
+            point.as_os_str(),
+            OsStr::new("--read-only"),
+            OsStr::new("--allow-other"),
+        ])
+        .output()
+        .unwrap();
+    common::assert_success(&out, "mount --allow-other");
+    let _m = common::Mount {
+        world: &w,
+        point: point.clone(),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("setuid or setgid"), "{stderr}");
+    let mode = fs::metadata(point.join("shared.txt")).unwrap().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    let mut dir = point.clone();
+    while dir.pop() {
+        let m = fs::metadata(&dir).unwrap().mode();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(m | 0o005)).ok();
+    }
+    let denied = Command::new("sh")
+        .arg("-c")
+        .arg("echo x >> \"$1\"")
+        .arg("sh")
+        .arg(point.join("shared.txt"))
+        .uid(user::UID)
+        .gid(user::UID)
+        .output()
+        .unwrap();
+    assert!(!denied.status.success());
+}
