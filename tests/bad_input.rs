@@ -62,6 +62,9 @@ fn patch(path: &Path, offset: u64, bytes: &[u8]) {
 
 #[test]
 fn broken_archives_are_refused_with_a_clear_error() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let good = small_archive(&w);
     let bytes = fs::read(&good).unwrap();
@@ -119,6 +122,9 @@ fn broken_archives_are_refused_with_a_clear_error() {
 
 #[test]
 fn a_corrupt_entry_gives_eio_and_the_rest_stays_readable() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let (_, range) = entry_data(&archive, "d/text.txt");
@@ -167,6 +173,9 @@ fn a_corrupt_entry_gives_eio_and_the_rest_stays_readable() {
 
 #[test]
 fn a_corrupt_segment_fails_alone() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     // big.txt (3.2 MB) is stored in independently readable 1 MiB segments; damage the third.
@@ -202,6 +211,9 @@ fn a_corrupt_segment_fails_alone() {
 
 #[test]
 fn lying_sizes_never_hang_or_exhaust_memory() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let a = Archive::open(&archive).unwrap();
@@ -242,6 +254,9 @@ fn lying_sizes_never_hang_or_exhaust_memory() {
 
 #[test]
 fn hostile_entry_names_are_never_served_outside_the_mount() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = w.path("hostile.zip");
     let script = r#"
@@ -307,6 +322,9 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
 
 #[test]
 fn unusable_mount_points_are_refused_with_the_fix() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let missing = w.path("nope");
@@ -337,6 +355,9 @@ fn unusable_mount_points_are_refused_with_the_fix() {
 
 #[test]
 fn missing_fuse_is_explained() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let point = fresh_dir(&w, "mnt");
@@ -375,6 +396,9 @@ fn missing_fuse_is_explained() {
 
 #[test]
 fn a_dead_daemon_is_detected_and_cleaned_up() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let m = w.mount_ro(&archive, "mnt");
@@ -414,6 +438,9 @@ fn a_dead_daemon_is_detected_and_cleaned_up() {
 
 #[test]
 fn busy_mounts_name_their_users_and_lazy_unmount_detaches() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let m = w.mount_ro(&archive, "mnt");
@@ -436,6 +463,9 @@ fn busy_mounts_name_their_users_and_lazy_unmount_detaches() {
 
 #[test]
 fn foreign_mounts_are_left_alone() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let fz = common::fuse_zip(&archive, &w.path("fz"), false);

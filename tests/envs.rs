@@ -55,6 +55,9 @@ fn assert_no_trace(w: &EnvWorld, name: &str) {
 
 #[test]
 fn failed_and_refused_creates_leave_nothing_behind() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = EnvWorld::new("envs");
     // conda cannot solve: nothing is kept.
     let out = fails(&w, &["create", "broken", "no-such-package", "-y"]);
@@ -96,6 +99,9 @@ fn failed_and_refused_creates_leave_nothing_behind() {
 
 #[test]
 fn hostile_names_are_refused_everywhere() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = EnvWorld::new("envs");
     for name in ["a b", "$(touch pwned)", "x;y", "../up", "-rf", "it's", ""] {
         for cmd in ["create", "activate", "install", "remove", "rm", "run"] {
@@ -122,6 +128,9 @@ fn hostile_names_are_refused_everywhere() {
 
 #[test]
 fn rm_shows_asks_and_refuses_while_mounted() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = EnvWorld::new("envs");
     ok(&w, &["create", "gone", "python", "-y"]);
     // No terminal and no --yes: refused, nothing deleted.
@@ -160,6 +169,9 @@ fn rm_shows_asks_and_refuses_while_mounted() {
 
 #[test]
 fn concurrent_runs_share_one_mount_and_the_last_unmounts() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = EnvWorld::new("envs");
     ok(&w, &["create", "job", "python", "-y"]);
     let gate = w.world.path("gate");
@@ -233,6 +245,9 @@ fn concurrent_runs_share_one_mount_and_the_last_unmounts() {
 
 #[test]
 fn stale_mounts_are_cleaned_up_by_the_next_command() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = EnvWorld::new("envs");
     ok(&w, &["create", "st", "python", "-y"]);
     ok(&w, &["activate", "st"]);
@@ -273,6 +288,9 @@ fn stale_mounts_are_cleaned_up_by_the_next_command() {
 
 #[test]
 fn doctor_checks_and_explains() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = EnvWorld::new("envs");
     let out = text(&w.cf(&["doctor"]).output().unwrap());
     for want in [
@@ -313,6 +331,9 @@ fn doctor_checks_and_explains() {
 /// shells/ holds the hooks pre-rendered for packagers; they must match what the binary prints.
 #[test]
 fn shells_directory_matches_the_binary() {
+    if common::skip_without_mounts() {
+        return;
+    }
     for (shell, file) in [
         ("bash", "conda-fuse.bash"),
         ("zsh", "conda-fuse.zsh"),
@@ -338,6 +359,9 @@ fn shells_directory_matches_the_binary() {
 /// where the shell reads it, and doctor then finds it.
 #[test]
 fn hook_line_goes_into_the_rc_file_once() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = EnvWorld::new("envs");
     let zdotdir = w.home.join("zdot");
     let zsh = |args: &[&str]| {
@@ -385,6 +409,9 @@ fn hook_line_goes_into_the_rc_file_once() {
 
 #[test]
 fn a_runs_decision_is_private_and_waits_a_bounded_time_naming_its_holder() {
+    if common::skip_without_mounts() {
+        return;
+    }
     use std::os::unix::fs::MetadataExt;
     let w = EnvWorld::new("envs");
     let src = w.world.path("src");

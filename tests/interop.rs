@@ -26,6 +26,9 @@ fn remove_non_utf8_names(root: &Path) {
 
 #[test]
 fn unzip_extracts_our_archives_identically() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let src = w.path("src");
     portable_tree(&src);
@@ -54,6 +57,9 @@ fn unzip_extracts_our_archives_identically() {
 
 #[test]
 fn python_zipfile_reads_our_archives() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let src = w.path("src");
     fs::create_dir_all(src.join("pkg/sub")).unwrap();
@@ -89,6 +95,9 @@ for i in z.infolist():
 
 #[test]
 fn fuse_zip_mounts_our_archives_identically() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let src = w.path("src");
     portable_tree(&src);
@@ -100,6 +109,9 @@ fn fuse_zip_mounts_our_archives_identically() {
 
 #[test]
 fn info_zip_archives_mount_identically() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let src = w.path("src");
     portable_tree(&src);
@@ -117,6 +129,9 @@ fn info_zip_archives_mount_identically() {
 
 #[test]
 fn python_zipfile_archives_mount_with_sensible_defaults() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let src = w.path("src");
     portable_tree(&src);
@@ -185,6 +200,9 @@ with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED) as z:
 
 #[test]
 fn archives_of_the_old_bash_tool_mount_identically() {
+    if common::skip_without_mounts() {
+        return;
+    }
     // The old tool mounted NAME.zip with fuse-zip and ran `conda create --prefix MOUNT/NAME`, so
     // the environment sits under NAME/ inside the archive.
     let w = World::new();

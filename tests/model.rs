@@ -143,6 +143,9 @@ fn run_model(seed: u64, steps: usize) {
 
 #[test]
 fn random_operations_match_a_native_directory() {
+    if common::skip_without_mounts() {
+        return;
+    }
     // MODEL_SEEDS=N runs more sequences (CI runs 5).
     let seeds: u64 = std::env::var("MODEL_SEEDS")
         .ok()

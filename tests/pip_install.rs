@@ -12,6 +12,9 @@ use common::{Mount, World};
 
 #[test]
 fn pip_install_into_a_mount_is_saved_and_importable() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let src = w.path("env");
     common::run(Command::new("python3").args(["-m", "venv"]).arg(&src));

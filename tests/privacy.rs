@@ -45,6 +45,9 @@ fn modes(root: &Path) -> Vec<(String, u32)> {
 
 #[test]
 fn state_upper_layers_and_logs_are_private_to_their_user() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let m = mount_rw(&w, &archive, "mnt", &[]);
@@ -88,6 +91,9 @@ fn state_upper_layers_and_logs_are_private_to_their_user() {
 
 #[test]
 fn readable_state_left_by_older_versions_is_made_private() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let state = w.state_dir();
@@ -105,6 +111,9 @@ fn readable_state_left_by_older_versions_is_made_private() {
 
 #[test]
 fn upper_roots_other_users_control_are_refused() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let point = w.path("mnt");
@@ -146,6 +155,9 @@ fn upper_roots_other_users_control_are_refused() {
 
 #[test]
 fn a_journal_of_another_archive_is_never_replayed() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let other = w.path("other.zip");
@@ -179,6 +191,9 @@ fn a_journal_of_another_archive_is_never_replayed() {
 /// its daemon dead.
 #[test]
 fn a_live_mount_this_state_directory_does_not_know_is_never_detached() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let m = mount_rw(&w, &archive, "mnt", &[]);
@@ -205,6 +220,9 @@ fn a_live_mount_this_state_directory_does_not_know_is_never_detached() {
 /// (a batch run's lock, a pipe a caller waits on, a file it had open).
 #[test]
 fn the_daemon_keeps_no_descriptor_of_the_command_that_started_it() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let archive = small_archive(&w);
     let point = w.path("mnt");

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what the tests need (as root on Debian/Ubuntu), then
-# `cargo test --release`. The tests mount real FUSE filesystems (root, /dev/fuse) and drive the
-# real tools they interoperate with: zip, unzip, fuse-zip, python3, bash, zsh and fish; conda
-# environments are installed offline by py-rattler (in a venv under target/, from PyPI) from a
-# local channel the tests build.
+# `cargo test --release`. The tests mount real FUSE filesystems (root, /dev/fuse; as uid 65534
+# too, through setpriv and fusermount3) and drive the real tools they interoperate with: zip,
+# unzip, fuse-zip, python3, bash, zsh, fish and pjdfstest; conda environments are installed
+# offline by py-rattler (in a venv under target/, from PyPI) from a local channel the tests build.
+# As an ordinary user, `cargo test` runs the library and semantic suites and skips mount tests.
 #
 #   tests/run-all.sh [extra cargo test arguments]
 set -euo pipefail
@@ -37,6 +38,12 @@ if ! "$venv/bin/python" -c 'import rattler, conda_package_handling' 2>/dev/null;
   "$venv/bin/python" -m pip install -q --disable-pip-version-check py-rattler conda-package-handling
 fi
 export CONDA_FUSE_TEST_PYTHON=$PWD/$venv/bin/python
+
+# pjdfstest (the POSIX suite, from crates.io) for tests/posix.rs, under target/tools.
+if [[ ! -x target/tools/bin/pjdfstest ]]; then
+  echo "==> installing pjdfstest into target/tools"
+  cargo install --quiet --locked --root target/tools pjdfstest --version 0.2.2
+fi
 
 echo "==> cargo test --release"
 cargo test --release --locked "$@"

@@ -138,16 +138,25 @@ fn story(shell: Sh) {
 
 #[test]
 fn bash_story() {
+    if common::skip_without_mounts() {
+        return;
+    }
     story(Sh::Bash);
 }
 
 #[test]
 fn zsh_story() {
+    if common::skip_without_mounts() {
+        return;
+    }
     story(Sh::Zsh);
 }
 
 #[test]
 fn fish_story() {
+    if common::skip_without_mounts() {
+        return;
+    }
     story(Sh::Fish);
 }
 
@@ -155,6 +164,9 @@ fn fish_story() {
 /// one; subcommands and options complete from clap's scripts.
 #[test]
 fn tab_completion_in_every_shell() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = EnvWorld::new("envs");
     std::fs::create_dir_all(&w.archives).unwrap();
     let empty = w.world.path("empty");

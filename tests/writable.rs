@@ -67,6 +67,9 @@ fn strays(archive: &Path) -> Vec<String> {
 
 #[test]
 fn posix_operations_work_and_survive_a_save() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let (_, archive) = small_env(&w);
     let m = mount_rw(&w, &archive, "mnt");
@@ -208,6 +211,9 @@ fn posix_operations_work_and_survive_a_save() {
 
 #[test]
 fn one_writer_many_readers_and_readers_keep_their_snapshot() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let (_, archive) = small_env(&w);
     let writer = mount_rw(&w, &archive, "writer");
@@ -253,6 +259,9 @@ fn one_writer_many_readers_and_readers_keep_their_snapshot() {
 
 #[test]
 fn killed_daemon_loses_nothing_written() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let (_, archive) = small_env(&w);
     let m = mount_rw(&w, &archive, "mnt");
@@ -299,6 +308,9 @@ fn killed_daemon_loses_nothing_written() {
 /// zip (old or new), no temporary is left behind after the next mount, and every change is there.
 #[test]
 fn saves_interrupted_at_every_step_lose_nothing() {
+    if common::skip_without_mounts() {
+        return;
+    }
     for point in [
         "save:during-build",
         "save:before-intent",
@@ -370,6 +382,9 @@ fn tmpfs(at: &Path, size: &str) -> PlainMount {
 
 #[test]
 fn a_full_disk_fails_the_save_and_keeps_everything() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let (_, src_archive) = small_env(&w);
     let small = w.path("small");
@@ -402,6 +417,9 @@ fn a_full_disk_fails_the_save_and_keeps_everything() {
 /// hits the full disk fails, and every change acknowledged after space was freed survives a crash.
 #[test]
 fn a_full_upper_disk_tears_nothing_acknowledged_after_it() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let (_, archive) = small_env(&w);
     let upper_fs = w.path("upper-fs");
@@ -458,6 +476,9 @@ fn a_full_upper_disk_tears_nothing_acknowledged_after_it() {
 
 #[test]
 fn a_read_only_archive_directory_fails_the_save_and_keeps_everything() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let (_, src_archive) = small_env(&w);
     let dir = w.path("archives");
@@ -493,6 +514,9 @@ fn a_read_only_archive_directory_fails_the_save_and_keeps_everything() {
 
 #[test]
 fn unmount_discard_throws_changes_away() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let (src, archive) = small_env(&w);
     let m = mount_rw(&w, &archive, "mnt");
@@ -511,6 +535,9 @@ fn unmount_discard_throws_changes_away() {
 
 #[test]
 fn permissions_are_enforced_for_other_users() {
+    if common::skip_without_mounts() {
+        return;
+    }
     use std::os::unix::process::CommandExt;
     let w = World::new();
     let (_, archive) = small_env(&w);
@@ -558,6 +585,9 @@ fn permissions_are_enforced_for_other_users() {
 
 #[test]
 fn saving_archives_made_by_other_tools_keeps_them_standard() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let src = w.path("src");
     fixture::environment_like(&src);
@@ -605,6 +635,9 @@ fn saving_archives_made_by_other_tools_keeps_them_standard() {
 /// nothing in the state directory, and a clean unmount leaves nothing of its upper layer.
 #[test]
 fn upper_layers_cost_no_inodes_beyond_what_is_unsaved() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = World::new();
     let (_, archive) = small_env(&w);
     let upper = w.state_dir().join("upper");
@@ -629,4 +662,86 @@ fn upper_layers_cost_no_inodes_beyond_what_is_unsaved() {
     drop(m);
     let again = mount_rw(&w, &archive, "mnt2");
     assert_eq!(fs::read(again.path("unsaved")).unwrap(), b"kept");
+}
+
+/// `truncate -s 64G` costs nothing on disk; its save must cost neither a read of 64 GiB of zeros
+/// nor memory that grows with the size or the cores (a 64-core node, emulated through rayon).
+#[test]
+fn huge_sparse_files_save_in_bounded_memory_without_reading_their_holes() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = World::new();
+    let (_, archive) = small_env(&w);
+    let point = w.path("mnt");
+    fs::create_dir_all(&point).unwrap();
+    let out = w
+        .cmd([OsStr::new("mount"), archive.as_os_str(), point.as_os_str()])
+        .env("RAYON_NUM_THREADS", "64")
+        .output()
+        .unwrap();
+    common::assert_success(&out, "mount");
+    let m = Mount {
+        world: &w,
+        point: point.clone(),
+    };
+    let f = fs::File::create(m.path("huge.img")).unwrap();
+    f.set_len(64 << 30).unwrap();
+    f.write_all_at(b"data at the end", (64 << 30) - 15).unwrap();
+    drop(f);
+    let saved = w.ok([OsStr::new("commit"), point.as_os_str()]);
+    assert!(saved.contains("GiB of holes not read"), "{saved}");
+    let pid = common::daemon_pid(&w, &point);
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        peak_kib < 400 << 10,
+        "the daemon peaked at {} MiB saving a sparse file",
+        peak_kib >> 10
+    );
+    assert_eq!(fs::metadata(m.path("huge.img")).unwrap().len(), 64 << 30);
+}
+
+/// FIFOs, sockets and devices (root may make them; the mount is nodev) survive saves and remounts
+/// as entries of their type.
+#[test]
+fn fifos_sockets_and_devices_are_kept_across_saves() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let w = World::new();
+    let (_, archive) = small_env(&w);
+    let m = mount_rw(&w, &archive, "mnt");
+    nix::unistd::mkfifo(
+        &m.path("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
+    let sock = std::os::unix::net::UnixListener::bind(m.path("sock")).unwrap();
+    drop(sock);
+    nix::sys::stat::mknod(
+        &m.path("null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    )
+    .unwrap();
+    // nodev: the device node is kept, but it opens nothing.
+    assert!(fs::File::open(m.path("null")).is_err());
+    w.ok([OsStr::new("unmount"), m.point.as_os_str()]);
+    let ro = w.mount_ro(&archive, "ro");
+    let ft = |p: &str| fs::symlink_metadata(ro.path(p)).unwrap();
+    assert!(ft("fifo").file_type().is_fifo());
+    assert_eq!(ft("fifo").mode() & 0o777, 0o640);
+    assert!(ft("sock").file_type().is_socket());
+    assert!(ft("null").file_type().is_char_device());
+    assert_eq!(ft("null").rdev(), nix::sys::stat::makedev(1, 3));
+    // Other zip tools see them as empty files.
+    let list = common::run(Command::new("unzip").arg("-Z").arg(&archive));
+    assert!(String::from_utf8_lossy(&list.stdout).contains("prw-r-----"));
 }

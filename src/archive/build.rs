@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::compress::{self, Compressed, Compression, Payload};
+use super::compress_file;
 use super::format::{self, HeaderFields, SeekTable};
 use super::meta::{self, Kind, Meta};
 use super::pipeline::{self, Limits};
@@ -75,6 +76,8 @@ pub struct BuildStats {
     pub entries: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Bytes of holes in sparse files that were never read.
+    pub holes: u64,
     pub elapsed: Duration,
 }
 
@@ -84,6 +87,11 @@ pub enum BuildError {
     Read { path: PathBuf, source: io::Error },
     #[error("{0}")]
     Write(String),
+    #[error(
+        "the archive just written does not read back ({0}); it was not put in place, and any \
+         previous archive there is unchanged"
+    )]
+    Verify(String),
 }
 
 fn write_error(what: &str, path: &Path, e: &io::Error) -> BuildError {
@@ -138,11 +146,11 @@ fn prepare(p: &Planned, opts: &BuildOptions) -> Result<Prepared, BuildError> {
         Source::Bytes(data) => compress::compress_bytes(data.clone(), opts.compression)
             .map_err(|e| read_err(no_path, e))?,
         Source::File { path, .. } => {
-            compress::compress_file(path, opts.compression, &opts.spill_dir)
+            compress_file::compress_file(path, opts.compression, &opts.spill_dir)
                 .map_err(|e| read_err(path, e))?
         }
         Source::Open { file, shown, .. } => {
-            compress::compress_open(file, shown, opts.compression, &opts.spill_dir)
+            compress_file::compress_open(file, shown, opts.compression, &opts.spill_dir)
                 .map_err(|e| read_err(shown, e))?
         }
         Source::Raw { archive, entry } => {
@@ -180,14 +188,17 @@ fn header<'a>(
     }
 }
 
-/// Central-directory-only extra fields: the seek table and the hard-link group.
-fn central_extra(seek: Option<&SeekTable>, link_group: Option<u64>) -> Vec<u8> {
+/// Central-directory-only extra fields: the seek table, the hard-link group, a device's number.
+fn central_extra(seek: Option<&SeekTable>, p: &Planned) -> Vec<u8> {
     let mut out = Vec::new();
     if let Some(t) = seek {
         t.encode(&mut out);
     }
-    if let Some(g) = link_group {
+    if let Some(g) = p.link_group {
         format::encode_link_group(g, &mut out);
+    }
+    if p.meta.kind.is_device() {
+        format::encode_device(p.meta.rdev, &mut out);
     }
     out
 }
@@ -198,6 +209,8 @@ pub struct PendingArchive {
     dest: PathBuf,
     dir: PathBuf,
     pub stats: BuildStats,
+    /// The written archive as a reader sees it: read back and checked against the plan.
+    pub written: Archive,
 }
 
 impl PendingArchive {
@@ -214,7 +227,9 @@ impl PendingArchive {
             dest,
             dir,
             stats,
+            written,
         } = self;
+        drop(written);
         tmp.persist(&dest)
             .map_err(|e| write_error("cannot move the new archive to", &dest, &e.error))?;
         File::open(&dir)
@@ -258,10 +273,11 @@ pub fn write_pending(
     let tmp_path = tmp.path().to_owned();
     let mut writer = ZipWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
     let mut bytes_in = 0u64;
+    let mut holes = 0u64;
     let limits = Limits {
         threads: opts.threads.max(1),
         max_ahead: 4096,
-        max_bytes: 256 << 20,
+        max_bytes: 128 << 20,
     };
     pipeline::ordered_parallel(
         plan.len(),
@@ -278,7 +294,8 @@ pub fn write_pending(
             let p = &plan[i];
             let wrote = match prep {
                 Prepared::Data(mut c) => {
-                    let extra = central_extra(c.seek.as_ref(), p.link_group);
+                    holes += c.holes;
+                    let extra = central_extra(c.seek.as_ref(), p);
                     let h = header(
                         p,
                         c.method,
@@ -299,7 +316,7 @@ pub fn write_pending(
                     span,
                 } => {
                     let e = archive.index().entry(entry).clone();
-                    let extra = central_extra(e.seek.as_deref(), p.link_group);
+                    let extra = central_extra(e.seek.as_deref(), p);
                     let h = header(
                         p,
                         e.method,
@@ -351,17 +368,42 @@ pub fn write_pending(
     file.sync_all()
         .map_err(|e| write_error("cannot flush", &tmp_path, &e))?;
     tracing::debug!(entries = ?entries_written, finish = ?(finished - entries_written), fsync = ?(started.elapsed() - finished), "archive written");
+    let written = verify(&tmp_path, plan)?;
     Ok(PendingArchive {
         tmp,
         dest: dest.to_owned(),
         dir,
+        written,
         stats: BuildStats {
             entries: plan.len() as u64,
             bytes_in,
             bytes_out,
+            holes,
             elapsed: started.elapsed(),
         },
     })
+}
+
+/// Reads a written archive back as any reader would (its central directory, every header) and
+/// checks that it holds the plan's entries, so that nothing unreadable is ever put in place.
+fn verify(path: &Path, plan: &[Planned]) -> Result<Archive, BuildError> {
+    let archive = Archive::open(path).map_err(|e| BuildError::Verify(e.to_string()))?;
+    let index = archive.index();
+    let same = index.len() == plan.len()
+        && index
+            .entries()
+            .iter()
+            .zip(plan)
+            .all(|(e, p)| index.name(e) == p.name.as_slice());
+    if !same {
+        return Err(BuildError::Verify(format!(
+            "{} holds {} entries, not the {} written",
+            path.display(),
+            index.len(),
+            plan.len()
+        )));
+    }
+    Ok(archive)
 }
 
 fn final_mode(dest: &Path) -> u32 {
@@ -385,10 +427,12 @@ pub fn dir_name(mut name: Vec<u8>) -> Vec<u8> {
 /// Metadata for a node from its `lstat`.
 pub fn meta_from_fs(md: &std::fs::Metadata) -> Meta {
     use std::os::unix::fs::MetadataExt;
+    let kind = Kind::from_mode(md.mode());
     Meta {
-        kind: Kind::from_mode(md.mode()),
+        kind,
         perm: md.mode() & 0o7777,
         owner: Some((md.uid(), md.gid())),
         mtime: md.mtime(),
+        rdev: if kind.is_device() { md.rdev() } else { 0 },
     }
 }

@@ -5,25 +5,25 @@
 //! Entries over one segment (1 MiB) are compressed in independent segments: the compressor is reset
 //! at each boundary (a deflate full flush, or a new zstd frame), which keeps the stream standard
 //! while letting the reader start at any segment (see `format::SeekTable`) and letting the writer
-//! compress the segments of one large file on all cores. Payloads up to `IN_MEMORY_LIMIT` stay in
-//! memory; larger ones go to an unlinked temporary file so memory stays bounded whatever the size.
+//! compress the segments of one large file on all cores. Files on disk are compressed by
+//! `compress_file.rs`.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
 
 use super::format::{self, SeekTable};
 
-/// Inputs up to this size are read and compressed in memory.
-pub const IN_MEMORY_LIMIT: u64 = 8 << 20;
 /// Uncompressed bytes per independently decompressible segment (grown for entries so large that
-/// their table would not fit one extra field).
+/// their table would not fit one extra field, up to `MAX_SEGMENT`).
 pub const SEGMENT: u64 = 1 << 20;
+/// Segments never grow beyond this, so that the memory a compression needs is bounded whatever the
+/// file's size; entries with more segments than a seek table can list get no table.
+pub const MAX_SEGMENT: u64 = 8 << 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compression {
     Store,
     Deflate(u32),
@@ -58,7 +58,7 @@ impl Compression {
         }
     }
 
-    fn method(self) -> u16 {
+    pub(super) fn method(self) -> u16 {
         match self {
             Compression::Store => format::METHOD_STORED,
             Compression::Deflate(_) => format::METHOD_DEFLATED,
@@ -99,6 +99,8 @@ pub struct Compressed {
     pub uncompressed_size: u64,
     pub payload: Payload,
     pub seek: Option<SeekTable>,
+    /// Bytes of holes (of a sparse file) that were never read.
+    pub holes: u64,
 }
 
 impl Compressed {
@@ -109,6 +111,7 @@ impl Compressed {
             uncompressed_size: data.len() as u64,
             payload: Payload::Memory(data),
             seek: None,
+            holes: 0,
         }
     }
 }
@@ -143,18 +146,59 @@ fn compress_segment(data: &[u8], c: Compression, last: bool) -> io::Result<Vec<u
     }
 }
 
+/// The segment size for an entry of `size` bytes: 1 MiB, doubled until the seek table fits one
+/// extra field, but never beyond `MAX_SEGMENT`.
 pub fn segment_size_for(size: u64) -> u64 {
     let mut s = SEGMENT;
-    while size.div_ceil(s) > SeekTable::MAX_SEGMENTS as u64 {
+    while size.div_ceil(s) > SeekTable::MAX_SEGMENTS as u64 && s < MAX_SEGMENT {
         s *= 2;
     }
     s
 }
 
+/// Whether an entry of `size` bytes compressed in segments of `segment` bytes gets a seek table.
+pub fn has_seek_table(size: u64, segment: u64) -> bool {
+    size.div_ceil(segment) <= SeekTable::MAX_SEGMENTS as u64
+}
+
+/// One segment to compress: bytes read, or a stretch of a hole (zeros that were never read).
+pub(super) enum Segment<'a> {
+    Data(&'a [u8]),
+    Hole(usize),
+}
+
+/// A zero segment's compressed bytes and CRC-32 state.
+type ZeroSegment = Arc<(Vec<u8>, crc32fast::Hasher)>;
+
+/// The compressed form and CRC-32 of `len` zero bytes (a segment in a hole), made once per kind.
+fn zero_segment(c: Compression, len: usize, last: bool) -> io::Result<ZeroSegment> {
+    type Made = Vec<((Compression, usize, bool), ZeroSegment)>;
+    static MADE: Mutex<Made> = Mutex::new(Vec::new());
+    let key = (c, len, last);
+    if let Some((_, z)) = MADE
+        .lock()
+        .expect("zero lock")
+        .iter()
+        .find(|(k, _)| *k == key)
+    {
+        return Ok(z.clone());
+    }
+    let zeros = vec![0u8; len];
+    let mut h = crc32fast::Hasher::new();
+    h.update(&zeros);
+    let z = Arc::new((compress_segment(&zeros, c, last)?, h));
+    let mut made = MADE.lock().expect("zero lock");
+    if made.len() > 16 {
+        made.clear();
+    }
+    made.push((key, z.clone()));
+    Ok(z)
+}
+
 /// Compresses consecutive segments of one entry in parallel; appends their bytes to `out` and their
 /// table rows to `table` (offsets continue from `written`). Returns bytes appended.
-fn compress_segments(
-    segments: &[&[u8]],
+pub(super) fn compress_segments(
+    segments: &[Segment<'_>],
     c: Compression,
     ends_stream: bool,
     written: u64,
@@ -162,22 +206,36 @@ fn compress_segments(
     table: &mut Vec<(u64, u32)>,
     hasher: &mut crc32fast::Hasher,
 ) -> io::Result<u64> {
+    enum Done {
+        Made(Vec<u8>, crc32fast::Hasher),
+        Zeros(ZeroSegment),
+    }
     let n = segments.len();
-    let results: Vec<io::Result<(Vec<u8>, crc32fast::Hasher)>> = segments
+    let results: Vec<io::Result<Done>> = segments
         .par_iter()
         .enumerate()
         .map(|(k, seg)| {
-            let mut h = crc32fast::Hasher::new();
-            h.update(seg);
-            Ok((compress_segment(seg, c, ends_stream && k + 1 == n)?, h))
+            let last = ends_stream && k + 1 == n;
+            match seg {
+                Segment::Data(data) => {
+                    let mut h = crc32fast::Hasher::new();
+                    h.update(data);
+                    Ok(Done::Made(compress_segment(data, c, last)?, h))
+                }
+                Segment::Hole(len) => zero_segment(c, *len, last).map(Done::Zeros),
+            }
         })
         .collect();
     let mut appended = 0;
     for r in results {
-        let (bytes, h) = r?;
+        let done = r?;
+        let (bytes, h) = match &done {
+            Done::Made(b, h) => (b.as_slice(), h),
+            Done::Zeros(z) => (z.0.as_slice(), &z.1),
+        };
         table.push((written + appended, h.clone().finalize()));
-        hasher.combine(&h);
-        out.write_all(&bytes)?;
+        hasher.combine(h);
+        out.write_all(bytes)?;
         appended += bytes.len() as u64;
     }
     Ok(appended)
@@ -199,12 +257,13 @@ pub fn compress_bytes(data: Vec<u8>, c: Compression) -> io::Result<Compressed> {
                 uncompressed_size: size,
                 payload: Payload::Memory(out),
                 seek: None,
+                holes: 0,
             },
             _ => Compressed::stored(data, crc32),
         });
     }
     let seg = segment_size_for(size) as usize;
-    let segments: Vec<&[u8]> = data.chunks(seg).collect();
+    let segments: Vec<Segment<'_>> = data.chunks(seg).map(Segment::Data).collect();
     let mut out = Vec::with_capacity(data.len() / 2);
     let mut table = Vec::with_capacity(segments.len());
     let mut hasher = crc32fast::Hasher::new();
@@ -222,157 +281,12 @@ pub fn compress_bytes(data: Vec<u8>, c: Compression) -> io::Result<Compressed> {
             segment_size: seg as u32,
             segments: table,
         }),
+        holes: 0,
     })
-}
-
-/// Compresses the file at `path`; large files stream through a temporary file in `spill_dir`, a
-/// batch of segments (one per core) at a time.
-pub fn compress_file(path: &Path, c: Compression, spill_dir: &Path) -> io::Result<Compressed> {
-    compress_open(&File::open(path)?, path, c, spill_dir)
-}
-
-/// `Read` by positioned reads, so several readers can share one open file (hard links of one
-/// upper data file are planned once per name).
-struct At<'a> {
-    file: &'a File,
-    pos: u64,
-}
-
-impl Read for At<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.file.read_at(buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-/// Compresses the open file `file` (`shown` names it in errors).
-pub fn compress_open(
-    file: &File,
-    shown: &Path,
-    c: Compression,
-    spill_dir: &Path,
-) -> io::Result<Compressed> {
-    let size = file.metadata()?.len();
-    let mut reader = At { file, pos: 0 };
-    if size <= IN_MEMORY_LIMIT {
-        let mut data = Vec::with_capacity(size as usize);
-        reader.read_to_end(&mut data)?;
-        return compress_bytes(data, c);
-    }
-    let seg = segment_size_for(size) as usize;
-    let batch = rayon::current_num_threads().max(1);
-    let spill = tempfile::tempfile_in(spill_dir)?;
-    let mut out = BufWriter::with_capacity(1 << 20, &spill);
-    let mut table = Vec::new();
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; seg * batch];
-    let (mut read, mut written) = (0u64, 0u64);
-    loop {
-        let n = read_full(&mut reader, &mut buf)?;
-        read += n as u64;
-        let at_end = n < buf.len() || read == size && peek_eof(file, read)?;
-        let segments: Vec<&[u8]> = buf[..n].chunks(seg).collect();
-        let ends = c == Compression::Store || at_end;
-        written += compress_segments(
-            &segments,
-            c,
-            ends,
-            written,
-            &mut out,
-            &mut table,
-            &mut hasher,
-        )?;
-        if at_end {
-            break;
-        }
-    }
-    out.flush()?;
-    drop(out);
-    let crc32 = hasher.finalize();
-    if c != Compression::Store && written >= read {
-        // Incompressible: store it, re-reading the file and checking that it did not change.
-        drop(spill);
-        let spill = tempfile::tempfile_in(spill_dir)?;
-        let mut w = BufWriter::with_capacity(1 << 20, &spill);
-        let (crc, n) = copy_hashing(&mut At { file, pos: 0 }, &mut w)?;
-        w.flush()?;
-        drop(w);
-        if (crc, n) != (crc32, read) {
-            return Err(changed(shown));
-        }
-        return Ok(Compressed {
-            method: format::METHOD_STORED,
-            crc32,
-            uncompressed_size: n,
-            payload: Payload::Spill {
-                file: spill,
-                len: n,
-            },
-            seek: None,
-        });
-    }
-    Ok(Compressed {
-        method: c.method(),
-        crc32,
-        uncompressed_size: read,
-        payload: Payload::Spill {
-            file: spill,
-            len: written,
-        },
-        seek: (c != Compression::Store && table.len() > 1).then_some(SeekTable {
-            segment_size: seg as u32,
-            segments: table,
-        }),
-    })
-}
-
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// Whether the file has no bytes at `pos` (it may have grown since it was measured).
-fn peek_eof(file: &File, pos: u64) -> io::Result<bool> {
-    let mut one = [0u8; 1];
-    Ok(file.read_at(&mut one, pos)? == 0)
-}
-
-fn changed(path: &Path) -> io::Error {
-    io::Error::other(format!(
-        "{} changed while it was being packed; stop what writes to it and pack again",
-        path.display()
-    ))
-}
-
-fn copy_hashing(src: &mut dyn Read, dst: &mut dyn Write) -> io::Result<(u32, u64)> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut hasher = crc32fast::Hasher::new();
-    let mut total = 0u64;
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        dst.write_all(&buf[..n])?;
-        total += n as u64;
-    }
-    Ok((hasher.finalize(), total))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn noise(len: usize) -> Vec<u8> {
@@ -387,7 +301,7 @@ mod tests {
             .collect()
     }
 
-    fn inflate(method: u16, raw: &[u8]) -> Vec<u8> {
+    pub(crate) fn inflate(method: u16, raw: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
         match method {
             format::METHOD_STORED => v.extend_from_slice(raw),
@@ -446,30 +360,6 @@ mod tests {
                 assert!(part == seg, "{c:?}: segment {k}");
                 assert_eq!(*crc, crc32fast::hash(seg));
             }
-        }
-    }
-
-    #[test]
-    fn large_files_spill_with_every_method() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big");
-        let data: Vec<u8> = (0..(IN_MEMORY_LIMIT + 12345))
-            .map(|i| (i % 251) as u8)
-            .collect();
-        std::fs::write(&path, &data).unwrap();
-        for c in [
-            Compression::Store,
-            Compression::Deflate(1),
-            Compression::Zstd(3),
-        ] {
-            let mut out = compress_file(&path, c, dir.path()).unwrap();
-            assert_eq!(out.uncompressed_size, data.len() as u64);
-            assert_eq!(out.crc32, crc32fast::hash(&data));
-            let mut raw = Vec::new();
-            out.payload.reader().unwrap().read_to_end(&mut raw).unwrap();
-            assert_eq!(raw.len() as u64, out.payload.len());
-            assert!(inflate(out.method, &raw) == data, "{c:?} round trip");
-            assert_eq!(out.seek.is_some(), c != Compression::Store, "{c:?}");
         }
     }
 }

@@ -45,6 +45,27 @@ pub const EXTRA_SEEK_TABLE: u16 = 0x4643;
 /// names of one file. Each still holds the full content, so other readers see copies.
 pub const EXTRA_LINK_GROUP: u16 = 0x4c43;
 
+/// conda-fuse's device number ("CD"), central directory only: the major and minor number of a
+/// character or block device entry (u32 each).
+pub const EXTRA_DEVICE: u16 = 0x4443;
+
+pub fn encode_device(rdev: u64, out: &mut Vec<u8>) {
+    let (major, minor) = (
+        libc::major(rdev as libc::dev_t),
+        libc::minor(rdev as libc::dev_t),
+    );
+    out.extend_from_slice(&EXTRA_DEVICE.to_le_bytes());
+    out.extend_from_slice(&8u16.to_le_bytes());
+    out.extend_from_slice(&major.to_le_bytes());
+    out.extend_from_slice(&minor.to_le_bytes());
+}
+
+pub fn decode_device(extra: &[u8]) -> Option<u64> {
+    let mut b = Bytes::new(extra_field(extra, EXTRA_DEVICE)?);
+    let (major, minor) = (b.u32()?, b.u32()?);
+    Some(libc::makedev(major, minor))
+}
+
 pub fn encode_link_group(group: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&EXTRA_LINK_GROUP.to_le_bytes());
     out.extend_from_slice(&8u16.to_le_bytes());
@@ -258,9 +279,16 @@ pub struct SeekTable {
     pub segments: Vec<(u64, u32)>,
 }
 
+/// The longest a central header's other extra fields get: zip64 (4 + 24 bytes), the extended
+/// timestamp (4 + 5), Info-ZIP's Unix owner (4 + 11), the link group (4 + 8) and the device
+/// number (4 + 8; never with a seek table, but counted all the same).
+const OTHER_CENTRAL_EXTRA_MAX: usize = 28 + 9 + 15 + 12 + 12;
+
 impl SeekTable {
-    /// Most segments one extra field can describe (the field is at most 65535 bytes).
-    pub const MAX_SEGMENTS: usize = (u16::MAX as usize - 9) / 12;
+    /// Most segments one seek table can describe: the whole extra block of a central header (this
+    /// table, its 4-byte field header and 9 bytes of its own, and every other field) must fit the
+    /// header's 16-bit extra length (APPNOTE 4.4.11).
+    pub const MAX_SEGMENTS: usize = (u16::MAX as usize - OTHER_CENTRAL_EXTRA_MAX - 4 - 9) / 12;
 
     pub fn encode(&self, out: &mut Vec<u8>) {
         let len = 1 + 4 + 4 + 12 * self.segments.len();
@@ -526,7 +554,7 @@ impl HeaderFields<'_> {
     }
 
     /// Appends the local file header. Sizes are known up front, so no data descriptor is needed.
-    pub fn write_local(&self, out: &mut Vec<u8>) {
+    pub fn write_local(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
         let zip64 = self.needs_zip64_sizes();
         let mut extra = Vec::with_capacity(48);
         if zip64 {
@@ -550,14 +578,15 @@ impl HeaderFields<'_> {
         };
         out.extend_from_slice(&c.to_le_bytes());
         out.extend_from_slice(&u.to_le_bytes());
-        out.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        out.extend_from_slice(&field_len(self.name.len(), "name")?.to_le_bytes());
+        out.extend_from_slice(&field_len(extra.len(), "extra fields")?.to_le_bytes());
         out.extend_from_slice(self.name);
         out.extend_from_slice(&extra);
+        Ok(())
     }
 
     /// Appends the central directory header for an entry whose local header is at `offset`.
-    pub fn write_central(&self, offset: u64, out: &mut Vec<u8>) {
+    pub fn write_central(&self, offset: u64, out: &mut Vec<u8>) -> std::io::Result<()> {
         let big_u = self.uncompressed_size >= u64::from(ZIP64_U32);
         let big_c = self.compressed_size >= u64::from(ZIP64_U32);
         let big_o = offset >= u64::from(ZIP64_U32);
@@ -591,8 +620,8 @@ impl HeaderFields<'_> {
         out.extend_from_slice(&self.crc32.to_le_bytes());
         out.extend_from_slice(&fit(self.compressed_size, big_c).to_le_bytes());
         out.extend_from_slice(&fit(self.uncompressed_size, big_u).to_le_bytes());
-        out.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        out.extend_from_slice(&field_len(self.name.len(), "name")?.to_le_bytes());
+        out.extend_from_slice(&field_len(extra.len(), "extra fields")?.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes()); // comment length
         out.extend_from_slice(&0u16.to_le_bytes()); // disk number start
         out.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
@@ -600,7 +629,19 @@ impl HeaderFields<'_> {
         out.extend_from_slice(&fit(offset, big_o).to_le_bytes());
         out.extend_from_slice(self.name);
         out.extend_from_slice(&extra);
+        Ok(())
     }
+}
+
+/// A length for one of a header's 16-bit length fields; longer is refused, never truncated (a
+/// truncated length makes every later header unreadable).
+fn field_len(len: usize, what: &str) -> std::io::Result<u16> {
+    u16::try_from(len).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("an entry's {what} take {len} bytes, more than a zip header can hold (65535)"),
+        )
+    })
 }
 
 /// Appends the end records for a central directory of `entries` entries, `cd_size` bytes at
@@ -684,7 +725,7 @@ mod tests {
         for (size, offset) in [(100u64, 7u64), (5 << 30, 9 << 30), (10, 1 << 33)] {
             let f = fields(b"dir/\xff\xfename", size);
             let mut out = Vec::new();
-            f.write_central(offset, &mut out);
+            f.write_central(offset, &mut out).unwrap();
             let (h, len) = CentralHeader::parse(&out).unwrap();
             assert_eq!(len, out.len());
             assert_eq!(h.name, f.name);
@@ -700,10 +741,38 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_seek_table_fits_a_central_header_with_every_other_field() {
+        let t = SeekTable {
+            segment_size: 1 << 20,
+            segments: (0..SeekTable::MAX_SEGMENTS as u64)
+                .map(|k| (k * 10, 7))
+                .collect(),
+        };
+        let mut extra = Vec::new();
+        t.encode(&mut extra);
+        encode_link_group(u64::MAX, &mut extra);
+        let mut f = fields(b"big.so", 6 << 30);
+        f.central_extra = &extra;
+        let mut out = Vec::new();
+        f.write_central(9 << 30, &mut out).unwrap();
+        let (h, _) = CentralHeader::parse(&out).unwrap();
+        let rows = SeekTable::MAX_SEGMENTS as u64;
+        assert_eq!(
+            SeekTable::decode(h.extra, rows * 10 + 1, rows << 20).map(|t| t.segments.len()),
+            Some(SeekTable::MAX_SEGMENTS)
+        );
+        // One more row and the writer refuses rather than truncating the length.
+        let mut longer = extra.clone();
+        longer.extend_from_slice(&[0; 12 * 3]);
+        f.central_extra = &longer;
+        assert!(f.write_central(9 << 30, &mut Vec::new()).is_err());
+    }
+
+    #[test]
     fn local_header_gives_data_offset() {
         let f = fields(b"a/b.txt", 5 << 30);
         let mut out = Vec::new();
-        f.write_local(&mut out);
+        f.write_local(&mut out).unwrap();
         assert_eq!(
             local_data_offset(1000, &out).unwrap(),
             1000 + out.len() as u64

@@ -4,13 +4,18 @@
 
 use super::format::{self, CentralHeader};
 
-/// What kind of node an entry becomes. Devices, FIFOs and sockets are not part of conda
-/// environments; the packer skips them and the reader serves such entries as regular files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What kind of node an entry becomes. FIFOs, sockets and devices are kept as entries with their
+/// type in the mode bits (and a device's number in conda-fuse's device field); their data is empty.
+/// Other zip tools extract them as empty regular files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     File,
     Dir,
     Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
 }
 
 impl Kind {
@@ -18,6 +23,10 @@ impl Kind {
         match mode & libc::S_IFMT {
             libc::S_IFDIR => Kind::Dir,
             libc::S_IFLNK => Kind::Symlink,
+            libc::S_IFIFO => Kind::Fifo,
+            libc::S_IFSOCK => Kind::Socket,
+            libc::S_IFCHR => Kind::CharDevice,
+            libc::S_IFBLK => Kind::BlockDevice,
             _ => Kind::File,
         }
     }
@@ -27,7 +36,23 @@ impl Kind {
             Kind::File => libc::S_IFREG,
             Kind::Dir => libc::S_IFDIR,
             Kind::Symlink => libc::S_IFLNK,
+            Kind::Fifo => libc::S_IFIFO,
+            Kind::Socket => libc::S_IFSOCK,
+            Kind::CharDevice => libc::S_IFCHR,
+            Kind::BlockDevice => libc::S_IFBLK,
         }
+    }
+
+    /// FIFOs, sockets and devices: nodes without data of their own.
+    pub fn is_special(self) -> bool {
+        matches!(
+            self,
+            Kind::Fifo | Kind::Socket | Kind::CharDevice | Kind::BlockDevice
+        )
+    }
+
+    pub fn is_device(self) -> bool {
+        matches!(self, Kind::CharDevice | Kind::BlockDevice)
     }
 }
 
@@ -40,6 +65,8 @@ pub struct Meta {
     pub perm: u32,
     pub owner: Option<(u32, u32)>,
     pub mtime: i64,
+    /// A device's number (0 for every other kind).
+    pub rdev: u64,
 }
 
 impl Meta {
@@ -68,11 +95,17 @@ impl Meta {
         let mtime = format::extra_field(h.extra, format::EXTRA_EXT_TIMESTAMP)
             .and_then(format::ut_mtime)
             .unwrap_or_else(|| dos_to_unix(h.dos_date, h.dos_time));
+        let rdev = if kind.is_device() {
+            format::decode_device(h.extra).unwrap_or(0)
+        } else {
+            0
+        };
         Meta {
             kind,
             perm,
             owner: format::unix_owner(h.extra),
             mtime,
+            rdev,
         }
     }
 }

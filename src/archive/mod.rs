@@ -1,9 +1,11 @@
 //! The archive layer: a standard zip file read through a compact index with positioned reads and a
 //! bounded cache of decompressed entries, and written by a streaming, parallel, crash-safe builder.
 
+pub mod budget;
 pub mod build;
 pub mod cache;
 pub mod compress;
+pub mod compress_file;
 pub mod entry_reader;
 pub mod error;
 pub mod format;

@@ -1,6 +1,6 @@
 //! Planning the archive of a directory tree: a sorted walk (so the same tree always gives the same
-//! archive) that records every directory, file and symlink with its metadata. Hard links become
-//! separate files with the same content; FIFOs, sockets and devices are skipped and reported.
+//! archive) that records every directory, file, symlink, FIFO, socket and device with its metadata.
+//! Hard links are names of one link group (each name holds the full content, for other readers).
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -13,8 +13,6 @@ pub struct PackPlan {
     pub entries: Vec<Planned>,
     /// Uncompressed bytes of all files and symlink targets.
     pub bytes: u64,
-    /// Special files (FIFOs, sockets, devices) that a zip cannot hold.
-    pub skipped: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +49,6 @@ pub fn plan_directory(
     let mut plan = PackPlan {
         entries: Vec::new(),
         bytes: 0,
-        skipped: Vec::new(),
     };
     if !prefix.is_empty() {
         plan.entries.push(Planned {
@@ -113,11 +110,11 @@ pub fn plan_directory(
                 },
             )
         } else {
-            plan.skipped.push(path.to_owned());
-            continue;
+            // FIFOs, sockets and devices: entries of their kind, without data.
+            (name, Source::Bytes(Vec::new()))
         };
         debug_assert!(meta.kind == Kind::Dir || !matches!(source, Source::Dir));
-        let link_group = (ft.is_file() && md.nlink() > 1).then(|| {
+        let link_group = (!ft.is_dir() && md.nlink() > 1).then(|| {
             let next = groups.len() as u64 + 1;
             *groups.entry((md.dev(), md.ino())).or_insert(next)
         });

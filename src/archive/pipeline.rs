@@ -27,7 +27,8 @@ pub struct Limits {
 }
 
 /// Runs `work(i)` for `i in 0..n` on `limits.threads` threads and feeds `sink(i, result)` in order
-/// on the calling thread. Stops at the first error, from `work` or `sink`.
+/// on the calling thread. Stops at the first error, from `work` or `sink`. The results waiting for
+/// the sink weigh at most `max_bytes` plus one item.
 pub fn ordered_parallel<R: Send, E: Send>(
     n: usize,
     limits: &Limits,
@@ -65,33 +66,48 @@ pub fn ordered_parallel<R: Send, E: Send>(
                             break;
                         }
                     }
-                    let results: Vec<_> = (first..(first + BATCH).min(n))
-                        .map(|i| (i, work(i)))
-                        .collect();
-                    let mut st = state.lock().expect("pipeline lock");
-                    for (i, r) in results {
+                    for i in first..(first + BATCH).min(n) {
+                        // Results wait for the sink within `max_bytes`; the item the sink needs
+                        // next may always run, so waiting here cannot stall the sink.
+                        if i > first {
+                            let mut st = state.lock().expect("pipeline lock");
+                            while !st.failed
+                                && i != st.next_to_sink
+                                && st.bytes_waiting >= limits.max_bytes
+                            {
+                                st = room.wait(st).expect("pipeline lock");
+                            }
+                            if st.failed {
+                                return;
+                            }
+                        }
+                        let r = work(i);
+                        let mut st = state.lock().expect("pipeline lock");
                         st.bytes_waiting += r.as_ref().map(&weight).unwrap_or(0);
                         st.done.insert(i, r);
+                        if i == st.next_to_sink || i + 1 == (first + BATCH).min(n) {
+                            ready.notify_one();
+                        }
                     }
-                    ready.notify_one();
                 }
             });
         }
         let mut outcome = Ok(());
         for i in 0..n {
-            let r = {
+            let (r, was_full) = {
                 let mut st = state.lock().expect("pipeline lock");
                 loop {
                     if let Some(r) = st.done.remove(&i) {
+                        let was_full = st.bytes_waiting >= limits.max_bytes;
                         st.bytes_waiting -= r.as_ref().map(&weight).unwrap_or(0);
                         st.next_to_sink = i + 1;
-                        break r;
+                        break (r, was_full);
                     }
                     st = ready.wait(st).expect("pipeline lock");
                 }
             };
-            // Waiting workers only care at batch boundaries (they claim batches).
-            if i % BATCH == BATCH - 1 {
+            // Workers wait at batch boundaries (claiming), and for room when the bytes were full.
+            if i % BATCH == BATCH - 1 || was_full {
                 room.notify_all();
             }
             let res = r.and_then(|v| sink(i, v));

@@ -113,16 +113,17 @@ impl<W: Sink> ZipWriter<W> {
     /// Writes one entry whose (already compressed) data is the next `fields.compressed_size`
     /// bytes of `data`.
     pub fn add(&mut self, fields: &HeaderFields<'_>, data: &mut dyn Read) -> io::Result<()> {
-        if fields.name.len() > usize::from(u16::MAX) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "entry name longer than 65535 bytes",
-            ));
-        }
         self.flush_span()?;
         let offset = self.offset;
+        // Both headers are made before anything is written: a field too long for either refuses
+        // the entry whole.
+        let central_len = self.central.len();
+        fields.write_central(offset, &mut self.central)?;
         self.scratch.clear();
-        fields.write_local(&mut self.scratch);
+        if let Err(e) = fields.write_local(&mut self.scratch) {
+            self.central.truncate(central_len);
+            return Err(e);
+        }
         self.out.write_all(&self.scratch)?;
         self.offset += self.scratch.len() as u64;
         let copied = io::copy(&mut data.take(fields.compressed_size), &mut self.out)?;
@@ -136,7 +137,6 @@ impl<W: Sink> ZipWriter<W> {
             ));
         }
         self.offset += copied;
-        fields.write_central(offset, &mut self.central);
         self.entries += 1;
         Ok(())
     }
@@ -151,6 +151,8 @@ impl<W: Sink> ZipWriter<W> {
     ) -> io::Result<()> {
         let offset = self.offset;
         let len = span.end - span.start;
+        // The central header first: if it cannot be written, nothing of the entry is.
+        fields.write_central(offset, &mut self.central)?;
         match &mut self.pending {
             Some(p) if Arc::ptr_eq(&p.src, src) && p.range.end == span.start => {
                 p.range.end = span.end
@@ -164,7 +166,6 @@ impl<W: Sink> ZipWriter<W> {
             }
         }
         self.offset += len;
-        fields.write_central(offset, &mut self.central);
         self.entries += 1;
         Ok(())
     }

@@ -186,12 +186,6 @@ pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
     // Never pack the archive into itself when it is written inside the directory being packed.
     let exclude: Vec<_> = t.output.canonicalize().into_iter().collect();
     let mut plan = pack::plan_directory(&a.dir, t.prefix_dir.as_deref(), &exclude)?;
-    for skipped in &plan.skipped {
-        eprintln!(
-            "conda-fuse: warning: skipping {} (FIFOs, sockets and devices cannot be stored in a zip)",
-            crate::display::path(skipped)
-        );
-    }
     let scratch = tempfile::Builder::new()
         .prefix(".conda-fuse-relocate-")
         .tempdir_in(&out_dir)

@@ -72,11 +72,9 @@ pub fn save(
     })?;
     fault::point("save:before-intent");
     let wrote = started.elapsed();
-    let written = Archive::open(pending.path()).map_err(SaveError::Verify)?;
     overlay
-        .mark_committing(&guard, identity_of(written.index()))
+        .mark_committing(&guard, identity_of(pending.written.index()))
         .map_err(SaveError::Journal)?;
-    drop(written);
     fault::point("save:before-rename");
     let stats = pending.install()?;
     fault::point("save:after-rename");

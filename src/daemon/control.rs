@@ -50,6 +50,9 @@ pub struct SaveSummary {
     pub entries: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Bytes of holes in sparse files that were not read.
+    #[serde(default)]
+    pub holes: u64,
     pub seconds: f64,
 }
 

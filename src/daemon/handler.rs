@@ -103,6 +103,7 @@ fn save(
             entries: s.entries,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
+            holes: s.holes,
             seconds: s.elapsed.as_secs_f64(),
         },
         None => SaveSummary::default(),

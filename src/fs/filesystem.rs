@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
 
-use crate::archive::EntryError;
+use crate::archive::{EntryError, Kind};
 use crate::display;
 use crate::overlay::tree::{Attr, Ino, NAME_MAX, NodeRef, ROOT_INO};
-use crate::overlay::{FileData, LinkTarget, Overlay, SetAttr};
+use crate::overlay::{FileData, LinkTarget, NewNode, Overlay, SetAttr};
 
 /// Largest symlink target we serve (Linux's PATH_MAX).
 const SYMLINK_MAX: u64 = 4096;
@@ -226,41 +226,31 @@ impl Filesystem {
 
     // Changes: each answers with the new node, which has gained a kernel reference.
 
-    pub fn mkdir(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        mode: u32,
-        uid: u32,
-        gid: u32,
-    ) -> Result<NodeRef, Errno> {
-        self.overlay.mkdir(parent, name, mode, uid, gid)
+    pub fn mkdir(&self, new: &NewNode<'_>) -> Result<NodeRef, Errno> {
+        self.overlay.mkdir(new)
     }
 
-    pub fn create(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        mode: u32,
-        uid: u32,
-        gid: u32,
-    ) -> Result<NodeRef, Errno> {
-        if mode & libc::S_IFMT != 0 && mode & libc::S_IFMT != libc::S_IFREG {
-            // FIFOs, sockets and devices cannot be kept in a zip archive.
-            return Err(Errno::EPERM);
+    /// A regular file (open with O_CREAT).
+    pub fn create(&self, new: &NewNode<'_>) -> Result<NodeRef, Errno> {
+        self.overlay.create(new)
+    }
+
+    /// mknod(2): a regular file, FIFO, socket, or (for root) a device; the mount is nodev, so a
+    /// device node can be kept but not opened.
+    pub fn mknod(&self, new: &NewNode<'_>, mode: u32, rdev: u64) -> Result<NodeRef, Errno> {
+        match Kind::from_mode(mode) {
+            Kind::File => self.overlay.create(new),
+            k @ (Kind::Fifo | Kind::Socket) => self.overlay.mknod(new, k, 0),
+            k @ (Kind::CharDevice | Kind::BlockDevice) if new.uid == 0 => {
+                self.overlay.mknod(new, k, rdev)
+            }
+            Kind::CharDevice | Kind::BlockDevice => Err(Errno::EPERM),
+            Kind::Dir | Kind::Symlink => Err(Errno::EINVAL),
         }
-        self.overlay.create(parent, name, mode, uid, gid)
     }
 
-    pub fn symlink(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        target: &[u8],
-        uid: u32,
-        gid: u32,
-    ) -> Result<NodeRef, Errno> {
-        self.overlay.symlink(parent, name, target, uid, gid)
+    pub fn symlink(&self, new: &NewNode<'_>, target: &[u8]) -> Result<NodeRef, Errno> {
+        self.overlay.symlink(new, target)
     }
 
     pub fn link(&self, ino: Ino, parent: Ino, name: &[u8]) -> Result<NodeRef, Errno> {

@@ -19,8 +19,8 @@ use fuser::{
 
 use super::filesystem::Filesystem;
 use crate::archive::Kind;
-use crate::overlay::SetAttr;
 use crate::overlay::tree::{Attr, Ino, NodeRef};
+use crate::overlay::{NewNode, SetAttr};
 
 /// How long the kernel may trust what we told it: nothing changes behind its back.
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -48,6 +48,10 @@ fn file_type(kind: Kind) -> FileType {
         Kind::File => FileType::RegularFile,
         Kind::Dir => FileType::Directory,
         Kind::Symlink => FileType::Symlink,
+        Kind::Fifo => FileType::NamedPipe,
+        Kind::Socket => FileType::Socket,
+        Kind::CharDevice => FileType::CharDevice,
+        Kind::BlockDevice => FileType::BlockDevice,
     }
 }
 
@@ -89,7 +93,7 @@ pub fn file_attr(ino: Ino, a: &Attr) -> FileAttr {
         nlink: a.nlink,
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
+        rdev: a.rdev as u32,
         blksize: 4096,
         flags: 0,
     }
@@ -106,6 +110,7 @@ fn negative_attr() -> FileAttr {
         ctime: (0, 0),
         size: 0,
         nlink: 0,
+        rdev: 0,
     };
     FileAttr {
         ino: INodeNo(0),
@@ -129,6 +134,17 @@ fn empty(reply: ReplyEmpty, r: Result<(), nix::errno::Errno>) {
 
 fn name_bytes(name: &OsStr) -> &[u8] {
     name.as_bytes()
+}
+
+/// The node a request makes, for the user who made the request.
+fn new_node<'a>(req: &Request, parent: INodeNo, name: &'a OsStr, mode: u32) -> NewNode<'a> {
+    NewNode {
+        parent: parent.0,
+        name: name.as_bytes(),
+        perm: mode & 0o7777,
+        uid: req.uid(),
+        gid: req.gid(),
+    }
 }
 
 impl FuseFilesystem for FuseAdapter {
@@ -214,14 +230,11 @@ impl FuseFilesystem for FuseAdapter {
         name: &OsStr,
         mode: u32,
         _umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
-        entry(
-            reply,
-            self.fs
-                .create(parent.0, name_bytes(name), mode, req.uid(), req.gid()),
-        );
+        let new = new_node(req, parent, name, mode);
+        entry(reply, self.fs.mknod(&new, mode, u64::from(rdev)));
     }
 
     fn mkdir(
@@ -233,11 +246,7 @@ impl FuseFilesystem for FuseAdapter {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        entry(
-            reply,
-            self.fs
-                .mkdir(parent.0, name_bytes(name), mode, req.uid(), req.gid()),
-        );
+        entry(reply, self.fs.mkdir(&new_node(req, parent, name, mode)));
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -256,17 +265,8 @@ impl FuseFilesystem for FuseAdapter {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let target = target.as_os_str().as_bytes();
-        entry(
-            reply,
-            self.fs.symlink(
-                parent.0,
-                name_bytes(link_name),
-                target,
-                req.uid(),
-                req.gid(),
-            ),
-        );
+        let new = new_node(req, parent, link_name, 0o777);
+        entry(reply, self.fs.symlink(&new, target.as_os_str().as_bytes()));
     }
 
     fn rename(
@@ -321,10 +321,10 @@ impl FuseFilesystem for FuseAdapter {
         _flags: i32,
         reply: ReplyCreate,
     ) {
-        match self
-            .fs
-            .create(parent.0, name_bytes(name), mode, req.uid(), req.gid())
-        {
+        if mode & libc::S_IFMT != 0 && mode & libc::S_IFMT != libc::S_IFREG {
+            return reply.error(fuser::Errno::EINVAL);
+        }
+        match self.fs.create(&new_node(req, parent, name, mode)) {
             Ok(n) => reply.created(
                 &TTL,
                 &file_attr(n.ino, &n.attr),

@@ -44,6 +44,7 @@ pub fn file_attr(kind: Kind, perm: u32, uid: u32, gid: u32, size: u64, t: Time) 
         ctime: t,
         size,
         nlink: 1,
+        rdev: 0,
     }
 }
 
@@ -75,6 +76,26 @@ pub fn apply(tree: &mut Tree, op: &Op, t: Time) -> Result<Applied, Errno> {
             let (parent, name) = parent_of(tree, path)?;
             let attr = file_attr(Kind::File, *perm, *uid, *gid, 0, t);
             tree.create(parent, name, attr, Content::Upper(*id), t)
+                .map(created)
+        }
+        Op::Mknod {
+            path,
+            kind,
+            perm,
+            uid,
+            gid,
+            rdev,
+        } => {
+            let kind = Kind::from_mode(*kind);
+            if !kind.is_special() {
+                return Err(Errno::EINVAL);
+            }
+            let (parent, name) = parent_of(tree, path)?;
+            let attr = Attr {
+                rdev: *rdev,
+                ..file_attr(kind, *perm, *uid, *gid, 0, t)
+            };
+            tree.create(parent, name, attr, Content::Special, t)
                 .map(created)
         }
         Op::Symlink {

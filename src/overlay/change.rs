@@ -70,21 +70,31 @@ fn path_of(tree: &Tree, ino: Ino) -> Option<Vec<u8>> {
     n.is_named().then(|| tree.child_path(n.parent, &n.name))
 }
 
-/// Owner and permission bits of a new node: a setgid directory passes on its group (and, to
-/// directories, the setgid bit), as on native filesystems.
-fn new_owner(
-    tree: &Tree,
-    parent: Ino,
-    perm: u32,
-    uid: u32,
-    gid: u32,
-    dir: bool,
-) -> (u32, u32, u32) {
-    match tree.node(parent) {
-        Some(p) if p.attr.perm & 0o2000 != 0 => {
-            (perm | if dir { 0o2000 } else { 0 }, uid, p.attr.gid)
-        }
-        _ => (perm, uid, gid),
+/// A node to make: where, with which permission bits, for whom (the caller of the request).
+#[derive(Debug, Clone, Copy)]
+pub struct NewNode<'a> {
+    pub parent: Ino,
+    pub name: &'a [u8],
+    pub perm: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl NewNode<'_> {
+    /// Its path, and its permission bits and owner as native filesystems give them: a setgid
+    /// directory passes on its group (and, to directories, the setgid bit).
+    fn resolve(&self, tree: &Tree, dir: bool) -> Result<(Vec<u8>, u32, u32, u32), Errno> {
+        let path = new_path(tree, self.parent, self.name)?;
+        let perm = self.perm & 0o7777;
+        Ok(match tree.node(self.parent) {
+            Some(p) if p.attr.perm & 0o2000 != 0 => (
+                path,
+                perm | if dir { 0o2000 } else { 0 },
+                self.uid,
+                p.attr.gid,
+            ),
+            _ => (path, perm, self.uid, self.gid),
+        })
     }
 }
 
@@ -127,18 +137,10 @@ impl Overlay {
         f(rw, &mut self.layers.write().expect("layers lock"))
     }
 
-    pub fn mkdir(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        perm: u32,
-        uid: u32,
-        gid: u32,
-    ) -> Result<NodeRef, Errno> {
+    pub fn mkdir(&self, new: &NewNode<'_>) -> Result<NodeRef, Errno> {
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
-            let path = new_path(tree, parent, name)?;
-            let (perm, uid, gid) = new_owner(tree, parent, perm & 0o7777, uid, gid, true);
+            let (path, perm, uid, gid) = new.resolve(tree, true)?;
             let op = Op::Mkdir {
                 path,
                 perm,
@@ -151,21 +153,13 @@ impl Overlay {
     }
 
     /// A new, empty regular file.
-    pub fn create(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        perm: u32,
-        uid: u32,
-        gid: u32,
-    ) -> Result<NodeRef, Errno> {
+    pub fn create(&self, new: &NewNode<'_>) -> Result<NodeRef, Errno> {
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
-            let path = new_path(tree, parent, name)?;
-            if tree.lookup(parent, name).is_some() {
+            let (path, perm, uid, gid) = new.resolve(tree, false)?;
+            if tree.lookup(new.parent, new.name).is_some() {
                 return Err(Errno::EEXIST);
             }
-            let (perm, uid, gid) = new_owner(tree, parent, perm & 0o7777, uid, gid, false);
             let (id, file) = rw.upper.create().map_err(|e| errno(&e))?;
             let op = Op::Create {
                 path,
@@ -188,18 +182,31 @@ impl Overlay {
         })
     }
 
-    pub fn symlink(
-        &self,
-        parent: Ino,
-        name: &[u8],
-        target: &[u8],
-        uid: u32,
-        gid: u32,
-    ) -> Result<NodeRef, Errno> {
+    /// A new FIFO, socket or device (`kind` must be one of them).
+    pub fn mknod(&self, new: &NewNode<'_>, kind: Kind, rdev: u64) -> Result<NodeRef, Errno> {
+        if !kind.is_special() {
+            return Err(Errno::EINVAL);
+        }
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
-            let path = new_path(tree, parent, name)?;
-            let (_, uid, gid) = new_owner(tree, parent, 0o777, uid, gid, false);
+            let (path, perm, uid, gid) = new.resolve(tree, false)?;
+            let op = Op::Mknod {
+                path,
+                kind: kind.type_bits(),
+                perm,
+                uid,
+                gid,
+                rdev: if kind.is_device() { rdev } else { 0 },
+            };
+            let a = self.change(rw, tree, op)?;
+            handed_out(tree, a.ino.expect("created"))
+        })
+    }
+
+    pub fn symlink(&self, new: &NewNode<'_>, target: &[u8]) -> Result<NodeRef, Errno> {
+        self.edit(|rw, layers| {
+            let tree = &mut layers.tree;
+            let (path, _, uid, gid) = new.resolve(tree, false)?;
             let op = Op::Symlink {
                 path,
                 target: target.to_vec(),

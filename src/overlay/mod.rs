@@ -34,7 +34,7 @@ use lock::{Holder, LockError, WriterLock};
 use tree::{BuildReport, Content, Defaults, Ino, Tree};
 use upper::{Upper, UpperError};
 
-pub use change::SetAttr;
+pub use change::{NewNode, SetAttr};
 pub use save::{SaveGuard, SavePlan};
 
 #[derive(Debug, thiserror::Error)]
@@ -340,7 +340,7 @@ impl Overlay {
                 Ok(FileData::Upper(self.upper_file(id)?))
             }
             Content::Dir(_) => Err(Errno::EISDIR),
-            Content::Symlink(_) => Err(Errno::EINVAL),
+            Content::Symlink(_) | Content::Special => Err(Errno::EINVAL),
         }
     }
 

@@ -145,6 +145,7 @@ impl Overlay {
                 perm: a.perm,
                 owner: Some((a.uid, a.gid)),
                 mtime: a.mtime.0,
+                rdev: a.rdev,
             };
             let (name, source) = match &n.content {
                 Content::Dir(_) => (dir_name(path), Source::Dir),
@@ -164,8 +165,9 @@ impl Overlay {
                     },
                 ),
                 Content::Symlink(target) => (path, Source::Symlink(target.to_vec())),
+                Content::Special => (path, Source::Bytes(Vec::new())),
             };
-            let link_group = (a.kind == Kind::File && a.nlink > 1).then_some(ino);
+            let link_group = (a.kind != Kind::Dir && a.nlink > 1).then_some(ino);
             entries.push(Planned {
                 name,
                 meta,
@@ -221,7 +223,7 @@ impl Overlay {
         // find all of them before changing anything, so the tree never points into two archives.
         let mut moves = Vec::with_capacity(plan.entries.len());
         for (p, &ino) in plan.entries.iter().zip(&plan.inos) {
-            if p.meta.kind == Kind::Dir {
+            if p.meta.kind == Kind::Dir || p.meta.kind.is_special() {
                 continue;
             }
             let Some(&i) = by_name.get(p.name.as_slice()) else {

@@ -44,6 +44,8 @@ pub struct Attr {
     pub ctime: Time,
     pub size: u64,
     pub nlink: u32,
+    /// A device's number (0 for every other kind).
+    pub rdev: u64,
 }
 
 /// The number of an entry in the archive the tree was built from (or rebased onto). Only the
@@ -70,6 +72,8 @@ pub enum Content {
     /// A symlink made since the last save.
     Symlink(Box<[u8]>),
     Dir(Box<Directory>),
+    /// A FIFO, socket or device: its kind and number are in its attributes, it has no data.
+    Special,
 }
 
 /// A directory's entries in insertion order. Removed entries leave a hole, so the position of every
@@ -243,8 +247,13 @@ fn attr_of(meta: &Meta, e: &Entry, d: &Defaults) -> Attr {
         gid,
         mtime: (meta.mtime, 0),
         ctime: (meta.mtime, 0),
-        size: if dir { DIR_SIZE } else { e.uncompressed_size },
+        size: match meta.kind {
+            Kind::Dir => DIR_SIZE,
+            k if k.is_special() => 0,
+            _ => e.uncompressed_size,
+        },
         nlink: if dir { 2 } else { 1 },
+        rdev: meta.rdev,
     }
 }
 
@@ -258,6 +267,7 @@ pub fn dir_attr(perm: u32, uid: u32, gid: u32, t: Time) -> Attr {
         ctime: t,
         size: DIR_SIZE,
         nlink: 2,
+        rdev: 0,
     }
 }
 
@@ -338,7 +348,7 @@ impl Tree {
                 };
             }
             // Further names of a hard-linked file join the node of the group's first entry.
-            if let (Some(g), Kind::File) = (e.link_group, e.meta.kind)
+            if let Some(g) = e.link_group.filter(|_| e.meta.kind != Kind::Dir)
                 && let Some(&ino) = links.get(&g)
                 && tree.lookup(parent, leaf).is_none()
             {
@@ -348,15 +358,15 @@ impl Tree {
                 }
             }
             let attr = attr_of(&e.meta, e, &defaults);
-            let content = if e.meta.kind == Kind::Dir {
-                Content::Dir(Box::default())
-            } else {
-                Content::Archive(EntryNo(i as u32))
+            let content = match e.meta.kind {
+                Kind::Dir => Content::Dir(Box::default()),
+                k if k.is_special() => Content::Special,
+                _ => Content::Archive(EntryNo(i as u32)),
             };
             match tree.lookup(parent, leaf) {
                 None => {
                     let ino = tree.add(parent, leaf, attr, content);
-                    if let (Some(g), Kind::File) = (e.link_group, e.meta.kind) {
+                    if let Some(g) = e.link_group.filter(|_| e.meta.kind != Kind::Dir) {
                         links.insert(g, ino);
                     }
                 }
@@ -814,6 +824,7 @@ mod tests {
             ctime: (0, 0),
             size: 0,
             nlink: 1,
+            rdev: 0,
         }
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use conda_fuse::archive::{Archive, BuildOptions, CacheLimits, Compression, Kind};
 use conda_fuse::fs::Filesystem;
 use conda_fuse::overlay::tree::{Defaults, Ino, NodeRef, ROOT_INO};
-use conda_fuse::overlay::{Overlay, Recovery, SetAttr, upper};
+use conda_fuse::overlay::{NewNode, Overlay, Recovery, SetAttr, upper};
 use nix::errno::Errno;
 
 use super::model::{self, Op};
@@ -170,18 +170,38 @@ impl<'a> Kernel<'a> {
         Ok((dir, name))
     }
 
+    /// What the VFS does before a write or truncate by a caller without CAP_FSETID: the setuid
+    /// bit, and the setgid bit of a group-executable file, go (should_remove_suid).
+    fn kill_privileges(&self, ino: Ino) -> Result<(), Errno> {
+        let a = self.fs.getattr(ino)?;
+        let mut kill = a.perm & 0o4000;
+        if a.perm & 0o2010 == 0o2010 {
+            kill |= 0o2000;
+        }
+        if kill == 0 || self.uid == 0 || a.kind != Kind::File {
+            return Ok(());
+        }
+        let s = SetAttr {
+            perm: Some(a.perm & !kill),
+            ..SetAttr::default()
+        };
+        self.fs.setattr(ino, s).map(|_| ())
+    }
+
     /// open(path, O_WRONLY | O_CREAT) and pwrite.
     pub fn write(&self, path: &str, offset: u64, data: &[u8]) -> Result<(), Errno> {
         let r = (|| {
             let ino = match self.resolve(path, true)? {
                 Resolved::Found(n) if n.attr.kind == Kind::Dir => return Err(Errno::EISDIR),
+                // open(O_WRONLY | O_NONBLOCK) of a FIFO without a reader, or of a socket.
+                Resolved::Found(n) if n.attr.kind.is_special() => return Err(Errno::ENXIO),
                 Resolved::Found(n) => n.ino,
                 Resolved::Missing { parent, name } => {
-                    let mode = libc::S_IFREG | (0o666 & !self.umask);
-                    self.hold(self.fs.create(parent, &name, mode, self.uid, self.gid))?
-                        .ino
+                    let new = self.new_node(parent, &name, 0o666);
+                    self.hold(self.fs.create(&new))?.ino
                 }
             };
+            self.kill_privileges(ino)?;
             let mut done = 0;
             while done < data.len() {
                 let n = self.fs.write(ino, offset + done as u64, &data[done..])?;
@@ -202,6 +222,10 @@ impl<'a> Kernel<'a> {
             if n.attr.kind == Kind::Dir {
                 return Err(Errno::EISDIR);
             }
+            if n.attr.kind.is_special() {
+                return Err(Errno::ENXIO);
+            }
+            self.kill_privileges(n.ino)?;
             let s = SetAttr {
                 size: Some(len),
                 ..SetAttr::default()
@@ -211,11 +235,32 @@ impl<'a> Kernel<'a> {
         self.done(r)
     }
 
+    /// A node the caller makes, with the umask applied (as the kernel does before asking FUSE).
+    fn new_node<'n>(&self, parent: Ino, name: &'n [u8], mode: u32) -> NewNode<'n> {
+        NewNode {
+            parent,
+            name,
+            perm: mode & !self.umask,
+            uid: self.uid,
+            gid: self.gid,
+        }
+    }
+
     pub fn mkdir(&self, path: &str) -> Result<(), Errno> {
         let r = (|| {
             let (dir, name) = self.parent_of(path)?;
-            let mode = 0o777 & !self.umask;
-            self.hold(self.fs.mkdir(dir, &name, mode, self.uid, self.gid))
+            self.hold(self.fs.mkdir(&self.new_node(dir, &name, 0o777)))
+                .map(|_| ())
+        })();
+        self.done(r)
+    }
+
+    /// mkfifo(path, 0666) (the umask applies).
+    pub fn mkfifo(&self, path: &str) -> Result<(), Errno> {
+        let r = (|| {
+            let (dir, name) = self.parent_of(path)?;
+            let new = self.new_node(dir, &name, 0o666);
+            self.hold(self.fs.mknod(&new, libc::S_IFIFO | 0o666, 0))
                 .map(|_| ())
         })();
         self.done(r)
@@ -257,11 +302,9 @@ impl<'a> Kernel<'a> {
     pub fn symlink(&self, target: &str, path: &str) -> Result<(), Errno> {
         let r = (|| {
             let (dir, name) = self.parent_of(path)?;
-            self.hold(
-                self.fs
-                    .symlink(dir, &name, target.as_bytes(), self.uid, self.gid),
-            )
-            .map(|_| ())
+            let new = self.new_node(dir, &name, 0o777);
+            self.hold(self.fs.symlink(&new, target.as_bytes()))
+                .map(|_| ())
         })();
         self.done(r)
     }
@@ -321,11 +364,12 @@ impl<'a> Kernel<'a> {
             Op::Rename { from, to, flags } => self.rename(from, to, *flags),
             Op::Link { from, to } => self.link(from, to),
             Op::Symlink { target, path } => self.symlink(target, path),
+            Op::Mkfifo { path } => self.mkfifo(path),
             Op::Chmod { path, mode } => {
                 let r = self.existing(path, false);
                 match self.done(r) {
                     Ok(n) if n.attr.kind == Kind::Symlink => Ok(()),
-                    Ok(_) => self.chmod(path, *mode),
+                    Ok(n) => self.chmod(path, model::chmod_mode(*mode, n.attr.kind == Kind::Dir)),
                     Err(e) => Err(e),
                 }
             }
@@ -352,6 +396,9 @@ impl<'a> Kernel<'a> {
                         model::describe_dir(mode, u64::from(a.nlink))
                     }
                     Kind::Symlink => model::describe_symlink(&self.fs.readlink(e.ino).unwrap()),
+                    k if k.is_special() => {
+                        model::describe_special(k.type_bits() | mode, u64::from(a.nlink))
+                    }
                     _ => {
                         let data = self.read_ino(e.ino, a.size).unwrap();
                         model::describe_file(mode, u64::from(a.nlink), &data)

@@ -244,3 +244,16 @@ pub fn daemon_pid(world: &World, point: &Path) -> nix::unistd::Pid {
     let status: serde_json::Value = serde_json::from_str(&out).unwrap();
     nix::unistd::Pid::from_raw(status["pid"].as_i64().unwrap() as i32)
 }
+
+/// Mount tests need root (FUSE mounts, and chown, tmpfs, umount around them): as another user
+/// they say why and skip, so that `cargo test` runs the library and semantic suites anywhere.
+pub fn skip_without_mounts() -> bool {
+    if nix::unistd::geteuid().is_root() && Path::new("/dev/fuse").exists() {
+        return false;
+    }
+    eprintln!(
+        "skipped: this test mounts FUSE filesystems and needs root with /dev/fuse \
+         (run tests/run-all.sh as root)"
+    );
+    true
+}

@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 pub struct Rng(pub u64);
@@ -79,6 +79,9 @@ pub enum Op {
         path: String,
         mode: u32,
     },
+    Mkfifo {
+        path: String,
+    },
 }
 
 pub fn random_op(r: &mut Rng) -> Op {
@@ -103,13 +106,11 @@ pub fn random_op(r: &mut Rng) -> Op {
             to: q,
             flags: [0, 0, libc::RENAME_NOREPLACE, libc::RENAME_EXCHANGE][r.below(4) as usize],
         },
-        9 => {
-            if r.below(2) == 0 {
-                Op::Link { from: p, to: q }
-            } else {
-                Op::Symlink { target: q, path: p }
-            }
-        }
+        9 => match r.below(5) {
+            0 | 1 => Op::Link { from: p, to: q },
+            2 | 3 => Op::Symlink { target: q, path: p },
+            _ => Op::Mkfifo { path: p },
+        },
         _ => Op::Chmod {
             path: p,
             mode: [0o600, 0o755, 0o640, 0o4755][r.below(4) as usize],
@@ -134,16 +135,19 @@ pub fn run(root: &Path, op: &Op) -> Result<(), i32> {
             len,
             seed,
         } => {
+            // O_NONBLOCK: a FIFO without a reader is ENXIO instead of a wait for ever.
             let f = fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .custom_flags(libc::O_NONBLOCK)
                 .open(p(path))
                 .map_err(err)?;
             f.write_all_at(&bytes(*len, *seed), *offset).map_err(err)
         }
         Op::Truncate { path, len } => fs::OpenOptions::new()
             .write(true)
+            .custom_flags(libc::O_NONBLOCK)
             .open(p(path))
             .and_then(|f| f.set_len(*len))
             .map_err(err),
@@ -160,17 +164,28 @@ pub fn run(root: &Path, op: &Op) -> Result<(), i32> {
         .map_err(nix_err),
         Op::Link { from, to } => fs::hard_link(p(from), p(to)).map_err(err),
         Op::Symlink { target, path } => std::os::unix::fs::symlink(target, p(path)).map_err(err),
+        Op::Mkfifo { path } => {
+            nix::unistd::mkfifo(&p(path), nix::sys::stat::Mode::from_bits_truncate(0o666))
+                .map_err(nix_err)
+        }
         Op::Chmod { path, mode } => {
-            // chmod follows symlinks; only change real files and directories.
+            // chmod follows symlinks; only change real files and directories, and keep
+            // directories usable by their owner (tests may run as an ordinary user).
             match fs::symlink_metadata(p(path)) {
                 Ok(m) if m.file_type().is_symlink() => Ok(()),
-                Ok(_) => {
-                    fs::set_permissions(p(path), fs::Permissions::from_mode(*mode)).map_err(err)
+                Ok(m) => {
+                    let mode = chmod_mode(*mode, m.is_dir());
+                    fs::set_permissions(p(path), fs::Permissions::from_mode(mode)).map_err(err)
                 }
                 Err(e) => Err(err(e)),
             }
         }
     }
+}
+
+/// The mode a model chmod sets: directories always stay usable by their owner.
+pub fn chmod_mode(mode: u32, dir: bool) -> u32 {
+    if dir { mode | 0o700 } else { mode }
 }
 
 /// "path: kind mode nlink size crc-or-target" of every node, sorted.
@@ -196,6 +211,8 @@ pub fn snapshot(root: &Path) -> Vec<String> {
                         .as_os_str()
                         .as_encoded_bytes(),
                 )
+            } else if !md.is_file() {
+                describe_special(md.mode(), md.nlink())
             } else {
                 describe_file(md.mode(), md.nlink(), &fs::read(root.join(&r)).unwrap())
             };
@@ -212,6 +229,11 @@ pub fn describe_dir(mode: u32, nlink: u64) -> String {
 
 pub fn describe_symlink(target: &[u8]) -> String {
     format!("symlink -> {}", String::from_utf8_lossy(target))
+}
+
+/// A FIFO, socket or device: its type and mode (as `ls -l` shows them).
+pub fn describe_special(mode: u32, nlink: u64) -> String {
+    format!("special {:o} nlink {nlink}", mode)
 }
 
 pub fn describe_file(mode: u32, nlink: u64, data: &[u8]) -> String {

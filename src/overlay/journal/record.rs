@@ -59,6 +59,15 @@ pub enum Op {
         gid: Option<u32>,
         mtime: Option<Time>,
     },
+    /// A FIFO, socket or device (`kind` as the file type bits of a mode).
+    Mknod {
+        path: Vec<u8>,
+        kind: u32,
+        perm: u32,
+        uid: u32,
+        gid: u32,
+        rdev: u64,
+    },
     /// The archive file at `path` now has its content in upper data file `id`.
     CopyUp {
         path: Vec<u8>,
@@ -97,6 +106,7 @@ mod tag {
     pub const SETATTR: u8 = 8;
     pub const COPYUP: u8 = 9;
     pub const COMMITTING: u8 = 10;
+    pub const MKNOD: u8 = 11;
 }
 
 pub(super) struct Enc(pub Vec<u8>);
@@ -240,6 +250,22 @@ impl Record {
                 e.u8(u8::from(mtime.is_some()));
                 e.time(mtime.unwrap_or((0, 0)));
             }
+            Op::Mknod {
+                path,
+                kind,
+                perm,
+                uid,
+                gid,
+                rdev,
+            } => {
+                e.u8(tag::MKNOD);
+                e.bytes(path);
+                e.u32(*kind);
+                e.u32(*perm);
+                e.u32(*uid);
+                e.u32(*gid);
+                e.u64(*rdev);
+            }
             Op::CopyUp { path, id } => {
                 e.u8(tag::COPYUP);
                 e.bytes(path);
@@ -330,6 +356,16 @@ impl Record {
                     })
                 })(),
                 tag::COMMITTING => d.identity().map(Op::Committing),
+                tag::MKNOD => (|| {
+                    Some(Op::Mknod {
+                        path: d.bytes()?,
+                        kind: d.u32()?,
+                        perm: d.u32()?,
+                        uid: d.u32()?,
+                        gid: d.u32()?,
+                        rdev: d.u64()?,
+                    })
+                })(),
                 other => return Err(BodyError::UnknownOp(other)),
             };
             op.map(Some).ok_or(malformed)
@@ -395,5 +431,13 @@ pub(super) fn all_ops() -> Vec<Op> {
             id: 43,
         },
         Op::Committing(id),
+        Op::Mknod {
+            path: b"dev/fifo".to_vec(),
+            kind: libc::S_IFIFO,
+            perm: 0o644,
+            uid: 1,
+            gid: 2,
+            rdev: 0,
+        },
     ]
 }
