@@ -271,6 +271,7 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     z.writestr('both', 'a file')
     z.writestr('both/inner.txt', 'in a directory')
     z.writestr('ok.txt', 'fine')
+    z.writestr('../\x1b]0;owned\x07\x1b[2Jclear-screen', 'terminal escape')
 "#;
     let out = Command::new("python3")
         .arg("-W")
@@ -295,6 +296,9 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
         "{warnings}"
     );
     assert!(warnings.contains("both"), "{warnings}");
+    // A name that would rewrite the user's terminal is shown escaped, never raw.
+    assert!(!warnings.contains('\x1b') && !warnings.contains('\x07'), "{warnings:?}");
+    assert!(warnings.contains("\\x1b[2Jclear-screen"), "{warnings}");
     let mut names: Vec<String> = common::tree::scan(&point)
         .keys()
         .map(|k| String::from_utf8_lossy(k).into_owned())
