@@ -297,7 +297,10 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     );
     assert!(warnings.contains("both"), "{warnings}");
     // A name that would rewrite the user's terminal is shown escaped, never raw.
-    assert!(!warnings.contains('\x1b') && !warnings.contains('\x07'), "{warnings:?}");
+    assert!(
+        !warnings.contains('\x1b') && !warnings.contains('\x07'),
+        "{warnings:?}"
+    );
     assert!(warnings.contains("\\x1b[2Jclear-screen"), "{warnings}");
     let mut names: Vec<String> = common::tree::scan(&point)
         .keys()

@@ -225,28 +225,20 @@ fn the_daemon_keeps_no_descriptor_of_the_command_that_started_it() {
     }
     let w = World::new();
     let archive = small_archive(&w);
-    let point = w.path("mnt");
-    fs::create_dir_all(&point).unwrap();
     let held = w.path("held-by-the-caller");
     fs::write(&held, b"x").unwrap();
     let file = fs::File::open(&held).unwrap();
     let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
-    let mut cmd = w.cmd([OsStr::new("mount"), archive.as_os_str(), point.as_os_str()]);
     // SAFETY: dup2 is async-signal-safe; it gives the child the file as descriptor 7, inheritable.
-    unsafe {
-        cmd.pre_exec(move || {
+    let m = w.mount_with(&archive, "mnt", |c| unsafe {
+        c.pre_exec(move || {
             if libc::dup2(raw, 7) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
-    }
-    common::assert_success(&cmd.output().unwrap(), "mount");
-    let _m = Mount {
-        world: &w,
-        point: point.clone(),
-    };
-    let pid = common::daemon_pid(&w, &point);
+    });
+    let pid = common::daemon_pid(&w, &m.point);
     let open: Vec<_> = fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .filter_map(|e| fs::read_link(e.unwrap().path()).ok())

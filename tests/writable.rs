@@ -673,18 +673,10 @@ fn huge_sparse_files_save_in_bounded_memory_without_reading_their_holes() {
     }
     let w = World::new();
     let (_, archive) = small_env(&w);
-    let point = w.path("mnt");
-    fs::create_dir_all(&point).unwrap();
-    let out = w
-        .cmd([OsStr::new("mount"), archive.as_os_str(), point.as_os_str()])
-        .env("RAYON_NUM_THREADS", "64")
-        .output()
-        .unwrap();
-    common::assert_success(&out, "mount");
-    let m = Mount {
-        world: &w,
-        point: point.clone(),
-    };
+    let m = w.mount_with(&archive, "mnt", |c| {
+        c.env("RAYON_NUM_THREADS", "64");
+    });
+    let point = m.point.clone();
     let f = fs::File::create(m.path("huge.img")).unwrap();
     f.set_len(64 << 30).unwrap();
     f.write_all_at(b"data at the end", (64 << 30) - 15).unwrap();
@@ -744,4 +736,38 @@ fn fifos_sockets_and_devices_are_kept_across_saves() {
     // Other zip tools see them as empty files.
     let list = common::run(Command::new("unzip").arg("-Z").arg(&archive));
     assert!(String::from_utf8_lossy(&list.stdout).contains("prw-r-----"));
+}
+
+/// A save names every changed file, far more than a process may have open (a fresh environment is
+/// tens of thousands): it must open each only when it compresses it.
+#[test]
+fn saving_more_changed_files_than_open_descriptors_allowed_works() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let w = World::new();
+    let (_, archive) = small_env(&w);
+    // SAFETY: setrlimit is async-signal-safe.
+    let m = w.mount_with(&archive, "mnt", |c| unsafe {
+        c.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    });
+    let point = m.point.clone();
+    fs::create_dir(m.path("many")).unwrap();
+    for i in 0..2000 {
+        fs::write(m.path(&format!("many/f{i:04}")), format!("{i}")).unwrap();
+    }
+    w.ok([OsStr::new("commit"), point.as_os_str()]);
+    drop(m);
+    let ro = w.mount_ro(&archive, "ro");
+    assert_eq!(fs::read_to_string(ro.path("many/f1999")).unwrap(), "1999");
 }

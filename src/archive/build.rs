@@ -27,10 +27,11 @@ pub enum Source {
         path: PathBuf,
         size: u64,
     },
-    /// A file already open (an upper data file, reached through its private directory); `shown`
-    /// names it in messages.
+    /// A file opened only when its turn comes (an upper data file, reached through its private
+    /// directory rather than a path: a plan may name more files than a process may hold open);
+    /// `shown` names it in messages.
     Open {
-        file: Arc<std::fs::File>,
+        open: Opener,
         size: u64,
         shown: PathBuf,
     },
@@ -41,6 +42,9 @@ pub enum Source {
         entry: u32,
     },
 }
+
+/// Opens one file for reading.
+pub type Opener = Arc<dyn Fn() -> io::Result<std::fs::File> + Send + Sync>;
 
 pub struct Planned {
     /// Full name inside the archive; directories end with '/'.
@@ -149,10 +153,11 @@ fn prepare(p: &Planned, opts: &BuildOptions) -> Result<Prepared, BuildError> {
             compress_file::compress_file(path, opts.compression, &opts.spill_dir)
                 .map_err(|e| read_err(path, e))?
         }
-        Source::Open { file, shown, .. } => {
-            compress_file::compress_open(file, shown, opts.compression, &opts.spill_dir)
-                .map_err(|e| read_err(shown, e))?
-        }
+        Source::Open { open, shown, .. } => open()
+            .and_then(|file| {
+                compress_file::compress_open(&file, shown, opts.compression, &opts.spill_dir)
+            })
+            .map_err(|e| read_err(shown, e))?,
         Source::Raw { archive, entry } => {
             return Ok(Prepared::Raw {
                 archive: archive.clone(),

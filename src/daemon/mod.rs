@@ -148,6 +148,7 @@ pub fn mount(
     // Recorded before anything is opened: these stay open here, so no descriptor opened for the
     // daemon can share a number with one of them.
     let inherited = crate::process::open_fds();
+    raise_open_file_limit();
     mountpoint::check_fuse_available().map_err(DaemonError::FuseUnavailable)?;
     let archive_path = req.archive.canonicalize().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => DaemonError::ArchiveMissing(req.archive.clone()),
@@ -424,6 +425,18 @@ fn serve(
     in_flight.wait_idle(Duration::from_secs(5));
     tracing::info!(mountpoint = %mounted.mountpoint.display(), "unmounted");
     result.map_err(io_err("serving the mount"))
+}
+
+/// A daemon holds descriptors for FUSE's threads, its archive, and the upper layer's open files:
+/// the soft limit goes up to the hard one (as far as 65536), as servers usually do.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let want = hard.min(1 << 16);
+        if soft < want {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, want, hard);
+        }
+    }
 }
 
 /// glibc's allocator raises its mmap threshold after each large free and keeps one arena per thread,

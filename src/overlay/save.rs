@@ -159,7 +159,7 @@ impl Overlay {
                 Content::Upper(id) => (
                     path,
                     Source::Open {
-                        file: rw.upper.file(*id).map_err(|e| errno(&e))?,
+                        open: rw.upper.opener(*id),
                         size: a.size,
                         shown: rw.upper.shown_path(*id),
                     },

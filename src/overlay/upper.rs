@@ -26,8 +26,18 @@ use sha2::{Digest, Sha256};
 use super::journal::{self, Header, Journal, legacy};
 use crate::private_dir::{PrivateDir, PrivateDirError};
 
-/// Open data files kept between requests.
+/// Open data files kept between requests, at most (and at most a quarter of what this process may
+/// have open).
 const OPEN_FILES: usize = 512;
+
+fn open_files_kept() -> NonZeroUsize {
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map_or(1024, |(soft, _)| soft);
+    let kept = usize::try_from(limit / 4)
+        .unwrap_or(OPEN_FILES)
+        .clamp(8, OPEN_FILES);
+    NonZeroUsize::new(kept).expect("at least 8")
+}
 /// Empty data files kept ready, and the level below which the janitor refills the pool.
 const POOL: usize = 512;
 const POOL_LOW: usize = 128;
@@ -88,6 +98,27 @@ impl Shared {
 
     fn remove(&self, id: u64) {
         let _ = self.data.remove_file(rel(id));
+    }
+
+    /// Removes many data files: grouped by subdirectory (each opened once) and spread over the
+    /// cores, since a save retires tens of thousands and a clean exit waits for them.
+    fn remove_all(&self, ids: Vec<u64>) {
+        use rayon::prelude::*;
+        let mut by_dir: Vec<Vec<u64>> = vec![Vec::new(); 256];
+        for id in ids {
+            by_dir[(id & 0xff) as usize].push(id);
+        }
+        by_dir.into_par_iter().enumerate().for_each(|(k, ids)| {
+            if ids.is_empty() {
+                return;
+            }
+            match self.data.open_subdir(format!("{k:02x}")) {
+                Ok(Some(dir)) => ids.iter().for_each(|id| {
+                    let _ = dir.remove_file(id.to_string());
+                }),
+                _ => ids.into_iter().for_each(|id| self.remove(id)),
+            }
+        });
     }
 }
 
@@ -204,9 +235,7 @@ impl Upper {
             name,
             dir,
             shared,
-            open: Mutex::new(LruCache::new(
-                NonZeroUsize::new(OPEN_FILES).expect("non-zero"),
-            )),
+            open: Mutex::new(LruCache::new(open_files_kept())),
             janitor: Mutex::new(None),
         })
     }
@@ -248,7 +277,7 @@ impl Upper {
                     for chore in rx {
                         match chore {
                             Chore::Refill => s.refill(),
-                            Chore::Delete(ids) => ids.into_iter().for_each(|id| s.remove(id)),
+                            Chore::Delete(ids) => s.remove_all(ids),
                         }
                     }
                 });
@@ -303,6 +332,12 @@ impl Upper {
             .expect("open files lock")
             .put(id, file.clone());
         Ok(file)
+    }
+
+    /// How to open data file `id` for reading later (a save opens each only when it compresses it).
+    pub fn opener(&self, id: u64) -> crate::archive::build::Opener {
+        let shared = self.shared.clone();
+        Arc::new(move || shared.data.open_read(rel(id)))
     }
 
     /// Removes data file `id` now.

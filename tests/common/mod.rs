@@ -107,6 +107,24 @@ impl World {
     }
 }
 
+impl World {
+    /// Mounts `archive` writable at a fresh directory `name`, the mount command first given to
+    /// `configure` (extra arguments, environment, limits); unmounted when the guard drops.
+    pub fn mount_with(
+        &self,
+        archive: &Path,
+        name: &str,
+        configure: impl FnOnce(&mut Command),
+    ) -> Mount<'_> {
+        let point = self.path(name);
+        std::fs::create_dir_all(&point).unwrap();
+        let mut cmd = self.cmd(["mount".as_ref(), archive.as_os_str(), point.as_os_str()]);
+        configure(&mut cmd);
+        assert_success(&cmd.output().unwrap(), "conda-fuse mount");
+        Mount { world: self, point }
+    }
+}
+
 pub fn assert_success(out: &Output, what: &str) {
     assert!(
         out.status.success(),
