@@ -51,7 +51,8 @@ enum Chore {
 struct Shared {
     data: PrivateDir,
     next_id: AtomicU64,
-    pool: Mutex<Vec<(u64, Arc<File>)>>,
+    /// Ids of empty data files made ahead (closed: a pool must not hold descriptors).
+    pool: Mutex<Vec<u64>>,
 }
 
 /// Where data file `id` lives below `data/`.
@@ -84,7 +85,7 @@ impl Shared {
     fn refill(&self) {
         while self.pool.lock().expect("pool lock").len() < POOL {
             match self.make() {
-                Ok(f) => self.pool.lock().expect("pool lock").push(f),
+                Ok((id, _closed)) => self.pool.lock().expect("pool lock").push(id),
                 Err(e) => {
                     tracing::warn!(
                         "cannot prepare upper data files in {}: {e}",
@@ -306,7 +307,10 @@ impl Upper {
             self.chore(Chore::Refill);
         }
         let (id, file) = match taken {
-            Some(f) => f,
+            Some(id) => match self.shared.data.open_rw(rel(id), false) {
+                Ok(f) => (id, Arc::new(f)),
+                Err(_) => self.shared.make()?,
+            },
             None => self.shared.make()?,
         };
         self.open
@@ -382,7 +386,7 @@ impl Upper {
     /// `nothing_unsaved` the whole directory goes too (the next mount starts afresh).
     pub fn close(&self, nothing_unsaved: bool) {
         self.stop_janitor();
-        for (id, _) in self.shared.pool.lock().expect("pool lock").drain(..) {
+        for id in self.shared.pool.lock().expect("pool lock").drain(..) {
             self.shared.remove(id);
         }
         self.open.lock().expect("open files lock").clear();
