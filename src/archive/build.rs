@@ -225,8 +225,8 @@ impl PendingArchive {
     }
 
     /// Renames the archive into place and flushes the directory: the destination holds either the
-    /// old archive or this one, never a mix.
-    pub fn install(self) -> Result<BuildStats, BuildError> {
+    /// old archive or this one, never a mix. Returns the installed archive, open (as read back).
+    pub fn install(self) -> Result<(BuildStats, Archive), BuildError> {
         let PendingArchive {
             tmp,
             dest,
@@ -234,13 +234,12 @@ impl PendingArchive {
             stats,
             written,
         } = self;
-        drop(written);
         tmp.persist(&dest)
             .map_err(|e| write_error("cannot move the new archive to", &dest, &e.error))?;
         File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| write_error("cannot flush directory", &dir, &e))?;
-        Ok(stats)
+        Ok((stats, written.renamed(&dest)))
     }
 }
 
@@ -251,7 +250,9 @@ pub fn build_archive(
     opts: &BuildOptions,
     on_entry: &mut dyn FnMut(u64),
 ) -> Result<BuildStats, BuildError> {
-    write_pending(dest, plan, opts, on_entry)?.install()
+    write_pending(dest, plan, opts, on_entry)?
+        .install()
+        .map(|(stats, _)| stats)
 }
 
 /// Writes `plan` as a zip archive beside `dest` (`NAME.zip.tmp-*`), flushed to disk, and returns it

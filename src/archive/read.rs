@@ -53,6 +53,13 @@ impl Archive {
         })
     }
 
+    /// The same open archive, known by the name it was renamed to (a temporary archive put in
+    /// place: its descriptor reads the same file).
+    pub fn renamed(mut self, path: &Path) -> Archive {
+        self.path = path.to_owned();
+        self
+    }
+
     /// When the archive file was last changed (what the mount's root directory shows).
     pub fn mtime(&self) -> i64 {
         self.mtime

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use nix::errno::Errno;
 
-use crate::archive::{Archive, ArchiveError, BuildError, BuildOptions, BuildStats, write_pending};
+use crate::archive::{BuildError, BuildOptions, BuildStats, write_pending};
 use crate::fault;
 use crate::overlay::{Overlay, identity_of};
 
@@ -25,8 +25,6 @@ pub enum SaveError {
     Prepare(Errno),
     #[error("{0}; the changes are kept in the upper layer and the archive is unchanged")]
     Build(#[from] BuildError),
-    #[error("cannot read the new archive back: {0}; the changes are kept in the upper layer")]
-    Verify(ArchiveError),
     #[error("cannot record the save in the journal: {0}; the changes are kept in the upper layer")]
     Journal(Errno),
 }
@@ -76,10 +74,10 @@ pub fn save(
         .mark_committing(&guard, identity_of(pending.written.index()))
         .map_err(SaveError::Journal)?;
     fault::point("save:before-rename");
-    let stats = pending.install()?;
+    let (stats, new) = pending.install()?;
     fault::point("save:after-rename");
     let installed = started.elapsed();
-    let new = Arc::new(Archive::open(archive.path()).map_err(SaveError::Verify)?);
+    let new = Arc::new(new);
     overlay
         .rebase(&guard, new, &plan)
         .map_err(SaveError::Journal)?;

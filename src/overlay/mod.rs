@@ -80,9 +80,6 @@ pub struct Recovery {
 struct Writable {
     upper: Upper,
     journal: Mutex<Journal>,
-    /// The canonical path of the archive (what every new journal's header names).
-    archive: PathBuf,
-    identity: Mutex<Identity>,
     /// Changes journaled since the last save. Writes to a file already in the upper layer are not
     /// journaled, but after a save no file is: the first change to each is (create or copy-up).
     changes: AtomicU64,
@@ -131,6 +128,15 @@ pub enum LinkTarget {
 
 fn errno(e: &io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// A fresh journal's header for the archive a tree is based on (its path and version).
+fn header_for(base: &Base) -> Header {
+    Header {
+        archive: base.archive().path().to_owned(),
+        base: identity_of(base.archive().index()),
+        created: clock::now(),
+    }
 }
 
 /// The identity of an archive's current version.
@@ -268,8 +274,6 @@ impl Overlay {
         let rw = Writable {
             upper,
             journal: Mutex::new(journal),
-            archive: archive.path().to_owned(),
-            identity: Mutex::new(identity),
             changes: AtomicU64::new(recovery.replayed as u64),
             gate: RwLock::new(()),
             lock,

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLockWriteGuard};
 use nix::errno::Errno;
 
 use super::base::Base;
-use super::journal::{Header, Identity, Journal, Op, Record};
+use super::journal::{Identity, Journal, Op, Record};
 use super::tree::{Content, Defaults, EntryNo, Ino, Tree};
 use super::upper::Upper;
 use super::{Overlay, apply, errno};
@@ -212,7 +212,6 @@ impl Overlay {
     ) -> Result<(), Errno> {
         let rw = self.writable_parts()?;
         let index = archive.index();
-        let identity = super::identity_of(index);
         let by_name: HashMap<&[u8], u32> = index
             .entries()
             .iter()
@@ -249,12 +248,7 @@ impl Overlay {
         });
         layers.base = Arc::new(Base::new(archive, self.limits.clone()));
         let tree = &layers.tree;
-        let header = Header {
-            archive: rw.archive.clone(),
-            base: identity,
-            created: clock::now(),
-        };
-        match Journal::create(rw.upper.dir(), &header, &[]) {
+        match Journal::create(rw.upper.dir(), &super::header_for(&layers.base), &[]) {
             Ok(j) => *rw.journal.lock().expect("journal lock") = j,
             // The old journal stays valid: what follows its committing record applies on top of
             // the new archive, which is how the next mount reads it.
@@ -262,7 +256,6 @@ impl Overlay {
                 "cannot start a new journal after the save, going on with the old one: {e}"
             ),
         }
-        *rw.identity.lock().expect("identity lock") = identity;
         rw.changes.store(0, Ordering::Relaxed);
         // Exactly the data files the old tree used and the new one does not: derived from the
         // trees, never from a listing, which would also catch files the janitor is preparing.
@@ -277,11 +270,7 @@ impl Overlay {
     pub fn discard(&self) -> Result<(), Errno> {
         let rw = self.writable_parts()?;
         let _gate = rw.gate.write().expect("gate");
-        let header = Header {
-            archive: rw.archive.clone(),
-            base: *rw.identity.lock().expect("identity lock"),
-            created: clock::now(),
-        };
+        let header = super::header_for(self.view().base());
         let journal = Journal::create(rw.upper.dir(), &header, &[]).map_err(|e| errno(&e))?;
         *rw.journal.lock().expect("journal lock") = journal;
         rw.changes.store(0, Ordering::Relaxed);
