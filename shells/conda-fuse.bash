@@ -78,7 +78,7 @@ __conda_fuse_env_names() { command conda-fuse env-list --names 2>/dev/null; }
 __conda_fuse_complete_function() {
     local cur=${COMP_WORDS[COMP_CWORD]} options=
     case $1 in
-        conda-fuse-activate) options="--read-only --help" ;;
+        conda-fuse-activate) options="--read-only --steal-lock --help" ;;
         conda-fuse-unmount) options="--discard --lazy --help" ;;
         conda-fuse-commit) options="--help" ;;
         conda-fuse-status) options="--json --help" ;;
@@ -244,7 +244,7 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__activate)
-            opts="-h --read-only --help"
+            opts="-h --read-only --steal-lock --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -630,7 +630,7 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__mount)
-            opts="-h --read-only --upper-dir --compression --foreground --cache-size --spill-size --threads --allow-other --keep-owners --help"
+            opts="-h --read-only --upper-dir --compression --foreground --cache-size --spill-size --threads --allow-other --keep-owners --steal-lock --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -106,6 +106,7 @@ end
 # options (clap_complete) plus environment names where a subcommand takes one.
 complete -c conda-fuse-activate -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
 complete -c conda-fuse-activate -l read-only
+complete -c conda-fuse-activate -l steal-lock
 complete -c conda-fuse-activate -l help
 complete -c conda-fuse-unmount -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
 complete -c conda-fuse-unmount -l discard
@@ -197,6 +198,7 @@ complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l read-onl
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l foreground -d 'Stay in the foreground (logs to the terminal; Ctrl-C unmounts)'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l allow-other -d 'Let other users of this host use the mount (non-root users need user_allow_other in /etc/fuse.conf); group- and other-writable bits of archive entries are then not served'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l keep-owners -d 'Serve the owners the archive records instead of showing every entry as yours (always so for root)'
+complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l steal-lock -d 'Take the writer lock even though its holder (on another node) looks alive: for a node that is down but whose heartbeat has not gone stale yet. The holder, if it still runs, stops accepting changes at its next heartbeat'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand commit" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand unmount" -l discard -d 'Throw away the changes made since the last save instead of saving them'
@@ -206,6 +208,7 @@ complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand status" -l json -d
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand status" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand create" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand activate" -l read-only -d 'Mount read-only even if the writer lock is free'
+complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand activate" -l steal-lock -d 'Take the writer lock from a holder on another node that looks alive (see conda-fuse mount --help)'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand activate" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand install" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand remove" -s h -l help -d 'Print help'

@@ -79,7 +79,7 @@ __conda_fuse_env_names() { command conda-fuse env-list --names 2>/dev/null; }
 _conda_fuse_function() {
     local -a options
     case $words[1] in
-        conda-fuse-activate) options=(--read-only --help) ;;
+        conda-fuse-activate) options=(--read-only --steal-lock --help) ;;
         conda-fuse-unmount) options=(--discard --lazy --help) ;;
         conda-fuse-commit) options=(--help) ;;
         conda-fuse-status) options=(--json --help) ;;
@@ -154,6 +154,7 @@ _arguments "${_arguments_options[@]}" : \
 '--foreground[Stay in the foreground (logs to the terminal; Ctrl-C unmounts)]' \
 '--allow-other[Let other users of this host use the mount (non-root users need user_allow_other in /etc/fuse.conf); group- and other-writable bits of archive entries are then not served]' \
 '--keep-owners[Serve the owners the archive records instead of showing every entry as yours (always so for root)]' \
+'(--read-only)--steal-lock[Take the writer lock even though its holder (on another node) looks alive\: for a node that is down but whose heartbeat has not gone stale yet. The holder, if it still runs, stops accepting changes at its next heartbeat]' \
 '-h[Print help]' \
 '--help[Print help]' \
 ':archive -- Archive to serve:_files' \
@@ -195,6 +196,7 @@ _arguments "${_arguments_options[@]}" : \
 (activate)
 _arguments "${_arguments_options[@]}" : \
 '--read-only[Mount read-only even if the writer lock is free]' \
+'(--read-only)--steal-lock[Take the writer lock from a holder on another node that looks alive (see conda-fuse mount --help)]' \
 '-h[Print help]' \
 '--help[Print help]' \
 ':name -- Environment to mount (if needed) and activate:_default' \

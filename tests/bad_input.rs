@@ -378,6 +378,7 @@ fn missing_fuse_is_explained() {
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .env("CONDA_FUSE_STATE_DIR", w.state_dir())
+        .env("CONDA_FUSE_RUNTIME_DIR", w.runtime_dir())
         .output()
         .unwrap();
     assert!(!out.status.success());

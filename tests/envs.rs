@@ -425,7 +425,7 @@ fn a_runs_decision_is_private_and_waits_a_bounded_time_naming_its_holder() {
     .unwrap();
     ok(&w, &["pack", src.to_str().unwrap(), "--name", "job"]);
     assert!(ok(&w, &["run", "job", "--", "hello"]).contains("hello"));
-    let runs = w.world.state_dir().join("runs");
+    let runs = w.world.runtime_dir().join("runs");
     let lock = runs.join("job.lock");
     for (p, mode) in [(&runs, 0o700), (&runs.join("job"), 0o700), (&lock, 0o600)] {
         assert_eq!(

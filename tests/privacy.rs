@@ -55,7 +55,9 @@ fn state_upper_layers_and_logs_are_private_to_their_user() {
     fs::set_permissions(m.path("secret.txt"), fs::Permissions::from_mode(0o600)).unwrap();
     fs::create_dir(m.path("dir")).unwrap();
     let state = w.state_dir();
-    for (path, mode) in modes(&state) {
+    let runtime = w.runtime_dir();
+    assert!(runtime.join("mounts").is_dir());
+    for (path, mode) in modes(&state).into_iter().chain(modes(&runtime)) {
         let kind = mode & libc::S_IFMT;
         let expected = match kind {
             libc::S_IFDIR => 0o700,
@@ -96,16 +98,22 @@ fn readable_state_left_by_older_versions_is_made_private() {
     }
     let w = World::new();
     let archive = small_archive(&w);
-    let state = w.state_dir();
-    for d in ["", "upper", "logs", "mounts"] {
-        fs::create_dir_all(state.join(d)).unwrap();
-        fs::set_permissions(state.join(d), fs::Permissions::from_mode(0o755)).unwrap();
+    let dirs = [
+        w.state_dir(),
+        w.state_dir().join("upper"),
+        w.state_dir().join("logs"),
+        w.runtime_dir(),
+        w.runtime_dir().join("mounts"),
+    ];
+    for d in &dirs {
+        fs::create_dir_all(d).unwrap();
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
     }
     let m = mount_rw(&w, &archive, "mnt", &[]);
     fs::write(m.path("f"), b"x").unwrap();
-    for d in ["", "upper", "logs", "mounts"] {
-        let mode = fs::metadata(state.join(d)).unwrap().mode() & 0o777;
-        assert_eq!(mode, 0o700, "{d}");
+    for d in &dirs {
+        let mode = fs::metadata(d).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", d.display());
     }
 }
 
@@ -186,11 +194,11 @@ fn a_journal_of_another_archive_is_never_replayed() {
     assert!(!ro.path("planted.sh").exists());
 }
 
-/// `unmount` from a state directory that has no record of a live mount (another user's when run
-/// as root, or one made with another CONDA_FUSE_STATE_DIR) must neither detach it unsaved nor call
+/// `unmount` from a runtime directory that has no record of a live mount (another user's when run
+/// as root, or one made with another CONDA_FUSE_RUNTIME_DIR) must neither detach it unsaved nor call
 /// its daemon dead.
 #[test]
-fn a_live_mount_this_state_directory_does_not_know_is_never_detached() {
+fn a_live_mount_this_runtime_directory_does_not_know_is_never_detached() {
     if common::skip_without_mounts() {
         return;
     }
@@ -200,7 +208,7 @@ fn a_live_mount_this_state_directory_does_not_know_is_never_detached() {
     fs::write(m.path("unsaved"), b"keep me").unwrap();
     let out = w
         .cmd([OsStr::new("unmount"), m.point.as_os_str()])
-        .env("CONDA_FUSE_STATE_DIR", w.path("other-state"))
+        .env("CONDA_FUSE_RUNTIME_DIR", w.path("other-runtime"))
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -64,7 +64,10 @@ fn an_ordinary_user_mounts_changes_saves_and_unmounts() {
     assert_eq!(u.read(&ro.path("new/f")), b"x\n");
     // Owned by the user: their archive, their state.
     assert_eq!(fs::metadata(&archive).unwrap().uid(), user::UID);
-    for e in walkdir::WalkDir::new(u.world.state_dir()) {
+    for e in walkdir::WalkDir::new(u.world.state_dir())
+        .into_iter()
+        .chain(walkdir::WalkDir::new(u.world.runtime_dir()))
+    {
         assert_eq!(
             fs::symlink_metadata(e.unwrap().path()).unwrap().uid(),
             user::UID

@@ -227,7 +227,7 @@ fn one_writer_many_readers_and_readers_keep_their_snapshot() {
         "{err}"
     );
     assert!(
-        err.contains(&conda_fuse::overlay::lock::hostname()) && err.contains("--read-only"),
+        err.contains(&conda_fuse::node::hostname()) && err.contains("--read-only"),
         "{err}"
     );
     // Readers mount at the same time.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 
-use super::envs::{Want, mount_env};
+use super::envs::{Want, mount_env_with};
 use crate::conda;
 use crate::envs::Paths;
 use crate::shell::{self, Shell, activation};
@@ -21,6 +21,10 @@ pub(super) struct ActivateArgs {
     /// Mount read-only even if the writer lock is free
     #[arg(long)]
     read_only: bool,
+    /// Take the writer lock from a holder on another node that looks alive (see conda-fuse mount
+    /// --help)
+    #[arg(long, conflicts_with = "read_only")]
+    steal_lock: bool,
 }
 
 pub(super) fn activate(a: ActivateArgs) -> anyhow::Result<()> {
@@ -31,7 +35,7 @@ pub(super) fn activate(a: ActivateArgs) -> anyhow::Result<()> {
     } else {
         Want::PreferWritable
     };
-    let mount = mount_env(&env, want)?;
+    let mount = mount_env_with(&env, want, a.steal_lock)?;
     if !env.prefix.is_dir() {
         bail!(
             "{} has no folder '{}/' inside, so it is not in the layout of environments by name \

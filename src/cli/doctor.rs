@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::bail;
 
 use super::progress;
-use crate::daemon::{self, Probe, mountpoint, state::MountRecord};
+use crate::daemon::{self, Probe, mountpoint, runtime::MountRecord};
 use crate::envs::Paths;
 use crate::overlay::lock;
 use crate::shell::Shell;
@@ -217,14 +217,11 @@ fn check_archives(r: &mut Report, paths: &Paths) {
     let mut clean = true;
     for name in paths.names() {
         let Ok(env) = paths.env(&name) else { continue };
-        if let Some(h) = lock::stale_holder(&env.archive) {
+        if let Some((h, Some(why))) = lock::inspect(&env.archive) {
             clean = false;
             r.say(
                 Level::Warn,
-                format!(
-                    "'{name}': writer lock left by pid {} on {} (that mount is gone)",
-                    h.pid, h.host
-                ),
+                format!("'{name}': writer lock left by {} ({why})", h.describe()),
                 Some("nothing to do: the next writable mount takes it over".into()),
             );
         }
@@ -260,6 +257,112 @@ fn check_archives(r: &mut Report, paths: &Paths) {
     }
     if clean {
         r.say(Level::Ok, "no stale locks or interrupted creates", None);
+    }
+}
+
+/// Where each place is, as far as other nodes go: archives and state are meant to be shared (any
+/// node mounts an env, recovers another's unsaved changes), the runtime directory is meant to be
+/// this node's, and the mount root must be the same path on every node (the prefix is baked into
+/// the env's files).
+fn check_cluster(r: &mut Report, paths: &Paths) {
+    use crate::node::{FsKind, fs_kind};
+    let name = |k: Option<FsKind>| match k {
+        Some(FsKind::Shared { name, .. }) => name,
+        _ => "a node-local filesystem",
+    };
+    let shared = |k: Option<FsKind>| matches!(k, Some(FsKind::Shared { .. }));
+    let archives = fs_kind(&paths.archives);
+    let mounts = fs_kind(&paths.mounts);
+    let runtime = fs_kind(&paths.runtime);
+    let state = fs_kind(&paths.upper);
+    match (shared(archives), shared(mounts)) {
+        (true, false) => r.say(
+            Level::Warn,
+            format!(
+                "archives are on {} (other nodes see them) but the mount root {} is on {}: an \
+                 env's prefix is baked into its files, so every node must mount it at this same path",
+                name(archives),
+                paths.mounts.display(),
+                name(mounts)
+            ),
+            Some(format!(
+                "fine if {} exists alike on every node; else set CONDA_FUSE_MOUNT_ROOT to a path \
+                 that does (under $HOME)",
+                paths.mounts.display()
+            )),
+        ),
+        (false, true) => r.say(
+            Level::Warn,
+            format!(
+                "the mount root is on {} but the archives {} are on {}: other nodes see the mount \
+                 points but cannot mount these envs",
+                name(mounts),
+                paths.archives.display(),
+                name(archives)
+            ),
+            Some("keep archives where every node sees them (CONDA_FUSE_ARCHIVE_PATH)".into()),
+        ),
+        _ => r.say(
+            Level::Ok,
+            format!(
+                "archives and mount root are both on {} (prefixes are the same path wherever \
+                 they are mounted)",
+                name(archives)
+            ),
+            None,
+        ),
+    }
+    if shared(runtime) {
+        r.say(
+            Level::Warn,
+            format!(
+                "the runtime directory {} is on {}; it holds this node's mount records and \
+                 sockets, which mean nothing on other nodes",
+                paths.runtime.display(),
+                name(runtime)
+            ),
+            Some(
+                "set CONDA_FUSE_RUNTIME_DIR to a node-local directory (/tmp/conda-fuse-$UID)"
+                    .into(),
+            ),
+        );
+    } else {
+        r.say(
+            Level::Ok,
+            format!(
+                "this node's runtime directory is {}",
+                paths.runtime.display()
+            ),
+            None,
+        );
+    }
+    if shared(archives) && !shared(state) {
+        r.say(
+            Level::Warn,
+            format!(
+                "unsaved changes of writable mounts are kept on this node ({}): if it dies, no \
+                 other node can recover them",
+                paths.upper.display()
+            ),
+            Some(
+                "keep CONDA_FUSE_STATE_DIR (or CONDA_FUSE_UPPER_DIR) on the shared filesystem"
+                    .into(),
+            ),
+        );
+    }
+    if let Some(FsKind::Shared {
+        name,
+        node_local_flock: true,
+    }) = archives
+    {
+        r.say(
+            Level::Ok,
+            format!(
+                "archives are on {name}, whose flock often reaches only this node: the writer \
+                 lock's heartbeat keeps writers on two nodes apart"
+            ),
+            None,
+        );
     }
 }
 
@@ -311,6 +414,7 @@ pub(super) fn doctor() -> anyhow::Result<()> {
     check_dir(&mut r, "mounts", &paths.mounts, "CONDA_FUSE_MOUNT_ROOT");
     check_dir(&mut r, "upper layers", &paths.upper, "CONDA_FUSE_UPPER_DIR");
     check_dir(&mut r, "temporary files", &paths.tmp, "TMPDIR");
+    check_cluster(&mut r, &paths);
     check_mounts(&mut r, &paths);
     check_archives(&mut r, &paths);
     check_hooks(&mut r);

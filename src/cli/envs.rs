@@ -62,11 +62,12 @@ fn clear_stale(env: &Env) -> anyhow::Result<Probe> {
             env.mountpoint.display()
         ),
         Probe::Unrecorded(m) => bail!(
-            "{} is mounted by a conda-fuse daemon that this state directory ({}) has no record of \
-             (archive {}): another user's, or one started with another CONDA_FUSE_STATE_DIR; use \
-             that state directory, or unmount it (fusermount3 -u {}) and try again",
+            "{} is mounted by a conda-fuse daemon that this node's runtime directory ({}) has no \
+             record of (archive {}): another user's, or one started with another \
+             CONDA_FUSE_RUNTIME_DIR or XDG_RUNTIME_DIR; use that directory, or unmount it \
+             (fusermount3 -u {}) and try again",
             env.mountpoint.display(),
-            crate::daemon::state::state_dir().display(),
+            crate::daemon::runtime::runtime_dir().display(),
             m.archive(),
             env.mountpoint.display()
         ),
@@ -76,6 +77,11 @@ fn clear_stale(env: &Env) -> anyhow::Result<Probe> {
 
 /// Makes sure `env` is mounted at its mount point the way `want` asks.
 pub(super) fn mount_env(env: &Env, want: Want) -> anyhow::Result<EnvMount> {
+    mount_env_with(env, want, false)
+}
+
+/// `mount_env`, taking the writer lock from a live-looking holder when `steal_lock`.
+pub(super) fn mount_env_with(env: &Env, want: Want, steal_lock: bool) -> anyhow::Result<EnvMount> {
     if !env.archive.is_file() {
         return Err(missing(env));
     }
@@ -116,7 +122,8 @@ pub(super) fn mount_env(env: &Env, want: Want) -> anyhow::Result<EnvMount> {
         )
     })?;
     let mount = |read_only| {
-        let req = MountRequest::new(archive.clone(), env.mountpoint.clone(), read_only);
+        let mut req = MountRequest::new(archive.clone(), env.mountpoint.clone(), read_only);
+        req.steal_lock = steal_lock;
         daemon::mount(&req, &mut |m| super::mount::print_report(m))
     };
     match mount(want == Want::ReadOnly) {
@@ -128,9 +135,10 @@ pub(super) fn mount_env(env: &Env, want: Want) -> anyhow::Result<EnvMount> {
             if want == Want::PreferWritable =>
         {
             eprintln!(
-                "conda-fuse: note: '{}' is mounted writable by pid {} on {} (user {}); mounting it \
-                 read-only here (changes need that mount: unmount it there to write here)",
-                env.name, holder.pid, holder.host, holder.user
+                "conda-fuse: note: '{}' is mounted writable by {}; mounting it read-only here \
+                 (changes need that mount: unmount it there to write here)",
+                env.name,
+                holder.describe()
             );
             mount(true)?;
             Ok(EnvMount {
@@ -142,8 +150,9 @@ pub(super) fn mount_env(env: &Env, want: Want) -> anyhow::Result<EnvMount> {
     }
 }
 
-/// Unmounts `env` (saving, or discarding), reports, and removes its empty mount point as the old
-/// tool did.
+/// Unmounts `env` (saving, or discarding) and reports. The mount point stays: on a shared `$HOME`
+/// another node may have a mount on that directory which this node cannot see, and removing the
+/// directory under it would turn that mount into a stale handle (the old tool removed it).
 pub(super) fn unmount_env(env: &Env, discard: bool) -> anyhow::Result<Unmounted> {
     let (bar, mut on_progress) = save_bar();
     let result = daemon::unmount(&env.mountpoint, false, discard, &mut on_progress);
@@ -152,8 +161,6 @@ pub(super) fn unmount_env(env: &Env, discard: bool) -> anyhow::Result<Unmounted>
     if let Unmounted::Clean { saved: Some(s), .. } = &done {
         print_saved(&format!("saved {}", env.name), s);
     }
-    // Only an empty directory goes; anything else stays where it is.
-    let _ = std::fs::remove_dir(&env.mountpoint);
     Ok(done)
 }
 
@@ -311,7 +318,7 @@ fn claim_temporary(c: &CreateCleanup) -> anyhow::Result<()> {
         {
             Ok(_) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt == 0 => {
-                let busy = crate::daemon::state::MountRecord::all()
+                let busy = crate::daemon::runtime::MountRecord::all()
                     .into_iter()
                     .find(|r| r.archive == c.temporary && r.daemon_alive());
                 if let Some(r) = busy {
@@ -445,6 +452,17 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
         ),
         Probe::Live(_) => {}
         _ => {}
+    }
+    // A writer elsewhere (another node, or a mount this node does not know) works in the upper
+    // layer and lock this would delete; --force is for this node's mount only.
+    if let Some((holder, None)) = lock::inspect(&env.archive)
+        && !matches!(daemon::probe(&env.mountpoint), Probe::Live(r) if !r.read_only)
+    {
+        bail!(
+            "'{}' is mounted writable by {}; unmount it there first",
+            env.name,
+            holder.describe()
+        );
     }
     let mut doomed = Vec::new();
     if env.archive.exists() {

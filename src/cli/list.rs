@@ -31,6 +31,17 @@ struct Row {
     pid: Option<u32>,
     /// Changes not yet saved into the archive (in the live mount, or waiting in the upper layer).
     unsaved_changes: u64,
+    /// The writable mount on another node, if its heartbeat says it is alive.
+    writer_elsewhere: Option<Elsewhere>,
+}
+
+#[derive(Serialize)]
+struct Elsewhere {
+    host: String,
+    pid: u32,
+    user: String,
+    /// Unix time it took the writer lock.
+    since: i64,
 }
 
 fn row(paths: &Paths, info: list::EnvInfo) -> Row {
@@ -57,12 +68,22 @@ fn row(paths: &Paths, info: list::EnvInfo) -> Row {
     };
     let unsaved = live_unsaved
         .unwrap_or_else(|| overlay::unsaved_on_disk(&paths.upper, &archive).unwrap_or(0) as u64);
+    let writer_elsewhere = match overlay::lock::inspect(&archive) {
+        Some((h, None)) if !h.node.is_this() => Some(Elsewhere {
+            host: h.node.host,
+            pid: h.pid,
+            user: h.user,
+            since: h.since,
+        }),
+        _ => None,
+    };
     Row {
         info,
         mountpoint: env.mountpoint,
         mounted,
         pid,
         unsaved_changes: unsaved,
+        writer_elsewhere,
     }
 }
 
@@ -104,12 +125,23 @@ pub(super) fn env_list(a: EnvListArgs) -> anyhow::Result<()> {
             (Some(m), None) => m.to_string(),
             _ => "-".into(),
         };
+        let mut notes = Vec::new();
+        if let Some(w) = &r.writer_elsewhere {
+            // "rw on login2, pid 4242, since 10:02" (the date too when it is not today's).
+            let since = crate::clock::local(w.since);
+            let today = crate::clock::local(crate::clock::now().0);
+            let shown = match (since.get(..10), today.get(..10)) {
+                (Some(day), Some(now)) if day == now => since.get(11..16),
+                _ => since.get(..16),
+            }
+            .unwrap_or(&since);
+            notes.push(format!("rw on {}, pid {}, since {shown}", w.host, w.pid));
+        }
         let unsaved = if r.unsaved_changes > 0 {
             format!("{} changes", r.unsaved_changes)
         } else {
             "-".into()
         };
-        let mut notes = Vec::new();
         if !r.info.named_layout && r.info.entries.is_ok() {
             notes.push(format!(
                 "no {}/ folder: mount it with conda-fuse mount",
@@ -165,8 +197,15 @@ pub(super) fn paths() -> anyhow::Result<()> {
         (
             "state",
             format!(
-                "{}  (CONDA_FUSE_STATE_DIR; daemon records and logs)",
+                "{}  (CONDA_FUSE_STATE_DIR; shared by every node: logs, upper layers)",
                 p.state.display()
+            ),
+        ),
+        (
+            "runtime",
+            format!(
+                "{}  (CONDA_FUSE_RUNTIME_DIR; this node's mount records, sockets, runs)",
+                p.runtime.display()
             ),
         ),
         (

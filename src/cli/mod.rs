@@ -228,6 +228,11 @@ struct MountArgs {
     /// Serve the owners the archive records instead of showing every entry as yours (always so for root)
     #[arg(long)]
     keep_owners: bool,
+    /// Take the writer lock even though its holder (on another node) looks alive: for a node that
+    /// is down but whose heartbeat has not gone stale yet. The holder, if it still runs, stops
+    /// accepting changes at its next heartbeat
+    #[arg(long, conflicts_with = "read_only")]
+    steal_lock: bool,
 }
 
 #[derive(Args)]

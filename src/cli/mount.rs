@@ -18,6 +18,7 @@ pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
     }
     req.allow_other = a.allow_other;
     req.keep_owners = a.keep_owners;
+    req.steal_lock = a.steal_lock;
     if let Some(dir) = a.upper_dir {
         req.upper_root = dir;
     }
@@ -89,10 +90,20 @@ pub(super) fn print_report(m: &Mounted) {
         .as_ref()
         .map(|d| d.display().to_string())
         .unwrap_or_default();
-    if let Some(h) = &rec.took_over {
+    if let Some(t) = &rec.took_over {
         eprintln!(
-            "conda-fuse: note: took over the writer lock left by pid {} on {} (that process is gone)",
-            h.pid, h.host
+            "conda-fuse: note: took over the writer lock of {} ({})",
+            t.holder.describe(),
+            t.why
+        );
+    }
+    if let Some(fs) = rec.node_local_flock
+        && crate::daemon::state::once(&format!("node-local-flock-{fs}"))
+    {
+        eprintln!(
+            "conda-fuse: note: {} is on {fs}, whose flock often reaches only this node; conda-fuse \
+             keeps writers on two nodes apart with the lock's heartbeat instead (said once)",
+            m.archive.display()
         );
     }
     if rec.replayed > 0 {
@@ -164,15 +175,12 @@ pub(super) fn run_commit(a: CommitArgs) -> anyhow::Result<()> {
 }
 
 pub(super) fn run_unmount(a: UnmountArgs) -> anyhow::Result<()> {
-    let (mountpoint, env) = target(&a.target)?;
+    let (mountpoint, _) = target(&a.target)?;
     let (bar, mut on_progress) = save_bar();
     let result = daemon::unmount(&mountpoint, a.lazy, a.discard, &mut on_progress);
     bar.finish_and_clear();
+    // The mount point stays (see `envs::unmount_env`).
     let unmounted = result?;
-    // An environment's mount point goes with its mount, as with the old tool (if empty).
-    if env.is_some() && !matches!(unmounted, Unmounted::Detached { .. }) {
-        let _ = std::fs::remove_dir(&mountpoint);
-    }
     match unmounted {
         Unmounted::Clean { pid, saved } => {
             if let Some(s) = saved {

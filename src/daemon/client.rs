@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::control::{self, Reply, Request, SaveSummary, Status};
-use super::state::{self, MountRecord};
+use super::runtime::MountRecord;
 use super::{DaemonError, mountpoint};
 use crate::process::PidFd;
 
@@ -81,7 +81,7 @@ pub fn unmount(
                     path: canonical,
                     archive: m.archive().to_string(),
                     owner: m.owner(),
-                    state_dir: state::state_dir(),
+                    runtime_dir: super::runtime::runtime_dir(),
                 });
             }
             mountpoint::detach(&canonical, true).map_err(super::io_err(format!(
@@ -167,7 +167,7 @@ fn wait_for_exit(pidfd: PidFd, pid: u32, timeout: Duration) -> Result<(), String
     let deadline = std::time::Instant::now() + timeout;
     let Some(fd) = pidfd.0 else {
         // No pidfd (old kernel): check the pid itself until it is gone.
-        while state::process_is_ours(pid) {
+        while crate::process::is_conda_fuse(pid) {
             if std::time::Instant::now() > deadline {
                 return Err(format!("still running after {}s", timeout.as_secs()));
             }

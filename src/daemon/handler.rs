@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::control::{Handler, Reply, Request, SaveSummary, Status};
-use super::state::MountRecord;
+use super::runtime::MountRecord;
 use super::{MountRequest, mountpoint};
 use crate::archive::BuildOptions;
 use crate::commit;
@@ -39,7 +39,9 @@ pub(super) fn new(
                 Err(message) => Reply::Error { message },
             },
             Request::Unmount { lazy, discard } => {
-                let saved = if !fs.is_writable() {
+                // A mount whose writer lock was taken over has nothing of its own to save: its
+                // changes are in the upper layer the new holder recovered.
+                let saved = if !fs.is_writable() || fs.overlay().lock_lost() {
                     None
                 } else if discard {
                     if let Err(e) = fs.overlay().discard() {
@@ -83,6 +85,13 @@ fn save(
     send: &mut dyn FnMut(&Reply),
 ) -> Result<SaveSummary, String> {
     let archive = fs.overlay().view().base().archive().path().to_owned();
+    if fs.overlay().lock_lost() {
+        return Err(format!(
+            "this mount's writer lock on {} was taken over by another mount, so it saves nothing \
+             (its changes went to that mount's upper layer); unmount it",
+            archive.display()
+        ));
+    }
     let spill_dir = archive.parent().unwrap_or(Path::new(".")).to_owned();
     let opts = BuildOptions {
         compression: req.compression,

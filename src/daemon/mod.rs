@@ -8,6 +8,7 @@ mod client;
 pub mod control;
 mod handler;
 pub mod mountpoint;
+pub mod runtime;
 pub mod state;
 
 use std::fs::File;
@@ -24,7 +25,7 @@ use crate::fs::{Filesystem, FuseAdapter};
 use crate::overlay::tree::{BuildReport, Defaults};
 use crate::overlay::{Overlay, OverlayError, Recovery, upper};
 use mountpoint::MountPointError;
-use state::MountRecord;
+use runtime::MountRecord;
 
 pub use client::{Probe, Unmounted, probe, save, status, unmount};
 
@@ -45,6 +46,8 @@ pub struct MountRequest {
     pub upper_root: PathBuf,
     /// How saves compress new data.
     pub compression: Compression,
+    /// Take the writer lock even from a holder that looks alive (`--steal-lock`).
+    pub steal_lock: bool,
 }
 
 impl MountRequest {
@@ -62,6 +65,7 @@ impl MountRequest {
             keep_owners: false,
             upper_root: state::upper_root(),
             compression: Compression::DEFAULT,
+            steal_lock: false,
         }
     }
 }
@@ -99,15 +103,16 @@ pub enum DaemonError {
     #[error("{0} is not mounted")]
     NotMounted(PathBuf),
     #[error(
-        "{path} is a live conda-fuse mount (of {archive}, made by {owner}) that the state directory \
-         {state_dir} has no record of, so its changes cannot be saved from here and it is left \
-         alone. Unmount it with the CONDA_FUSE_STATE_DIR it was mounted with, or as its owner"
+        "{path} is a live conda-fuse mount (of {archive}, made by {owner}) that this node's runtime \
+         directory {runtime_dir} has no record of, so its changes cannot be saved from here and it \
+         is left alone. Unmount it with the CONDA_FUSE_RUNTIME_DIR (or XDG_RUNTIME_DIR) it was \
+         mounted with, or as its owner"
     )]
     Unrecorded {
         path: PathBuf,
         archive: String,
         owner: String,
-        state_dir: PathBuf,
+        runtime_dir: PathBuf,
     },
     #[error(
         "{path} is not a conda-fuse mount (it is {fstype}); unmount it with: fusermount3 -u {path}"
@@ -176,12 +181,13 @@ pub fn mount(
             req.cache.clone(),
             &req.upper_root,
             &mountpoint,
+            req.steal_lock,
         )?;
         (o, r, rec, Some(dir))
     };
     let entries = overlay.view().tree().live();
     let fs = Filesystem::new(overlay);
-    state::ensure_dirs()?;
+    runtime::ensure_dirs()?;
     let mut mounted = Mounted {
         pid: std::process::id(),
         entries,
@@ -369,12 +375,13 @@ fn serve(
     // mount reads as "mounting".
     let pid = std::process::id();
     let record = MountRecord {
+        node: crate::node::Node::this(),
         pid,
         mountpoint: mounted.mountpoint.clone(),
         archive: mounted.archive.clone(),
         read_only: req.read_only,
         since: now(),
-        socket: state::socket_path(&mounted.mountpoint),
+        socket: runtime::socket_path(&mounted.mountpoint),
         log: state::log_path(&mounted.mountpoint),
     };
     let listener = control::bind(&record.socket).map_err(io_err(format!(
@@ -409,6 +416,13 @@ fn serve(
             }
         })
         .map_err(io_err("cannot start the signal thread"))?;
+    if fs.is_writable() {
+        let beating = fs.clone();
+        std::thread::Builder::new()
+            .name("heartbeat".into())
+            .spawn(move || heartbeat(&beating))
+            .map_err(io_err("cannot start the heartbeat thread"))?;
+    }
 
     tracing::info!(
         archive = %mounted.archive.display(),
@@ -425,6 +439,19 @@ fn serve(
     in_flight.wait_idle(Duration::from_secs(5));
     tracing::info!(mountpoint = %mounted.mountpoint.display(), "unmounted");
     result.map_err(io_err("serving the mount"))
+}
+
+/// Keeps the writer lock's record alive for other nodes until the lock is found taken over (then
+/// the overlay refuses every change, and the log says why).
+fn heartbeat(fs: &Filesystem) {
+    let period = crate::overlay::lock::holder::period();
+    loop {
+        std::thread::sleep(period);
+        if let Err(lost) = fs.overlay().heartbeat() {
+            tracing::error!("{lost}");
+            return;
+        }
+    }
 }
 
 /// A daemon holds descriptors for FUSE's threads, its archive, and the upper layer's open files:

@@ -15,6 +15,8 @@ pub struct Paths {
     pub archives: PathBuf,
     pub mounts: PathBuf,
     pub state: PathBuf,
+    /// This node's mount records, sockets and run counts.
+    pub runtime: PathBuf,
     pub upper: PathBuf,
     pub tmp: PathBuf,
 }
@@ -54,6 +56,7 @@ impl Paths {
             archives: settle("CONDA_FUSE_ARCHIVE_PATH", archives)?,
             mounts: settle("CONDA_FUSE_MOUNT_ROOT", mounts)?,
             state: state::state_dir(),
+            runtime: crate::daemon::runtime::runtime_dir(),
             upper: state::upper_root(),
             tmp: std::env::temp_dir(),
         })

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::Env;
-use crate::daemon::state;
+use crate::daemon::runtime;
 use crate::private_dir::PrivateDir;
 
 const MOUNTED_BY_RUN: &str = "mounted-by-run";
@@ -75,7 +75,7 @@ impl Runs {
 
     /// Takes the decision lock, waiting (a bounded time) for other runs deciding.
     pub fn decide(&self) -> Result<Decision, RunsError> {
-        let runs = state::state()?.subdir("runs")?;
+        let runs = runtime::runtime()?.subdir("runs")?;
         let dir = runs.subdir(&self.name)?;
         let lock_name = format!("{}.lock", self.name);
         let started = Instant::now();
@@ -89,7 +89,7 @@ impl Runs {
                     let me = format!(
                         "pid {} on {} since {}",
                         std::process::id(),
-                        crate::overlay::lock::hostname(),
+                        crate::node::hostname(),
                         crate::clock::local(crate::clock::now().0)
                     );
                     let written = lock

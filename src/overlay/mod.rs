@@ -30,7 +30,7 @@ use crate::archive::{Archive, CacheLimits, Index};
 use crate::clock;
 use base::{ArchiveEntry, Base};
 use journal::{Header, Identity, Journal, JournalError, Op};
-use lock::{Holder, LockError, WriterLock};
+use lock::{LockError, LockLost, TakenOver, WriterLock};
 use tree::{BuildReport, Content, Defaults, Ino, Tree};
 use upper::{Upper, UpperError};
 
@@ -71,8 +71,11 @@ pub struct Recovery {
     pub replayed: usize,
     /// A save that completed before its daemon died; its journal was retired.
     pub finished_save: bool,
-    /// A stale writer lock that was taken over.
-    pub took_over: Option<Holder>,
+    /// A writer lock that was taken over, and why.
+    pub took_over: Option<TakenOver>,
+    /// The archive's filesystem is known for node-local flock (its name): the lock's heartbeat is
+    /// what keeps writers on two nodes apart.
+    pub node_local_flock: Option<&'static str>,
     /// Leftover temporary archives from interrupted saves that were removed.
     pub removed_temporaries: usize,
 }
@@ -209,8 +212,10 @@ impl Overlay {
         limits: CacheLimits,
         upper_root: &Path,
         mountpoint: &Path,
+        steal_lock: bool,
     ) -> Result<(Overlay, BuildReport, Recovery), OverlayError> {
-        let (lock, took_over) = WriterLock::acquire(archive.path(), mountpoint)?;
+        let acquired = WriterLock::acquire(archive.path(), mountpoint, steal_lock)?;
+        let lock = acquired.lock;
         let upper = Upper::open(upper_root, archive.path())?;
         let io_err = |source| OverlayError::Io {
             dir: upper.root().to_owned(),
@@ -219,7 +224,8 @@ impl Overlay {
         let identity = identity_of(archive.index());
         let (mut tree, report) = Tree::build(archive.index(), defaults);
         let mut recovery = Recovery {
-            took_over,
+            took_over: acquired.took_over,
+            node_local_flock: acquired.node_local_flock,
             ..Recovery::default()
         };
         let header = Header {
@@ -295,6 +301,10 @@ impl Overlay {
     /// is unsaved) and the writer lock's holder record is cleared.
     pub fn close(&self) {
         if let Some(rw) = &self.rw {
+            if rw.lock.is_lost() {
+                // The upper layer is the new holder's now: leave it exactly as it is.
+                return;
+            }
             let _gate = rw.gate.write().expect("gate");
             if let Err(e) = rw.journal.lock().expect("journal lock").sync() {
                 tracing::warn!("cannot flush the journal: {e}");
@@ -312,6 +322,20 @@ impl Overlay {
         }
     }
 
+    /// Refreshes the writer lock's heartbeat (a writable daemon, every `lock::holder::period()`).
+    /// Once the lock is found taken, every change is refused (EROFS).
+    pub fn heartbeat(&self) -> Result<(), LockLost> {
+        match &self.rw {
+            Some(rw) => rw.lock.beat(),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether another mount has taken this one's writer lock over (see `heartbeat`).
+    pub fn lock_lost(&self) -> bool {
+        self.rw.as_ref().is_some_and(|rw| rw.lock.is_lost())
+    }
+
     pub fn is_writable(&self) -> bool {
         self.rw.is_some()
     }
@@ -325,8 +349,13 @@ impl Overlay {
         self.rw.as_ref().map(|rw| rw.upper.root())
     }
 
+    /// What changes go through: refused on a read-only mount, and on one whose writer lock another
+    /// mount has taken over.
     fn writable_parts(&self) -> Result<&Writable, Errno> {
-        self.rw.as_ref().ok_or(Errno::EROFS)
+        self.rw
+            .as_ref()
+            .filter(|rw| !rw.lock.is_lost())
+            .ok_or(Errno::EROFS)
     }
 
     /// Where the bytes of the regular file `ino` are, paired with the archive they belong to.
@@ -387,7 +416,8 @@ impl Overlay {
     }
 
     fn upper_file(&self, id: u64) -> Result<Arc<File>, Errno> {
-        self.writable_parts()?.upper.file(id).map_err(|e| errno(&e))
+        let rw = self.rw.as_ref().ok_or(Errno::EROFS)?;
+        rw.upper.file(id).map_err(|e| errno(&e))
     }
 
     /// The kernel took another reference to `ino`, which `view` shows (writable mounts count

@@ -156,6 +156,7 @@ impl EnvWorld {
             .env("CONDA_FUSE_ARCHIVE_PATH", &self.archives)
             .env("CONDA_FUSE_MOUNT_ROOT", &self.mounts)
             .env("CONDA_FUSE_STATE_DIR", self.world.state_dir())
+            .env("CONDA_FUSE_RUNTIME_DIR", self.world.runtime_dir())
             .env("TMPDIR", self.world.dir.path())
             .env("CONDA_FUSE_CONDA", self.conda_line())
             .env("FAKE_CONDA_CHANNEL", channel())

@@ -41,6 +41,7 @@ pub fn open_writable(archive: &Path, upper_root: &Path) -> (Filesystem, Recovery
         CacheLimits::with_memory(16 << 20),
         &dir,
         Path::new("/semantic-test"),
+        false,
     )
     .unwrap_or_else(|e| panic!("opening {} writable: {e}", archive.display()));
     (Filesystem::new(overlay), recovery)

@@ -43,6 +43,11 @@ impl World {
         self.path("state")
     }
 
+    /// This world's stand-in for the node-local runtime directory (records, sockets, runs).
+    pub fn runtime_dir(&self) -> PathBuf {
+        self.path("runtime")
+    }
+
     /// `conda-fuse ARGS` with this world's state directory.
     pub fn cmd<I, S>(&self, args: I) -> Command
     where
@@ -52,6 +57,7 @@ impl World {
         let mut c = Command::new(bin());
         c.args(args)
             .env("CONDA_FUSE_STATE_DIR", self.state_dir())
+            .env("CONDA_FUSE_RUNTIME_DIR", self.runtime_dir())
             .env("TMPDIR", self.dir.path());
         c
     }

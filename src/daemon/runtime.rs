@@ -1,0 +1,133 @@
+//! The node-local runtime directory: what means something only on this node — one JSON record per
+//! mount (pid, mount point, archive, mode, control socket), the control sockets, and `run`'s
+//! reference counts. A pid, a socket and a mount are this node's; in a shared `$HOME` another node
+//! would take them for stale and remove them, or talk to a daemon it cannot reach. So they live in
+//! `$CONDA_FUSE_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/conda-fuse` (when that directory exists and
+//! is ours), else `/tmp/conda-fuse-$UID`, verified private like every conda-fuse directory. Each
+//! record also names its node (host and boot id) and file names carry a hash of it, so that even a
+//! runtime directory shared by mistake never makes one node touch another's entries.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::state::key_for;
+use crate::node::Node;
+use crate::private_dir::{PrivateDir, PrivateDirError};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MountRecord {
+    #[serde(flatten)]
+    pub node: Node,
+    pub pid: u32,
+    pub mountpoint: PathBuf,
+    pub archive: PathBuf,
+    pub read_only: bool,
+    /// Unix time the mount became ready.
+    pub since: u64,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+}
+
+/// Where this node's records and sockets are.
+pub fn runtime_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CONDA_FUSE_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    // Batch systems copy the login shell's XDG_RUNTIME_DIR into jobs on nodes where it does not
+    // exist: use it only where it is there and ours.
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+        && matches!(PrivateDir::open(&d), Ok(Some(_)))
+    {
+        return d.join("conda-fuse");
+    }
+    PathBuf::from(format!("/tmp/conda-fuse-{}", nix::unistd::geteuid()))
+}
+
+/// The verified runtime directory, created if needed.
+pub fn runtime() -> Result<PrivateDir, PrivateDirError> {
+    PrivateDir::ensure(&runtime_dir())
+}
+
+const MOUNTS: &str = "mounts";
+
+fn mounts_dir() -> Result<PrivateDir, PrivateDirError> {
+    runtime()?.subdir(MOUNTS)
+}
+
+fn existing_mounts_dir() -> Option<PrivateDir> {
+    PrivateDir::open(&runtime_dir())
+        .ok()??
+        .open_subdir(MOUNTS)
+        .ok()?
+}
+
+/// Creates the runtime directory and its mounts directory (private), or says why it cannot.
+pub fn ensure_dirs() -> Result<(), PrivateDirError> {
+    mounts_dir().map(drop)
+}
+
+pub fn socket_path(mountpoint: &Path) -> PathBuf {
+    runtime_dir()
+        .join(MOUNTS)
+        .join(format!("{}.sock", key_for(mountpoint)))
+}
+
+fn record_name(mountpoint: &Path) -> String {
+    format!("{}.json", key_for(mountpoint))
+}
+
+impl MountRecord {
+    pub fn save(&self) -> io::Result<()> {
+        let mounts = mounts_dir().map_err(io::Error::other)?;
+        let data = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        mounts.write_atomic(&record_name(&self.mountpoint), &data)
+    }
+
+    /// A record of this node's, or nothing (another node's record is not ours to read or act on).
+    fn read(dir: &PrivateDir, name: &std::ffi::OsStr, here: &Node) -> Option<MountRecord> {
+        let mut data = Vec::new();
+        io::Read::read_to_end(&mut dir.open_read(name).ok()?, &mut data).ok()?;
+        serde_json::from_slice::<MountRecord>(&data)
+            .ok()
+            .filter(|r| r.node == *here)
+    }
+
+    pub fn load(mountpoint: &Path) -> Option<MountRecord> {
+        let mounts = existing_mounts_dir()?;
+        Self::read(&mounts, record_name(mountpoint).as_ref(), &Node::this())
+    }
+
+    /// Removes this node's record and socket of `mountpoint` (the names are this node's: see
+    /// `key_for`).
+    pub fn remove(mountpoint: &Path) {
+        if let Some(mounts) = existing_mounts_dir() {
+            let _ = mounts.remove_file(record_name(mountpoint));
+            let _ = mounts.remove_file(format!("{}.sock", key_for(mountpoint)));
+        }
+    }
+
+    /// Whether the recorded daemon still runs (a pid reused by an unrelated process is told apart by
+    /// its command name).
+    pub fn daemon_alive(&self) -> bool {
+        crate::process::is_conda_fuse(self.pid)
+    }
+
+    /// This node's records.
+    pub fn all() -> Vec<MountRecord> {
+        let Some(mounts) = existing_mounts_dir() else {
+            return Vec::new();
+        };
+        let here = Node::this();
+        mounts
+            .entries()
+            .unwrap_or_default()
+            .iter()
+            .filter(|n| n.as_encoded_bytes().ends_with(b".json"))
+            .filter_map(|n| Self::read(&mounts, n, &here))
+            .collect()
+    }
+}

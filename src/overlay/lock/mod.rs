@@ -1,0 +1,527 @@
+//! One writer per archive, across every node that sees it. The lock file sits beside the archive
+//! (`NAME.zip.lock`, so every host that sees the archive sees the lock); the writable daemon holds
+//! it with flock(2) and names itself in it (`holder.rs`: node, pid, user, since when, mount point)
+//! and refreshes that record with a heartbeat.
+//!
+//! flock is not enough on a cluster: on BeeGFS by default, Lustre with `localflock`, NFS with
+//! `local_lock` or FUSE filesystems it excludes only processes of the same node. So the record
+//! decides too: a holder on this node holds while its process runs; a holder on another node holds
+//! while its heartbeat goes on. Shared filesystems offer no compare-and-swap that works
+//! everywhere, so a new holder writes its record, waits a moment and reads it back (two nodes
+//! racing for a free lock see who wrote last), and every heartbeat checks the record is still its
+//! own: a daemon that finds it is not (taken over by --steal-lock, or after its node froze for
+//! longer than the silence limit) stops accepting changes at once (`is_lost`).
+
+mod file;
+pub mod holder;
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+
+pub use holder::{Holder, Staleness};
+use holder::{Read, Verdict};
+
+use crate::node::{FsKind, Node};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{archive} is already mounted writable by {}{}", holder.describe(), held_hint(holder))]
+    Held {
+        archive: PathBuf,
+        holder: Box<Holder>,
+    },
+    #[error(
+        "cannot lock {path} for writing: {source}; the archive's directory must be writable by you"
+    )]
+    Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{path} is not a conda-fuse lock file ({why}); conda-fuse never follows or overwrites such a \
+         file. Look at it, and remove it if nothing needs it"
+    )]
+    NotALock { path: PathBuf, why: &'static str },
+}
+
+fn held_hint(h: &Holder) -> String {
+    if h.node.is_this() || h.period_ms == 0 {
+        return "; mount it --read-only here, or unmount it there first".into();
+    }
+    let silent = (holder::now_ms() - h.heartbeat_ms).max(0) / 1000;
+    format!(
+        " (last heartbeat {silent}s ago); mount it --read-only here, or unmount it there first. If \
+         that node is down, the next writable mount takes the lock over once its heartbeat is {}s \
+         old, or at once with --steal-lock",
+        h.silence_limit().as_secs()
+    )
+}
+
+/// A lock taken from a holder that no longer held it.
+#[derive(Debug, Clone)]
+pub struct TakenOver {
+    pub holder: Holder,
+    pub why: Staleness,
+}
+
+/// What taking the lock found.
+#[derive(Debug)]
+pub struct Acquired {
+    pub lock: WriterLock,
+    pub took_over: Option<TakenOver>,
+    /// The archive's filesystem (by name) is known for a flock that reaches no further than the
+    /// node: only the heartbeat keeps writers on two nodes apart.
+    pub node_local_flock: Option<&'static str>,
+}
+
+enum Held {
+    Flock(Flock<File>),
+    /// flock unsupported, or not trusted (`CONDA_FUSE_FLOCK=off`): the record alone marks the lock.
+    Record(File),
+}
+
+impl Held {
+    fn file(&self) -> &File {
+        match self {
+            Held::Flock(f) => f,
+            Held::Record(f) => f,
+        }
+    }
+}
+
+struct Inner {
+    held: Held,
+    me: Holder,
+    /// Cleared on the way out: no heartbeat may write the record again.
+    closed: bool,
+}
+
+pub struct WriterLock {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+    lost: AtomicBool,
+}
+
+impl std::fmt::Debug for WriterLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterLock")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// The heartbeat found another holder in the record.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the writer lock {path} now names {}: this mount no longer accepts changes (its unsaved ones \
+     stay in the upper layer, which the new holder recovers); unmount it",
+    by.as_ref().map_or_else(|| "nobody".to_string(), |h| h.describe())
+)]
+pub struct LockLost {
+    pub path: PathBuf,
+    pub by: Option<Box<Holder>>,
+}
+
+pub fn lock_path(archive: &Path) -> PathBuf {
+    let mut name = archive.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    archive.with_file_name(name)
+}
+
+/// How long a new holder waits before reading its record back. Only on shared filesystems, or
+/// where flock is not used: on a local disk a working flock is the whole answer.
+const SETTLE: Duration = Duration::from_millis(150);
+
+fn trust_flock() -> bool {
+    std::env::var_os("CONDA_FUSE_FLOCK").is_none_or(|v| v != "off")
+}
+
+/// The record in the lock file at `path`, opened afresh (on NFS another client's write is seen
+/// only through a new open: close-to-open consistency).
+fn read_fresh(path: &Path) -> io::Result<Read> {
+    match file::open(path, false) {
+        Ok(Some(f)) => Ok(holder::read(&f)),
+        Ok(None) => Ok(Read::Empty),
+        Err(LockError::Io { source, .. }) => Err(source),
+        Err(_) => Ok(Read::Foreign),
+    }
+}
+
+/// What the lock of `archive` looks like from this node, without taking or changing anything
+/// (`env-list`, `doctor`).
+pub fn inspect(archive: &Path) -> Option<(Holder, Option<Staleness>)> {
+    let read = read_fresh(&lock_path(archive)).ok()?;
+    match holder::judge(
+        read,
+        &Node::this(),
+        holder::now_ms(),
+        crate::process::is_conda_fuse,
+        false,
+    ) {
+        Verdict::Free => None,
+        Verdict::Held(h) => Some((h, None)),
+        Verdict::Stale(h, why) => Some((h, Some(why))),
+    }
+}
+
+impl WriterLock {
+    /// Takes the writer lock of `archive` for a mount at `mountpoint`; `steal` takes it even from a
+    /// holder that looks alive (its node's flock permitting).
+    pub fn acquire(archive: &Path, mountpoint: &Path, steal: bool) -> Result<Acquired, LockError> {
+        Self::acquire_as(archive, mountpoint, steal, trust_flock())
+    }
+
+    fn acquire_as(
+        archive: &Path,
+        mountpoint: &Path,
+        steal: bool,
+        use_flock: bool,
+    ) -> Result<Acquired, LockError> {
+        let path = lock_path(archive);
+        let io_err = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = file::open(&path, true)?.expect("created or opened");
+        let held_by = |holder| LockError::Held {
+            archive: archive.to_owned(),
+            holder: Box::new(holder),
+        };
+        let (held, flocked) = if use_flock {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(f) => (Held::Flock(f), true),
+                // A live process holds it: on this node, or through a lock the cluster shares.
+                Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
+                    return Err(held_by(match holder::read(&f) {
+                        Read::Holder(h) => h,
+                        _ => unknown_holder(),
+                    }));
+                }
+                Err((f, _unsupported)) => (Held::Record(f), false),
+            }
+        } else {
+            (Held::Record(file), false)
+        };
+        let verdict = holder::judge(
+            holder::read(held.file()),
+            &Node::this(),
+            holder::now_ms(),
+            crate::process::is_conda_fuse,
+            flocked,
+        );
+        let took_over = match verdict {
+            Verdict::Free => None,
+            Verdict::Held(h) if steal => Some(TakenOver {
+                holder: h,
+                why: Staleness::Stolen,
+            }),
+            Verdict::Held(h) => return Err(held_by(h)),
+            Verdict::Stale(h, why @ Staleness::Silent(_)) if !steal => {
+                watch_for_life(&path, &h).map_err(|h| held_by(*h))?;
+                Some(TakenOver { holder: h, why })
+            }
+            Verdict::Stale(holder, why) => Some(TakenOver { holder, why }),
+        };
+        let me = Holder::me(mountpoint);
+        holder::write(held.file(), &me).map_err(io_err)?;
+        let fs = crate::node::fs_kind(&path);
+        if !flocked || matches!(fs, Some(FsKind::Shared { .. })) {
+            std::thread::sleep(SETTLE);
+            match read_fresh(&path).map_err(io_err)? {
+                Read::Holder(h) if h.same_process(&me) => {}
+                // Another node wrote after us: it holds the lock.
+                Read::Holder(h) => return Err(held_by(h)),
+                _ => return Err(held_by(unknown_holder())),
+            }
+        }
+        let node_local_flock = match fs {
+            Some(FsKind::Shared {
+                name,
+                node_local_flock: true,
+            }) => Some(name),
+            _ => None,
+        };
+        Ok(Acquired {
+            lock: WriterLock {
+                path,
+                inner: Mutex::new(Inner {
+                    held,
+                    me,
+                    closed: false,
+                }),
+                lost: AtomicBool::new(false),
+            },
+            took_over,
+            node_local_flock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Refreshes the record; fails (and from then on `is_lost`) when the record names someone
+    /// else. A record that cannot be written (a full disk) is tried again at the next beat.
+    pub fn beat(&self) -> Result<(), LockLost> {
+        let mut inner = self.inner.lock().expect("lock record");
+        if inner.closed || self.is_lost() {
+            return Ok(());
+        }
+        match read_fresh(&self.path) {
+            Ok(Read::Holder(h)) if h.same_process(&inner.me) => {}
+            Ok(other) => {
+                self.lost.store(true, Ordering::Release);
+                return Err(LockLost {
+                    path: self.path.clone(),
+                    by: match other {
+                        Read::Holder(h) => Some(Box::new(h)),
+                        _ => None,
+                    },
+                });
+            }
+            Err(e) => {
+                tracing::warn!("cannot read the writer lock {}: {e}", self.path.display());
+                return Ok(());
+            }
+        }
+        inner.me.beats += 1;
+        inner.me.heartbeat_ms = holder::now_ms();
+        if let Err(e) = holder::write(inner.held.file(), &inner.me) {
+            tracing::warn!(
+                "cannot refresh the writer lock {}: {e}",
+                self.path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether another holder has the lock now: no change may be accepted any more.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    /// Clears the holder record; the flock itself goes with the process. Daemons end with `_exit`,
+    /// which runs no destructors, so they call this on the way out.
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock().expect("lock record");
+        if !inner.closed && !self.is_lost() {
+            let _ = inner.held.file().set_len(0);
+        }
+        inner.closed = true;
+    }
+
+    /// Names this process as the holder (the daemon, after `mount` forked it).
+    pub fn claim(&self) -> io::Result<()> {
+        let mut inner = self.inner.lock().expect("lock record");
+        inner.me = Holder {
+            since: inner.me.since,
+            ..Holder::me(&inner.me.mountpoint)
+        };
+        holder::write(inner.held.file(), &inner.me)
+    }
+}
+
+fn unknown_holder() -> Holder {
+    Holder {
+        node: Node {
+            host: "unknown".into(),
+            boot_id: String::new(),
+        },
+        pid: 0,
+        user: "unknown".into(),
+        since: 0,
+        mountpoint: PathBuf::from("?"),
+        heartbeat_ms: 0,
+        period_ms: 0,
+        beats: 0,
+    }
+}
+
+/// Watches a holder that looks silent for two of its periods (at most 30 s): a record that
+/// changes in the meantime belongs to a live holder (whatever the clocks say), returned as Err.
+fn watch_for_life(path: &Path, silent: &Holder) -> Result<(), Box<Holder>> {
+    let window = (Duration::from_millis(silent.period_ms) * 2 + Duration::from_millis(500))
+        .min(Duration::from_secs(30));
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100).min(window));
+        match read_fresh(path) {
+            Ok(Read::Holder(h)) if h != *silent => return Err(Box::new(h)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        // Clear the record before releasing, so nobody reads a holder that has gone.
+        self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acquire(archive: &Path, mp: &str) -> Result<Acquired, LockError> {
+        WriterLock::acquire_as(archive, Path::new(mp), false, true)
+    }
+
+    #[test]
+    fn the_lock_file_is_private_and_planted_files_are_never_written() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("env.zip");
+        let lock = acquire(&archive, "/mnt/a").unwrap();
+        assert_eq!(
+            std::fs::metadata(lock_path(&archive)).unwrap().mode() & 0o777,
+            0o600
+        );
+        drop(lock);
+        // A colleague's symlink in a shared directory: never followed, the target untouched.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::fs::remove_file(lock_path(&archive)).unwrap();
+        std::os::unix::fs::symlink(&victim, lock_path(&archive)).unwrap();
+        assert!(matches!(
+            acquire(&archive, "/mnt/a"),
+            Err(LockError::NotALock { .. })
+        ));
+        // A hard link to it, or a file of another kind of content: never truncated.
+        std::fs::remove_file(lock_path(&archive)).unwrap();
+        std::fs::hard_link(&victim, lock_path(&archive)).unwrap();
+        assert!(matches!(
+            acquire(&archive, "/mnt/a"),
+            Err(LockError::NotALock { .. })
+        ));
+        std::fs::remove_file(lock_path(&archive)).unwrap();
+        std::fs::write(lock_path(&archive), b"my notes").unwrap();
+        assert!(matches!(
+            acquire(&archive, "/mnt/a"),
+            Err(LockError::NotALock { .. })
+        ));
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(lock_path(&archive)).unwrap(), b"my notes");
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_with_the_holder_and_a_dead_one_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("env.zip");
+        let first = acquire(&archive, "/mnt/a").unwrap();
+        assert!(first.took_over.is_none());
+        match acquire(&archive, "/mnt/b") {
+            Err(LockError::Held { holder, .. }) => {
+                assert_eq!(holder.pid, std::process::id());
+                assert_eq!(holder.mountpoint, Path::new("/mnt/a"));
+            }
+            other => panic!("expected Held, got {:?}", other.map(|_| ())),
+        }
+        drop(first);
+        // A record left by a process of this node that died (its flock went with it).
+        let mut dead = Holder::me(Path::new("/x"));
+        dead.pid = u32::MAX - 1;
+        let f = file::open(&lock_path(&archive), false).unwrap().unwrap();
+        holder::write(&f, &dead).unwrap();
+        let taken = acquire(&archive, "/mnt/c").unwrap();
+        assert!(matches!(
+            taken.took_over,
+            Some(TakenOver {
+                why: Staleness::Dead,
+                ..
+            })
+        ));
+    }
+
+    /// Another node's record, as it would write it: `beat_ms_ago` since its last heartbeat.
+    fn plant_other_node(archive: &Path, beat_ms_ago: i64, period_ms: u64) -> Holder {
+        let mut h = Holder::me(Path::new("/mnt/elsewhere"));
+        h.node.host = "node-b".into();
+        h.node.boot_id = "another-boot".into();
+        h.heartbeat_ms = holder::now_ms() - beat_ms_ago;
+        h.period_ms = period_ms;
+        let f = file::open(&lock_path(archive), true).unwrap().unwrap();
+        holder::write(&f, &h).unwrap();
+        h
+    }
+
+    #[test]
+    fn without_flock_a_live_heartbeat_holds_and_a_silent_one_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("env.zip");
+        let record_only = |steal| WriterLock::acquire_as(&archive, Path::new("/m"), steal, false);
+        // This node, flock not used: the record's pid (ours, alive) holds.
+        let mine = record_only(false).unwrap();
+        assert!(matches!(record_only(false), Err(LockError::Held { .. })));
+        drop(mine);
+        // Another node beating: held, whatever this node's flock says; the message names it.
+        plant_other_node(&archive, 100, 100);
+        match record_only(false) {
+            Err(e @ LockError::Held { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("node-b") && text.contains("--steal-lock"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected Held, got {:?}", other.map(|_| ())),
+        }
+        // Silent for longer than six of its periods, and still silent while watched: taken over.
+        plant_other_node(&archive, 10_000, 100);
+        let started = Instant::now();
+        let taken = record_only(false).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(700));
+        assert!(matches!(
+            taken.took_over,
+            Some(TakenOver {
+                why: Staleness::Silent(_),
+                ..
+            })
+        ));
+        drop(taken);
+        // Silent by the clock, but beating while watched (the clocks disagree): held.
+        let mut beating = plant_other_node(&archive, 10_000, 100);
+        let path = lock_path(&archive);
+        let beater = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            beating.beats += 1;
+            let f = file::open(&path, false).unwrap().unwrap();
+            holder::write(&f, &beating).unwrap();
+        });
+        assert!(matches!(record_only(false), Err(LockError::Held { .. })));
+        beater.join().unwrap();
+        // --steal-lock takes a live one.
+        plant_other_node(&archive, 0, 100);
+        let stolen = record_only(true).unwrap();
+        assert!(matches!(
+            stolen.took_over,
+            Some(TakenOver {
+                why: Staleness::Stolen,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_holder_whose_record_was_taken_stops_and_never_clears_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("env.zip");
+        let ours = WriterLock::acquire_as(&archive, Path::new("/m"), false, false).unwrap();
+        ours.lock.beat().unwrap();
+        assert!(!ours.lock.is_lost());
+        let theirs = plant_other_node(&archive, 0, 100);
+        let lost = ours.lock.beat().unwrap_err();
+        assert_eq!(
+            lost.by.as_ref().map(|h| h.node.host.as_str()),
+            Some("node-b")
+        );
+        assert!(ours.lock.is_lost());
+        drop(ours);
+        let f = file::open(&lock_path(&archive), false).unwrap().unwrap();
+        assert_eq!(holder::read(&f), Read::Holder(theirs));
+    }
+}
