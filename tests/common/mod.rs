@@ -7,6 +7,7 @@ pub mod conda;
 pub mod fixture;
 pub mod kernel;
 pub mod model;
+pub mod node;
 pub mod tree;
 pub mod user;
 

@@ -1,0 +1,340 @@
+//! Many nodes, one home: commands on one node against another node's live mounts, batch runs on
+//! six nodes while a writer on another node commits, a node that dies and a writable mount
+//! elsewhere that recovers its acknowledged changes, and the writer lock's heartbeat where flock
+//! reaches only the node. Nodes are namespaces sharing one home directory (`common/node.rs`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::World;
+use common::node::{self, Node, both};
+
+fn skip() -> bool {
+    if common::skip_without_mounts() {
+        return true;
+    }
+    if !node::available() {
+        eprintln!("skipping: cannot make mount + pid + uts namespaces here (unshare)");
+        return true;
+    }
+    false
+}
+
+/// The env `demo` (a `bin/hello` and a `base.txt`), packed into the shared home's archives.
+fn make_env(w: &World, on: &Node) -> PathBuf {
+    let src = w.path("src");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::create_dir_all(src.join("conda-meta")).unwrap();
+    std::fs::write(src.join("bin/hello"), b"#!/bin/sh\necho hello from demo\n").unwrap();
+    std::fs::set_permissions(
+        src.join("bin/hello"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::write(src.join("base.txt"), b"base\n").unwrap();
+    on.ok(["pack", src.to_str().unwrap(), "--name", "demo"]);
+    w.path("miniconda_fuse/envs/demo/demo")
+}
+
+fn sh_ok(on: &Node, script: &str) -> String {
+    let out = on.sh(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "on {}: {script}:\n{}",
+        on.name,
+        both(&out)
+    );
+    both(&out)
+}
+
+#[test]
+fn commands_on_one_node_never_touch_another_nodes_live_mount() {
+    if skip() {
+        return;
+    }
+    let w = World::new();
+    let login = Node::boot(&w, "login1");
+    let other = Node::boot(&w, "node01");
+    let prefix = make_env(&w, &login);
+    let p = |rel: &str| prefix.join(rel).display().to_string();
+    login.ok(["activate", "demo"]);
+    sh_ok(&login, &format!("echo from-login > {}", p("new.txt")));
+    let records = || {
+        std::fs::read_dir(login.runtime_dir().join("mounts"))
+            .unwrap()
+            .count()
+    };
+    let before = records();
+    assert!(before >= 2, "a record and a socket on login1");
+
+    // Everything a user may type on another node: nothing of login1's is touched.
+    let listed = other.ok(["env-list"]);
+    assert!(listed.contains("rw on login1"), "{listed}");
+    let _ = other.cf(["doctor"]).output().unwrap();
+    other.ok(["paths"]);
+    assert!(other.fails(["status", "demo"]).contains("not mounted"));
+    assert!(other.fails(["commit", "demo"]).contains("not mounted"));
+    // activate there mounts read-only, naming the writer.
+    let activated = other.ok(["activate", "demo"]);
+    assert!(
+        activated.contains("read-only") && activated.contains("login1"),
+        "{activated}"
+    );
+    assert_eq!(sh_ok(&other, &format!("cat {}", p("base.txt"))), "base\n");
+    let writable = other.fails(["mount", "--steal-lock", "--read-only", "x", "y"]);
+    assert!(writable.contains("cannot be used with"), "{writable}");
+    other.ok(["unmount", "demo"]);
+    assert!(other.fails(["unmount", "demo"]).contains("not mounted"));
+    assert!(other.mounts().is_empty());
+    let refused = other.fails(["rm", "demo", "--yes"]);
+    assert!(refused.contains("login1"), "{refused}");
+
+    // login1's mount, records and mount point are as they were.
+    assert_eq!(records(), before);
+    assert_eq!(login.mounts().len(), 1);
+    assert!(login.ok(["commit", "demo"]).contains("saved"));
+    assert_eq!(
+        sh_ok(&login, &format!("cat {}", p("new.txt"))),
+        "from-login\n"
+    );
+    login.ok(["unmount", "demo"]);
+    // The mount point stays: another node may have a mount on it.
+    assert!(w.path("miniconda_fuse/envs/demo").is_dir());
+    let out = other.ok(["run", "demo", "--", "cat", &p("new.txt")]);
+    assert!(out.contains("from-login"), "{out}");
+}
+
+#[test]
+fn six_nodes_run_jobs_while_a_writer_on_another_node_commits() {
+    if skip() {
+        return;
+    }
+    let w = World::new();
+    let login = Node::boot(&w, "login1");
+    let prefix = make_env(&w, &login);
+    let p = |rel: &str| prefix.join(rel).display().to_string();
+    login.ok(["activate", "demo"]);
+    let nodes: Vec<Node> = (1..=6)
+        .map(|i| Node::boot(&w, &format!("node{i:02}")))
+        .collect();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        // Three jobs per node at once, each running twice in a row: one shared read-only mount
+        // per node, made by the first job there and unmounted by the last.
+        let jobs: Vec<_> = nodes
+            .iter()
+            .flat_map(|n| (0..3).map(move |j| (n, j)))
+            .map(|(n, j)| {
+                let job = format!("cat {}; hello; sleep 0.2", p("base.txt"));
+                s.spawn(move || {
+                    (0..2)
+                        .map(|round| {
+                            let out = n.cf(["run", "demo", "--", "sh", "-c", &job]).output();
+                            (format!("{} job {j} round {round}", n.name), out.unwrap())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // A reader that lives through several saves keeps its snapshot.
+        let reader = s.spawn(|| {
+            let script = format!(
+                "ls {dir} > /tmp/before; sleep 3; ls {dir} > /tmp/after; cat {base}; \
+                 diff /tmp/before /tmp/after",
+                dir = prefix.display(),
+                base = p("base.txt")
+            );
+            nodes[0]
+                .cf(["run", "demo", "--", "sh", "-c", &script])
+                .output()
+                .unwrap()
+        });
+        for i in 0..10 {
+            sh_ok(
+                &login,
+                &format!("echo {i} > {}", p(&format!("file{i}.txt"))),
+            );
+            let saved = login.ok(["commit", "demo"]);
+            assert!(saved.contains("saved"), "commit {i}: {saved}");
+        }
+        for job in jobs {
+            for (what, out) in job.join().unwrap() {
+                assert!(out.status.success(), "{what}:\n{}", both(&out));
+                let text = both(&out);
+                assert!(
+                    text.contains("base") && text.contains("hello from demo"),
+                    "{what}: {text}"
+                );
+            }
+        }
+        let out = reader.join().unwrap();
+        assert!(
+            out.status.success(),
+            "the reader's snapshot changed:\n{}",
+            both(&out)
+        );
+    });
+    eprintln!(
+        "18 jobs x 2 on 6 nodes and 10 commits on another: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for n in &nodes {
+        assert!(
+            n.mounts().is_empty(),
+            "{} still has {:?}",
+            n.name,
+            n.mounts()
+        );
+    }
+    assert_eq!(login.mounts().len(), 1);
+    login.ok(["unmount", "demo"]);
+    let all = nodes[3].ok([
+        "run",
+        "demo",
+        "--",
+        "sh",
+        "-c",
+        &format!("cat {}/file*.txt", prefix.display()),
+    ]);
+    let expected: String = (0..10).map(|i| format!("{i}\n")).collect();
+    assert!(all.contains(&expected), "{all}");
+}
+
+#[test]
+fn a_dead_nodes_acknowledged_changes_are_recovered_on_another_node() {
+    if skip() {
+        return;
+    }
+    let w = World::new();
+    let beat = |c: &mut std::process::Command| {
+        c.env("CONDA_FUSE_HEARTBEAT", "0.2");
+    };
+    let doomed = Node::boot(&w, "node07");
+    let prefix = make_env(&w, &doomed);
+    let p = |rel: &str| prefix.join(rel).display().to_string();
+    let mut c = doomed.cf(["activate", "demo"]);
+    beat(&mut c);
+    common::assert_success(&c.output().unwrap(), "activate on node07");
+    // Acknowledged: written and fsynced (dd conv=fsync), then the node dies.
+    sh_ok(
+        &doomed,
+        &format!(
+            "echo precious | dd of={} conv=fsync status=none",
+            p("work.txt")
+        ),
+    );
+    doomed.crash();
+
+    let rescuer = Node::boot(&w, "node08");
+    // Its heartbeat is still fresh: held, and the message says by whom and what to do.
+    let archive = w.path("miniconda_fuse/archives/demo.zip");
+    let point = w.path("miniconda_fuse/envs/demo");
+    std::fs::create_dir_all(&point).unwrap();
+    let mount = |extra: &[&str]| {
+        let mut c = rescuer.cf(["mount"]);
+        c.arg(&archive).arg(&point).args(extra);
+        beat(&mut c);
+        c.output().unwrap()
+    };
+    let held = mount(&[]);
+    assert!(!held.status.success());
+    let text = both(&held);
+    assert!(
+        text.contains("node07") && text.contains("--steal-lock"),
+        "{text}"
+    );
+    // Once it has been silent for six periods, the next writable mount takes over and replays.
+    std::thread::sleep(Duration::from_millis(1500));
+    let taken = mount(&[]);
+    let text = both(&taken);
+    assert!(taken.status.success(), "{text}");
+    assert!(
+        text.contains("heartbeat stopped") && text.contains("recovered 1"),
+        "{text}"
+    );
+    assert_eq!(
+        sh_ok(&rescuer, &format!("cat {}", p("work.txt"))),
+        "precious\n"
+    );
+    rescuer.ok(["unmount", point.to_str().unwrap()]);
+    let out = rescuer.ok(["run", "demo", "--", "cat", &p("work.txt")]);
+    assert!(out.contains("precious"), "{out}");
+}
+
+#[test]
+fn the_heartbeat_keeps_writers_apart_where_flock_reaches_only_the_node() {
+    if skip() {
+        return;
+    }
+    let w = World::new();
+    // Flock is not used at all: what BeeGFS, Lustre with localflock or NFS with local_lock give
+    // two nodes (each takes "the" lock).
+    let knobs = |c: &mut std::process::Command| {
+        c.env("CONDA_FUSE_FLOCK", "off")
+            .env("CONDA_FUSE_HEARTBEAT", "0.2");
+    };
+    let first = Node::boot(&w, "login1");
+    let second = Node::boot(&w, "login2");
+    let prefix = make_env(&w, &first);
+    let p = |rel: &str| prefix.join(rel).display().to_string();
+    let archive = w.path("miniconda_fuse/archives/demo.zip");
+    let point = w.path("miniconda_fuse/envs/demo");
+    std::fs::create_dir_all(&point).unwrap();
+    let mount = |on: &Node, extra: &[&str]| {
+        let mut c = on.cf(["mount"]);
+        c.arg(&archive).arg(&point).args(extra);
+        knobs(&mut c);
+        c.output().unwrap()
+    };
+    common::assert_success(&mount(&first, &[]), "mount on login1");
+    sh_ok(&first, &format!("echo one > {}", p("first.txt")));
+    // The same node, a second writer: the holder's pid is alive here.
+    let mut c = first.cf(["mount"]);
+    c.arg(&archive).arg(w.path("elsewhere")).arg("--read-only");
+    std::fs::create_dir_all(w.path("elsewhere")).unwrap();
+    knobs(&mut c);
+    common::assert_success(&c.output().unwrap(), "read-only mount beside it");
+    first.ok(["unmount", w.path("elsewhere").to_str().unwrap()]);
+    // Another node: held, by the heartbeat alone, for as long as it beats.
+    for _ in 0..3 {
+        let held = mount(&second, &[]);
+        assert!(!held.status.success());
+        assert!(both(&held).contains("login1"), "{}", both(&held));
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    // Stolen: the first mount stops accepting changes at its next beat; the thief has them all.
+    let stolen = mount(&second, &["--steal-lock"]);
+    let text = both(&stolen);
+    assert!(
+        stolen.status.success() && text.contains("--steal-lock"),
+        "{text}"
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let refused = first
+        .sh(&format!("echo two > {}", p("late.txt")))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        both(&refused).contains("Read-only file system"),
+        "{}",
+        both(&refused)
+    );
+    let failed = first.fails(["commit", point.to_str().unwrap()]);
+    assert!(failed.contains("taken over"), "{failed}");
+    first.ok(["unmount", point.to_str().unwrap()]);
+    assert_eq!(sh_ok(&second, &format!("cat {}", p("first.txt"))), "one\n");
+    sh_ok(&second, &format!("echo three > {}", p("second.txt")));
+    second.ok(["unmount", point.to_str().unwrap()]);
+    let out = second.ok([
+        "run",
+        "demo",
+        "--",
+        "cat",
+        &p("first.txt"),
+        &p("second.txt"),
+    ]);
+    assert!(out.contains("one\nthree\n"), "{out}");
+}
