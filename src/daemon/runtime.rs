@@ -97,8 +97,9 @@ impl MountRecord {
     }
 
     pub fn load(mountpoint: &Path) -> Option<MountRecord> {
-        let mounts = existing_mounts_dir()?;
-        Self::read(&mounts, record_name(mountpoint).as_ref(), &Node::this())
+        existing_mounts_dir()
+            .and_then(|mounts| Self::read(&mounts, record_name(mountpoint).as_ref(), &Node::this()))
+            .or_else(|| legacy::load(mountpoint))
     }
 
     /// Removes this node's record and socket of `mountpoint` (the names are this node's: see
@@ -129,5 +130,78 @@ impl MountRecord {
             .filter(|n| n.as_encoded_bytes().ends_with(b".json"))
             .filter_map(|n| Self::read(&mounts, n, &here))
             .collect()
+    }
+}
+
+/// Versions before node-local runtime directories recorded their daemons in the shared state
+/// directory's `mounts/`, without naming the node. Such a daemon keeps running across an upgrade,
+/// and its record is still how to reach it (to save and unmount it). It is used only when it can
+/// be nobody else's: its mount is visible here, its pid is a conda-fuse process here, and its
+/// control socket answers here (a Unix socket in a shared directory connects only to a process of
+/// the node that bound it). It is never removed from here: it may be another node's.
+mod legacy {
+    use std::path::{Path, PathBuf};
+
+    use serde::Deserialize;
+    use sha2::{Digest, Sha256};
+
+    use super::MountRecord;
+    use crate::daemon::{mountpoint, state};
+    use crate::node::Node;
+    use crate::private_dir::PrivateDir;
+
+    #[derive(Deserialize)]
+    struct Record {
+        pid: u32,
+        mountpoint: PathBuf,
+        archive: PathBuf,
+        read_only: bool,
+        since: u64,
+        socket: PathBuf,
+        log: PathBuf,
+    }
+
+    /// The name those versions gave a mount point's record (without the node).
+    fn name(mountpoint: &Path) -> String {
+        use std::os::unix::ffi::OsStrExt;
+        let base: String = mountpoint
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                    .take(24)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let hash = Sha256::digest(mountpoint.as_os_str().as_bytes());
+        let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{base}-{hex}.json")
+    }
+
+    pub(super) fn load(mountpoint: &Path) -> Option<MountRecord> {
+        if !mountpoint::mounted_at(mountpoint).is_some_and(|m| m.is_conda_fuse()) {
+            return None;
+        }
+        let dir = PrivateDir::open(&state::state_dir())
+            .ok()??
+            .open_subdir("mounts")
+            .ok()??;
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut dir.open_read(name(mountpoint)).ok()?, &mut data).ok()?;
+        let r: Record = serde_json::from_slice(&data).ok()?;
+        let ours = r.mountpoint == mountpoint
+            && crate::process::is_conda_fuse(r.pid)
+            && std::os::unix::net::UnixStream::connect(&r.socket).is_ok();
+        ours.then(|| MountRecord {
+            node: Node::this(),
+            pid: r.pid,
+            mountpoint: r.mountpoint,
+            archive: r.archive,
+            read_only: r.read_only,
+            since: r.since,
+            socket: r.socket,
+            log: r.log,
+        })
     }
 }

@@ -350,11 +350,11 @@ impl Overlay {
     }
 
     /// What changes go through: refused on a read-only mount, and on one whose writer lock another
-    /// mount has taken over.
+    /// mount has taken over or could not be confirmed (see `lock`'s lease).
     fn writable_parts(&self) -> Result<&Writable, Errno> {
         self.rw
             .as_ref()
-            .filter(|rw| !rw.lock.is_lost())
+            .filter(|rw| rw.lock.may_change())
             .ok_or(Errno::EROFS)
     }
 

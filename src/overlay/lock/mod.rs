@@ -11,6 +11,12 @@
 //! racing for a free lock see who wrote last), and every heartbeat checks the record is still its
 //! own: a daemon that finds it is not (taken over by --steal-lock, or after its node froze for
 //! longer than the silence limit) stops accepting changes at once (`is_lost`).
+//!
+//! The heartbeat is also a lease: a change is accepted only while the record was confirmed ours
+//! within half the silence limit, by this node's own boot clock (`may_change`). A daemon that was
+//! frozen (SIGSTOP, a swapping node, a hung NFS server) confirms the record before it accepts
+//! anything again, so it cannot write after another node, which waits the whole limit and then
+//! watches the record, has taken over.
 
 mod file;
 pub mod holder;
@@ -19,7 +25,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -103,6 +109,17 @@ pub struct WriterLock {
     path: PathBuf,
     inner: Mutex<Inner>,
     lost: AtomicBool,
+    /// When the record was last confirmed ours and rewritten (`boot_clock_ms`).
+    confirmed_ms: AtomicI64,
+    /// How long a confirmation lets changes through: half the silence limit others apply.
+    lease_ms: i64,
+}
+
+/// Milliseconds of CLOCK_BOOTTIME: monotonic, and counting while the machine is suspended (a
+/// wall clock may jump; CLOCK_MONOTONIC stops in a suspend while other nodes' time goes on).
+fn boot_clock_ms() -> i64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map_or(0, |t| t.tv_sec() * 1000 + t.tv_nsec() / 1_000_000)
 }
 
 impl std::fmt::Debug for WriterLock {
@@ -244,6 +261,7 @@ impl WriterLock {
             }) => Some(name),
             _ => None,
         };
+        let lease_ms = (me.silence_limit().as_millis() / 2) as i64;
         Ok(Acquired {
             lock: WriterLock {
                 path,
@@ -253,6 +271,8 @@ impl WriterLock {
                     closed: false,
                 }),
                 lost: AtomicBool::new(false),
+                confirmed_ms: AtomicI64::new(boot_clock_ms()),
+                lease_ms,
             },
             took_over,
             node_local_flock,
@@ -289,13 +309,35 @@ impl WriterLock {
         }
         inner.me.beats += 1;
         inner.me.heartbeat_ms = holder::now_ms();
-        if let Err(e) = holder::write(inner.held.file(), &inner.me) {
-            tracing::warn!(
+        let before = boot_clock_ms();
+        match holder::write(inner.held.file(), &inner.me) {
+            // Other nodes count silence from what they last read, so the lease runs from before
+            // the write.
+            Ok(()) => self.confirmed_ms.store(before, Ordering::Release),
+            Err(e) => tracing::warn!(
                 "cannot refresh the writer lock {}: {e}",
                 self.path.display()
-            );
+            ),
         }
         Ok(())
+    }
+
+    /// Whether a change may go through now: the lock is not lost and its lease is current (else
+    /// a heartbeat renews it first, or says it cannot).
+    pub fn may_change(&self) -> bool {
+        if self.is_lost() {
+            return false;
+        }
+        let fresh = |lock: &WriterLock| {
+            boot_clock_ms() - lock.confirmed_ms.load(Ordering::Acquire) < lock.lease_ms
+        };
+        if fresh(self) {
+            return true;
+        }
+        if let Err(lost) = self.beat() {
+            tracing::error!("{lost}");
+        }
+        !self.is_lost() && fresh(self)
     }
 
     /// Whether another holder has the lock now: no change may be accepted any more.
@@ -320,7 +362,10 @@ impl WriterLock {
             since: inner.me.since,
             ..Holder::me(&inner.me.mountpoint)
         };
-        holder::write(inner.held.file(), &inner.me)
+        let before = boot_clock_ms();
+        holder::write(inner.held.file(), &inner.me)?;
+        self.confirmed_ms.store(before, Ordering::Release);
+        Ok(())
     }
 }
 
@@ -523,5 +568,27 @@ mod tests {
         drop(ours);
         let f = file::open(&lock_path(&archive), false).unwrap().unwrap();
         assert_eq!(holder::read(&f), Read::Holder(theirs));
+    }
+
+    #[test]
+    fn a_holder_confirms_its_lease_before_a_change_and_refuses_once_it_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("env.zip");
+        let mut ours = WriterLock::acquire_as(&archive, Path::new("/m"), false, false).unwrap();
+        ours.lock.lease_ms = 50;
+        assert!(ours.lock.may_change());
+        // Frozen past its lease, nobody took it: confirmed again, the change goes through.
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(ours.lock.may_change());
+        let beats = match holder::read(&file::open(&lock_path(&archive), false).unwrap().unwrap()) {
+            Read::Holder(h) => h.beats,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(beats, 1, "confirming the lease is a heartbeat");
+        // Frozen past its lease while another node took over: refused, and for good.
+        std::thread::sleep(Duration::from_millis(100));
+        plant_other_node(&archive, 0, 100);
+        assert!(!ours.lock.may_change());
+        assert!(ours.lock.is_lost());
     }
 }
