@@ -176,6 +176,64 @@ def names_section(args, binary, ref, work, row, rows):
         subprocess.run(cf + ["unmount", "bench", "--discard"], env=env, stdout=subprocess.DEVNULL)
 
 
+class Node:
+    """A cluster node on this machine: new mount + pid + uts namespaces with their own host name
+    and /tmp, sharing the home directory (as tests/common/node.rs makes them)."""
+
+    def __init__(self, name):
+        script = f"mount -t tmpfs -o mode=1777 node-tmp /tmp && hostname {name} && exec sleep infinity"
+        self.proc = subprocess.Popen(["unshare", "-m", "-p", "-f", "-u", "--mount-proc",
+                                      "--propagation", "private", "sh", "-c", script])
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        for _ in range(1000):
+            kids = children.read_text().split()
+            if kids and Path(f"/proc/{kids[0]}/comm").read_text().strip() == "sleep":
+                self.init = int(kids[0])
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"node {name} did not boot")
+
+    def command(self, cmd):
+        return ["nsenter", "-t", str(self.init), "-m", "-u", "-p", "--", *cmd]
+
+    def kill(self):
+        subprocess.run(["kill", "-9", str(self.init)], stderr=subprocess.DEVNULL)
+        self.proc.kill()
+        self.proc.wait()
+
+
+def cluster_section(args, binary, ref, work, row, rows):
+    """Job start on many nodes at once: every node mounts the env for its own job, all at the same
+    moment (a job array starting), against the same imports natively, also all at once."""
+    env = dict(os.environ, CONDA_FUSE_STATE_DIR=str(work / "state"),
+               CONDA_FUSE_ARCHIVE_PATH=str(work / "archives"), CONDA_FUSE_MOUNT_ROOT=str(work / "envs"))
+    env.pop("CONDA_FUSE_RUNTIME_DIR", None)
+    env.pop("XDG_RUNTIME_DIR", None)
+    if not (work / "archives/bench.zip").exists():
+        sh([str(binary), "pack", str(ref), "--name", "bench"], env=env, stdout=subprocess.DEVNULL)
+    nodes = [Node(f"node{i:02}") for i in range(1, args.nodes + 1)]
+    try:
+        def at_once(cmd):
+            """Starts cmd on every node at the same moment; returns the slowest job's seconds."""
+            t = time.perf_counter()
+            procs = [subprocess.Popen(n.command(cmd), env=env, stdout=subprocess.DEVNULL) for n in nodes]
+            codes = [p.wait() for p in procs]
+            if any(codes):
+                raise RuntimeError(f"a job failed: {cmd} -> {codes}")
+            return time.perf_counter() - t
+
+        native = [str(ref / "bin/python3"), "-c", IMPORT]
+        job = [str(binary), "run", "bench", "--", "python3", "-c", IMPORT]
+        at_once(native)
+        at_once(job)
+        n, m = median_pair(args.runs, lambda: at_once(native), lambda: at_once(job))
+        row(f"job array start: {len(nodes)} nodes at once, each mounting for its job "
+            f"(conda-fuse run; slowest job)", n, m, 1.5)
+    finally:
+        for node in nodes:
+            node.kill()
+
+
 def read_section(args, cf, ref, work, ours_zip, info_zip, row, rows):
     """Reads through a read-only mount: warm and cold, memory, fuse-zip for reference."""
     root = os.geteuid() == 0
@@ -264,7 +322,8 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--cold-runs", type=int, default=3)
     ap.add_argument("--fuse-zip", action="store_true", help="also measure fuse-zip (the old tool)")
-    ap.add_argument("--only", choices=["read", "write", "names"], help="measure one section (with pack)")
+    ap.add_argument("--only", choices=["read", "write", "names", "cluster"], help="measure one section (with pack)")
+    ap.add_argument("--nodes", type=int, default=6, help="simulated nodes of the cluster section (root only)")
     ap.add_argument("--out", type=Path, default=REPO / "bench/results/latest.md")
     args = ap.parse_args()
 
@@ -310,6 +369,8 @@ def main():
         writable_section(args, cf, binary, ref, work, ours_zip, row, rows)
     if args.only in (None, "names"):
         names_section(args, binary, ref, work, row, rows)
+    if args.only in (None, "cluster") and root:
+        cluster_section(args, binary, ref, work, row, rows)
 
     cores = os.cpu_count()
     lines = [
