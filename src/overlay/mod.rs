@@ -247,7 +247,13 @@ impl Overlay {
             }
             Some(l) if l.header.base == identity => {
                 recovery.replayed = save::replay(&mut tree, &l.records, &upper);
-                Journal::resume(upper.dir(), &l).map_err(io_err)?
+                if recovery.took_over.is_some() {
+                    // A new file: should the old holder still run (a stolen lock, a frozen node),
+                    // whatever it appends before it notices goes to the old one, never into ours.
+                    Journal::create(upper.dir(), &header, &l.records).map_err(io_err)?
+                } else {
+                    Journal::resume(upper.dir(), &l).map_err(io_err)?
+                }
             }
             Some(l) => {
                 // The changes up to a save whose archive is the one in place are in it; the ones
