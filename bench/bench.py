@@ -178,10 +178,13 @@ def names_section(args, binary, ref, work, row, rows):
 
 class Node:
     """A cluster node on this machine: new mount + pid + uts namespaces with their own host name
-    and /tmp, sharing the home directory (as tests/common/node.rs makes them)."""
+    and XDG_RUNTIME_DIR (a tmpfs only the node sees), sharing the home directory (as
+    tests/common/node.rs makes them)."""
 
-    def __init__(self, name):
-        script = f"mount -t tmpfs -o mode=1777 node-tmp /tmp && hostname {name} && exec sleep infinity"
+    def __init__(self, name, work):
+        self.run = work / f"run-{name}"
+        self.run.mkdir(mode=0o700, parents=True, exist_ok=True)
+        script = f"mount -t tmpfs -o mode=0700 node-run {self.run} && hostname {name} && exec sleep infinity"
         self.proc = subprocess.Popen(["unshare", "-m", "-p", "-f", "-u", "--mount-proc",
                                       "--propagation", "private", "sh", "-c", script])
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
@@ -194,7 +197,8 @@ class Node:
         raise RuntimeError(f"node {name} did not boot")
 
     def command(self, cmd):
-        return ["nsenter", "-t", str(self.init), "-m", "-u", "-p", "--", *cmd]
+        return ["nsenter", "-t", str(self.init), "-m", "-u", "-p", "--",
+                "env", f"XDG_RUNTIME_DIR={self.run}", *cmd]
 
     def kill(self):
         subprocess.run(["kill", "-9", str(self.init)], stderr=subprocess.DEVNULL)
@@ -211,7 +215,7 @@ def cluster_section(args, binary, ref, work, row, rows):
     env.pop("XDG_RUNTIME_DIR", None)
     if not (work / "archives/bench.zip").exists():
         sh([str(binary), "pack", str(ref), "--name", "bench"], env=env, stdout=subprocess.DEVNULL)
-    nodes = [Node(f"node{i:02}") for i in range(1, args.nodes + 1)]
+    nodes = [Node(f"node{i:02}", work) for i in range(1, args.nodes + 1)]
     try:
         def at_once(cmd):
             """Starts cmd on every node at the same moment; returns the slowest job's seconds."""

@@ -141,8 +141,8 @@ fn six_nodes_run_jobs_while_a_writer_on_another_node_commits() {
         // A reader that lives through several saves keeps its snapshot.
         let reader = s.spawn(|| {
             let script = format!(
-                "ls {dir} > /tmp/before; sleep 3; ls {dir} > /tmp/after; cat {base}; \
-                 diff /tmp/before /tmp/after",
+                "ls {dir} > $XDG_RUNTIME_DIR/before; sleep 3; ls {dir} > $XDG_RUNTIME_DIR/after; \
+                 cat {base}; diff $XDG_RUNTIME_DIR/before $XDG_RUNTIME_DIR/after",
                 dir = prefix.display(),
                 base = p("base.txt")
             );
@@ -400,4 +400,53 @@ fn archives_where_flock_is_node_local_get_a_note_once() {
         std::fs::write(inner.path("f"), b"x").unwrap();
         drop(inner);
     }
+}
+
+/// Where this node's runtime directory is: `CONDA_FUSE_RUNTIME_DIR`, else `XDG_RUNTIME_DIR`'s
+/// `conda-fuse` where that directory exists and is ours (a batch system may pass on the login
+/// shell's value to a node where it does not exist), else `/tmp/conda-fuse-$UID`. Runs as any user.
+#[test]
+fn the_runtime_directory_is_the_nodes_own() {
+    let w = World::new();
+    let runtime_of = |xdg: Option<&std::path::Path>, explicit: Option<&std::path::Path>| {
+        let mut c = w.cmd(["paths"]);
+        c.env_remove("CONDA_FUSE_RUNTIME_DIR")
+            .env_remove("XDG_RUNTIME_DIR");
+        if let Some(x) = xdg {
+            c.env("XDG_RUNTIME_DIR", x);
+        }
+        if let Some(e) = explicit {
+            c.env("CONDA_FUSE_RUNTIME_DIR", e);
+        }
+        let out = c.output().unwrap();
+        common::assert_success(&out, "conda-fuse paths");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("runtime"))
+            .unwrap()
+            .to_string();
+        line.split_whitespace().nth(1).unwrap().to_string()
+    };
+    let fallback = format!("/tmp/conda-fuse-{}", nix::unistd::geteuid());
+    assert_eq!(runtime_of(None, None), fallback);
+    // Passed on from a login node, missing here.
+    assert_eq!(runtime_of(Some(&w.path("run/user/1000")), None), fallback);
+    // Someone else's, or open to others: not used either.
+    let open = w.path("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    assert_eq!(runtime_of(Some(&open), None), fallback);
+    let mine = w.path("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::set_permissions(&mine, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    assert_eq!(
+        runtime_of(Some(&mine), None),
+        mine.join("conda-fuse").display().to_string()
+    );
+    let chosen = w.path("chosen");
+    assert_eq!(
+        runtime_of(Some(&mine), Some(&chosen)),
+        chosen.display().to_string()
+    );
 }

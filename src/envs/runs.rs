@@ -1,11 +1,14 @@
-//! Shared mounts for batch jobs: concurrent `conda-fuse run` of one environment on one host share a
-//! mount, counted by one pid file per run in `STATE/runs/NAME/`. Decisions (mount it? unmount it?)
-//! are taken under an exclusive flock on `STATE/runs/NAME.lock`, so two runs never both mount or
+//! Shared mounts for batch jobs: concurrent `conda-fuse run` of one environment on one node share a
+//! mount, counted by one pid file per run in `RUNTIME/runs/KEY/`, where KEY names the mount point
+//! on this node (`state::key_for`: two mount roots with an env of the same name, or two nodes in a
+//! runtime directory shared by mistake, never share counts). Decisions (mount it? unmount it?) are
+//! taken under an exclusive flock on `RUNTIME/runs/KEY.lock`, so two runs never both mount or
 //! unmount. A run that mounted records it (`mounted-by-run`); the last run to leave unmounts only a
 //! mount that runs made, never one a user made. Pid files of runs that died are ignored.
 //!
-//! Everything lives in the private state directory (0700, files 0600), so no other user can even
-//! open the lock to block it; a decision waits a bounded time and then names who holds it.
+//! Everything lives in the node's private runtime directory (0700, files 0600): pids are this
+//! node's, no other node waits on these locks, and no other user can even open one to block it; a
+//! decision waits a bounded time and then names who holds it.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
@@ -33,6 +36,8 @@ const DECIDE_NOTE_AFTER: Duration = Duration::from_secs(5);
 
 pub struct Runs {
     name: String,
+    /// The file names of this env's records: its mount point on this node.
+    key: String,
 }
 
 /// Held while deciding; dropping it releases the flock.
@@ -63,6 +68,7 @@ impl Runs {
     pub fn of(env: &Env) -> Runs {
         Runs {
             name: env.name.clone(),
+            key: crate::daemon::state::key_for(&env.mountpoint),
         }
     }
 
@@ -76,8 +82,8 @@ impl Runs {
     /// Takes the decision lock, waiting (a bounded time) for other runs deciding.
     pub fn decide(&self) -> Result<Decision, RunsError> {
         let runs = runtime::runtime()?.subdir("runs")?;
-        let dir = runs.subdir(&self.name)?;
-        let lock_name = format!("{}.lock", self.name);
+        let dir = runs.subdir(&self.key)?;
+        let lock_name = format!("{}.lock", self.key);
         let started = Instant::now();
         let timeout = decide_timeout();
         let mut noted = false;

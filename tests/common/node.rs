@@ -1,6 +1,7 @@
 //! Cluster nodes on one machine: each node is a new mount, pid and UTS namespace with its own host
-//! name and its own `/tmp` (a tmpfs, as node-local as a real node's), all seeing the same home
-//! directory, as the nodes of a cluster see one shared `$HOME`. Another node's FUSE mounts and
+//! name and its own `XDG_RUNTIME_DIR` (a tmpfs mounted in the node only, as `/run/user/UID` is on a
+//! real node), all seeing the same home directory, as the nodes of a cluster see one shared
+//! `$HOME`. (Not a tmpfs over `/tmp`: the checkout under test may live there.) Another node's FUSE mounts and
 //! processes are invisible, as on a real cluster. Killing a node's init kills every process in it
 //! and so drops its mounts: a node that dies.
 
@@ -17,6 +18,9 @@ pub struct Node {
     /// The node's init (pid 1 inside), as this machine's pid namespace numbers it.
     init: i32,
     home: PathBuf,
+    /// The node's XDG_RUNTIME_DIR: a directory of the shared world, with a tmpfs on it that only
+    /// this node sees.
+    run: PathBuf,
 }
 
 /// Whether nodes can be simulated here (root, with unshare and nsenter).
@@ -33,8 +37,11 @@ pub fn available() -> bool {
 impl Node {
     /// Boots node `name` sharing `world`'s directory as everyone's home.
     pub fn boot(world: &World, name: &str) -> Node {
+        let run = world.path(&format!("run-{name}"));
+        std::fs::create_dir_all(&run).unwrap();
         let script = format!(
-            "mount -t tmpfs -o mode=1777 node-tmp /tmp && hostname {name} && exec sleep infinity"
+            "mount -t tmpfs -o mode=0700 node-run {} && hostname {name} && exec sleep infinity",
+            run.display()
         );
         let unshare = Command::new("unshare")
             .args([
@@ -79,11 +86,12 @@ impl Node {
             unshare,
             init,
             home: world.dir.path().to_owned(),
+            run,
         }
     }
 
     /// `program ARGS` on this node, as a login shell there would run it: the shared home, no
-    /// runtime or state directory named (so the defaults are what is tested).
+    /// state directory named and its own XDG_RUNTIME_DIR (so the defaults are what is tested).
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut c = Command::new("nsenter");
         c.args(["-t", &self.init.to_string(), "-m", "-u", "-p", "--"])
@@ -91,6 +99,7 @@ impl Node {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.home)
+            .env("XDG_RUNTIME_DIR", &self.run)
             .env("USER", "root")
             .current_dir(&self.home);
         c
@@ -154,7 +163,8 @@ impl Node {
 
     /// This node's runtime directory, seen from outside (through its init's root).
     pub fn runtime_dir(&self) -> PathBuf {
-        Path::new(&format!("/proc/{}/root/tmp/conda-fuse-0", self.init)).to_owned()
+        let inside = self.run.join("conda-fuse");
+        Path::new(&format!("/proc/{}/root", self.init)).join(inside.strip_prefix("/").unwrap())
     }
 
     /// The node dies: every process in it is killed, its mounts go with its namespace.
