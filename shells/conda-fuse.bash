@@ -142,6 +142,9 @@ _conda__fuse() {
             conda__fuse,install)
                 cmd="conda__fuse__subcmd__install"
                 ;;
+            conda__fuse,linger-run)
+                cmd="conda__fuse__subcmd__linger__subcmd__run"
+                ;;
             conda__fuse,mount)
                 cmd="conda__fuse__subcmd__mount"
                 ;;
@@ -196,6 +199,9 @@ _conda__fuse() {
             conda__fuse__subcmd__help,install)
                 cmd="conda__fuse__subcmd__help__subcmd__install"
                 ;;
+            conda__fuse__subcmd__help,linger-run)
+                cmd="conda__fuse__subcmd__help__subcmd__linger__subcmd__run"
+                ;;
             conda__fuse__subcmd__help,mount)
                 cmd="conda__fuse__subcmd__help__subcmd__mount"
                 ;;
@@ -230,7 +236,7 @@ _conda__fuse() {
 
     case "${cmd}" in
         conda__fuse)
-            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm env-list paths run doctor shell-hook activate-script deactivate-script help"
+            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -350,7 +356,7 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__help)
-            opts="pack mount commit unmount status create activate install remove rm env-list paths run doctor shell-hook activate-script deactivate-script help"
+            opts="pack mount commit unmount status create activate install remove rm env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -476,6 +482,20 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__linger__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -616,6 +636,20 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__install)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__linger__subcmd__run)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

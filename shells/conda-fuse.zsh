@@ -275,6 +275,14 @@ _arguments "${_arguments_options[@]}" : \
 ':prefix -- Prefix of the environment:_files' \
 && ret=0
 ;;
+(linger-run)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':name:_default' \
+':seconds:_default' \
+&& ret=0
+;;
 (deactivate-script)
 _arguments "${_arguments_options[@]}" : \
 '--shell=[Shell to write code for]:SHELL:(bash zsh fish)' \
@@ -358,6 +366,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(linger-run)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (deactivate-script)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -394,6 +406,7 @@ _conda-fuse_commands() {
 'doctor:Check FUSE, conda, free space, stale mounts and locks, and the shell hook' \
 'shell-hook:Print the shell functions (conda-fuse-*) and TAB completion for a shell' \
 'activate-script:Shell code activating PREFIX without conda'\''s shell function (used by conda-fuse-activate)' \
+'linger-run:(internal) unmount a run'\''s mount once its linger time is over' \
 'deactivate-script:Shell code deactivating the active environment (used by conda-fuse-deactivate)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -453,6 +466,7 @@ _conda-fuse__subcmd__help_commands() {
 'doctor:Check FUSE, conda, free space, stale mounts and locks, and the shell hook' \
 'shell-hook:Print the shell functions (conda-fuse-*) and TAB completion for a shell' \
 'activate-script:Shell code activating PREFIX without conda'\''s shell function (used by conda-fuse-activate)' \
+'linger-run:(internal) unmount a run'\''s mount once its linger time is over' \
 'deactivate-script:Shell code deactivating the active environment (used by conda-fuse-deactivate)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -503,6 +517,11 @@ _conda-fuse__subcmd__help__subcmd__install_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse help install commands' commands "$@"
 }
+(( $+functions[_conda-fuse__subcmd__help__subcmd__linger-run_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__linger-run_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse help linger-run commands' commands "$@"
+}
 (( $+functions[_conda-fuse__subcmd__help__subcmd__mount_commands] )) ||
 _conda-fuse__subcmd__help__subcmd__mount_commands() {
     local commands; commands=()
@@ -552,6 +571,11 @@ _conda-fuse__subcmd__help__subcmd__unmount_commands() {
 _conda-fuse__subcmd__install_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse install commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__linger-run_commands] )) ||
+_conda-fuse__subcmd__linger-run_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse linger-run commands' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__mount_commands] )) ||
 _conda-fuse__subcmd__mount_commands() {

@@ -465,3 +465,82 @@ fn a_runs_decision_is_private_and_waits_a_bounded_time_naming_its_holder() {
     drop(held);
     assert!(ok(&w, &["run", "job", "--", "hello"]).contains("hello"));
 }
+
+/// The lingerers (`conda-fuse linger-run`) started for this world's runs.
+fn lingerers(w: &EnvWorld) -> Vec<u32> {
+    let needle = format!("CONDA_FUSE_RUNTIME_DIR={}", w.world.runtime_dir().display());
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("linger-run")
+                && environ.split(|b| *b == 0).any(|v| v == needle.as_bytes())
+        })
+        .collect()
+}
+
+#[test]
+fn a_runs_mount_lingers_for_the_next_job_and_yields_to_a_writer() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = EnvWorld::new("envs");
+    ok(&w, &["create", "job", "python", "-y"]);
+    let point = w.mounts.join("job");
+    let run = |linger: &str| {
+        let out = w
+            .cf(&["run", "job", "--", "python", "-c", "print('ran')"])
+            .env("CONDA_FUSE_RUN_LINGER", linger)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && text(&out).contains("ran"),
+            "{}",
+            text(&out)
+        );
+    };
+    // The mount stays for the next job, which finds it; one lingerer at a time.
+    run("2");
+    assert!(common::is_mounted(&point));
+    run("2");
+    assert!(common::is_mounted(&point));
+    // Once the linger time is over with no job, it goes, and so does the lingerer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while (common::is_mounted(&point) || !lingerers(&w).is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !common::is_mounted(&point),
+        "still mounted after the linger time"
+    );
+    assert!(
+        lingerers(&w).is_empty(),
+        "lingerers left: {:?}",
+        lingerers(&w)
+    );
+    // A lingering read-only mount yields to a command that needs the env writable.
+    run("600");
+    assert!(common::is_mounted(&point));
+    let prefix = ok(&w, &["activate", "job"]);
+    assert!(prefix.contains("job"), "{prefix}");
+    let rows: serde_json::Value = serde_json::from_str(&ok(&w, &["env-list", "--json"])).unwrap();
+    assert_eq!(rows[0]["mounted"], "rw", "{rows:#}");
+    ok(&w, &["unmount", "job"]);
+    // Its lingerer sees it was called off and ends, rather than after 600 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !lingerers(&w).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        lingerers(&w).is_empty(),
+        "lingerers left: {:?}",
+        lingerers(&w)
+    );
+    // With 0, the mount goes with the last job.
+    run("0");
+    assert!(!common::is_mounted(&point));
+}

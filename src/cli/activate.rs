@@ -35,6 +35,9 @@ pub(super) fn activate(a: ActivateArgs) -> anyhow::Result<()> {
     } else {
         Want::PreferWritable
     };
+    if want != Want::ReadOnly {
+        super::run::reclaim_lingering_mount(&env)?;
+    }
     let mount = mount_env_with(&env, want, a.steal_lock)?;
     if !env.prefix.is_dir() {
         bail!(

@@ -382,6 +382,7 @@ pub(super) fn conda_change(sub: &str, a: CondaArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
     let conda = conda::find()?;
+    super::run::reclaim_lingering_mount(&env)?;
     let mount = mount_env(&env, Want::Writable)?;
     let before = daemon::status(&env.mountpoint)?.unsaved_changes;
     eprintln!(

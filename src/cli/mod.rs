@@ -111,8 +111,9 @@ Examples:
 Examples:
   conda-fuse run ml -- python train.py --epochs 10
   conda-fuse run ml --write -- pip install rich     # writable; saved when the command ends
-The exit code is the command's. Concurrent runs on one host share one mount; the last one to
-finish unmounts it (a mount you made yourself stays).")]
+The exit code is the command's. Concurrent runs on one node share one mount. After the last one
+finishes, a mount that runs made stays for CONDA_FUSE_RUN_LINGER seconds (default 60, 0 inside
+batch jobs) for the next job, then goes; a mount you made yourself stays.")]
     Run(run::RunArgs),
     /// Check FUSE, conda, free space, stale mounts and locks, and the shell hook
     #[command(after_help = "Example:\n  conda-fuse doctor")]
@@ -137,6 +138,9 @@ Examples:
     /// Shell code activating PREFIX without conda's shell function (used by conda-fuse-activate)
     #[command(hide = true)]
     ActivateScript(activate::ActivateScriptArgs),
+    /// (internal) unmount a run's mount once its linger time is over
+    #[command(hide = true)]
+    LingerRun(run::LingerArgs),
     /// Shell code deactivating the active environment (used by conda-fuse-deactivate)
     #[command(hide = true)]
     DeactivateScript(activate::DeactivateScriptArgs),
@@ -287,6 +291,7 @@ pub fn main() -> ExitCode {
             add_to_rc,
         } => done(shell_hook(shell, rc_file, add_to_rc)),
         Command::ActivateScript(a) => done(activate::activate_script(a)),
+        Command::LingerRun(a) => done(run::linger_run(a)),
         Command::DeactivateScript(a) => done(activate::deactivate_script(a)),
     };
     match result {

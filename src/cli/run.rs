@@ -1,9 +1,11 @@
 //! `run NAME -- CMD`: batch jobs. The environment is mounted read-only unless it is mounted already
-//! (concurrent runs on one host share the mount; the last to leave unmounts a mount that runs
-//! made), CMD runs with the environment activated, and its exit code is returned.
+//! (concurrent runs on one node share the mount; after the last one leaves, a mount that runs made
+//! lingers `runs::linger()` for the next job, then goes), CMD runs with the environment activated,
+//! and its exit code is returned.
 
 use std::ffi::OsString;
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -11,7 +13,8 @@ use clap::Args;
 use super::child;
 use super::envs::{Want, mount_env, unmount_env};
 use crate::daemon;
-use crate::envs::{Paths, runs::Runs};
+use crate::envs::runs::{self, Decision, Runs};
+use crate::envs::{Env, Paths};
 use crate::shell::{Shell, activation, quote};
 
 #[derive(Args)]
@@ -74,6 +77,91 @@ fn activated_command(prefix: &str, command: &[OsString]) -> Command {
     cmd
 }
 
+/// Unmounts the runs' mount of `env` (the last run has left, or the linger time is over).
+fn unmount_after_runs(env: &Env, runs: &Runs, decision: &Decision) -> anyhow::Result<()> {
+    match unmount_env(env, false) {
+        Ok(_) => runs.set_mounted_by_run(decision, false)?,
+        Err(e) => eprintln!(
+            "conda-fuse: warning: could not unmount '{}' after the run: {e:#}",
+            env.name
+        ),
+    }
+    Ok(())
+}
+
+/// Starts the process that unmounts `env` after `linger` unless a run comes by then; it is
+/// detached from the terminal's process group (Ctrl-C there is not for it) and reads nothing.
+fn spawn_lingerer(env: &Env, linger: Duration) -> anyhow::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().context("cannot find the conda-fuse executable")?;
+    let child = Command::new(exe)
+        .args(["linger-run", &env.name, &linger.as_secs().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("cannot start the process that unmounts it later")?;
+    Ok(child.id())
+}
+
+/// A read-only mount that lingers after the runs that made it, with no run in it now, is unmounted,
+/// so that a command that needs the env writable can mount it so.
+fn reclaim_lingering(env: &Env, runs: &Runs, decision: &Decision) -> anyhow::Result<()> {
+    let lingering = runs.others(decision, std::process::id()) == 0
+        && runs.mounted_by_run(decision)
+        && matches!(daemon::probe(&env.mountpoint), daemon::Probe::Live(r) if r.read_only);
+    if lingering {
+        runs.clear_lingerer(decision);
+        unmount_after_runs(env, runs, decision)?;
+    }
+    Ok(())
+}
+
+/// `reclaim_lingering`, deciding as runs do (for activate, install and remove).
+pub(super) fn reclaim_lingering_mount(env: &Env) -> anyhow::Result<()> {
+    let runs = Runs::of(env);
+    let decision = runs.decide()?;
+    reclaim_lingering(env, &runs, &decision)
+}
+
+#[derive(Args)]
+pub(super) struct LingerArgs {
+    name: String,
+    seconds: u64,
+}
+
+/// The lingerer: waits, then unmounts the runs' mount if no run came in the meantime (a run that
+/// comes calls it off; a later lingerer replaces it).
+pub(super) fn linger_run(a: LingerArgs) -> anyhow::Result<()> {
+    let paths = Paths::from_env()?;
+    let env = paths.env(&a.name)?;
+    let runs = Runs::of(&env);
+    let me = std::process::id();
+    // Looks once a second whether it was called off (a run came, a writer reclaimed the mount), so
+    // that it does not sit out the whole time for nothing.
+    let until = std::time::Instant::now() + Duration::from_secs(a.seconds);
+    loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+        if !runs.still_lingerer(me) {
+            return Ok(());
+        }
+    }
+    let decision = runs.decide()?;
+    if !runs.is_lingerer(&decision, me) {
+        return Ok(());
+    }
+    runs.clear_lingerer(&decision);
+    if runs.others(&decision, me) == 0 && runs.mounted_by_run(&decision) {
+        unmount_after_runs(&env, &runs, &decision)?;
+    }
+    Ok(())
+}
+
 pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
@@ -81,6 +169,9 @@ pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let me = std::process::id();
     {
         let decision = runs.decide()?;
+        if a.write {
+            reclaim_lingering(&env, &runs, &decision)?;
+        }
         // A mount that is there already serves, whatever its mode (unless --write needs rw).
         let mount = mount_env(
             &env,
@@ -109,12 +200,23 @@ pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if runs.others(&decision, me) == 0 && runs.mounted_by_run(&decision) {
-        match unmount_env(&env, false) {
-            Ok(_) => runs.set_mounted_by_run(&decision, false)?,
-            Err(e) => eprintln!(
-                "conda-fuse: warning: could not unmount '{}' after the run: {e:#}",
-                env.name
-            ),
+        // A read-only mount lingers for the next job; a writable one holds the writer lock, so it
+        // goes at once.
+        let linger = runs::linger();
+        let lingering = !a.write
+            && !linger.is_zero()
+            && spawn_lingerer(&env, linger)
+                .and_then(|pid| Ok(runs.set_lingerer(&decision, pid)?))
+                .map_err(|e| {
+                    eprintln!(
+                        "conda-fuse: warning: cannot keep '{}' mounted for the next job ({e:#}); \
+                         unmounting it now",
+                        env.name
+                    )
+                })
+                .is_ok();
+        if !lingering {
+            unmount_after_runs(&env, &runs, &decision)?;
         }
     }
     let program = a.command[0].to_string_lossy();

@@ -21,6 +21,27 @@ use crate::daemon::runtime;
 use crate::private_dir::PrivateDir;
 
 const MOUNTED_BY_RUN: &str = "mounted-by-run";
+/// The pid of the process that will unmount the runs' mount once the linger time is over, if no
+/// run has come by then (a run that comes removes it).
+const LINGERER: &str = "lingerer";
+
+/// How long a mount made by runs stays after the last run left, so that the next job on the node
+/// finds it with its caches warm: CONDA_FUSE_RUN_LINGER seconds; 0 unmounts at once. By default
+/// 60 s, but 0 inside a batch job: batch systems end a job by killing everything it started (the
+/// daemon too, perhaps with SIGKILL, which would leave a stale mount behind), so a mount cannot
+/// outlive its job there anyway.
+pub fn linger() -> Duration {
+    let in_batch_job = ["SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    std::env::var("CONDA_FUSE_RUN_LINGER")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(
+            Duration::from_secs(if in_batch_job { 0 } else { 60 }),
+            Duration::from_secs,
+        )
+}
 /// How long a run waits for another to finish deciding (a decision may include a save), unless
 /// CONDA_FUSE_RUN_WAIT says how many seconds.
 const DECIDE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -155,11 +176,45 @@ impl Runs {
         n
     }
 
+    /// Counts run `pid` in; a lingering unmount is called off.
     pub fn join(&self, d: &Decision, pid: u32) -> Result<(), RunsError> {
+        let _ = d.dir.remove_file(LINGERER);
         d.dir
             .open_rw(pid.to_string(), true)
             .map(drop)
             .map_err(self.io())
+    }
+
+    /// Names `pid` as the process that unmounts once the linger time is over.
+    pub fn set_lingerer(&self, d: &Decision, pid: u32) -> Result<(), RunsError> {
+        d.dir
+            .write_atomic(LINGERER, pid.to_string().as_bytes())
+            .map_err(self.io())
+    }
+
+    /// Whether `pid` is still the lingerer (no run came, no later lingerer took over).
+    pub fn is_lingerer(&self, d: &Decision, pid: u32) -> bool {
+        Self::names_lingerer(&d.dir, pid)
+    }
+
+    /// `is_lingerer` without deciding: for a lingerer to see early that it was called off.
+    pub fn still_lingerer(&self, pid: u32) -> bool {
+        let dir = runtime::runtime()
+            .and_then(|r| r.subdir("runs"))
+            .and_then(|r| r.subdir(&self.key));
+        dir.is_ok_and(|d| Self::names_lingerer(&d, pid))
+    }
+
+    fn names_lingerer(dir: &PrivateDir, pid: u32) -> bool {
+        let mut text = String::new();
+        dir.open_read(LINGERER)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .is_ok()
+            && text.trim() == pid.to_string()
+    }
+
+    pub fn clear_lingerer(&self, d: &Decision) {
+        let _ = d.dir.remove_file(LINGERER);
     }
 
     pub fn leave(&self, d: &Decision, pid: u32) {

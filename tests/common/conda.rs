@@ -157,6 +157,7 @@ impl EnvWorld {
             .env("CONDA_FUSE_MOUNT_ROOT", &self.mounts)
             .env("CONDA_FUSE_STATE_DIR", self.world.state_dir())
             .env("CONDA_FUSE_RUNTIME_DIR", self.world.runtime_dir())
+            .env("CONDA_FUSE_RUN_LINGER", "0")
             .env("TMPDIR", self.world.dir.path())
             .env("CONDA_FUSE_CONDA", self.conda_line())
             .env("FAKE_CONDA_CHANNEL", channel())

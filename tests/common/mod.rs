@@ -59,6 +59,8 @@ impl World {
         c.args(args)
             .env("CONDA_FUSE_STATE_DIR", self.state_dir())
             .env("CONDA_FUSE_RUNTIME_DIR", self.runtime_dir())
+            // Runs unmount at once, so that a test ends every process it started.
+            .env("CONDA_FUSE_RUN_LINGER", "0")
             .env("TMPDIR", self.dir.path());
         c
     }

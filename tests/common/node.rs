@@ -100,6 +100,7 @@ impl Node {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.home)
             .env("XDG_RUNTIME_DIR", &self.run)
+            .env("CONDA_FUSE_RUN_LINGER", "0")
             .env("USER", "root")
             .current_dir(&self.home);
         c

@@ -102,6 +102,7 @@ impl User {
         .env("HOME", self.world.dir.path())
         .env("CONDA_FUSE_STATE_DIR", self.world.state_dir())
         .env("CONDA_FUSE_RUNTIME_DIR", self.world.runtime_dir())
+        .env("CONDA_FUSE_RUN_LINGER", "0")
         .env("TMPDIR", self.world.dir.path())
         .current_dir(self.world.dir.path());
         c
