@@ -540,6 +540,21 @@ fn a_runs_mount_lingers_for_the_next_job_and_yields_to_a_writer() {
         "lingerers left: {:?}",
         lingerers(&w)
     );
+    // A user unmounts the lingering mount and mounts the env again: that mount is theirs, and the
+    // lingerer leaves it alone when its time is over.
+    run("2");
+    ok(&w, &["unmount", "job"]);
+    ok(&w, &["activate", "job"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !lingerers(&w).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(lingerers(&w).is_empty());
+    assert!(
+        common::is_mounted(&point),
+        "the user's mount was taken away"
+    );
+    ok(&w, &["unmount", "job"]);
     // With 0, the mount goes with the last job.
     run("0");
     assert!(!common::is_mounted(&point));

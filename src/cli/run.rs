@@ -77,10 +77,26 @@ fn activated_command(prefix: &str, command: &[OsString]) -> Command {
     cmd
 }
 
+/// The live mount of `env` that runs made (its read-only flag), or None: none is there, or the one
+/// there is another (a user unmounted the runs' mount and mounted the env again), which runs must
+/// leave alone. A record of a mount that is gone is forgotten.
+fn runs_mount(env: &Env, runs: &Runs, decision: &Decision) -> anyhow::Result<Option<bool>> {
+    let Some(daemon) = runs.mounted_by_run(decision) else {
+        return Ok(None);
+    };
+    match daemon::probe(&env.mountpoint) {
+        daemon::Probe::Live(r) if r.pid == daemon => Ok(Some(r.read_only)),
+        _ => {
+            runs.set_mounted_by_run(decision, None)?;
+            Ok(None)
+        }
+    }
+}
+
 /// Unmounts the runs' mount of `env` (the last run has left, or the linger time is over).
 fn unmount_after_runs(env: &Env, runs: &Runs, decision: &Decision) -> anyhow::Result<()> {
     match unmount_env(env, false) {
-        Ok(_) => runs.set_mounted_by_run(decision, false)?,
+        Ok(_) => runs.set_mounted_by_run(decision, None)?,
         Err(e) => eprintln!(
             "conda-fuse: warning: could not unmount '{}' after the run: {e:#}",
             env.name
@@ -109,8 +125,7 @@ fn spawn_lingerer(env: &Env, linger: Duration) -> anyhow::Result<u32> {
 /// so that a command that needs the env writable can mount it so.
 fn reclaim_lingering(env: &Env, runs: &Runs, decision: &Decision) -> anyhow::Result<()> {
     let lingering = runs.others(decision, std::process::id()) == 0
-        && runs.mounted_by_run(decision)
-        && matches!(daemon::probe(&env.mountpoint), daemon::Probe::Live(r) if r.read_only);
+        && runs_mount(env, runs, decision)? == Some(true);
     if lingering {
         runs.clear_lingerer(decision);
         unmount_after_runs(env, runs, decision)?;
@@ -156,7 +171,7 @@ pub(super) fn linger_run(a: LingerArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     runs.clear_lingerer(&decision);
-    if runs.others(&decision, me) == 0 && runs.mounted_by_run(&decision) {
+    if runs.others(&decision, me) == 0 && runs_mount(&env, &runs, &decision)?.is_some() {
         unmount_after_runs(&env, &runs, &decision)?;
     }
     Ok(())
@@ -181,8 +196,10 @@ pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                 Want::ReadOnly
             },
         )?;
-        if mount.we_mounted {
-            runs.set_mounted_by_run(&decision, true)?;
+        if mount.we_mounted
+            && let daemon::Probe::Live(r) = daemon::probe(&env.mountpoint)
+        {
+            runs.set_mounted_by_run(&decision, Some(r.pid))?;
         }
         runs.join(&decision, me)?;
     }
@@ -199,7 +216,7 @@ pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if runs.others(&decision, me) == 0 && runs.mounted_by_run(&decision) {
+    if runs.others(&decision, me) == 0 && runs_mount(&env, &runs, &decision)?.is_some() {
         // A read-only mount lingers for the next job; a writable one holds the writer lock, so it
         // goes at once.
         let linger = runs::linger();

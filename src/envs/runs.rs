@@ -221,17 +221,23 @@ impl Runs {
         let _ = d.dir.remove_file(pid.to_string());
     }
 
-    /// Whether the current mount was made by a run (and so is the runs' to unmount).
-    pub fn mounted_by_run(&self, d: &Decision) -> bool {
-        d.dir.stat(MOUNTED_BY_RUN).is_ok()
+    /// The daemon of the mount runs made, if they made one. Only that mount is the runs' to
+    /// unmount: a user may have unmounted it and mounted the env again since.
+    pub fn mounted_by_run(&self, d: &Decision) -> Option<u32> {
+        let mut text = String::new();
+        d.dir
+            .open_read(MOUNTED_BY_RUN)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .ok()?;
+        text.trim().parse().ok()
     }
 
-    pub fn set_mounted_by_run(&self, d: &Decision, yes: bool) -> Result<(), RunsError> {
-        if yes {
+    /// Records `daemon` as the mount runs made (None: they have none).
+    pub fn set_mounted_by_run(&self, d: &Decision, daemon: Option<u32>) -> Result<(), RunsError> {
+        if let Some(pid) = daemon {
             return d
                 .dir
-                .open_rw(MOUNTED_BY_RUN, true)
-                .map(drop)
+                .write_atomic(MOUNTED_BY_RUN, pid.to_string().as_bytes())
                 .map_err(self.io());
         }
         match d.dir.remove_file(MOUNTED_BY_RUN) {
