@@ -244,6 +244,34 @@ def cluster_section(args, binary, ref, work, row, rows):
             node.kill()
 
 
+def threads_section(args, cf, ref, work, ours_zip, row, rows):
+    """How many threads serve the kernel's requests: measured, not assumed (on 2 vCPUs more
+    threads can be slower). Warm import on a mount, and a job's import on a fresh mount."""
+    native = [str(ref / "bin/python3"), "-c", IMPORT]
+    for n in (1, 2, 4, 8):
+        point = work / f"threads-{n}"
+        point.mkdir(exist_ok=True)
+        mount = [cf.bin, "mount", str(ours_zip), str(point), "--read-only", "--threads", str(n)]
+        sh(mount, env=cf.env, stdout=subprocess.DEVNULL)
+        py = [str(point / "bin/python3"), "-c", IMPORT]
+        try:
+            timed(py)
+            a, b = median_pair(args.runs, lambda: timed(native), lambda: timed(py))
+            row(f"warm import, {n} serving thread(s)", a, b, 1.1)
+        finally:
+            cf.unmount(point)
+
+        def fresh():
+            sh(mount, env=cf.env, stdout=subprocess.DEVNULL)
+            try:
+                return timed(py)
+            finally:
+                cf.unmount(point)
+
+        a, b = median_pair(args.runs, lambda: timed(native), fresh)
+        row(f"import on a fresh mount, {n} serving thread(s)", a, b, 1.5)
+
+
 def read_section(args, cf, ref, work, ours_zip, info_zip, row, rows):
     """Reads through a read-only mount: warm and cold, memory, fuse-zip for reference."""
     root = os.geteuid() == 0
@@ -332,7 +360,7 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--cold-runs", type=int, default=3)
     ap.add_argument("--fuse-zip", action="store_true", help="also measure fuse-zip (the old tool)")
-    ap.add_argument("--only", choices=["read", "write", "names", "cluster"], help="measure one section (with pack)")
+    ap.add_argument("--only", choices=["read", "write", "names", "cluster", "threads"], help="measure one section (with pack)")
     ap.add_argument("--nodes", type=int, default=6, help="simulated nodes of the cluster section (root only)")
     ap.add_argument("--out", type=Path, default=REPO / "bench/results/latest.md")
     args = ap.parse_args()
@@ -379,6 +407,8 @@ def main():
         writable_section(args, cf, binary, ref, work, ours_zip, row, rows)
     if args.only in (None, "names"):
         names_section(args, binary, ref, work, row, rows)
+    if args.only == "threads":
+        threads_section(args, cf, ref, work, ours_zip, row, rows)
     if args.only in (None, "cluster") and root:
         cluster_section(args, binary, ref, work, row, rows)
 
