@@ -244,6 +244,52 @@ def cluster_section(args, binary, ref, work, row, rows):
             node.kill()
 
 
+def netfs_section(args, binary, ref, work, row, rows):
+    """A cluster's shared filesystem (../shared/netfs-sim.sh: sshfs of an SFTP server on loopback,
+    where every metadata operation and uncached read is a protocol round trip): a cold job start
+    with the archive there, against a cold native import from local disk and against the env as a
+    native tree there; the next job on the node (the mount lingering) against a warm native import."""
+    script = str(REPO.parent / "shared/netfs-sim.sh")
+    export, mnt = work / "netfs-export", work / "netfs"
+    (export / "archives").mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, CONDA_FUSE_STATE_DIR=str(work / "state"), CONDA_FUSE_RUN_LINGER="0",
+               CONDA_FUSE_ARCHIVE_PATH=str(mnt / "archives"), CONDA_FUSE_MOUNT_ROOT=str(work / "envs"))
+    if not (export / "archives/bench.zip").exists():
+        sh([str(binary), "pack", str(ref), "--name", "bench"], stdout=subprocess.DEVNULL,
+           env=dict(env, CONDA_FUSE_ARCHIVE_PATH=str(export / "archives")))
+    if not (export / "tree").exists():
+        sh(["cp", "-a", str(ref), str(export / "tree")])
+    sh([script, "up", str(export), str(mnt)])
+    job = [str(binary), "run", "bench", "--", "python3", "-c", IMPORT]
+    native_local = [str(ref / "bin/python3"), "-c", IMPORT]
+    native_there = [str(mnt / "tree/bin/python3"), "-c", IMPORT]
+    try:
+        def cold(cmd, e=None):
+            sh([script, "remount", str(mnt)])  # a cold client; drops the page cache too
+            return timed(cmd, env=e)
+
+        def cold_local():
+            drop_caches()
+            return timed(native_local)
+
+        cold(job, env)
+        a, b = median_pair(args.cold_runs, cold_local, lambda: cold(job, env))
+        row("cold job start, archive on the network filesystem (mount + import; vs a cold native "
+            "import from local disk)", a, b, 1.3)
+        a, b = median_pair(args.cold_runs, lambda: cold(native_there), lambda: cold(job, env))
+        row("cold job start, archive on the network filesystem (vs the env as a native tree there, "
+            "cold)", a, b, 0.5)
+        lingering = dict(env, CONDA_FUSE_RUN_LINGER="60")
+        timed(job, env=lingering)
+        a, b = median_pair(args.runs, lambda: timed(native_local), lambda: timed(job, env=lingering))
+        row("the next job on the node, archive on the network filesystem (the mount lingers; vs a "
+            "warm native import from local disk)", a, b, 1.1)
+    finally:
+        subprocess.run([str(binary), "unmount", "bench"], env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        sh([script, "down", str(mnt)])
+
+
 def threads_section(args, cf, ref, work, ours_zip, row, rows):
     """How many threads serve the kernel's requests: measured, not assumed (on 2 vCPUs more
     threads can be slower). Warm import on a mount, and a job's import on a fresh mount."""
@@ -360,7 +406,7 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--cold-runs", type=int, default=3)
     ap.add_argument("--fuse-zip", action="store_true", help="also measure fuse-zip (the old tool)")
-    ap.add_argument("--only", choices=["read", "write", "names", "cluster", "threads"], help="measure one section (with pack)")
+    ap.add_argument("--only", choices=["read", "write", "names", "cluster", "threads", "netfs"], help="measure one section (with pack)")
     ap.add_argument("--nodes", type=int, default=6, help="simulated nodes of the cluster section (root only)")
     ap.add_argument("--out", type=Path, default=REPO / "bench/results/latest.md")
     args = ap.parse_args()
@@ -407,6 +453,8 @@ def main():
         writable_section(args, cf, binary, ref, work, ours_zip, row, rows)
     if args.only in (None, "names"):
         names_section(args, binary, ref, work, row, rows)
+    if args.only in (None, "netfs") and root:
+        netfs_section(args, binary, ref, work, row, rows)
     if args.only == "threads":
         threads_section(args, cf, ref, work, ours_zip, row, rows)
     if args.only in (None, "cluster") and root:

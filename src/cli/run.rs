@@ -153,8 +153,8 @@ pub(super) fn linger_run(a: LingerArgs) -> anyhow::Result<()> {
     let env = paths.env(&a.name)?;
     let runs = Runs::of(&env);
     let me = std::process::id();
-    // Looks once a second whether it was called off (a run came, a writer reclaimed the mount), so
-    // that it does not sit out the whole time for nothing.
+    // Looks once a second whether it was called off (a run came, a writer reclaimed the mount) or
+    // the mount is gone (unmounted by hand), so that it does not sit out the whole time for nothing.
     let until = std::time::Instant::now() + Duration::from_secs(a.seconds);
     loop {
         let left = until.saturating_duration_since(std::time::Instant::now());
@@ -162,7 +162,9 @@ pub(super) fn linger_run(a: LingerArgs) -> anyhow::Result<()> {
             break;
         }
         std::thread::sleep(left.min(Duration::from_secs(1)));
-        if !runs.still_lingerer(me) {
+        if !runs.still_lingerer(me)
+            || !matches!(daemon::probe(&env.mountpoint), daemon::Probe::Live(_))
+        {
             return Ok(());
         }
     }
