@@ -164,16 +164,7 @@ mod legacy {
     /// The name those versions gave a mount point's record (without the node).
     fn name(mountpoint: &Path) -> String {
         use std::os::unix::ffi::OsStrExt;
-        let base: String = mountpoint
-            .file_name()
-            .map(|n| {
-                n.to_string_lossy()
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-                    .take(24)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let base = state::readable_part(mountpoint);
         let hash = Sha256::digest(mountpoint.as_os_str().as_bytes());
         let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
         format!("{base}-{hex}.json")

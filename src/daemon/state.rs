@@ -60,16 +60,7 @@ pub fn logs_dir() -> PathBuf {
 /// in a shared directory; socket paths must stay under 108 bytes).
 pub fn key_for(mountpoint: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
-    let base: String = mountpoint
-        .file_name()
-        .map(|n| {
-            n.to_string_lossy()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-                .take(24)
-                .collect()
-        })
-        .unwrap_or_default();
+    let base = readable_part(mountpoint);
     let node = crate::node::Node::this();
     let mut hash = Sha256::new();
     for part in [
@@ -85,6 +76,20 @@ pub fn key_for(mountpoint: &Path) -> String {
         .map(|b| format!("{b:02x}"))
         .collect();
     format!("{base}-{hex}")
+}
+
+/// The part of a key a person can read: the mount point's last component, safe characters only.
+pub(super) fn readable_part(mountpoint: &Path) -> String {
+    mountpoint
+        .file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+                .take(24)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn log_name(mountpoint: &Path) -> String {
