@@ -450,3 +450,65 @@ fn the_runtime_directory_is_the_nodes_own() {
         chosen.display().to_string()
     );
 }
+
+/// A daemon started by a version before node-local runtime directories recorded itself in the
+/// shared state directory. After an upgrade it must still be reachable (to save and unmount it),
+/// but only when that record can be nobody else's: its mount here, its socket answering here.
+#[test]
+fn a_daemon_recorded_by_an_earlier_version_is_still_reached() {
+    use sha2::Digest;
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = World::new();
+    let src = w.path("src");
+    std::fs::create_dir_all(src.join("lib")).unwrap();
+    std::fs::write(src.join("lib/mod.py"), b"x = 1\n").unwrap();
+    let archive = w.path("env.zip");
+    w.pack(&src, &archive, &[]);
+    let m = w.mount_with(&archive, "mnt", |_| {});
+    std::fs::write(m.path("changed.txt"), b"keep me").unwrap();
+    // Turn today's record into the one an earlier version wrote: in STATE/mounts, named after the
+    // mount point alone, without the node.
+    let records = w.runtime_dir().join("mounts");
+    let json = std::fs::read_dir(&records)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let mut record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let point = m.point.canonicalize().unwrap();
+    for field in ["host", "boot_id"] {
+        record.as_object_mut().unwrap().remove(field);
+    }
+    let hash = sha2::Sha256::digest(point.as_os_str().as_encoded_bytes());
+    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let legacy_dir = w.state_dir().join("mounts");
+    std::fs::create_dir_all(&legacy_dir).unwrap();
+    std::fs::set_permissions(
+        &legacy_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let legacy = legacy_dir.join(format!("mnt-{hex}.json"));
+    std::fs::remove_file(&json).unwrap();
+    // A record whose socket answers nobody here is not used: nothing is detached.
+    let mut dead = record.clone();
+    dead["socket"] = serde_json::json!(w.path("nobody.sock"));
+    std::fs::write(&legacy, serde_json::to_vec(&dead).unwrap()).unwrap();
+    let refused = w
+        .cmd([std::ffi::OsStr::new("unmount"), m.point.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "{}", both(&refused));
+    assert!(common::is_mounted(&m.point));
+    // The real one is: status and unmount reach the daemon, which saves.
+    std::fs::write(&legacy, serde_json::to_vec(&record).unwrap()).unwrap();
+    w.ok([std::ffi::OsStr::new("status"), m.point.as_os_str()]);
+    let out = w.ok([std::ffi::OsStr::new("unmount"), m.point.as_os_str()]);
+    assert!(out.contains("saved"), "{out}");
+    assert!(!common::is_mounted(&m.point));
+    let ro = w.mount_ro(&archive, "ro");
+    assert_eq!(std::fs::read(ro.path("changed.txt")).unwrap(), b"keep me");
+}
