@@ -38,6 +38,16 @@ fn make_env(w: &World, on: &Node) -> PathBuf {
     w.path("miniconda_fuse/envs/demo/demo")
 }
 
+/// A one-file archive `name` in `w`, packed from `w/src`.
+fn small_archive(w: &World, name: &str) -> PathBuf {
+    let src = w.path("src");
+    std::fs::create_dir_all(src.join("lib")).unwrap();
+    std::fs::write(src.join("lib/mod.py"), b"x = 1\n").unwrap();
+    let archive = w.path(name);
+    w.pack(&src, &archive, &[]);
+    archive
+}
+
 fn sh_ok(on: &Node, script: &str) -> String {
     let out = on.sh(script).output().unwrap();
     assert!(
@@ -370,11 +380,7 @@ fn archives_where_flock_is_node_local_get_a_note_once() {
         return;
     }
     let w = World::new();
-    let src = w.path("src");
-    std::fs::create_dir_all(src.join("lib")).unwrap();
-    std::fs::write(src.join("lib/mod.py"), b"x = 1\n").unwrap();
-    let outer_archive = w.path("outer.zip");
-    w.pack(&src, &outer_archive, &[]);
+    let outer_archive = small_archive(&w, "outer.zip");
     let outer = w.mount_with(&outer_archive, "outer", |_| {});
     let inner_archive = outer.path("inner.zip");
     std::fs::copy(&outer_archive, &inner_archive).unwrap();
@@ -461,11 +467,7 @@ fn a_daemon_recorded_by_an_earlier_version_is_still_reached() {
         return;
     }
     let w = World::new();
-    let src = w.path("src");
-    std::fs::create_dir_all(src.join("lib")).unwrap();
-    std::fs::write(src.join("lib/mod.py"), b"x = 1\n").unwrap();
-    let archive = w.path("env.zip");
-    w.pack(&src, &archive, &[]);
+    let archive = small_archive(&w, "env.zip");
     let m = w.mount_with(&archive, "mnt", |_| {});
     std::fs::write(m.path("changed.txt"), b"keep me").unwrap();
     // Turn today's record into the one an earlier version wrote: in STATE/mounts, named after the
