@@ -20,6 +20,7 @@ pub mod envs;
 pub mod fault;
 pub mod fs;
 pub mod logging;
+pub mod mountinfo;
 pub mod node;
 pub mod overlay;
 pub mod private_dir;

@@ -84,30 +84,13 @@ pub fn fs_kind(path: &Path) -> Option<FsKind> {
     Some(kind)
 }
 
-/// Whether the NFS mount holding `path` was mounted with `local_lock=flock` or `=all`. (Read here
-/// rather than through the daemon layer's mount table: the overlay asks, and layers never call up.)
+/// Whether the NFS mount holding `path` was mounted with `local_lock=flock` or `=all`.
 fn nfs_local_lock(path: &Path) -> bool {
     let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    // The deepest mount containing the path; escaped (\040) points never match, which only
-    // costs the note.
-    table
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let point = left.split(' ').nth(4)?;
-            let mut r = right.split(' ');
-            let (fstype, options) = (r.next()?, r.nth(1)?);
-            path.starts_with(point)
-                .then_some((point.len(), fstype, options))
-        })
-        .max_by_key(|(len, ..)| *len)
-        .is_some_and(|(_, fstype, options)| {
-            fstype.starts_with("nfs")
-                && options
-                    .split(',')
-                    .any(|o| o == "local_lock=flock" || o == "local_lock=all")
-        })
+    crate::mountinfo::containing(&path).is_some_and(|m| {
+        m.fstype.starts_with("nfs")
+            && m.options
+                .split(',')
+                .any(|o| o == "local_lock=flock" || o == "local_lock=all")
+    })
 }

@@ -1,4 +1,4 @@
-//! Facts about mount points: what is mounted where (from /proc/self/mountinfo), whether a directory
+//! Facts about mount points: what is mounted where (the table is `crate::mountinfo`'s), whether a directory
 //! can take a mount, whether a FUSE mount is stale, who keeps one busy, and how to detach one.
 
 use std::io;
@@ -6,57 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountInfo {
-    pub point: PathBuf,
-    pub fstype: String,
-    pub source: String,
-    /// The superblock options (for FUSE: `user_id=`, the user who mounted it).
-    pub options: String,
-}
-
-/// Undoes the octal escapes (`\040` for space) of mountinfo fields.
-fn unescape(field: &str) -> PathBuf {
-    use std::os::unix::ffi::OsStringExt;
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(std::ffi::OsString::from_vec(out))
-}
-
-pub fn mounts() -> Vec<MountInfo> {
-    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let point = left.split(' ').nth(4)?;
-            let mut r = right.split(' ');
-            let fstype = r.next()?.to_string();
-            let source = r.next().unwrap_or("").to_string();
-            let options = r.next().unwrap_or("").to_string();
-            Some(MountInfo {
-                point: unescape(point),
-                fstype,
-                source,
-                options,
-            })
-        })
-        .collect()
-}
+pub use crate::mountinfo::{MountInfo, mounts};
 
 /// The topmost mount at exactly `path`, if any.
 pub fn mounted_at(path: &Path) -> Option<MountInfo> {
@@ -283,13 +233,6 @@ pub fn busy_processes(path: &Path) -> Vec<(u32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape("/a\\040b"), PathBuf::from("/a b"));
-        assert_eq!(unescape("/plain"), PathBuf::from("/plain"));
-        assert_eq!(unescape("/end\\04"), PathBuf::from("/end\\04"));
-    }
 
     #[test]
     fn mount_point_checks_name_the_problem() {

@@ -100,10 +100,16 @@ impl Runs {
         }
     }
 
-    /// Takes the decision lock, waiting (a bounded time) for other runs deciding.
-    pub fn decide(&self) -> Result<Decision, RunsError> {
+    /// The runs directory of this node and this env's directory of pid files in it.
+    fn dirs(&self) -> Result<(PrivateDir, PrivateDir), RunsError> {
         let runs = runtime::runtime()?.subdir("runs")?;
         let dir = runs.subdir(&self.key)?;
+        Ok((runs, dir))
+    }
+
+    /// Takes the decision lock, waiting (a bounded time) for other runs deciding.
+    pub fn decide(&self) -> Result<Decision, RunsError> {
+        let (runs, dir) = self.dirs()?;
         let lock_name = format!("{}.lock", self.key);
         let started = Instant::now();
         let timeout = decide_timeout();
@@ -199,10 +205,8 @@ impl Runs {
 
     /// `is_lingerer` without deciding: for a lingerer to see early that it was called off.
     pub fn still_lingerer(&self, pid: u32) -> bool {
-        let dir = runtime::runtime()
-            .and_then(|r| r.subdir("runs"))
-            .and_then(|r| r.subdir(&self.key));
-        dir.is_ok_and(|d| Self::names_lingerer(&d, pid))
+        self.dirs()
+            .is_ok_and(|(_, dir)| Self::names_lingerer(&dir, pid))
     }
 
     fn names_lingerer(dir: &PrivateDir, pid: u32) -> bool {

@@ -12,9 +12,19 @@ use std::path::Path;
 use super::LockError;
 use super::holder::{self, Read};
 
-/// Opens (creating when `create`) the lock file at `path`; None when it does not exist and
-/// `create` is false.
+/// Opens (creating when `create`) the lock file at `path` to take or hold the lock; None when it
+/// does not exist and `create` is false.
 pub(super) fn open(path: &Path, create: bool) -> Result<Option<File>, LockError> {
+    open_as(path, true, create)
+}
+
+/// Opens the lock file at `path` only to read its record (who holds it), which needs no write
+/// access: a lock beside an archive this user may only read still says who writes it.
+pub(super) fn open_to_read(path: &Path) -> Result<Option<File>, LockError> {
+    open_as(path, false, false)
+}
+
+fn open_as(path: &Path, write: bool, create: bool) -> Result<Option<File>, LockError> {
     use std::os::unix::fs::MetadataExt;
     let io_err = |source| LockError::Io {
         path: path.to_owned(),
@@ -23,7 +33,7 @@ pub(super) fn open(path: &Path, create: bool) -> Result<Option<File>, LockError>
     let open = |create_new: bool| {
         let mut o = OpenOptions::new();
         o.read(true)
-            .write(true)
+            .write(write)
             .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
         if create_new {
             o.create_new(true).mode(0o600);

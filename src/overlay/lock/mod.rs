@@ -159,7 +159,7 @@ fn trust_flock() -> bool {
 /// The record in the lock file at `path`, opened afresh (on NFS another client's write is seen
 /// only through a new open: close-to-open consistency).
 fn read_fresh(path: &Path) -> io::Result<Read> {
-    match file::open(path, false) {
+    match file::open_to_read(path) {
         Ok(Some(f)) => Ok(holder::read(&f)),
         Ok(None) => Ok(Read::Empty),
         Err(LockError::Io { source, .. }) => Err(source),
