@@ -249,8 +249,11 @@ impl PrivateDir {
     /// Writes `data` as the file `name`, atomically (a temporary file, fsync, rename).
     pub fn write_atomic(&self, name: &str, data: &[u8]) -> io::Result<()> {
         use std::io::Write;
-        let tmp = format!(".{name}.tmp-{}", std::process::id());
-        let _ = self.remove_file(&tmp);
+        // Unique per process and moment: nodes sharing this directory may have the same pid.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let tmp = format!(".{name}.tmp-{}-{nanos:x}", std::process::id());
         let mut f = self.create_new(&tmp)?;
         let written = f.write_all(data).and_then(|()| f.sync_all());
         if let Err(e) = written.and_then(|()| self.rename(&tmp, name)) {

@@ -246,3 +246,75 @@ fn tree_comparison_detects_every_kind_of_difference() {
         );
     }
 }
+
+#[test]
+fn the_first_mount_records_its_start_up_and_the_next_mounts_prefetch_it() {
+    use std::os::unix::fs::PermissionsExt;
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = World::new();
+    let src = w.path("src");
+    fs::create_dir_all(src.join("lib")).unwrap();
+    let text = |k: u8| -> Vec<u8> {
+        (0..200_000u32)
+            .map(|i| b'a' + ((i / 9) as u8 + k) % 26)
+            .collect()
+    };
+    for (k, name) in ["lib/a.py", "lib/b.py", "lib/unread.py"].iter().enumerate() {
+        fs::write(src.join(name), text(k as u8)).unwrap();
+    }
+    let archive = w.path("a.zip");
+    w.pack(&src, &archive, &[]);
+    let status = |point: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&w.ok(["status".as_ref(), point.as_os_str(), "--json".as_ref()]))
+            .unwrap()
+    };
+
+    // First mount: no profile yet, so it records; a mount shorter than the window writes at unmount.
+    let m = w.mount_with(&archive, "first", |c| {
+        c.arg("--read-only").env("CONDA_FUSE_STARTUP_WINDOW", "600");
+    });
+    assert_eq!(status(&m.point)["prefetched_parts"], 0);
+    assert_eq!(fs::read(m.path("lib/b.py")).unwrap(), text(1));
+    assert_eq!(fs::read(m.path("lib/a.py")).unwrap(), text(0));
+    w.ok(["unmount".as_ref(), m.point.as_os_str()]);
+    let profiles: Vec<_> = fs::read_dir(w.state_dir().join("startup"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(profiles.len(), 1, "{profiles:?}");
+    let mode = fs::metadata(&profiles[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the profile is private");
+
+    // The next mount prefetches the two files read, not the third, and serves the same bytes.
+    let m = w.mount_ro(&archive, "second");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while status(&m.point)["prefetched_parts"] != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no prefetch: {}",
+            status(&m.point)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(status(&m.point)["prefetched_bytes"], 400_000);
+    assert!(
+        w.ok(["status".as_ref(), m.point.as_os_str()])
+            .contains("prefetched:    2 parts")
+    );
+    for (k, name) in ["lib/a.py", "lib/b.py", "lib/unread.py"].iter().enumerate() {
+        assert_eq!(fs::read(m.path(name)).unwrap(), text(k as u8), "{name}");
+    }
+    w.ok(["unmount".as_ref(), m.point.as_os_str()]);
+
+    // CONDA_FUSE_PREFETCH=off: neither prefetch nor recording.
+    let before = fs::read(&profiles[0]).unwrap();
+    let m = w.mount_with(&archive, "third", |c| {
+        c.arg("--read-only").env("CONDA_FUSE_PREFETCH", "off");
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(status(&m.point)["prefetched_parts"], 0);
+    w.ok(["unmount".as_ref(), m.point.as_os_str()]);
+    assert_eq!(fs::read(&profiles[0]).unwrap(), before);
+}

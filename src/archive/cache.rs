@@ -8,6 +8,7 @@
 //! (bounded by the spill cap). Both tiers evict least-recently-used entries; a reader holding an
 //! `Arc<Decoded>` keeps it alive until done.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -18,6 +19,7 @@ use lru::LruCache;
 
 use super::error::EntryError;
 use super::read::Archive;
+use super::startup::{Prefetched, Recorder};
 
 /// Entries up to this size are decompressed by the first reader itself, in one go.
 const INLINE_DECODE: u64 = 256 * 1024;
@@ -165,6 +167,16 @@ impl CacheLimits {
     }
 }
 
+/// What `stage` did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Staging {
+    Decoded(u64),
+    /// Cached, staged or not stageable already.
+    Skipped,
+    /// The staged parts fill the memory limit until readers take some.
+    Full,
+}
+
 /// What of an entry a cache slot holds: all of it, or one segment of its seek table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Part {
@@ -174,7 +186,7 @@ pub enum Part {
 
 impl Part {
     /// Uncompressed length of this part of `entry`.
-    fn len(self, archive: &Archive, i: u32) -> u64 {
+    pub fn len(self, archive: &Archive, i: u32) -> u64 {
         let e = archive.index().entry(i);
         match (self, &e.seek) {
             (Part::Segment(k), Some(t)) => {
@@ -225,6 +237,18 @@ pub struct DecodedCache {
     limits: CacheLimits,
     memory: Mutex<Tier>,
     spill: Mutex<Tier>,
+    /// Parts decoded ahead of their first reader (see `startup.rs`), kept apart until that reader
+    /// comes, so the churn of a start-up's other reads never evicts them first.
+    staged: Mutex<Staged>,
+    /// What readers decode in a mount's first seconds.
+    recorder: Recorder,
+    prefetched: Arc<Prefetched>,
+}
+
+#[derive(Default)]
+struct Staged {
+    parts: HashMap<Key, Arc<Decoded>>,
+    bytes: u64,
 }
 
 impl DecodedCache {
@@ -233,7 +257,19 @@ impl DecodedCache {
             memory: Mutex::new(Tier::new(limits.memory)),
             spill: Mutex::new(Tier::new(limits.spill)),
             limits,
+            staged: Mutex::default(),
+            recorder: Recorder::default(),
+            prefetched: Arc::default(),
         }
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// What the start-up prefetch put into this cache.
+    pub fn prefetched(&self) -> &Arc<Prefetched> {
+        &self.prefetched
     }
 
     pub fn limits(&self) -> &CacheLimits {
@@ -269,38 +305,31 @@ impl DecodedCache {
         let in_memory = size <= self.limits.memory_entry_max();
         let tier = self.tier(size);
         let key = (i, part);
+        let staged = {
+            let mut st = self.staged.lock().expect("staged lock");
+            let d = st.parts.remove(&key);
+            if let Some(d) = &d {
+                st.bytes -= d.len;
+            }
+            d
+        };
         let (decoded, fresh) = {
             let mut t = tier.lock().expect("cache lock");
-            match t.lru.get(&key) {
-                Some(d) if !d.failed() => (d.clone(), false),
-                _ => {
-                    let store =
-                        if in_memory {
-                            let mut v = Vec::new();
-                            v.try_reserve_exact(size as usize)
-                                .map_err(|_| EntryError::Io("entry too large for memory".into()))?;
-                            Store::Memory(RwLock::new(v))
-                        } else {
-                            Store::Spill(tempfile::tempfile_in(&self.limits.spill_dir).map_err(|e| {
-                            EntryError::Io(format!(
-                                "cannot create a temporary file in {} for a large entry: {e}",
-                                self.limits.spill_dir.display()
-                            ))
-                        })?)
-                        };
-                    let d = Arc::new(Decoded {
-                        len: size,
-                        store,
-                        progress: Mutex::new(Progress::default()),
-                        advanced: Condvar::new(),
-                    });
+            match (t.lru.get(&key), staged) {
+                (Some(d), _) if !d.failed() => (d.clone(), false),
+                (_, staged) => {
+                    let fresh = staged.is_none();
+                    let d = match staged {
+                        Some(d) => d,
+                        None => Arc::new(self.new_decoded(size, in_memory)?),
+                    };
                     if let Some(old) = t.lru.pop(&key) {
                         t.bytes -= old.len;
                     }
                     t.make_room(size);
                     t.lru.put(key, d.clone());
                     t.bytes += size;
-                    (d, true)
+                    (d, fresh)
                 }
             }
         };
@@ -313,6 +342,72 @@ impl DecodedCache {
             }
         }
         Ok(decoded)
+    }
+
+    fn new_decoded(&self, size: u64, in_memory: bool) -> Result<Decoded, EntryError> {
+        let store = if in_memory {
+            let mut v = Vec::new();
+            v.try_reserve_exact(size as usize)
+                .map_err(|_| EntryError::Io("entry too large for memory".into()))?;
+            Store::Memory(RwLock::new(v))
+        } else {
+            Store::Spill(tempfile::tempfile_in(&self.limits.spill_dir).map_err(|e| {
+                EntryError::Io(format!(
+                    "cannot create a temporary file in {} for a large entry: {e}",
+                    self.limits.spill_dir.display()
+                ))
+            })?)
+        };
+        Ok(Decoded {
+            len: size,
+            store,
+            progress: Mutex::new(Progress::default()),
+            advanced: Condvar::new(),
+        })
+    }
+
+    /// Decodes `part` of entry `i` (in memory, on this thread) for a reader still to come, unless
+    /// it is cached or staged already, or would take the staged parts over the memory limit.
+    /// Returns whether it decoded and how many bytes are staged now.
+    pub fn stage(&self, archive: &Arc<Archive>, i: u32, part: Part) -> Staging {
+        let size = part.len(archive, i);
+        let key = (i, part);
+        if size > self.limits.memory_entry_max()
+            || self
+                .tier(size)
+                .lock()
+                .expect("cache lock")
+                .lru
+                .contains(&key)
+        {
+            return Staging::Skipped;
+        }
+        let d = {
+            let mut st = self.staged.lock().expect("staged lock");
+            if st.parts.contains_key(&key) {
+                return Staging::Skipped;
+            }
+            if st.bytes + size > self.limits.memory {
+                return Staging::Full;
+            }
+            let Ok(d) = self.new_decoded(size, true) else {
+                return Staging::Full;
+            };
+            let d = Arc::new(d);
+            st.parts.insert(key, d.clone());
+            st.bytes += size;
+            d
+        };
+        d.fill(archive, i, part);
+        if d.failed() {
+            let mut st = self.staged.lock().expect("staged lock");
+            if st.parts.get(&key).is_some_and(|x| Arc::ptr_eq(x, &d)) {
+                st.parts.remove(&key);
+                st.bytes -= size;
+            }
+            return Staging::Skipped;
+        }
+        Staging::Decoded(size)
     }
 
     /// Reads `part` of entry `i` at `offset` (within the part) through the cache; failed parts leave

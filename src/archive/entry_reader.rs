@@ -143,6 +143,9 @@ impl EntryReader {
         }
         let len = len.min((self.size - offset) as usize);
         let mut out = Vec::with_capacity(len);
+        if self.segment_size.is_none() {
+            self.cache.recorder().note(self.entry, Part::Whole);
+        }
         if self.stored {
             out.resize(len, 0);
             let n = self.archive.read_stored_at(self.entry, offset, &mut out)?;
@@ -225,6 +228,9 @@ impl EntryReader {
             let within = pos - k * seg;
             let take = (end - pos).min(seg - within) as usize;
             let at = (pos - offset) as usize;
+            self.cache
+                .recorder()
+                .note(self.entry, Part::Segment(k as u32));
             let n = self.cache.read_at(
                 &self.archive,
                 self.entry,

@@ -14,6 +14,7 @@ pub mod meta;
 pub mod pack;
 pub mod pipeline;
 pub mod read;
+pub mod startup;
 pub mod write;
 
 pub use build::{

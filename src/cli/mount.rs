@@ -241,6 +241,13 @@ pub(super) fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         progress::bytes(s.cache_memory_bytes),
         progress::bytes(s.cache_spill_bytes)
     );
+    if s.prefetched_parts > 0 {
+        println!(
+            "prefetched:    {} parts, {} (the start-up profile)",
+            s.prefetched_parts,
+            progress::bytes(s.prefetched_bytes)
+        );
+    }
     println!("memory (RSS):  {}", progress::bytes(s.resident_bytes));
     if s.read_errors > 0 {
         println!("read errors:   {} (see the daemon log)", s.read_errors);

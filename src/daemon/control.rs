@@ -35,6 +35,11 @@ pub struct Status {
     pub cache_spill_bytes: u64,
     pub read_errors: u64,
     pub decompressed_bytes: u64,
+    /// Parts of entries the start-up prefetch decoded ahead of their readers, and their bytes.
+    #[serde(default)]
+    pub prefetched_parts: u64,
+    #[serde(default)]
+    pub prefetched_bytes: u64,
     pub resident_bytes: u64,
     /// Writable mounts: where changes live until saved, and how many there are.
     pub upper_dir: Option<String>,

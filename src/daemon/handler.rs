@@ -138,11 +138,18 @@ fn resident_bytes() -> u64 {
 }
 
 fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
-    let (mem, spill, decompressed, entries) = {
+    let (mem, spill, decompressed, entries, prefetched) = {
         let view = fs.overlay().view();
         let (mem, spill) = view.base().cache().usage();
         let decompressed = view.base().archive().decompressed_bytes();
-        (mem, spill, decompressed, view.tree().live() as u64)
+        let prefetched = view.base().cache().prefetched().clone();
+        (
+            mem,
+            spill,
+            decompressed,
+            view.tree().live() as u64,
+            prefetched,
+        )
     };
     let pending = fs.overlay().pending();
     Status {
@@ -156,6 +163,8 @@ fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
         cache_spill_bytes: spill,
         read_errors: fs.read_errors.load(Ordering::Relaxed),
         decompressed_bytes: decompressed,
+        prefetched_parts: prefetched.parts.load(Ordering::Relaxed),
+        prefetched_bytes: prefetched.decoded_bytes.load(Ordering::Relaxed),
         resident_bytes: resident_bytes(),
         upper_dir: fs.overlay().upper_root().map(|p| p.display().to_string()),
         unsaved_changes: pending.changes,

@@ -9,6 +9,7 @@ pub mod control;
 mod handler;
 pub mod mountpoint;
 pub mod runtime;
+mod startup;
 pub mod state;
 
 use std::fs::File;
@@ -431,8 +432,10 @@ fn serve(
         read_only = req.read_only,
         "mounted"
     );
+    let startup = startup::Startup::begin(fs.overlay().view().base().clone(), &mounted.archive);
     ready(pid);
     let result = session.run();
+    startup.finish();
     // Unsaved changes must survive the machine too, not only this process (close flushes them).
     fs.overlay().close();
     MountRecord::remove(&mounted.mountpoint);

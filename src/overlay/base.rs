@@ -34,7 +34,7 @@ impl Base {
         &self.archive
     }
 
-    pub fn cache(&self) -> &DecodedCache {
+    pub fn cache(&self) -> &Arc<DecodedCache> {
         &self.cache
     }
 
