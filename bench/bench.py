@@ -421,7 +421,8 @@ def install_section(args, binary, work, row, rows):
     conda create, save) vs into a native prefix; then `conda install` of one more package (with
     its save). The package cache is warm for both (one create first), as on a user's second env."""
     py = REPO / "target/test-venv/bin/python"
-    if subprocess.run([str(py), "-c", "import rattler, conda_package_handling"], capture_output=True).returncode:
+    if not py.exists() or subprocess.run([str(py), "-c", "import rattler, conda_package_handling"],
+                                         capture_output=True).returncode:
         shutil.rmtree(py.parent.parent, ignore_errors=True)
         sh([sys.executable, "-m", "venv", str(py.parent.parent)])
         sh([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "py-rattler",
@@ -458,24 +459,31 @@ def install_section(args, binary, work, row, rows):
     def ours_install():
         return timed([str(binary), "install", names[-1], "-y", "-q", "mpmath"], env=env)
 
+    # conda links files from its package cache: by hard links when the cache shares the prefix's
+    # filesystem (a native create then copies nothing), by copies otherwise (always so into a mount).
+    shm = Path(tempfile.mkdtemp(prefix="cf-bench-pkgs-", dir="/dev/shm"))
     try:
-        native_create()  # fills the package cache
-        created, installed = ([], []), ([], [])
-        for _ in range(args.cold_runs):
-            created[0].append(native_create())
-            created[1].append(ours_create())
-            installed[0].append(native_install())
-            installed[1].append(ours_install())
-        row("conda create of the scientific stack (16 packages + python; create, mount, conda "
-            "create, save; vs conda create into a native prefix)", statistics.median(created[0]),
-            statistics.median(created[1]), 1.5)
-        row("conda install of one more package into it (mount, install, save; vs native)",
-            statistics.median(installed[0]), statistics.median(installed[1]), 1.5)
+        for where, pkgs in (("package cache on the prefix's filesystem: native hard-links", work / "install-pkgs"),
+                            ("package cache on another filesystem (tmpfs): native copies", shm)):
+            env["FAKE_CONDA_PKGS"] = str(pkgs)
+            native_create()  # fills the package cache
+            created, installed = ([], []), ([], [])
+            for _ in range(args.cold_runs):
+                created[0].append(native_create())
+                created[1].append(ours_create())
+                installed[0].append(native_install())
+                installed[1].append(ours_install())
+            row(f"conda create of the scientific stack (16 packages + python; conda-fuse: new archive, "
+                f"mount, conda create, save; vs a native prefix; {where})", statistics.median(created[0]),
+                statistics.median(created[1]), 1.5)
+            row(f"conda install of one more package into it (mount, install, save; vs native; {where})",
+                statistics.median(installed[0]), statistics.median(installed[1]), 1.5)
     finally:
         for name in names:
             subprocess.run([str(binary), "rm", "-y", "-f", name], env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
         shutil.rmtree(native, ignore_errors=True)
+        shutil.rmtree(shm, ignore_errors=True)
 
 
 def main():

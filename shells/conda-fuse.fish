@@ -189,7 +189,7 @@ complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand pack" -l no-reloca
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand pack" -l force -d 'Replace the output archive if it exists'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand pack" -s h -l help -d 'Print help'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l upper-dir -d 'Where writable mounts keep changes until saved [default: $CONDA_FUSE_UPPER_DIR, else ~/.local/state/conda-fuse/upper]' -r -F
-complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l compression -d 'How saves compress new data: deflate (readable by every zip tool), zstd, or store' -r -f -a "deflate\t''
+complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l compression -d 'How saves compress new data: deflate (level 6; readable by every zip tool), zstd, or store' -r -f -a "deflate\t''
 zstd\t''
 store\t''"
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand mount" -l cache-size -d 'Memory for decompressed entries, in MiB' -r

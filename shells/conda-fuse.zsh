@@ -146,7 +146,7 @@ _arguments "${_arguments_options[@]}" : \
 (mount)
 _arguments "${_arguments_options[@]}" : \
 '--upper-dir=[Where writable mounts keep changes until saved \[default\: \$CONDA_FUSE_UPPER_DIR, else ~/.local/state/conda-fuse/upper\]]:DIR:_files' \
-'--compression=[How saves compress new data\: deflate (readable by every zip tool), zstd, or store]:COMPRESSION:(deflate zstd store)' \
+'--compression=[How saves compress new data\: deflate (level 6; readable by every zip tool), zstd, or store]:COMPRESSION:(deflate zstd store)' \
 '--cache-size=[Memory for decompressed entries, in MiB]:MIB:_default' \
 '--spill-size=[Disk for decompressed large entries (in TMPDIR), in MiB]:MIB:_default' \
 '--threads=[Threads serving requests (default\: 2 per core, at least 4)]:THREADS:_default' \

@@ -17,7 +17,7 @@ use conda_fuse::fs::Filesystem;
 
 fn save(fs: &Filesystem, progress: &mut dyn FnMut(u64, u64)) {
     let opts = BuildOptions {
-        compression: Compression::DEFAULT,
+        compression: Compression::SAVE,
         threads: 2,
         spill_dir: std::env::temp_dir(),
     };

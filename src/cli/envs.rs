@@ -257,7 +257,7 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     claim_temporary(&cleanup)?;
     cleanup.armed = true;
     let opts = BuildOptions {
-        compression: Compression::DEFAULT,
+        compression: Compression::PACK,
         threads: 1,
         spill_dir: paths.archives.clone(),
     };

@@ -210,7 +210,7 @@ struct MountArgs {
     /// Where writable mounts keep changes until saved [default: $CONDA_FUSE_UPPER_DIR, else ~/.local/state/conda-fuse/upper]
     #[arg(long, value_name = "DIR")]
     upper_dir: Option<PathBuf>,
-    /// How saves compress new data: deflate (readable by every zip tool), zstd, or store
+    /// How saves compress new data: deflate (level 6; readable by every zip tool), zstd, or store
     #[arg(long, value_enum, default_value = "deflate")]
     compression: Method,
     /// Stay in the foreground (logs to the terminal; Ctrl-C unmounts)

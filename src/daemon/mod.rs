@@ -65,7 +65,7 @@ impl MountRequest {
             allow_other: false,
             keep_owners: false,
             upper_root: state::upper_root(),
-            compression: Compression::DEFAULT,
+            compression: Compression::SAVE,
             steal_lock: false,
         }
     }

@@ -21,7 +21,7 @@ use super::model::{self, Op};
 pub fn pack(src: &Path, archive: &Path) {
     let plan = conda_fuse::archive::pack::plan_directory(src, None, &[]).unwrap();
     let opts = BuildOptions {
-        compression: Compression::DEFAULT,
+        compression: Compression::SAVE,
         threads: 2,
         spill_dir: archive.parent().unwrap().to_owned(),
     };
