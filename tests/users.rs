@@ -146,3 +146,120 @@ fn other_users_let_in_get_no_write_bits_the_archive_carries() {
         .unwrap();
     assert!(!denied.status.success());
 }
+
+#[test]
+fn envs_a_lab_shares_are_found_in_path_order_and_served_read_only_to_its_users() {
+    let Some(u) = User::new() else { return };
+    // The lab's directory belongs to someone else (root here): readable, not writable, for the user.
+    let lab = u.path("lab");
+    fs::create_dir(&lab).unwrap();
+    let pack = |name: &str, text: &str, into: &std::path::Path| {
+        let src = u.path(&format!("src-{name}-{}", text.len()));
+        fs::create_dir_all(src.join("bin")).unwrap();
+        fs::write(src.join("bin/what"), text).unwrap();
+        let archive = into.join(format!("{name}.zip"));
+        u.world.pack(&src, &archive, &["--prefix-dir", name]);
+        archive
+    };
+    let tools = pack("tools", "the lab's tools\n", &lab);
+    pack("same", "the lab's\n", &lab);
+    let mine = u.mkdir("mine");
+    let my_same = pack("same", "mine\n", &mine);
+    user::chown_tree(&my_same);
+    let envs = u.mkdir("envs");
+    let search = format!("{}:{}", mine.display(), lab.display());
+    let cf = |args: &[&str]| {
+        u.command(common::bin())
+            .args(args)
+            .env("CONDA_FUSE_ARCHIVE_PATH", &search)
+            .env("CONDA_FUSE_MOUNT_ROOT", &envs)
+            .output()
+            .unwrap()
+    };
+    let ok = |args: &[&str]| {
+        let out = cf(args);
+        common::assert_success(&out, &args.join(" "));
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let fails = |args: &[&str]| {
+        let out = cf(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
+    let (list, _) = ok(&["env-list"]);
+    let line = |name: &str| {
+        list.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        line("tools").contains(&format!("in {}, read-only for you", lab.display())),
+        "{list}"
+    );
+    assert!(
+        line("same").contains(&format!("hides the one in {}", lab.display())),
+        "{list}"
+    );
+    let (json, _) = ok(&["env-list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let row = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("tools")["writable"], false);
+    assert_eq!(row("same")["writable"], true);
+    assert_eq!(row("same")["archive"], my_same.to_str().unwrap());
+    let (names, _) = ok(&["env-list", "--names"]);
+    assert_eq!(names, "same\ntools\n");
+
+    // Activate mounts it read-only for this user, saying so; the user's own daemon serves it.
+    let (prefix, note) = ok(&["activate", "tools"]);
+    assert!(
+        note.contains("which you cannot write; mounting it read-only"),
+        "{note}"
+    );
+    let prefix = std::path::PathBuf::from(prefix.trim());
+    assert_eq!(u.read(&prefix.join("bin/what")), b"the lab's tools\n");
+    let (status, _) = ok(&["status", "tools"]);
+    assert!(status.contains("read-only"), "{status}");
+    ok(&["unmount", "tools"]);
+
+    // Batch jobs use it as any env; the first directory wins for a name both have.
+    let (out, _) = ok(&[
+        "run",
+        "tools",
+        "--",
+        "cat",
+        &prefix.join("bin/what").to_string_lossy(),
+    ]);
+    assert_eq!(out, "the lab's tools\n");
+    let (out, _) = ok(&[
+        "run",
+        "same",
+        "--",
+        "cat",
+        &envs.join("same/same/bin/what").to_string_lossy(),
+    ]);
+    assert_eq!(out, "mine\n");
+
+    // What needs to change it is refused, naming the directory; nothing is touched.
+    let before = fs::read(&tools).unwrap();
+    let err = fails(&["run", "--write", "tools", "--", "true"]);
+    assert!(err.contains("in a directory you cannot write"), "{err}");
+    assert!(err.contains(&lab.display().to_string()), "{err}");
+    let err = fails(&["rm", "-y", "tools"]);
+    assert!(err.contains("only its owner can delete it"), "{err}");
+    let err = fails(&["create", "tools", "python"]);
+    assert!(err.contains("exists"), "{err}");
+    assert_eq!(fs::read(&tools).unwrap(), before);
+    assert!(!common::is_mounted(&envs.join("tools")));
+}

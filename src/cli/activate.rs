@@ -30,11 +30,14 @@ pub(super) struct ActivateArgs {
 pub(super) fn activate(a: ActivateArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
-    let want = if a.read_only {
-        Want::ReadOnly
-    } else {
-        Want::PreferWritable
-    };
+    let want = super::envs::want_for_me(
+        &env,
+        if a.read_only {
+            Want::ReadOnly
+        } else {
+            Want::PreferWritable
+        },
+    )?;
     if want != Want::ReadOnly {
         super::run::reclaim_lingering_mount(&env)?;
     }

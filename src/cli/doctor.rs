@@ -226,7 +226,7 @@ fn check_archives(r: &mut Report, paths: &Paths) {
             );
         }
     }
-    let leftovers = std::fs::read_dir(&paths.archives)
+    let leftovers = std::fs::read_dir(paths.archives())
         .into_iter()
         .flatten()
         .flatten()
@@ -271,7 +271,7 @@ fn check_cluster(r: &mut Report, paths: &Paths) {
         _ => "a node-local filesystem",
     };
     let shared = |k: Option<FsKind>| matches!(k, Some(FsKind::Shared { .. }));
-    let archives = fs_kind(&paths.archives);
+    let archives = fs_kind(paths.archives());
     let mounts = fs_kind(&paths.mounts);
     let runtime = fs_kind(&paths.runtime);
     let state = fs_kind(&paths.upper);
@@ -297,7 +297,7 @@ fn check_cluster(r: &mut Report, paths: &Paths) {
                 "the mount root is on {} but the archives {} are on {}: other nodes see the mount \
                  points but cannot mount these envs",
                 name(mounts),
-                paths.archives.display(),
+                paths.archives().display(),
                 name(archives)
             ),
             Some("keep archives where every node sees them (CONDA_FUSE_ARCHIVE_PATH)".into()),
@@ -408,7 +408,7 @@ pub(super) fn doctor() -> anyhow::Result<()> {
     check_dir(
         &mut r,
         "archives",
-        &paths.archives,
+        paths.archives(),
         "CONDA_FUSE_ARCHIVE_PATH",
     );
     check_dir(&mut r, "mounts", &paths.mounts, "CONDA_FUSE_MOUNT_ROOT");

@@ -80,11 +80,40 @@ pub(super) fn mount_env(env: &Env, want: Want) -> anyhow::Result<EnvMount> {
     mount_env_with(env, want, false)
 }
 
+/// What `want` comes to for this user: an env in a directory shared with them (a lab's, a
+/// site's) that they cannot write is served read-only, with a note, where writable was only
+/// preferred; where it is needed, that is an error naming the directory.
+pub(super) fn want_for_me(env: &Env, want: Want) -> anyhow::Result<Want> {
+    if want == Want::ReadOnly || !env.archive.is_file() || env.writable_by_me() {
+        return Ok(want);
+    }
+    let dir = env.archive.parent().unwrap_or(Path::new("/"));
+    if want == Want::Writable {
+        bail!(
+            "'{}' is {}, in a directory you cannot write ({}): it can only be used read-only \
+             (conda-fuse-activate {} or conda-fuse run {}); to change it, ask its owner, or copy \
+             it into your own first directory of CONDA_FUSE_ARCHIVE_PATH under another name",
+            env.name,
+            env.archive.display(),
+            dir.display(),
+            env.name,
+            env.name
+        );
+    }
+    eprintln!(
+        "conda-fuse: note: '{}' is {}, which you cannot write; mounting it read-only",
+        env.name,
+        env.archive.display()
+    );
+    Ok(Want::ReadOnly)
+}
+
 /// `mount_env`, taking the writer lock from a live-looking holder when `steal_lock`.
 pub(super) fn mount_env_with(env: &Env, want: Want, steal_lock: bool) -> anyhow::Result<EnvMount> {
     if !env.archive.is_file() {
         return Err(missing(env));
     }
+    let want = want_for_me(env, want)?;
     let archive = env
         .archive
         .canonicalize()
@@ -213,7 +242,6 @@ impl Drop for CreateCleanup<'_> {
 pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
-    let conda = conda::find()?;
     if env.archive.exists() {
         bail!(
             "an environment named '{}' exists already ({}); see conda-fuse-env-list, choose another \
@@ -223,7 +251,8 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
             env.name
         );
     }
-    for dir in [&paths.archives, &paths.mounts] {
+    let conda = conda::find()?;
+    for dir in [paths.archives(), paths.mounts.as_path()] {
         std::fs::create_dir_all(dir).with_context(|| {
             format!(
                 "cannot create {}; check CONDA_FUSE_ARCHIVE_PATH / CONDA_FUSE_MOUNT_ROOT",
@@ -247,7 +276,7 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     }
     // The archive is built under a hidden name and renamed into place only once conda succeeded
     // and everything is saved, so a failed or interrupted create never leaves NAME.zip behind.
-    let temporary = paths.archives.join(format!(".{}.creating.zip", env.name));
+    let temporary = paths.archives().join(format!(".{}.creating.zip", env.name));
     let mut cleanup = CreateCleanup {
         env: &env,
         temporary: temporary.clone(),
@@ -259,7 +288,7 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     let opts = BuildOptions {
         compression: Compression::PACK,
         threads: 1,
-        spill_dir: paths.archives.clone(),
+        spill_dir: paths.archives().to_path_buf(),
     };
     build_archive(&temporary, &[], &opts, &mut |_| {})
         .with_context(|| format!("cannot write {}", temporary.display()))?;
@@ -440,6 +469,13 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     let lock_file = lock::lock_path(&env.archive);
     if !env.archive.exists() && !upper_dir.exists() && !lock_file.exists() {
         return Err(missing(&env));
+    }
+    if env.archive.exists() && !env.writable_by_me() {
+        bail!(
+            "'{}' is {}, in a directory you cannot write: only its owner can delete it",
+            env.name,
+            env.archive.display()
+        );
     }
     match clear_stale(&env)? {
         Probe::Live(r) if !a.force => bail!(

@@ -33,6 +33,10 @@ struct Row {
     unsaved_changes: u64,
     /// The writable mount on another node, if its heartbeat says it is alive.
     writer_elsewhere: Option<Elsewhere>,
+    /// Whether this user can change it (its archive and directory writable for them).
+    writable: bool,
+    /// Archives of the same name in later CONDA_FUSE_ARCHIVE_PATH directories, hidden by this one.
+    shadowed: Vec<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +83,8 @@ fn row(paths: &Paths, info: list::EnvInfo) -> Row {
     };
     Row {
         info,
+        writable: env.writable_by_me(),
+        shadowed: paths.shadowed(&env),
         mountpoint: env.mountpoint,
         mounted,
         pid,
@@ -107,7 +113,7 @@ pub(super) fn env_list(a: EnvListArgs) -> anyhow::Result<()> {
         println!(
             "no environments in {} (create one with conda-fuse-create NAME, or pack one with \
              conda-fuse pack DIR --name NAME)",
-            paths.archives.display()
+            paths.archives().display()
         );
         return Ok(());
     }
@@ -142,6 +148,21 @@ pub(super) fn env_list(a: EnvListArgs) -> anyhow::Result<()> {
         } else {
             "-".into()
         };
+        let parent = |p: &PathBuf| p.parent().unwrap_or(p).display().to_string();
+        if paths.archive_dirs.len() > 1 || !r.writable {
+            notes.push(format!(
+                "in {}{}",
+                parent(&r.info.archive),
+                if r.writable {
+                    ""
+                } else {
+                    ", read-only for you"
+                }
+            ));
+        }
+        for hidden in &r.shadowed {
+            notes.push(format!("hides the one in {}", parent(hidden)));
+        }
         if !r.info.named_layout && r.info.entries.is_ok() {
             notes.push(format!(
                 "no {}/ folder: mount it with conda-fuse mount",
@@ -185,7 +206,19 @@ pub(super) fn paths() -> anyhow::Result<()> {
     let lines = [
         (
             "archives",
-            format!("{}  (CONDA_FUSE_ARCHIVE_PATH)", p.archives.display()),
+            if p.archive_dirs.len() == 1 {
+                format!("{}  (CONDA_FUSE_ARCHIVE_PATH)", p.archives().display())
+            } else {
+                let dirs: Vec<String> = p
+                    .archive_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect();
+                format!(
+                    "{}  (CONDA_FUSE_ARCHIVE_PATH: looked up in this order; new envs go into the first)",
+                    dirs.join(":")
+                )
+            },
         ),
         (
             "mounts",

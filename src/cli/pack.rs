@@ -56,10 +56,10 @@ fn target(a: &PackArgs) -> anyhow::Result<Target> {
             env.name
         );
     }
-    std::fs::create_dir_all(&paths.archives).with_context(|| {
+    std::fs::create_dir_all(paths.archives()).with_context(|| {
         format!(
             "cannot create {} (CONDA_FUSE_ARCHIVE_PATH)",
-            paths.archives.display()
+            paths.archives().display()
         )
     })?;
     let relocate = if a.no_relocate {

@@ -2,6 +2,12 @@
 //! `$CONDA_FUSE_ARCHIVE_PATH/NAME.zip` (default `~/miniconda_fuse/archives`), mounted at
 //! `$CONDA_FUSE_MOUNT_ROOT/NAME` (default `~/miniconda_fuse/envs`), with the environment in the
 //! archive's folder `NAME/`, so the conda prefix is `$CONDA_FUSE_MOUNT_ROOT/NAME/NAME`.
+//!
+//! `CONDA_FUSE_ARCHIVE_PATH` may list several directories, `:`-separated like PATH (a lab's
+//! `/proj/lab/envs`, a site's collection): new environments go into the first, a name is found in
+//! the first directory that has it. Mount points stay per user, so an env from a directory
+//! another user owns is mounted by each user's own daemon, read-only when its archive or directory
+//! is not writable for them.
 
 pub mod list;
 pub mod runs;
@@ -12,7 +18,8 @@ use crate::daemon::state;
 
 #[derive(Debug, Clone)]
 pub struct Paths {
-    pub archives: PathBuf,
+    /// Where archives are looked for, in order; never empty. The first is where new ones go.
+    pub archive_dirs: Vec<PathBuf>,
     pub mounts: PathBuf,
     pub state: PathBuf,
     /// This node's mount records, sockets and run counts.
@@ -48,12 +55,23 @@ fn settle(var: &str, path: PathBuf) -> Result<PathBuf, EnvError> {
 impl Paths {
     pub fn from_env() -> Result<Paths, EnvError> {
         let home = state::home_dir();
-        let archives = place("CONDA_FUSE_ARCHIVE_PATH", || {
-            home.join("miniconda_fuse/archives")
-        });
+        let mut archive_dirs = Vec::new();
+        let list = std::env::var_os("CONDA_FUSE_ARCHIVE_PATH").unwrap_or_default();
+        for dir in std::env::split_paths(&list).filter(|d| !d.as_os_str().is_empty()) {
+            let dir = settle("CONDA_FUSE_ARCHIVE_PATH", dir)?;
+            if !archive_dirs.contains(&dir) {
+                archive_dirs.push(dir);
+            }
+        }
+        if archive_dirs.is_empty() {
+            archive_dirs.push(settle(
+                "CONDA_FUSE_ARCHIVE_PATH",
+                home.join("miniconda_fuse/archives"),
+            )?);
+        }
         let mounts = place("CONDA_FUSE_MOUNT_ROOT", || home.join("miniconda_fuse/envs"));
         Ok(Paths {
-            archives: settle("CONDA_FUSE_ARCHIVE_PATH", archives)?,
+            archive_dirs,
             mounts: settle("CONDA_FUSE_MOUNT_ROOT", mounts)?,
             state: state::state_dir(),
             runtime: crate::daemon::runtime::runtime_dir(),
@@ -62,27 +80,53 @@ impl Paths {
         })
     }
 
+    /// Where new environments go: the first directory of `CONDA_FUSE_ARCHIVE_PATH`.
+    pub fn archives(&self) -> &Path {
+        &self.archive_dirs[0]
+    }
+
+    /// The environment `name`: its archive in the first directory that has one, else (for
+    /// `create`) where a new one would go.
     pub fn env(&self, name: &str) -> Result<Env, EnvError> {
         validate_name(name)?;
+        let file = format!("{name}.zip");
+        let archive = self
+            .archive_dirs
+            .iter()
+            .map(|d| d.join(&file))
+            .find(|a| a.symlink_metadata().is_ok())
+            .unwrap_or_else(|| self.archives().join(&file));
         Ok(Env {
             name: name.to_string(),
-            archive: self.archives.join(format!("{name}.zip")),
+            archive,
             mountpoint: self.mounts.join(name),
             prefix: self.mounts.join(name).join(name),
         })
     }
 
-    /// Names of the environments (archives) present, sorted.
+    /// Archives named like `env` in later directories, which `env` hides.
+    pub fn shadowed(&self, env: &Env) -> Vec<PathBuf> {
+        let file = format!("{}.zip", env.name);
+        self.archive_dirs
+            .iter()
+            .map(|d| d.join(&file))
+            .filter(|a| *a != env.archive && a.is_file())
+            .collect()
+    }
+
+    /// Names of the environments (archives) present in any directory, sorted, each once.
     pub fn names(&self) -> Vec<String> {
-        let Ok(dir) = std::fs::read_dir(&self.archives) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = dir
+        let mut names: Vec<String> = self
+            .archive_dirs
+            .iter()
+            .filter_map(|d| std::fs::read_dir(d).ok())
+            .flatten()
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter_map(|f| f.strip_suffix(".zip").map(str::to_string))
             .filter(|n| validate_name(n).is_ok())
             .collect();
         names.sort();
+        names.dedup();
         names
     }
 }
@@ -93,6 +137,18 @@ pub struct Env {
     pub archive: PathBuf,
     pub mountpoint: PathBuf,
     pub prefix: PathBuf,
+}
+
+impl Env {
+    /// Whether this user may change the environment: a save writes a new archive beside the old
+    /// one and renames it in, so both the archive and its directory must be writable. Archives a
+    /// lab or a site shares are mounted read-only for whoever cannot.
+    pub fn writable_by_me(&self) -> bool {
+        use nix::unistd::{AccessFlags, access};
+        let dir = self.archive.parent().unwrap_or(Path::new("/"));
+        let dir_ok = access(dir, AccessFlags::W_OK | AccessFlags::X_OK).is_ok();
+        dir_ok && (!self.archive.exists() || access(&self.archive, AccessFlags::W_OK).is_ok())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
