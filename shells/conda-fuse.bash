@@ -86,6 +86,10 @@ __conda_fuse_complete_function() {
         conda-fuse-remove) options="--help" ;;
         conda-fuse-rm) options="--yes --force --help" ;;
         conda-fuse-run) options="--write --help" ;;
+        conda-fuse-history) options="--help" ;;
+        conda-fuse-diff) options="--help" ;;
+        conda-fuse-rollback) options="--to --help" ;;
+        conda-fuse-prune) options="--keep --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$options" -- "$cur"))
@@ -95,7 +99,7 @@ __conda_fuse_complete_function() {
         COMPREPLY=($(compgen -f -- "$cur"))
     fi
 }
-complete -F __conda_fuse_complete_function conda-fuse-activate conda-fuse-unmount conda-fuse-commit conda-fuse-status conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-run
+complete -F __conda_fuse_complete_function conda-fuse-activate conda-fuse-unmount conda-fuse-commit conda-fuse-status conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-run conda-fuse-history conda-fuse-diff conda-fuse-rollback conda-fuse-prune
 
 _conda__fuse() {
     local i cur prev opts cmd
@@ -130,6 +134,9 @@ _conda__fuse() {
             conda__fuse,deactivate-script)
                 cmd="conda__fuse__subcmd__deactivate__subcmd__script"
                 ;;
+            conda__fuse,diff)
+                cmd="conda__fuse__subcmd__diff"
+                ;;
             conda__fuse,doctor)
                 cmd="conda__fuse__subcmd__doctor"
                 ;;
@@ -138,6 +145,9 @@ _conda__fuse() {
                 ;;
             conda__fuse,help)
                 cmd="conda__fuse__subcmd__help"
+                ;;
+            conda__fuse,history)
+                cmd="conda__fuse__subcmd__history"
                 ;;
             conda__fuse,install)
                 cmd="conda__fuse__subcmd__install"
@@ -154,11 +164,17 @@ _conda__fuse() {
             conda__fuse,paths)
                 cmd="conda__fuse__subcmd__paths"
                 ;;
+            conda__fuse,prune)
+                cmd="conda__fuse__subcmd__prune"
+                ;;
             conda__fuse,remove)
                 cmd="conda__fuse__subcmd__remove"
                 ;;
             conda__fuse,rm)
                 cmd="conda__fuse__subcmd__rm"
+                ;;
+            conda__fuse,rollback)
+                cmd="conda__fuse__subcmd__rollback"
                 ;;
             conda__fuse,run)
                 cmd="conda__fuse__subcmd__run"
@@ -187,6 +203,9 @@ _conda__fuse() {
             conda__fuse__subcmd__help,deactivate-script)
                 cmd="conda__fuse__subcmd__help__subcmd__deactivate__subcmd__script"
                 ;;
+            conda__fuse__subcmd__help,diff)
+                cmd="conda__fuse__subcmd__help__subcmd__diff"
+                ;;
             conda__fuse__subcmd__help,doctor)
                 cmd="conda__fuse__subcmd__help__subcmd__doctor"
                 ;;
@@ -195,6 +214,9 @@ _conda__fuse() {
                 ;;
             conda__fuse__subcmd__help,help)
                 cmd="conda__fuse__subcmd__help__subcmd__help"
+                ;;
+            conda__fuse__subcmd__help,history)
+                cmd="conda__fuse__subcmd__help__subcmd__history"
                 ;;
             conda__fuse__subcmd__help,install)
                 cmd="conda__fuse__subcmd__help__subcmd__install"
@@ -211,11 +233,17 @@ _conda__fuse() {
             conda__fuse__subcmd__help,paths)
                 cmd="conda__fuse__subcmd__help__subcmd__paths"
                 ;;
+            conda__fuse__subcmd__help,prune)
+                cmd="conda__fuse__subcmd__help__subcmd__prune"
+                ;;
             conda__fuse__subcmd__help,remove)
                 cmd="conda__fuse__subcmd__help__subcmd__remove"
                 ;;
             conda__fuse__subcmd__help,rm)
                 cmd="conda__fuse__subcmd__help__subcmd__rm"
+                ;;
+            conda__fuse__subcmd__help,rollback)
+                cmd="conda__fuse__subcmd__help__subcmd__rollback"
                 ;;
             conda__fuse__subcmd__help,run)
                 cmd="conda__fuse__subcmd__help__subcmd__run"
@@ -236,7 +264,7 @@ _conda__fuse() {
 
     case "${cmd}" in
         conda__fuse)
-            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
+            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm history diff rollback prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -327,6 +355,20 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        conda__fuse__subcmd__diff)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         conda__fuse__subcmd__doctor)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -356,7 +398,7 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__help)
-            opts="pack mount commit unmount status create activate install remove rm env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
+            opts="pack mount commit unmount status create activate install remove rm history diff rollback prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -439,6 +481,20 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        conda__fuse__subcmd__help__subcmd__diff)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         conda__fuse__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -468,6 +524,20 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -551,6 +621,20 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        conda__fuse__subcmd__help__subcmd__prune)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         conda__fuse__subcmd__help__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -566,6 +650,20 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__help__subcmd__rm)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__rollback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -624,6 +722,20 @@ _conda__fuse() {
         conda__fuse__subcmd__help__subcmd__unmount)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__history)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -757,6 +869,24 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        conda__fuse__subcmd__prune)
+            opts="-h --keep --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --keep)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         conda__fuse__subcmd__remove)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -778,6 +908,24 @@ _conda__fuse() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__rollback)
+            opts="-h --to --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -852,7 +1000,7 @@ fi
 __conda_fuse_complete_cli() {
     if [[ $COMP_CWORD -eq 2 && ${COMP_WORDS[2]} != -* ]]; then
         case ${COMP_WORDS[1]} in
-            activate|unmount|commit|status|install|remove|rm|run)
+            activate|unmount|commit|status|install|remove|rm|run|history|diff|rollback|prune)
                 COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "${COMP_WORDS[2]}"))
                 return 0 ;;
         esac

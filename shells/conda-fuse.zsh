@@ -87,6 +87,10 @@ _conda_fuse_function() {
         conda-fuse-remove) options=(--help) ;;
         conda-fuse-rm) options=(--yes --force --help) ;;
         conda-fuse-run) options=(--write --help) ;;
+        conda-fuse-history) options=(--help) ;;
+        conda-fuse-diff) options=(--help) ;;
+        conda-fuse-rollback) options=(--to --help) ;;
+        conda-fuse-prune) options=(--keep --help) ;;
     esac
     if [[ $PREFIX == -* ]]; then
         compadd -- $options
@@ -229,6 +233,37 @@ _arguments "${_arguments_options[@]}" : \
 ':name -- Environment to delete:_default' \
 && ret=0
 ;;
+(history)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':name -- Environment name:_default' \
+&& ret=0
+;;
+(diff)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':name -- Environment name:_default' \
+'::snapshot -- Snapshot to compare with the current version (1 = the newest):_default' \
+&& ret=0
+;;
+(rollback)
+_arguments "${_arguments_options[@]}" : \
+'--to=[Snapshot to make current (1 = the newest, the version before the last save)]:TO:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+':name -- Environment name:_default' \
+&& ret=0
+;;
+(prune)
+_arguments "${_arguments_options[@]}" : \
+'--keep=[Snapshots to keep (the newest)]:KEEP:_default' \
+'-h[Print help]' \
+'--help[Print help]' \
+':name -- Environment name:_default' \
+&& ret=0
+;;
 (env-list)
 _arguments "${_arguments_options[@]}" : \
 '(--json)--names[Print only the names, one per line (for scripts and TAB completion)]' \
@@ -342,6 +377,22 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(history)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(diff)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(rollback)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(prune)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (env-list)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -400,6 +451,10 @@ _conda-fuse_commands() {
 'install:Run \`conda install --prefix\` in an environment, then save it' \
 'remove:Run \`conda remove --prefix\` in an environment, then save it' \
 'rm:Delete an environment\: its archive, unsaved changes, lock and mount point' \
+'history:List an environment'\''s versions\: now and the snapshots saves kept, with package changes' \
+'diff:Show the package changes between a snapshot (default 1) and the current version' \
+'rollback:Make a snapshot the current version again (the replaced one becomes snapshot 1)' \
+'prune:Delete an environment'\''s snapshots (all, or all but the newest --keep N)' \
 'env-list:List the environments\: size, entries, mounted (rw/ro, pid), unsaved changes' \
 'paths:Show where archives, mounts, state, upper layers and temporary files live' \
 'run:Run a command in an environment (batch jobs)\: mounted read-only and shared while needed' \
@@ -437,6 +492,11 @@ _conda-fuse__subcmd__deactivate-script_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse deactivate-script commands' commands "$@"
 }
+(( $+functions[_conda-fuse__subcmd__diff_commands] )) ||
+_conda-fuse__subcmd__diff_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse diff commands' commands "$@"
+}
 (( $+functions[_conda-fuse__subcmd__doctor_commands] )) ||
 _conda-fuse__subcmd__doctor_commands() {
     local commands; commands=()
@@ -460,6 +520,10 @@ _conda-fuse__subcmd__help_commands() {
 'install:Run \`conda install --prefix\` in an environment, then save it' \
 'remove:Run \`conda remove --prefix\` in an environment, then save it' \
 'rm:Delete an environment\: its archive, unsaved changes, lock and mount point' \
+'history:List an environment'\''s versions\: now and the snapshots saves kept, with package changes' \
+'diff:Show the package changes between a snapshot (default 1) and the current version' \
+'rollback:Make a snapshot the current version again (the replaced one becomes snapshot 1)' \
+'prune:Delete an environment'\''s snapshots (all, or all but the newest --keep N)' \
 'env-list:List the environments\: size, entries, mounted (rw/ro, pid), unsaved changes' \
 'paths:Show where archives, mounts, state, upper layers and temporary files live' \
 'run:Run a command in an environment (batch jobs)\: mounted read-only and shared while needed' \
@@ -497,6 +561,11 @@ _conda-fuse__subcmd__help__subcmd__deactivate-script_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse help deactivate-script commands' commands "$@"
 }
+(( $+functions[_conda-fuse__subcmd__help__subcmd__diff_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__diff_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse help diff commands' commands "$@"
+}
 (( $+functions[_conda-fuse__subcmd__help__subcmd__doctor_commands] )) ||
 _conda-fuse__subcmd__help__subcmd__doctor_commands() {
     local commands; commands=()
@@ -511,6 +580,11 @@ _conda-fuse__subcmd__help__subcmd__env-list_commands() {
 _conda-fuse__subcmd__help__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse help help commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__help__subcmd__history_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__history_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse help history commands' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__help__subcmd__install_commands] )) ||
 _conda-fuse__subcmd__help__subcmd__install_commands() {
@@ -537,6 +611,11 @@ _conda-fuse__subcmd__help__subcmd__paths_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse help paths commands' commands "$@"
 }
+(( $+functions[_conda-fuse__subcmd__help__subcmd__prune_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__prune_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse help prune commands' commands "$@"
+}
 (( $+functions[_conda-fuse__subcmd__help__subcmd__remove_commands] )) ||
 _conda-fuse__subcmd__help__subcmd__remove_commands() {
     local commands; commands=()
@@ -546,6 +625,11 @@ _conda-fuse__subcmd__help__subcmd__remove_commands() {
 _conda-fuse__subcmd__help__subcmd__rm_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse help rm commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__help__subcmd__rollback_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__rollback_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse help rollback commands' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__help__subcmd__run_commands] )) ||
 _conda-fuse__subcmd__help__subcmd__run_commands() {
@@ -566,6 +650,11 @@ _conda-fuse__subcmd__help__subcmd__status_commands() {
 _conda-fuse__subcmd__help__subcmd__unmount_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse help unmount commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__history_commands] )) ||
+_conda-fuse__subcmd__history_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse history commands' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__install_commands] )) ||
 _conda-fuse__subcmd__install_commands() {
@@ -592,6 +681,11 @@ _conda-fuse__subcmd__paths_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse paths commands' commands "$@"
 }
+(( $+functions[_conda-fuse__subcmd__prune_commands] )) ||
+_conda-fuse__subcmd__prune_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse prune commands' commands "$@"
+}
 (( $+functions[_conda-fuse__subcmd__remove_commands] )) ||
 _conda-fuse__subcmd__remove_commands() {
     local commands; commands=()
@@ -601,6 +695,11 @@ _conda-fuse__subcmd__remove_commands() {
 _conda-fuse__subcmd__rm_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse rm commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__rollback_commands] )) ||
+_conda-fuse__subcmd__rollback_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse rollback commands' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__run_commands] )) ||
 _conda-fuse__subcmd__run_commands() {
@@ -625,7 +724,7 @@ _conda-fuse__subcmd__unmount_commands() {
 _conda_fuse_cli() {
     if (( CURRENT == 3 )) && [[ $PREFIX != -* ]]; then
         case $words[2] in
-            activate|unmount|commit|status|install|remove|rm|run)
+            activate|unmount|commit|status|install|remove|rm|run|history|diff|rollback|prune)
                 compadd -- ${(f)"$(__conda_fuse_env_names)"}
                 return ;;
         esac
@@ -635,7 +734,7 @@ _conda_fuse_cli() {
 
 __conda_fuse_register_completion() {
     (( $+functions[compdef] )) || return 1
-    compdef _conda_fuse_function conda-fuse-activate conda-fuse-unmount conda-fuse-commit conda-fuse-status conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-run
+    compdef _conda_fuse_function conda-fuse-activate conda-fuse-unmount conda-fuse-commit conda-fuse-status conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-run conda-fuse-history conda-fuse-diff conda-fuse-rollback conda-fuse-prune
     compdef _conda_fuse_cli conda-fuse
     precmd_functions=(${precmd_functions:#__conda_fuse_register_completion})
 }

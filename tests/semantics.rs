@@ -21,7 +21,7 @@ fn save(fs: &Filesystem, progress: &mut dyn FnMut(u64, u64)) {
         threads: 2,
         spill_dir: std::env::temp_dir(),
     };
-    conda_fuse::commit::save(fs.overlay(), &opts, progress).expect("save");
+    conda_fuse::commit::save(fs.overlay(), &opts, 0, progress).expect("save");
 }
 
 /// Waits until thread `tid` of this process sleeps (blocked on a lock).

@@ -520,6 +520,15 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
             upper_dir.display()
         ));
     }
+    let snapshots = crate::commit::snapshots::list(&env.archive);
+    if !snapshots.is_empty() {
+        doomed.push(format!(
+            "snapshots   {} ({}, {})",
+            crate::commit::snapshots::dir_of(&env.archive).display(),
+            snapshots.len(),
+            progress::bytes(snapshots.iter().map(|s| s.size).sum())
+        ));
+    }
     if lock_file.exists() {
         doomed.push(format!("lock file   {}", lock_file.display()));
     }
@@ -562,6 +571,12 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
         _ => Ok(()),
     };
     remove_file(&env.archive)?;
+    crate::commit::snapshots::remove_all(&env.archive).with_context(|| {
+        format!(
+            "cannot delete the snapshots in {}",
+            crate::commit::snapshots::dir_of(&env.archive).display()
+        )
+    })?;
     if upper_dir.exists() {
         std::fs::remove_dir_all(&upper_dir)
             .with_context(|| format!("cannot delete the upper layer {}", upper_dir.display()))?;

@@ -160,6 +160,14 @@ pub(super) fn env_list(a: EnvListArgs) -> anyhow::Result<()> {
                 }
             ));
         }
+        if r.info.snapshots > 0 {
+            notes.push(format!(
+                "{} snapshot{}: +{}",
+                r.info.snapshots,
+                if r.info.snapshots == 1 { "" } else { "s" },
+                progress::bytes(r.info.snapshot_bytes)
+            ));
+        }
         for hidden in &r.shadowed {
             notes.push(format!("hides the one in {}", parent(hidden)));
         }

@@ -5,6 +5,7 @@ mod activate;
 mod child;
 mod doctor;
 mod envs;
+mod history;
 mod list;
 mod mount;
 mod pack;
@@ -100,6 +101,28 @@ Examples:
   conda-fuse rm old                 # shows what goes and asks
   conda-fuse rm old --yes --force   # no question; unmounts it first, throwing unsaved changes away")]
     Rm(envs::RmArgs),
+    /// List an environment's versions: now and the snapshots saves kept, with package changes
+    #[command(after_help = "\
+Examples:
+  conda-fuse history ml             # now, 1 (before the last save), 2, ...
+Each save keeps CONDA_FUSE_SNAPSHOTS earlier versions (default 1; 0 keeps none) in
+.snapshots/ beside the archive: hard links, so keeping one costs no time, only its space.")]
+    History(history::HistoryArgs),
+    /// Show the package changes between a snapshot (default 1) and the current version
+    #[command(
+        after_help = "Examples:\n  conda-fuse diff ml       # what the last save changed\n  conda-fuse diff ml 2"
+    )]
+    Diff(history::DiffArgs),
+    /// Make a snapshot the current version again (the replaced one becomes snapshot 1)
+    #[command(after_help = "\
+Examples:
+  conda-fuse rollback ml            # undo the last install
+  conda-fuse rollback ml --to 2
+Refused while the environment is mounted, or has unsaved changes. Crash-safe: one rename.")]
+    Rollback(history::RollbackArgs),
+    /// Delete an environment's snapshots (all, or all but the newest --keep N)
+    #[command(after_help = "Examples:\n  conda-fuse prune ml\n  conda-fuse prune ml --keep 1")]
+    Prune(history::PruneArgs),
     /// List the environments: size, entries, mounted (rw/ro, pid), unsaved changes
     #[command(after_help = "Examples:\n  conda-fuse env-list\n  conda-fuse env-list --json")]
     EnvList(list::EnvListArgs),
@@ -282,6 +305,10 @@ pub fn main() -> ExitCode {
         Command::Remove(a) => done(envs::conda_change("remove", a)),
         Command::Rm(a) => done(envs::rm(a)),
         Command::EnvList(a) => done(list::env_list(a)),
+        Command::History(a) => done(history::history(a)),
+        Command::Diff(a) => done(history::diff(a)),
+        Command::Rollback(a) => done(history::rollback(a)),
+        Command::Prune(a) => done(history::prune(a)),
         Command::Paths => done(list::paths()),
         Command::Run(a) => run::run(a),
         Command::Doctor => done(doctor::doctor()),

@@ -5,9 +5,12 @@
 //! 1. freeze changes, plan the tree;       crash: old archive + journal (replayed at next mount)
 //! 2. write `NAME.zip.tmp-*`, fsync;        crash: same; the temporary is removed at next mount
 //! 3. journal "committing <new identity>";  crash: same (the identity is not yet in place)
+//!    link the old archive in as a snapshot;  crash: a snapshot equal to the archive (not listed)
 //! 4. rename over the archive, fsync dir;   crash: new archive in place; the next mount sees the
 //!    journal's committing record match it and retires the journal and data files
 //! 5. rebase the tree on the new archive, restart the journal, drop the data files.
+
+pub mod snapshots;
 
 use std::sync::Arc;
 
@@ -36,12 +39,13 @@ pub struct Saved {
     pub stats: Option<BuildStats>,
 }
 
-/// Saves the overlay's changes into its archive. `progress(done, total)` follows the uncompressed
-/// bytes written. Once the new archive is in place, the overlay serves it (tree and archive
-/// switch together).
+/// Saves the overlay's changes into its archive, keeping the `keep_snapshots` newest earlier
+/// versions (see `snapshots`). `progress(done, total)` follows the uncompressed bytes written.
+/// Once the new archive is in place, the overlay serves it (tree and archive switch together).
 pub fn save(
     overlay: &Overlay,
     opts: &BuildOptions,
+    keep_snapshots: u32,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Saved, SaveError> {
     if !overlay.is_writable() {
@@ -73,6 +77,14 @@ pub fn save(
     overlay
         .mark_committing(&guard, identity_of(pending.written.index()))
         .map_err(SaveError::Journal)?;
+    // A snapshot is a safety net: failing to keep one (a full quota, a filesystem without hard
+    // links) is logged, and the save goes on.
+    if let Err(e) = snapshots::keep_current(archive.path(), keep_snapshots) {
+        tracing::warn!(
+            "cannot keep the previous version of {} as a snapshot: {e}",
+            archive.path().display()
+        );
+    }
     fault::point("save:before-rename");
     let (stats, new) = pending.install()?;
     fault::point("save:after-rename");

@@ -105,7 +105,8 @@ fn save(
             send(&Reply::Progress { done, total });
         }
     };
-    let saved = commit::save(fs.overlay(), &opts, &mut progress).map_err(|e| e.to_string())?;
+    let saved = commit::save(fs.overlay(), &opts, req.snapshots, &mut progress)
+        .map_err(|e| e.to_string())?;
     let summary = match saved.stats {
         Some(s) => SaveSummary {
             changed: true,

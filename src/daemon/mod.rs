@@ -49,6 +49,8 @@ pub struct MountRequest {
     pub compression: Compression,
     /// Take the writer lock even from a holder that looks alive (`--steal-lock`).
     pub steal_lock: bool,
+    /// Earlier versions each save keeps (`CONDA_FUSE_SNAPSHOTS`).
+    pub snapshots: u32,
 }
 
 impl MountRequest {
@@ -67,6 +69,7 @@ impl MountRequest {
             upper_root: state::upper_root(),
             compression: Compression::SAVE,
             steal_lock: false,
+            snapshots: crate::commit::snapshots::keep_from_env(),
         }
     }
 }

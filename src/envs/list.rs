@@ -13,6 +13,9 @@ pub struct EnvInfo {
     pub name: String,
     pub archive: PathBuf,
     pub size: u64,
+    /// Earlier versions kept by saves, and the bytes they take.
+    pub snapshots: usize,
+    pub snapshot_bytes: u64,
     /// Entries in the archive, or why it could not be read.
     pub entries: Result<usize, String>,
     /// Whether the environment sits in the folder `NAME/` (the layout `conda-fuse create` and the
@@ -36,10 +39,13 @@ pub fn info(env: &Env) -> EnvInfo {
         }
         Err(e) => (Err(e), false),
     };
+    let snapshots = crate::commit::snapshots::list(&env.archive);
     EnvInfo {
         name: env.name.clone(),
         archive: env.archive.clone(),
         size,
+        snapshots: snapshots.len(),
+        snapshot_bytes: snapshots.iter().map(|s| s.size).sum(),
         entries,
         named_layout,
     }

@@ -9,6 +9,7 @@
 //! another user owns is mounted by each user's own daemon, read-only when its archive or directory
 //! is not writable for them.
 
+pub mod history;
 pub mod list;
 pub mod runs;
 

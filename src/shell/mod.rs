@@ -126,7 +126,8 @@ const WRAPPED: &[&str] = &[
 ];
 /// Subcommands whose first argument is an environment name.
 const TAKE_ENV: &[&str] = &[
-    "activate", "unmount", "commit", "status", "install", "remove", "rm", "run",
+    "activate", "unmount", "commit", "status", "install", "remove", "rm", "run", "history", "diff",
+    "rollback", "prune",
 ];
 
 fn about(cmd: &clap::Command, sub: &str) -> String {

@@ -1,0 +1,186 @@
+//! `history`, `diff`, `rollback` and `prune`: an environment's earlier versions, kept by saves.
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::progress;
+use crate::commit::snapshots;
+use crate::daemon::{self, Probe};
+use crate::envs::history::{Changes, Version, versions};
+use crate::envs::{Env, Paths};
+use crate::overlay::{self, lock::WriterLock};
+
+#[derive(Args)]
+pub(super) struct HistoryArgs {
+    /// Environment name
+    name: String,
+}
+
+#[derive(Args)]
+pub(super) struct DiffArgs {
+    /// Environment name
+    name: String,
+    /// Snapshot to compare with the current version (1 = the newest)
+    #[arg(default_value_t = 1)]
+    snapshot: usize,
+}
+
+#[derive(Args)]
+pub(super) struct RollbackArgs {
+    /// Environment name
+    name: String,
+    /// Snapshot to make current (1 = the newest, the version before the last save)
+    #[arg(long, default_value_t = 1)]
+    to: usize,
+}
+
+#[derive(Args)]
+pub(super) struct PruneArgs {
+    /// Environment name
+    name: String,
+    /// Snapshots to keep (the newest)
+    #[arg(long, default_value_t = 0)]
+    keep: u32,
+}
+
+fn existing(name: &str) -> anyhow::Result<Env> {
+    let env = Paths::from_env()?.env(name)?;
+    if !env.archive.is_file() {
+        bail!(
+            "there is no environment '{}' (no archive {}); list them with conda-fuse-env-list",
+            env.name,
+            env.archive.display()
+        );
+    }
+    Ok(env)
+}
+
+pub(super) fn history(a: HistoryArgs) -> anyhow::Result<()> {
+    let env = existing(&a.name)?;
+    let all = versions(&env);
+    println!(
+        "{:<4} {:<17} {:>10} {:>8}  CHANGES",
+        "#", "SAVED", "SIZE", "ENTRIES"
+    );
+    for (k, v) in all.iter().enumerate() {
+        let changes = match all.get(k + 1) {
+            Some(older) => Changes::between(older, v).summary(),
+            None => format!("{} packages", v.packages.len()),
+        };
+        println!(
+            "{:<4} {:<17} {:>10} {:>8}  {changes}",
+            if v.number == 0 {
+                "now".to_string()
+            } else {
+                v.number.to_string()
+            },
+            crate::clock::local(v.saved).get(..16).unwrap_or_default(),
+            progress::bytes(v.size),
+            v.entries
+                .as_ref()
+                .map_or_else(|_| "broken".into(), |n| n.to_string()),
+        );
+    }
+    if all.len() == 1 {
+        println!(
+            "(no snapshots: each save keeps CONDA_FUSE_SNAPSHOTS earlier versions, default 1)"
+        );
+    }
+    Ok(())
+}
+
+fn pick(all: &[Version], n: usize) -> anyhow::Result<&Version> {
+    all.get(n).filter(|_| n > 0).with_context(|| {
+        format!(
+            "there is no snapshot {n}: there are {} (see conda-fuse history)",
+            all.len().saturating_sub(1)
+        )
+    })
+}
+
+pub(super) fn diff(a: DiffArgs) -> anyhow::Result<()> {
+    let env = existing(&a.name)?;
+    let all = versions(&env);
+    let older = pick(&all, a.snapshot)?;
+    let c = Changes::between(older, &all[0]);
+    if c.is_empty() {
+        println!("no package changes between snapshot {} and now", a.snapshot);
+    }
+    for (n, v) in &c.added {
+        println!("+ {n} {v}");
+    }
+    for (n, v) in &c.removed {
+        println!("- {n} {v}");
+    }
+    for (n, o, v) in &c.updated {
+        println!("~ {n} {o} -> {v}");
+    }
+    Ok(())
+}
+
+pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
+    let env = existing(&a.name)?;
+    if !env.writable_by_me() {
+        bail!(
+            "'{}' is {}, in a directory you cannot write: only its owner can roll it back",
+            env.name,
+            env.archive.display()
+        );
+    }
+    if let Probe::Live(r) = daemon::probe(&env.mountpoint) {
+        bail!(
+            "'{}' is mounted at {} (daemon pid {}); unmount it first (conda-fuse-unmount {})",
+            env.name,
+            env.mountpoint.display(),
+            r.pid,
+            env.name
+        );
+    }
+    // The writer lock keeps every writable mount out while the archive changes under it.
+    let acquired = WriterLock::acquire(&env.archive, &env.mountpoint, false)
+        .map_err(|e| anyhow::anyhow!("cannot roll back '{}': {e}", env.name))?;
+    let paths = Paths::from_env()?;
+    let archive = env.archive.canonicalize()?;
+    let unsaved = overlay::unsaved_on_disk(&paths.upper, &archive).unwrap_or(0);
+    if unsaved > 0 {
+        bail!(
+            "'{}' has {unsaved} unsaved changes (from a mount that ended without saving); mount it \
+             and save or discard them first (conda-fuse-activate {}, then conda-fuse-unmount {} or \
+             conda-fuse unmount --discard)",
+            env.name,
+            env.name,
+            env.name
+        );
+    }
+    let all = versions(&env);
+    let chosen = pick(&all, a.to)?.clone();
+    let restored = snapshots::restore(&env.archive, a.to, snapshots::keep_from_env())
+        .with_context(|| format!("cannot roll back {}", env.archive.display()))?;
+    drop(acquired);
+    println!(
+        "rolled '{}' back to the version saved {} ({}); the version it replaced is snapshot 1 \
+         (conda-fuse rollback {} undoes this)",
+        env.name,
+        crate::clock::local(restored.saved)
+            .get(..16)
+            .unwrap_or_default(),
+        Changes::between(&all[0], &chosen).summary(),
+        env.name
+    );
+    Ok(())
+}
+
+pub(super) fn prune(a: PruneArgs) -> anyhow::Result<()> {
+    let env = existing(&a.name)?;
+    let before: u64 = snapshots::list(&env.archive).iter().map(|s| s.size).sum();
+    let gone = snapshots::prune(&env.archive, a.keep)
+        .with_context(|| format!("cannot prune {}", snapshots::dir_of(&env.archive).display()))?;
+    let after: u64 = snapshots::list(&env.archive).iter().map(|s| s.size).sum();
+    println!(
+        "pruned {gone} snapshots of '{}' ({} freed), {} kept",
+        env.name,
+        progress::bytes(before - after),
+        snapshots::list(&env.archive).len()
+    );
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! Snapshots kept by saves, and `history`, `diff`, `rollback`, `prune` on them (real mounts).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::World;
+
+struct Envs {
+    w: World,
+    archives: PathBuf,
+    mounts: PathBuf,
+}
+
+impl Envs {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.w.cmd(args);
+        c.env("CONDA_FUSE_ARCHIVE_PATH", &self.archives)
+            .env("CONDA_FUSE_MOUNT_ROOT", &self.mounts);
+        c
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        self.ok_with(args, &[])
+    }
+    fn ok_with(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let mut c = self.cmd(args);
+        c.envs(env.iter().copied());
+        let out = c.output().unwrap();
+        common::assert_success(&out, &args.join(" "));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+    fn prefix(&self) -> PathBuf {
+        self.mounts.join("demo/demo")
+    }
+    /// Mounts writable, changes what `change` does, saves and unmounts.
+    fn save(&self, env: &[(&str, &str)], change: impl FnOnce(&Path)) {
+        self.ok_with(&["activate", "demo"], env);
+        change(&self.prefix());
+        self.ok_with(&["unmount", "demo"], env);
+    }
+}
+
+impl Drop for Envs {
+    fn drop(&mut self) {
+        common::force_unmount(&self.w, &self.mounts.join("demo"));
+    }
+}
+
+fn meta(prefix: &Path, pkg: &str) -> PathBuf {
+    prefix.join("conda-meta").join(format!("{pkg}.json"))
+}
+
+#[test]
+fn saves_keep_snapshots_that_history_diff_rollback_and_prune_work_on() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = World::new();
+    let e = Envs {
+        archives: w.path("archives"),
+        mounts: w.path("envs"),
+        w,
+    };
+    let src = e.w.path("src");
+    fs::create_dir_all(src.join("conda-meta")).unwrap();
+    for pkg in ["numpy-1.0-py_0", "six-1.0-0", "python-3.11.7-0"] {
+        fs::write(meta(&src, pkg), b"{}").unwrap();
+    }
+    fs::write(src.join("version.txt"), b"v1\n").unwrap();
+    fs::create_dir_all(&e.archives).unwrap();
+    let archive = e.archives.join("demo.zip");
+    e.w.pack(&src, &archive, &["--prefix-dir", "demo"]);
+    assert!(e.ok(&["history", "demo"]).contains("(no snapshots"));
+
+    // An install: six removed, rich added, numpy updated.
+    e.save(&[], |p| {
+        fs::remove_file(meta(p, "six-1.0-0")).unwrap();
+        fs::remove_file(meta(p, "numpy-1.0-py_0")).unwrap();
+        fs::write(meta(p, "numpy-2.0-py_0"), b"{}").unwrap();
+        fs::write(meta(p, "rich-13.0-0"), b"{}").unwrap();
+        fs::write(p.join("version.txt"), b"v2\n").unwrap();
+    });
+    let history = e.ok(&["history", "demo"]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), 3, "{history}");
+    assert!(lines[1].starts_with("now "), "{history}");
+    assert!(
+        lines[1].contains("+rich 13.0, -six 1.0, numpy 1.0 -> 2.0"),
+        "{history}"
+    );
+    assert!(
+        lines[2].starts_with("1 ") && lines[2].contains("3 packages"),
+        "{history}"
+    );
+    assert_eq!(
+        e.ok(&["diff", "demo"]),
+        "+ rich 13.0\n- six 1.0\n~ numpy 1.0 -> 2.0\n"
+    );
+    assert!(e.ok(&["env-list"]).contains("1 snapshot: +"));
+
+    // By default one is kept; CONDA_FUSE_SNAPSHOTS=3 keeps more.
+    e.save(&[], |p| fs::write(p.join("version.txt"), b"v3\n").unwrap());
+    assert_eq!(e.ok(&["history", "demo"]).lines().count(), 3);
+    e.save(&[("CONDA_FUSE_SNAPSHOTS", "3")], |p| {
+        fs::write(p.join("version.txt"), b"v4\n").unwrap()
+    });
+    assert_eq!(e.ok(&["history", "demo"]).lines().count(), 4);
+
+    // A link a crash left (the save linked, never renamed) is the current archive: never listed.
+    let snaps = e.archives.join(".snapshots/demo.zip");
+    fs::hard_link(&archive, snaps.join("99999999999999999999.zip")).unwrap();
+    assert_eq!(e.ok(&["history", "demo"]).lines().count(), 4);
+    fs::remove_file(snaps.join("99999999999999999999.zip")).unwrap();
+
+    // Rollback: refused while mounted; then version 2 (v3) comes back, and v4 is snapshot 1.
+    e.ok(&["activate", "demo"]);
+    let err = e.fails(&["rollback", "demo", "--to", "2"]);
+    assert!(err.contains("unmount it first"), "{err}");
+    e.ok(&["unmount", "demo"]);
+    let err = e.fails(&["rollback", "demo", "--to", "7"]);
+    assert!(err.contains("there is no snapshot 7"), "{err}");
+    let out = e.ok_with(
+        &["rollback", "demo", "--to", "2"],
+        &[("CONDA_FUSE_SNAPSHOTS", "3")],
+    );
+    assert!(out.contains("rolled 'demo' back"), "{out}");
+    e.ok(&["activate", "demo"]);
+    assert_eq!(fs::read(e.prefix().join("version.txt")).unwrap(), b"v2\n");
+    e.ok(&["unmount", "demo"]);
+    e.ok_with(&["rollback", "demo"], &[("CONDA_FUSE_SNAPSHOTS", "3")]);
+    e.ok(&["activate", "demo"]);
+    assert_eq!(
+        fs::read(e.prefix().join("version.txt")).unwrap(),
+        b"v4\n",
+        "undone"
+    );
+    e.ok(&["unmount", "demo"]);
+
+    // Prune, then rm takes the snapshots with the env.
+    assert!(e.ok(&["prune", "demo", "--keep", "1"]).contains("1 kept"));
+    assert!(e.ok(&["prune", "demo"]).contains("0 kept"));
+    assert!(e.ok(&["history", "demo"]).contains("(no snapshots"));
+    e.save(&[], |p| fs::write(p.join("version.txt"), b"v5\n").unwrap());
+    e.ok(&["rm", "-y", "demo"]);
+    assert!(!e.archives.join(".snapshots").exists());
+}
