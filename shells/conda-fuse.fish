@@ -43,6 +43,22 @@ function conda-fuse-status --description "Show what a mount serves: archive, mod
     command conda-fuse status $argv
 end
 
+function conda-fuse-history --description "List an environment's versions: now and the snapshots saves kept, with package changes"
+    command conda-fuse history $argv
+end
+
+function conda-fuse-diff --description "Show the package changes between a snapshot (default 1) and the current version"
+    command conda-fuse diff $argv
+end
+
+function conda-fuse-rollback --description "Make a snapshot the current version again (the replaced one becomes snapshot 1)"
+    command conda-fuse rollback $argv
+end
+
+function conda-fuse-prune --description "Delete an environment's snapshots (all, or all but the newest --keep N)"
+    command conda-fuse prune $argv
+end
+
 function conda-fuse-activate --description "Mount a conda-fuse environment if needed and activate it in this shell"
     set -l prefix (command conda-fuse activate $argv); or return
     test -n "$prefix"; or return 1

@@ -13,6 +13,10 @@ conda-fuse-run() { command conda-fuse run "$@"; }
 conda-fuse-pack() { command conda-fuse pack "$@"; }
 conda-fuse-doctor() { command conda-fuse doctor "$@"; }
 conda-fuse-status() { command conda-fuse status "$@"; }
+conda-fuse-history() { command conda-fuse history "$@"; }
+conda-fuse-diff() { command conda-fuse diff "$@"; }
+conda-fuse-rollback() { command conda-fuse rollback "$@"; }
+conda-fuse-prune() { command conda-fuse prune "$@"; }
 
 conda-fuse-activate() {
     local __cf_prefix __cf_code

@@ -206,6 +206,8 @@ fn tab_completion_in_every_shell() {
         "COMP_WORDS=(conda-fuse run ''); COMP_CWORD=2; $g conda-fuse '' run; echo \"C3=${COMPREPLY[*]}\"",
         "COMP_WORDS=(conda-fuse env-l); COMP_CWORD=1; $g conda-fuse env-l conda-fuse; echo \"C4=${COMPREPLY[*]}\"",
         "COMP_WORDS=(conda-fuse unmount ml --di); COMP_CWORD=3; $g conda-fuse --di ml; echo \"C5=${COMPREPLY[*]}\"",
+        "COMP_WORDS=(conda-fuse rollback m); COMP_CWORD=2; $g conda-fuse m rollback; echo \"C6=${COMPREPLY[*]}\"",
+        "COMP_WORDS=(conda-fuse history ''); COMP_CWORD=2; $g conda-fuse '' history; echo \"C7=${COMPREPLY[*]}\"",
     ];
     let (ok, out) = w.shell(Sh::Bash, &bash);
     assert!(ok, "{out}");
@@ -215,6 +217,8 @@ fn tab_completion_in_every_shell() {
         "C3=data dev ml\n",
         "C4=env-list\n",
         "C5=--discard\n",
+        "C6=ml\n",
+        "C7=data dev ml\n",
     ] {
         assert!(out.contains(want), "bash: want {want:?} in:\n{out}");
     }
@@ -225,6 +229,7 @@ fn tab_completion_in_every_shell() {
         "words=(conda-fuse-activate d); CURRENT=2; PREFIX=d; _conda_fuse_function",
         "words=(conda-fuse-unmount ml --); CURRENT=3; PREFIX=--; _conda_fuse_function",
         "words=(conda-fuse status ''); CURRENT=3; PREFIX=''; _conda_fuse_cli",
+        "words=(conda-fuse diff ''); CURRENT=3; PREFIX=''; _conda_fuse_cli",
     ];
     let (ok, out) = w.shell(Sh::Zsh, &zsh);
     assert!(ok, "{out}");
@@ -235,13 +240,14 @@ fn tab_completion_in_every_shell() {
     ] {
         assert!(out.contains(want), "zsh: want {want:?} in:\n{out}");
     }
-    assert_eq!(out.matches("ADD data dev ml").count(), 2, "{out}");
+    assert_eq!(out.matches("ADD data dev ml").count(), 3, "{out}");
     // fish: its own completion engine.
     let fish = [
         "complete -C 'conda-fuse-activate d' | string join ' ' | string replace -r '^' 'F1='",
         "complete -C 'conda-fuse rm ' | string join ' ' | string replace -r '^' 'F2='",
         "complete -C 'conda-fuse env-l' | string replace -r '\\t.*' '' | string replace -r '^' 'F3='",
         "complete -C 'conda-fuse-unmount ml --di' | string replace -r '\\t.*' '' | string replace -r '^' 'F4='",
+        "complete -C 'conda-fuse prune d' | string join ' ' | string replace -r '^' 'F5='",
     ];
     let (ok, out) = w.shell(Sh::Fish, &fish);
     assert!(ok, "{out}");
@@ -250,6 +256,7 @@ fn tab_completion_in_every_shell() {
         "F2=data dev ml\n",
         "F3=env-list\n",
         "F4=--discard\n",
+        "F5=data dev\n",
     ] {
         assert!(out.contains(want), "fish: want {want:?} in:\n{out}");
     }

@@ -122,7 +122,8 @@ struct EnvFunction {
 
 /// Subcommands wrapped by a plain function.
 const WRAPPED: &[&str] = &[
-    "create", "commit", "env-list", "paths", "install", "remove", "run", "pack", "doctor", "status",
+    "create", "commit", "env-list", "paths", "install", "remove", "run", "pack", "doctor",
+    "status", "history", "diff", "rollback", "prune",
 ];
 /// Subcommands whose first argument is an environment name.
 const TAKE_ENV: &[&str] = &[
