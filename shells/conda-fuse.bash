@@ -17,6 +17,7 @@ conda-fuse-history() { command conda-fuse history "$@"; }
 conda-fuse-diff() { command conda-fuse diff "$@"; }
 conda-fuse-rollback() { command conda-fuse rollback "$@"; }
 conda-fuse-prune() { command conda-fuse prune "$@"; }
+conda-fuse-kernel() { command conda-fuse kernel "$@"; }
 
 conda-fuse-activate() {
     local __cf_prefix __cf_code
@@ -156,6 +157,9 @@ _conda__fuse() {
             conda__fuse,install)
                 cmd="conda__fuse__subcmd__install"
                 ;;
+            conda__fuse,kernel)
+                cmd="conda__fuse__subcmd__kernel"
+                ;;
             conda__fuse,linger-run)
                 cmd="conda__fuse__subcmd__linger__subcmd__run"
                 ;;
@@ -225,6 +229,9 @@ _conda__fuse() {
             conda__fuse__subcmd__help,install)
                 cmd="conda__fuse__subcmd__help__subcmd__install"
                 ;;
+            conda__fuse__subcmd__help,kernel)
+                cmd="conda__fuse__subcmd__help__subcmd__kernel"
+                ;;
             conda__fuse__subcmd__help,linger-run)
                 cmd="conda__fuse__subcmd__help__subcmd__linger__subcmd__run"
                 ;;
@@ -261,6 +268,48 @@ _conda__fuse() {
             conda__fuse__subcmd__help,unmount)
                 cmd="conda__fuse__subcmd__help__subcmd__unmount"
                 ;;
+            conda__fuse__subcmd__help__subcmd__kernel,install)
+                cmd="conda__fuse__subcmd__help__subcmd__kernel__subcmd__install"
+                ;;
+            conda__fuse__subcmd__help__subcmd__kernel,launch)
+                cmd="conda__fuse__subcmd__help__subcmd__kernel__subcmd__launch"
+                ;;
+            conda__fuse__subcmd__help__subcmd__kernel,list)
+                cmd="conda__fuse__subcmd__help__subcmd__kernel__subcmd__list"
+                ;;
+            conda__fuse__subcmd__help__subcmd__kernel,remove)
+                cmd="conda__fuse__subcmd__help__subcmd__kernel__subcmd__remove"
+                ;;
+            conda__fuse__subcmd__kernel,help)
+                cmd="conda__fuse__subcmd__kernel__subcmd__help"
+                ;;
+            conda__fuse__subcmd__kernel,install)
+                cmd="conda__fuse__subcmd__kernel__subcmd__install"
+                ;;
+            conda__fuse__subcmd__kernel,launch)
+                cmd="conda__fuse__subcmd__kernel__subcmd__launch"
+                ;;
+            conda__fuse__subcmd__kernel,list)
+                cmd="conda__fuse__subcmd__kernel__subcmd__list"
+                ;;
+            conda__fuse__subcmd__kernel,remove)
+                cmd="conda__fuse__subcmd__kernel__subcmd__remove"
+                ;;
+            conda__fuse__subcmd__kernel__subcmd__help,help)
+                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__help"
+                ;;
+            conda__fuse__subcmd__kernel__subcmd__help,install)
+                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__install"
+                ;;
+            conda__fuse__subcmd__kernel__subcmd__help,launch)
+                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__launch"
+                ;;
+            conda__fuse__subcmd__kernel__subcmd__help,list)
+                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__list"
+                ;;
+            conda__fuse__subcmd__kernel__subcmd__help,remove)
+                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__remove"
+                ;;
             *)
                 ;;
         esac
@@ -268,7 +317,7 @@ _conda__fuse() {
 
     case "${cmd}" in
         conda__fuse)
-            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm history diff rollback prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
+            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -402,7 +451,7 @@ _conda__fuse() {
             return 0
             ;;
         conda__fuse__subcmd__help)
-            opts="pack mount commit unmount status create activate install remove rm history diff rollback prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
+            opts="pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -558,6 +607,76 @@ _conda__fuse() {
         conda__fuse__subcmd__help__subcmd__install)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__kernel)
+            opts="install list remove launch"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__kernel__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__kernel__subcmd__launch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__kernel__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__help__subcmd__kernel__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -758,6 +877,176 @@ _conda__fuse() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel)
+            opts="-h --help install list remove launch help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__help)
+            opts="install list remove launch help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__help__subcmd__install)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__help__subcmd__launch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__install)
+            opts="-h --display-name --prefix --user --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --display-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__launch)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__list)
+            opts="-h --prefix --user --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda__fuse__subcmd__kernel__subcmd__remove)
+            opts="-h --prefix --user --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --prefix)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

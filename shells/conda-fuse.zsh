@@ -17,6 +17,7 @@ conda-fuse-history() { command conda-fuse history "$@"; }
 conda-fuse-diff() { command conda-fuse diff "$@"; }
 conda-fuse-rollback() { command conda-fuse rollback "$@"; }
 conda-fuse-prune() { command conda-fuse prune "$@"; }
+conda-fuse-kernel() { command conda-fuse kernel "$@"; }
 
 conda-fuse-activate() {
     local __cf_prefix __cf_code
@@ -260,6 +261,95 @@ _arguments "${_arguments_options[@]}" : \
 ':name -- Environment name:_default' \
 && ret=0
 ;;
+(kernel)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_conda-fuse__subcmd__kernel_commands" \
+"*::: :->kernel" \
+&& ret=0
+
+    case $state in
+    (kernel)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:conda-fuse-kernel-command-$line[1]:"
+        case $line[1] in
+            (install)
+_arguments "${_arguments_options[@]}" : \
+'--display-name=[The name Jupyter shows \[default\: "Python (NAME via conda-fuse)"\]]:DISPLAY_NAME:_default' \
+'--prefix=[Install into Jupyter'\''s data directory under DIR (DIR/share/jupyter/kernels), e.g. a JupyterHub'\''s sys.prefix, instead of your own (~/.local/share/jupyter, or \$JUPYTER_DATA_DIR)]:DIR:_files' \
+'(--prefix)--user[Your own Jupyter data directory (the default)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':name -- Environment name:_default' \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+'--prefix=[Install into Jupyter'\''s data directory under DIR (DIR/share/jupyter/kernels), e.g. a JupyterHub'\''s sys.prefix, instead of your own (~/.local/share/jupyter, or \$JUPYTER_DATA_DIR)]:DIR:_files' \
+'(--prefix)--user[Your own Jupyter data directory (the default)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(remove)
+_arguments "${_arguments_options[@]}" : \
+'--prefix=[Install into Jupyter'\''s data directory under DIR (DIR/share/jupyter/kernels), e.g. a JupyterHub'\''s sys.prefix, instead of your own (~/.local/share/jupyter, or \$JUPYTER_DATA_DIR)]:DIR:_files' \
+'(--prefix)--user[Your own Jupyter data directory (the default)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+':name -- Environment name:_default' \
+&& ret=0
+;;
+(launch)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':name:_default' \
+':connection_file:_default' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+":: :_conda-fuse__subcmd__kernel__subcmd__help_commands" \
+"*::: :->help" \
+&& ret=0
+
+    case $state in
+    (help)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:conda-fuse-kernel-help-command-$line[1]:"
+        case $line[1] in
+            (install)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(remove)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(launch)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+        esac
+    ;;
+esac
+;;
 (prune)
 _arguments "${_arguments_options[@]}" : \
 '--keep=[Snapshots to keep (the newest)]:KEEP:_default' \
@@ -393,6 +483,38 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(kernel)
+_arguments "${_arguments_options[@]}" : \
+":: :_conda-fuse__subcmd__help__subcmd__kernel_commands" \
+"*::: :->kernel" \
+&& ret=0
+
+    case $state in
+    (kernel)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:conda-fuse-help-kernel-command-$line[1]:"
+        case $line[1] in
+            (install)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(list)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(remove)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(launch)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
 (prune)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -458,6 +580,7 @@ _conda-fuse_commands() {
 'history:List an environment'\''s versions\: now and the snapshots saves kept, with package changes' \
 'diff:Show the package changes between a snapshot (default 1) and the current version' \
 'rollback:Make a snapshot the current version again (the replaced one becomes snapshot 1)' \
+'kernel:Jupyter kernels from environments\: install, list, remove' \
 'prune:Delete an environment'\''s snapshots (all, or all but the newest --keep N)' \
 'env-list:List the environments\: size, entries, mounted (rw/ro, pid), unsaved changes' \
 'paths:Show where archives, mounts, state, upper layers and temporary files live' \
@@ -527,6 +650,7 @@ _conda-fuse__subcmd__help_commands() {
 'history:List an environment'\''s versions\: now and the snapshots saves kept, with package changes' \
 'diff:Show the package changes between a snapshot (default 1) and the current version' \
 'rollback:Make a snapshot the current version again (the replaced one becomes snapshot 1)' \
+'kernel:Jupyter kernels from environments\: install, list, remove' \
 'prune:Delete an environment'\''s snapshots (all, or all but the newest --keep N)' \
 'env-list:List the environments\: size, entries, mounted (rw/ro, pid), unsaved changes' \
 'paths:Show where archives, mounts, state, upper layers and temporary files live' \
@@ -594,6 +718,36 @@ _conda-fuse__subcmd__help__subcmd__history_commands() {
 _conda-fuse__subcmd__help__subcmd__install_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse help install commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__help__subcmd__kernel_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__kernel_commands() {
+    local commands; commands=(
+'install:Write a kernelspec that starts the env'\''s Python kernel through conda-fuse' \
+'list:List the kernels conda-fuse installed' \
+'remove:Remove the kernel of an environment' \
+'launch:What a kernelspec runs\: mount read-only (shared), activate, run ipykernel' \
+    )
+    _describe -t commands 'conda-fuse help kernel commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__help__subcmd__kernel__subcmd__install_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__kernel__subcmd__install_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse help kernel install commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__help__subcmd__kernel__subcmd__launch_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__kernel__subcmd__launch_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse help kernel launch commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__help__subcmd__kernel__subcmd__list_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__kernel__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse help kernel list commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__help__subcmd__kernel__subcmd__remove_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__kernel__subcmd__remove_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse help kernel remove commands' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__help__subcmd__linger-run_commands] )) ||
 _conda-fuse__subcmd__help__subcmd__linger-run_commands() {
@@ -664,6 +818,73 @@ _conda-fuse__subcmd__history_commands() {
 _conda-fuse__subcmd__install_commands() {
     local commands; commands=()
     _describe -t commands 'conda-fuse install commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel_commands] )) ||
+_conda-fuse__subcmd__kernel_commands() {
+    local commands; commands=(
+'install:Write a kernelspec that starts the env'\''s Python kernel through conda-fuse' \
+'list:List the kernels conda-fuse installed' \
+'remove:Remove the kernel of an environment' \
+'launch:What a kernelspec runs\: mount read-only (shared), activate, run ipykernel' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'conda-fuse kernel commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__help_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__help_commands() {
+    local commands; commands=(
+'install:Write a kernelspec that starts the env'\''s Python kernel through conda-fuse' \
+'list:List the kernels conda-fuse installed' \
+'remove:Remove the kernel of an environment' \
+'launch:What a kernelspec runs\: mount read-only (shared), activate, run ipykernel' \
+'help:Print this message or the help of the given subcommand(s)' \
+    )
+    _describe -t commands 'conda-fuse kernel help commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__help__subcmd__help_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__help__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse kernel help help commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__help__subcmd__install_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__help__subcmd__install_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse kernel help install commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__help__subcmd__launch_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__help__subcmd__launch_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse kernel help launch commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__help__subcmd__list_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__help__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse kernel help list commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__help__subcmd__remove_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__help__subcmd__remove_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse kernel help remove commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__install_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__install_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse kernel install commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__launch_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__launch_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse kernel launch commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__list_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__list_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse kernel list commands' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__kernel__subcmd__remove_commands] )) ||
+_conda-fuse__subcmd__kernel__subcmd__remove_commands() {
+    local commands; commands=()
+    _describe -t commands 'conda-fuse kernel remove commands' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__linger-run_commands] )) ||
 _conda-fuse__subcmd__linger-run_commands() {

@@ -29,13 +29,15 @@ fi
 [[ $(id -u) == 0 ]] || echo "warning: the tests expect root (chown, unshare, umount); some will fail otherwise" >&2
 command -v cargo >/dev/null || export PATH=$HOME/.cargo/bin:$PATH
 
-# py-rattler and conda-package-handling for the conda tests, in a venv of the system's Python.
+# py-rattler and conda-package-handling for the conda tests, jupyter_client for the kernel test,
+# in a venv of the system's Python.
 venv=target/test-venv
-if ! "$venv/bin/python" -c 'import rattler, conda_package_handling' 2>/dev/null; then
-  echo "==> creating $venv (py-rattler, conda-package-handling)"
+if ! "$venv/bin/python" -c 'import rattler, conda_package_handling, jupyter_client' 2>/dev/null; then
+  echo "==> creating $venv (py-rattler, conda-package-handling, jupyter_client)"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check py-rattler conda-package-handling
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check py-rattler conda-package-handling \
+    jupyter_client
 fi
 export CONDA_FUSE_TEST_PYTHON=$PWD/$venv/bin/python
 

@@ -6,6 +6,7 @@ mod child;
 mod doctor;
 mod envs;
 mod history;
+mod kernel;
 mod list;
 mod mount;
 mod pack;
@@ -120,6 +121,16 @@ Examples:
   conda-fuse rollback ml --to 2
 Refused while the environment is mounted, or has unsaved changes. Crash-safe: one rename.")]
     Rollback(history::RollbackArgs),
+    /// Jupyter kernels from environments: install, list, remove
+    #[command(after_help = "\
+Examples:
+  conda-fuse kernel install ml                          # in ~/.local/share/jupyter/kernels
+  conda-fuse kernel install ml --display-name 'ML (2026)'
+  conda-fuse kernel list
+  conda-fuse kernel remove ml
+A notebook started with the kernel mounts the env read-only (shared with runs and other kernels
+on the node), activates it and runs ipykernel; the mount goes after the last user is gone.")]
+    Kernel(kernel::KernelArgs),
     /// Delete an environment's snapshots (all, or all but the newest --keep N)
     #[command(after_help = "Examples:\n  conda-fuse prune ml\n  conda-fuse prune ml --keep 1")]
     Prune(history::PruneArgs),
@@ -311,6 +322,7 @@ pub fn main() -> ExitCode {
         Command::Prune(a) => done(history::prune(a)),
         Command::Paths => done(list::paths()),
         Command::Run(a) => run::run(a),
+        Command::Kernel(a) => kernel::kernel(a),
         Command::Doctor => done(doctor::doctor()),
         Command::ShellHook {
             shell,

@@ -34,6 +34,17 @@ pub(super) struct RunArgs {
     command: Vec<OsString>,
 }
 
+impl RunArgs {
+    /// A read-only run of `command` in the environment `name` (what a Jupyter kernel is).
+    pub(super) fn read_only(name: String, command: Vec<OsString>) -> RunArgs {
+        RunArgs {
+            name,
+            write: false,
+            command,
+        }
+    }
+}
+
 /// The command with the environment activated: variables set directly; activate.d scripts are
 /// sourced by a shell that then execs the command.
 fn activated_command(prefix: &str, command: &[OsString]) -> Command {

@@ -10,6 +10,7 @@
 //! is not writable for them.
 
 pub mod history;
+pub mod kernels;
 pub mod list;
 pub mod runs;
 

@@ -123,7 +123,7 @@ struct EnvFunction {
 /// Subcommands wrapped by a plain function.
 const WRAPPED: &[&str] = &[
     "create", "commit", "env-list", "paths", "install", "remove", "run", "pack", "doctor",
-    "status", "history", "diff", "rollback", "prune",
+    "status", "history", "diff", "rollback", "prune", "kernel",
 ];
 /// Subcommands whose first argument is an environment name.
 const TAKE_ENV: &[&str] = &[
