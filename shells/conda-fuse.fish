@@ -51,7 +51,7 @@ function conda-fuse-diff --description "Show the package changes between a snaps
     command conda-fuse diff $argv
 end
 
-function conda-fuse-rollback --description "Make a snapshot the current version again (the replaced one becomes snapshot 1)"
+function conda-fuse-rollback --description "Make a snapshot the current version again (the replaced one is kept as a snapshot)"
     command conda-fuse rollback $argv
 end
 
@@ -199,7 +199,7 @@ complete -c conda-fuse -n "__fish_conda_fuse_needs_command" -f -a "remove" -d 'R
 complete -c conda-fuse -n "__fish_conda_fuse_needs_command" -f -a "rm" -d 'Delete an environment: its archive, unsaved changes, lock and mount point'
 complete -c conda-fuse -n "__fish_conda_fuse_needs_command" -f -a "history" -d 'List an environment\'s versions: now and the snapshots saves kept, with package changes'
 complete -c conda-fuse -n "__fish_conda_fuse_needs_command" -f -a "diff" -d 'Show the package changes between a snapshot (default 1) and the current version'
-complete -c conda-fuse -n "__fish_conda_fuse_needs_command" -f -a "rollback" -d 'Make a snapshot the current version again (the replaced one becomes snapshot 1)'
+complete -c conda-fuse -n "__fish_conda_fuse_needs_command" -f -a "rollback" -d 'Make a snapshot the current version again (the replaced one is kept as a snapshot)'
 complete -c conda-fuse -n "__fish_conda_fuse_needs_command" -f -a "kernel" -d 'Jupyter kernels from environments: install, list, remove'
 complete -c conda-fuse -n "__fish_conda_fuse_needs_command" -f -a "prune" -d 'Delete an environment\'s snapshots (all, or all but the newest --keep N)'
 complete -c conda-fuse -n "__fish_conda_fuse_needs_command" -f -a "env-list" -d 'List the environments: size, entries, mounted (rw/ro, pid), unsaved changes'
@@ -310,7 +310,7 @@ complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and not __fi
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and not __fish_seen_subcommand_from pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help" -f -a "rm" -d 'Delete an environment: its archive, unsaved changes, lock and mount point'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and not __fish_seen_subcommand_from pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help" -f -a "history" -d 'List an environment\'s versions: now and the snapshots saves kept, with package changes'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and not __fish_seen_subcommand_from pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help" -f -a "diff" -d 'Show the package changes between a snapshot (default 1) and the current version'
-complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and not __fish_seen_subcommand_from pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help" -f -a "rollback" -d 'Make a snapshot the current version again (the replaced one becomes snapshot 1)'
+complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and not __fish_seen_subcommand_from pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help" -f -a "rollback" -d 'Make a snapshot the current version again (the replaced one is kept as a snapshot)'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and not __fish_seen_subcommand_from pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help" -f -a "kernel" -d 'Jupyter kernels from environments: install, list, remove'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and not __fish_seen_subcommand_from pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help" -f -a "prune" -d 'Delete an environment\'s snapshots (all, or all but the newest --keep N)'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and not __fish_seen_subcommand_from pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help" -f -a "env-list" -d 'List the environments: size, entries, mounted (rw/ro, pid), unsaved changes'

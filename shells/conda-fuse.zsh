@@ -377,7 +377,7 @@ _arguments "${_arguments_options[@]}" : \
 '--write[Mount writable (the writer lock must be free) and save the changes when CMD ends]' \
 '-h[Print help]' \
 '--help[Print help]' \
-':name -- Environment to run in:_default' \
+':name -- Environment to run in (NAME@N\: its snapshot N, read-only):_default' \
 '*::command -- The command and its arguments:_default' \
 && ret=0
 ;;
@@ -579,7 +579,7 @@ _conda-fuse_commands() {
 'rm:Delete an environment\: its archive, unsaved changes, lock and mount point' \
 'history:List an environment'\''s versions\: now and the snapshots saves kept, with package changes' \
 'diff:Show the package changes between a snapshot (default 1) and the current version' \
-'rollback:Make a snapshot the current version again (the replaced one becomes snapshot 1)' \
+'rollback:Make a snapshot the current version again (the replaced one is kept as a snapshot)' \
 'kernel:Jupyter kernels from environments\: install, list, remove' \
 'prune:Delete an environment'\''s snapshots (all, or all but the newest --keep N)' \
 'env-list:List the environments\: size, entries, mounted (rw/ro, pid), unsaved changes' \
@@ -649,7 +649,7 @@ _conda-fuse__subcmd__help_commands() {
 'rm:Delete an environment\: its archive, unsaved changes, lock and mount point' \
 'history:List an environment'\''s versions\: now and the snapshots saves kept, with package changes' \
 'diff:Show the package changes between a snapshot (default 1) and the current version' \
-'rollback:Make a snapshot the current version again (the replaced one becomes snapshot 1)' \
+'rollback:Make a snapshot the current version again (the replaced one is kept as a snapshot)' \
 'kernel:Jupyter kernels from environments\: install, list, remove' \
 'prune:Delete an environment'\''s snapshots (all, or all but the newest --keep N)' \
 'env-list:List the environments\: size, entries, mounted (rw/ro, pid), unsaved changes' \

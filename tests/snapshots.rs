@@ -131,10 +131,19 @@ fn saves_keep_snapshots_that_history_diff_rollback_and_prune_work_on() {
         &[("CONDA_FUSE_SNAPSHOTS", "3")],
     );
     assert!(out.contains("rolled 'demo' back"), "{out}");
+    assert!(
+        out.contains("the version it replaced is snapshot 1"),
+        "{out}"
+    );
     e.ok(&["activate", "demo"]);
     assert_eq!(fs::read(e.prefix().join("version.txt")).unwrap(), b"v2\n");
     e.ok(&["unmount", "demo"]);
-    e.ok_with(&["rollback", "demo"], &[("CONDA_FUSE_SNAPSHOTS", "3")]);
+    let out = e.ok_with(&["rollback", "demo"], &[("CONDA_FUSE_SNAPSHOTS", "3")]);
+    // v2 was saved before v3, so it sorts after it: the message says which number it got.
+    assert!(
+        out.contains("is snapshot 2 (conda-fuse rollback demo --to 2"),
+        "{out}"
+    );
     e.ok(&["activate", "demo"]);
     assert_eq!(
         fs::read(e.prefix().join("version.txt")).unwrap(),
@@ -142,6 +151,16 @@ fn saves_keep_snapshots_that_history_diff_rollback_and_prune_work_on() {
         "undone"
     );
     e.ok(&["unmount", "demo"]);
+
+    // An old version runs read-only beside the current one, at a mount point of its own.
+    let old = e.mounts.join("demo@1/demo/version.txt");
+    let out = e.ok(&["run", "demo@1", "--", "cat", old.to_str().unwrap()]);
+    assert_eq!(out, "v3\n");
+    assert!(!common::is_mounted(&e.mounts.join("demo@1")));
+    let err = e.fails(&["run", "demo@9", "--", "true"]);
+    assert!(err.contains("there is no snapshot 'demo@9'"), "{err}");
+    let err = e.fails(&["run", "--write", "demo@1", "--", "true"]);
+    assert!(err.contains("is a snapshot: it runs read-only"), "{err}");
 
     // Prune, then rm takes the snapshots with the env.
     assert!(e.ok(&["prune", "demo", "--keep", "1"]).contains("1 kept"));

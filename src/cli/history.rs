@@ -154,18 +154,24 @@ pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
     }
     let all = versions(&env);
     let chosen = pick(&all, a.to)?.clone();
-    let restored = snapshots::restore(&env.archive, a.to, snapshots::keep_from_env())
-        .with_context(|| format!("cannot roll back {}", env.archive.display()))?;
+    let (restored, replaced) =
+        snapshots::restore(&env.archive, a.to, snapshots::keep_from_env())
+            .with_context(|| format!("cannot roll back {}", env.archive.display()))?;
     drop(acquired);
+    let undo = match replaced {
+        Some(n) => format!(
+            "the version it replaced is snapshot {n} (conda-fuse rollback {} --to {n} undoes this)",
+            env.name
+        ),
+        None => "the version it replaced was pruned (CONDA_FUSE_SNAPSHOTS)".into(),
+    };
     println!(
-        "rolled '{}' back to the version saved {} ({}); the version it replaced is snapshot 1 \
-         (conda-fuse rollback {} undoes this)",
+        "rolled '{}' back to the version saved {} ({}); {undo}",
         env.name,
         crate::clock::local(restored.saved)
             .get(..16)
             .unwrap_or_default(),
         Changes::between(&all[0], &chosen).summary(),
-        env.name
     );
     Ok(())
 }

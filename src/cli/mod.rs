@@ -114,7 +114,7 @@ Each save keeps CONDA_FUSE_SNAPSHOTS earlier versions (default 1; 0 keeps none) 
         after_help = "Examples:\n  conda-fuse diff ml       # what the last save changed\n  conda-fuse diff ml 2"
     )]
     Diff(history::DiffArgs),
-    /// Make a snapshot the current version again (the replaced one becomes snapshot 1)
+    /// Make a snapshot the current version again (the replaced one is kept as a snapshot)
     #[command(after_help = "\
 Examples:
   conda-fuse rollback ml            # undo the last install
@@ -145,6 +145,7 @@ on the node), activates it and runs ipykernel; the mount goes after the last use
 Examples:
   conda-fuse run ml -- python train.py --epochs 10
   conda-fuse run ml --write -- pip install rich     # writable; saved when the command ends
+  conda-fuse run ml@1 -- python train.py            # the version before the last save, read-only
 The exit code is the command's. Concurrent runs on one node share one mount. After the last one
 finishes, a mount that runs made stays for CONDA_FUSE_RUN_LINGER seconds (default 60, 0 inside
 batch jobs) for the next job, then goes; a mount you made yourself stays.")]

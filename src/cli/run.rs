@@ -19,7 +19,7 @@ use crate::shell::{Shell, activation, quote};
 
 #[derive(Args)]
 pub(super) struct RunArgs {
-    /// Environment to run in
+    /// Environment to run in (NAME@N: its snapshot N, read-only)
     name: String,
     /// Mount writable (the writer lock must be free) and save the changes when CMD ends
     #[arg(long)]
@@ -192,7 +192,15 @@ pub(super) fn linger_run(a: LingerArgs) -> anyhow::Result<()> {
 
 pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let paths = Paths::from_env()?;
-    let env = paths.env(&a.name)?;
+    let env = paths.env_version(&a.name)?;
+    if a.write && a.name.contains('@') {
+        anyhow::bail!(
+            "{} is a snapshot: it runs read-only (to change the environment, roll back to it: \
+             conda-fuse rollback {} --to N)",
+            a.name,
+            env.name
+        );
+    }
     let runs = Runs::of(&env);
     let me = std::process::id();
     {

@@ -127,8 +127,10 @@ pub fn prune(archive: &Path, keep: u32) -> io::Result<usize> {
 }
 
 /// Makes snapshot `n` (1 = the newest) the current archive: the current one becomes a snapshot
-/// first (so a restore can be undone), then one rename puts the chosen one in place.
-pub fn restore(archive: &Path, n: usize, keep: u32) -> io::Result<Snapshot> {
+/// first (so a restore can be undone), then one rename puts the chosen one in place. Returns the
+/// snapshot restored and the number the replaced version has now.
+pub fn restore(archive: &Path, n: usize, keep: u32) -> io::Result<(Snapshot, Option<usize>)> {
+    let replaced = std::fs::metadata(archive).map(|m| (m.dev(), m.ino()))?;
     let all = list(archive);
     let chosen = n
         .checked_sub(1)
@@ -146,7 +148,10 @@ pub fn restore(archive: &Path, n: usize, keep: u32) -> io::Result<Snapshot> {
     let parent = archive.parent().unwrap_or(Path::new("."));
     std::fs::File::open(parent)?.sync_all()?;
     prune(archive, keep.max(1))?;
-    Ok(chosen)
+    let number = list(archive)
+        .iter()
+        .position(|s| std::fs::metadata(&s.path).is_ok_and(|m| (m.dev(), m.ino()) == replaced));
+    Ok((chosen, number.map(|i| i + 1)))
 }
 
 /// Deletes every snapshot of `archive` and their directory (when the environment goes).

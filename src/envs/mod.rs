@@ -106,6 +106,33 @@ impl Paths {
         })
     }
 
+    /// `NAME` as `env` gives it, or `NAME@N`: snapshot N of it (1 = the newest), served at a
+    /// mount point of its own (`MOUNT_ROOT/NAME@N`, a name no environment can have), for running
+    /// an old version read-only next to the current one.
+    pub fn env_version(&self, spec: &str) -> Result<Env, EnvError> {
+        let Some((name, n)) = spec.split_once('@') else {
+            return self.env(spec);
+        };
+        let env = self.env(name)?;
+        let snapshots = crate::commit::snapshots::list(&env.archive);
+        let snapshot = n
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| snapshots.get(i))
+            .ok_or_else(|| EnvError::NoSnapshot {
+                spec: spec.to_string(),
+                count: snapshots.len(),
+            })?;
+        let mountpoint = self.mounts.join(spec);
+        Ok(Env {
+            name: env.name.clone(),
+            archive: snapshot.path.clone(),
+            prefix: mountpoint.join(&env.name),
+            mountpoint,
+        })
+    }
+
     /// Archives named like `env` in later directories, which `env` hides.
     pub fn shadowed(&self, env: &Env) -> Vec<PathBuf> {
         let file = format!("{}.zip", env.name);
@@ -165,6 +192,11 @@ pub enum EnvError {
          point {var} at another directory"
     )]
     BadPath { var: String, path: PathBuf },
+    #[error(
+        "there is no snapshot '{spec}': NAME@N names snapshot N (1 = the newest) and there are \
+         {count}; see conda-fuse history"
+    )]
+    NoSnapshot { spec: String, count: usize },
 }
 
 /// Names end up in paths, shell code and completion lists: letters, digits, `.`, `_`, `+`, `-`,
