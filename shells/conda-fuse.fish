@@ -327,3 +327,4 @@ complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and __fish_s
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and __fish_seen_subcommand_from kernel" -f -a "remove" -d 'Remove the kernel of an environment'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and __fish_seen_subcommand_from kernel" -f -a "launch" -d 'What a kernelspec runs: mount read-only (shared), activate, run ipykernel'
 complete -c conda-fuse -f -n "__fish_seen_subcommand_from activate unmount commit status install remove rm run history diff rollback prune; and test (count (commandline -opc)) -eq 2" -a "(__conda_fuse_env_names)"
+complete -c conda-fuse -f -n "__fish_seen_subcommand_from kernel; and __fish_seen_subcommand_from install remove; and test (count (commandline -opc)) -eq 3" -a "(__conda_fuse_env_names)"

@@ -28,6 +28,13 @@ __conda_fuse_complete_cli() {
                 return 0 ;;
         esac
     fi
+    if [[ $COMP_CWORD -eq 3 && ${COMP_WORDS[1]} == kernel && ${COMP_WORDS[3]} != -* ]]; then
+        case ${COMP_WORDS[2]} in
+            install|remove)
+                COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "${COMP_WORDS[3]}"))
+                return 0 ;;
+        esac
+    fi
     {{ clap_function }} "$@"
 }
 complete -F __conda_fuse_complete_cli -o bashdefault -o default conda-fuse

@@ -77,3 +77,4 @@ complete -c {{ f.function }} -l {{ o }}
 
 {{ clap_completion }}
 complete -c conda-fuse -f -n "__fish_seen_subcommand_from {{ env_subcommands|join(" ") }}; and test (count (commandline -opc)) -eq 2" -a "(__conda_fuse_env_names)"
+complete -c conda-fuse -f -n "__fish_seen_subcommand_from kernel; and __fish_seen_subcommand_from install remove; and test (count (commandline -opc)) -eq 3" -a "(__conda_fuse_env_names)"

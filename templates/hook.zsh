@@ -28,6 +28,13 @@ _conda_fuse_cli() {
                 return ;;
         esac
     fi
+    if (( CURRENT == 4 )) && [[ $words[2] == kernel && $PREFIX != -* ]]; then
+        case $words[3] in
+            install|remove)
+                compadd -- ${(f)"$(__conda_fuse_env_names)"}
+                return ;;
+        esac
+    fi
     _conda-fuse "$@"
 }
 

@@ -208,6 +208,7 @@ fn tab_completion_in_every_shell() {
         "COMP_WORDS=(conda-fuse unmount ml --di); COMP_CWORD=3; $g conda-fuse --di ml; echo \"C5=${COMPREPLY[*]}\"",
         "COMP_WORDS=(conda-fuse rollback m); COMP_CWORD=2; $g conda-fuse m rollback; echo \"C6=${COMPREPLY[*]}\"",
         "COMP_WORDS=(conda-fuse history ''); COMP_CWORD=2; $g conda-fuse '' history; echo \"C7=${COMPREPLY[*]}\"",
+        "COMP_WORDS=(conda-fuse kernel install d); COMP_CWORD=3; $g conda-fuse d install; echo \"C8=${COMPREPLY[*]}\"",
     ];
     let (ok, out) = w.shell(Sh::Bash, &bash);
     assert!(ok, "{out}");
@@ -219,6 +220,7 @@ fn tab_completion_in_every_shell() {
         "C5=--discard\n",
         "C6=ml\n",
         "C7=data dev ml\n",
+        "C8=data dev\n",
     ] {
         assert!(out.contains(want), "bash: want {want:?} in:\n{out}");
     }
@@ -230,6 +232,7 @@ fn tab_completion_in_every_shell() {
         "words=(conda-fuse-unmount ml --); CURRENT=3; PREFIX=--; _conda_fuse_function",
         "words=(conda-fuse status ''); CURRENT=3; PREFIX=''; _conda_fuse_cli",
         "words=(conda-fuse diff ''); CURRENT=3; PREFIX=''; _conda_fuse_cli",
+        "words=(conda-fuse kernel install ''); CURRENT=4; PREFIX=''; _conda_fuse_cli",
     ];
     let (ok, out) = w.shell(Sh::Zsh, &zsh);
     assert!(ok, "{out}");
@@ -240,7 +243,7 @@ fn tab_completion_in_every_shell() {
     ] {
         assert!(out.contains(want), "zsh: want {want:?} in:\n{out}");
     }
-    assert_eq!(out.matches("ADD data dev ml").count(), 3, "{out}");
+    assert_eq!(out.matches("ADD data dev ml").count(), 4, "{out}");
     // fish: its own completion engine.
     let fish = [
         "complete -C 'conda-fuse-activate d' | string join ' ' | string replace -r '^' 'F1='",
@@ -248,6 +251,7 @@ fn tab_completion_in_every_shell() {
         "complete -C 'conda-fuse env-l' | string replace -r '\\t.*' '' | string replace -r '^' 'F3='",
         "complete -C 'conda-fuse-unmount ml --di' | string replace -r '\\t.*' '' | string replace -r '^' 'F4='",
         "complete -C 'conda-fuse prune d' | string join ' ' | string replace -r '^' 'F5='",
+        "complete -C 'conda-fuse kernel remove m' | string join ' ' | string replace -r '^' 'F6='",
     ];
     let (ok, out) = w.shell(Sh::Fish, &fish);
     assert!(ok, "{out}");
@@ -257,6 +261,7 @@ fn tab_completion_in_every_shell() {
         "F3=env-list\n",
         "F4=--discard\n",
         "F5=data dev\n",
+        "F6=ml\n",
     ] {
         assert!(out.contains(want), "fish: want {want:?} in:\n{out}");
     }
