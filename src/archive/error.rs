@@ -1,3 +1,6 @@
+//! What goes wrong reading an archive: as a whole (`ArchiveError`: cannot be used at all) or one
+//! entry (`EntryError`: corrupt or unreadable data, mapped to an errno for the kernel).
+
 use std::io;
 use std::path::PathBuf;
 

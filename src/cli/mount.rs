@@ -1,3 +1,6 @@
+//! `mount`, `commit`, `unmount` and `status` of any archive at any mount point (or an environment
+//! by name), and the save summaries and progress they print.
+
 use super::{CommitArgs, MountArgs, StatusArgs, UnmountArgs, progress};
 use crate::archive::{CacheLimits, Compression};
 use crate::daemon::control::SaveSummary;

@@ -1,3 +1,6 @@
+//! `pack DIR`: a directory (an environment) into a zip archive, as an environment by name (prefix
+//! rewritten to its mount's) or to any output file.
+
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

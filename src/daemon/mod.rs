@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{ForkResult, fork, setsid};
@@ -315,12 +315,6 @@ fn daemonize_stdio(mountpoint: &Path) -> io::Result<()> {
     Ok(())
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Mounts and serves until unmounted (by `unmount`, or by SIGINT/SIGTERM/SIGHUP, which detach the
 /// mount so the daemon exits once the last user is gone; unsaved changes stay in the upper layer).
 fn serve(
@@ -384,7 +378,7 @@ fn serve(
         mountpoint: mounted.mountpoint.clone(),
         archive: mounted.archive.clone(),
         read_only: req.read_only,
-        since: now(),
+        since: crate::clock::now().0.max(0) as u64,
         socket: runtime::socket_path(&mounted.mountpoint),
         log: state::log_path(&mounted.mountpoint),
     };
