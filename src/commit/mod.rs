@@ -34,9 +34,14 @@ pub enum SaveError {
 
 #[derive(Debug, Clone)]
 pub struct Saved {
-    /// False when there was nothing to save (the archive was left alone).
-    pub changed: bool,
+    /// None when there was nothing to save (the archive was left alone).
     pub stats: Option<BuildStats>,
+}
+
+impl Saved {
+    pub fn changed(&self) -> bool {
+        self.stats.is_some()
+    }
 }
 
 /// Saves the overlay's changes into its archive, keeping the `keep_snapshots` newest earlier
@@ -56,10 +61,7 @@ pub fn save(
     let archive = plan.archive.clone();
     let planned = started.elapsed();
     if !plan.changed {
-        return Ok(Saved {
-            changed: false,
-            stats: None,
-        });
+        return Ok(Saved { stats: None });
     }
     let total: u64 = plan.entries.iter().map(|p| p.size_hint()).sum();
     let half = plan.entries.len() / 2;
@@ -101,8 +103,5 @@ pub fn save(
         rebase = ?(started.elapsed() - installed),
         "save phases"
     );
-    Ok(Saved {
-        changed: true,
-        stats: Some(stats),
-    })
+    Ok(Saved { stats: Some(stats) })
 }
