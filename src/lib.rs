@@ -1,11 +1,12 @@
 //! conda-fuse: conda environments kept as single zip archives and served as directories through
 //! FUSE. Layers, top to bottom (a layer never calls upward):
 //!
-//! - `shell`: the shell functions, completion and activation code (askama templates);
 //! - `cli`: commands, progress bars, human output;
+//! - `shell`: the shell functions, completion and activation code (askama templates);
 //! - `envs`: environments by name (archive, mount point, prefix); `conda`: the user's conda;
 //! - `daemon`: one process per mount, its state record, control socket and signals;
-//! - `fs`: request semantics and the kernel adapter; `commit`: saving changes as a new archive;
+//! - `fs`: request semantics and the kernel adapter; `commit`: saving changes as a new archive,
+//!   and the snapshots saves keep;
 //! - `overlay`: the merged tree, upper layer, journal and writer lock;
 //! - `archive`: the zip format, reading with a bounded cache, parallel crash-safe writing.
 
