@@ -40,6 +40,15 @@ pub(super) fn missing(env: &Env) -> anyhow::Error {
     )
 }
 
+/// The environment `name`, which must have an archive.
+pub(super) fn existing(name: &str) -> anyhow::Result<Env> {
+    let env = Paths::from_env()?.env(name)?;
+    if !env.archive.is_file() {
+        return Err(missing(&env));
+    }
+    Ok(env)
+}
+
 /// Cleans up a stale mount at the environment's mount point, and refuses a foreign one.
 fn clear_stale(env: &Env) -> anyhow::Result<Probe> {
     let probe = daemon::probe(&env.mountpoint);

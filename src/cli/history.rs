@@ -3,11 +3,12 @@
 use anyhow::{Context, bail};
 use clap::Args;
 
+use super::envs::existing;
 use super::progress;
 use crate::commit::snapshots;
 use crate::daemon::{self, Probe};
+use crate::envs::Paths;
 use crate::envs::history::{Changes, Version, versions};
-use crate::envs::{Env, Paths};
 use crate::overlay::{self, lock::WriterLock};
 
 #[derive(Args)]
@@ -41,18 +42,6 @@ pub(super) struct PruneArgs {
     /// Snapshots to keep (the newest)
     #[arg(long, default_value_t = 0)]
     keep: u32,
-}
-
-fn existing(name: &str) -> anyhow::Result<Env> {
-    let env = Paths::from_env()?.env(name)?;
-    if !env.archive.is_file() {
-        bail!(
-            "there is no environment '{}' (no archive {}); list them with conda-fuse-env-list",
-            env.name,
-            env.archive.display()
-        );
-    }
-    Ok(env)
 }
 
 pub(super) fn history(a: HistoryArgs) -> anyhow::Result<()> {

@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
 use super::run::{RunArgs, run};
+use crate::envs::Env;
 use crate::envs::kernels::{self, KernelSpec};
-use crate::envs::{Env, Paths};
 
 #[derive(Args)]
 pub(super) struct KernelArgs {
@@ -72,14 +72,7 @@ enum Action {
 }
 
 fn env_with_ipykernel(name: &str) -> anyhow::Result<Env> {
-    let env = Paths::from_env()?.env(name)?;
-    if !env.archive.is_file() {
-        bail!(
-            "there is no environment '{}' (no archive {}); list them with conda-fuse-env-list",
-            env.name,
-            env.archive.display()
-        );
-    }
+    let env = super::envs::existing(name)?;
     let has = kernels::has_ipykernel(&env)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", env.archive.display()))?;
     if !has {
