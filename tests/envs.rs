@@ -85,6 +85,11 @@ fn failed_and_refused_creates_leave_nothing_behind() {
     ok(&w, &["create", "again", "python", "-y"]);
     assert!(w.archives.join("again.zip").is_file());
     assert!(!w.archives.join(".again.creating.zip").exists());
+    // A new env has no earlier version: its first save keeps no snapshot (of the empty archive).
+    assert!(
+        !w.archives.join(".snapshots").exists(),
+        "a create left snapshots"
+    );
     // An existing name is refused, pointing at the list.
     let out = fails(&w, &["create", "again", "python", "-y"]);
     assert!(

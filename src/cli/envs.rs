@@ -303,7 +303,10 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::create_dir_all(&env.mountpoint)
         .with_context(|| format!("cannot create the mount point {}", env.mountpoint.display()))?;
-    let req = MountRequest::new(temporary.clone(), env.mountpoint.clone(), false);
+    let mut req = MountRequest::new(temporary.clone(), env.mountpoint.clone(), false);
+    // The empty archive is no version of the env (and a snapshot of the temporary's name would be
+    // left behind by the rename to the final one).
+    req.snapshots = 0;
     daemon::mount(&req, &mut |_| {})?;
     eprintln!(
         "conda-fuse: running {}",
