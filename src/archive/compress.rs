@@ -23,6 +23,14 @@ pub const SEGMENT: u64 = 1 << 20;
 /// file's size; entries with more segments than a seek table can list get no table.
 pub const MAX_SEGMENT: u64 = 8 << 20;
 
+/// A compression method without its level (what a user chooses on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Store,
+    Deflate,
+    Zstd,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Compression {
     Store,
@@ -40,26 +48,24 @@ impl Compression {
     /// `conda create` installs it: 2.3 s vs 5.6 s, 115 vs 112 MiB).
     pub const SAVE: Compression = Compression::Deflate(6);
 
-    pub fn parse(method: &str, level: Option<i32>) -> Result<Compression, String> {
+    /// `method` at `level`, or at the method's own default (deflate 9, zstd 3) when None.
+    pub fn new(method: Method, level: Option<i32>) -> Result<Compression, String> {
         match method {
-            "store" | "stored" => Ok(Compression::Store),
-            "deflate" => {
+            Method::Store => Ok(Compression::Store),
+            Method::Deflate => {
                 let level = level.unwrap_or(9);
                 if !(1..=9).contains(&level) {
                     return Err(format!("deflate level must be 1 to 9, not {level}"));
                 }
                 Ok(Compression::Deflate(level as u32))
             }
-            "zstd" => {
+            Method::Zstd => {
                 let level = level.unwrap_or(3);
                 if !(1..=22).contains(&level) {
                     return Err(format!("zstd level must be 1 to 22, not {level}"));
                 }
                 Ok(Compression::Zstd(level))
             }
-            other => Err(format!(
-                "unknown compression '{other}': use deflate, zstd or store"
-            )),
         }
     }
 

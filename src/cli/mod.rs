@@ -188,12 +188,13 @@ enum Method {
     Store,
 }
 
-impl Method {
-    fn name(self) -> &'static str {
-        match self {
-            Method::Deflate => "deflate",
-            Method::Zstd => "zstd",
-            Method::Store => "store",
+impl From<Method> for crate::archive::compress::Method {
+    fn from(m: Method) -> Self {
+        use crate::archive::compress::Method as M;
+        match m {
+            Method::Deflate => M::Deflate,
+            Method::Zstd => M::Zstd,
+            Method::Store => M::Store,
         }
     }
 }

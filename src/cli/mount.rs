@@ -10,7 +10,7 @@ use crate::envs::{self, Env, Paths};
 pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
     let compression = match a.compression {
         super::Method::Deflate => Compression::SAVE,
-        m => Compression::parse(m.name(), None).map_err(anyhow::Error::msg)?,
+        m => Compression::new(m.into(), None).map_err(anyhow::Error::msg)?,
     };
     let mut req = MountRequest::new(a.archive, a.mountpoint, a.read_only);
     req.foreground = a.foreground;

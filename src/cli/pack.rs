@@ -167,7 +167,7 @@ fn relocate_plan(
 
 pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
     let compression =
-        Compression::parse(a.compression.name(), a.level).map_err(anyhow::Error::msg)?;
+        Compression::new(a.compression.into(), a.level).map_err(anyhow::Error::msg)?;
     let t = target(&a)?;
     if t.output.exists() && !a.force {
         bail!(
