@@ -240,6 +240,8 @@ pub struct DecodedCache {
     /// Parts decoded ahead of their first reader (see `startup.rs`), kept apart until that reader
     /// comes, so the churn of a start-up's other reads never evicts them first.
     staged: Mutex<Staged>,
+    /// How many parts `staged` holds, kept under its lock.
+    staged_parts: std::sync::atomic::AtomicUsize,
     /// What readers decode in a mount's first seconds.
     recorder: Recorder,
     prefetched: Arc<Prefetched>,
@@ -252,12 +254,29 @@ struct Staged {
 }
 
 impl DecodedCache {
+    /// Takes `key` out of the staging area, if it is there. Every read asks, so when nothing is
+    /// staged (most of a mount's life) an atomic load answers without the lock.
+    fn take_staged(&self, key: &Key) -> Option<Arc<Decoded>> {
+        if self.staged_parts.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut st = self.staged.lock().expect("staged lock");
+        let d = st.parts.remove(key)?;
+        st.bytes -= d.len;
+        self.staged_parts
+            .store(st.parts.len(), std::sync::atomic::Ordering::Release);
+        Some(d)
+    }
+}
+
+impl DecodedCache {
     pub fn new(limits: CacheLimits) -> Self {
         DecodedCache {
             memory: Mutex::new(Tier::new(limits.memory)),
             spill: Mutex::new(Tier::new(limits.spill)),
             limits,
             staged: Mutex::default(),
+            staged_parts: Default::default(),
             recorder: Recorder::default(),
             prefetched: Arc::default(),
         }
@@ -305,14 +324,7 @@ impl DecodedCache {
         let in_memory = size <= self.limits.memory_entry_max();
         let tier = self.tier(size);
         let key = (i, part);
-        let staged = {
-            let mut st = self.staged.lock().expect("staged lock");
-            let d = st.parts.remove(&key);
-            if let Some(d) = &d {
-                st.bytes -= d.len;
-            }
-            d
-        };
+        let staged = self.take_staged(&key);
         let (decoded, fresh) = {
             let mut t = tier.lock().expect("cache lock");
             match (t.lru.get(&key), staged) {
@@ -396,6 +408,8 @@ impl DecodedCache {
             let d = Arc::new(d);
             st.parts.insert(key, d.clone());
             st.bytes += size;
+            self.staged_parts
+                .store(st.parts.len(), std::sync::atomic::Ordering::Release);
             d
         };
         d.fill(archive, i, part);
@@ -404,6 +418,8 @@ impl DecodedCache {
             if st.parts.get(&key).is_some_and(|x| Arc::ptr_eq(x, &d)) {
                 st.parts.remove(&key);
                 st.bytes -= size;
+                self.staged_parts
+                    .store(st.parts.len(), std::sync::atomic::Ordering::Release);
             }
             return Staging::Skipped;
         }

@@ -167,6 +167,14 @@ impl Index {
     pub fn name(&self, e: &Entry) -> &[u8] {
         &self.names[e.name_start as usize..(e.name_start + e.name_len) as usize]
     }
+    /// Entry numbers by name (the last entry of a name wins, as zip readers do).
+    pub fn by_name(&self) -> std::collections::HashMap<&[u8], u32> {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (self.name(e), i as u32))
+            .collect()
+    }
     /// Heap bytes held by the index (for the memory report of `status`).
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>() + self.names.capacity()

@@ -7,7 +7,7 @@
 //! A profile names entries by path (not number), so it stays useful across saves that renumber
 //! them; names the archive no longer has are skipped. It never changes the archive.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -161,12 +161,7 @@ impl Profile {
     /// The parts by number in `archive`; names it lacks, and segments it does not have, are skipped.
     pub fn resolve(&self, archive: &Archive) -> Vec<(u32, Part)> {
         let index = archive.index();
-        let by_name: HashMap<&[u8], u32> = index
-            .entries()
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (index.name(e), i as u32))
-            .collect();
+        let by_name = index.by_name();
         self.parts
             .iter()
             .filter_map(|(name, part)| {

@@ -49,6 +49,32 @@ pub(super) fn existing(name: &str) -> anyhow::Result<Env> {
     Ok(env)
 }
 
+/// Refuses what must not happen while the environment is mounted on this node.
+pub(super) fn refuse_if_mounted(env: &Env) -> anyhow::Result<()> {
+    if let Probe::Live(r) = daemon::probe(&env.mountpoint) {
+        bail!(
+            "'{}' is mounted at {} (daemon pid {}); unmount it first (conda-fuse-unmount {})",
+            env.name,
+            env.mountpoint.display(),
+            r.pid,
+            env.name
+        );
+    }
+    Ok(())
+}
+
+/// Refuses to `what` (delete, roll back) an environment this user cannot write.
+pub(super) fn refuse_if_not_mine(env: &Env, what: &str) -> anyhow::Result<()> {
+    if env.archive.exists() && !env.writable_by_me() {
+        bail!(
+            "'{}' is {}, in a directory you cannot write: only its owner can {what} it",
+            env.name,
+            env.archive.display()
+        );
+    }
+    Ok(())
+}
+
 /// Cleans up a stale mount at the environment's mount point, and refuses a foreign one.
 fn clear_stale(env: &Env) -> anyhow::Result<Probe> {
     let probe = daemon::probe(&env.mountpoint);
@@ -482,13 +508,7 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     if !env.archive.exists() && !upper_dir.exists() && !lock_file.exists() {
         return Err(missing(&env));
     }
-    if env.archive.exists() && !env.writable_by_me() {
-        bail!(
-            "'{}' is {}, in a directory you cannot write: only its owner can delete it",
-            env.name,
-            env.archive.display()
-        );
-    }
+    refuse_if_not_mine(&env, "delete")?;
     match clear_stale(&env)? {
         Probe::Live(r) if !a.force => bail!(
             "'{}' is mounted at {} ({}, daemon pid {}); unmount it first (conda-fuse-unmount {}), or \

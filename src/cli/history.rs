@@ -3,10 +3,9 @@
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::envs::existing;
+use super::envs::{existing, refuse_if_mounted, refuse_if_not_mine};
 use super::progress;
 use crate::commit::snapshots;
-use crate::daemon::{self, Probe};
 use crate::envs::Paths;
 use crate::envs::history::{Changes, Version, versions};
 use crate::overlay::{self, lock::WriterLock};
@@ -109,22 +108,8 @@ pub(super) fn diff(a: DiffArgs) -> anyhow::Result<()> {
 
 pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
     let env = existing(&a.name)?;
-    if !env.writable_by_me() {
-        bail!(
-            "'{}' is {}, in a directory you cannot write: only its owner can roll it back",
-            env.name,
-            env.archive.display()
-        );
-    }
-    if let Probe::Live(r) = daemon::probe(&env.mountpoint) {
-        bail!(
-            "'{}' is mounted at {} (daemon pid {}); unmount it first (conda-fuse-unmount {})",
-            env.name,
-            env.mountpoint.display(),
-            r.pid,
-            env.name
-        );
-    }
+    refuse_if_not_mine(&env, "roll back")?;
+    refuse_if_mounted(&env)?;
     // The writer lock keeps every writable mount out while the archive changes under it.
     let acquired = WriterLock::acquire(&env.archive, &env.mountpoint, false)
         .map_err(|e| anyhow::anyhow!("cannot roll back '{}': {e}", env.name))?;

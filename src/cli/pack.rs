@@ -12,7 +12,6 @@ use crate::archive::build::Source;
 use crate::archive::pack::PackPlan;
 use crate::archive::{BuildOptions, Compression, build_archive, pack};
 use crate::conda::relocate::{self, Rewrite};
-use crate::daemon::{self, Probe};
 use crate::envs::Paths;
 
 /// Where the archive goes and what it becomes.
@@ -50,15 +49,7 @@ fn target(a: &PackArgs) -> anyhow::Result<Target> {
     let env = paths
         .env(&name)
         .with_context(|| "choose a name with --name")?;
-    if let Probe::Live(r) = daemon::probe(&env.mountpoint) {
-        bail!(
-            "'{}' is mounted at {} (daemon pid {}); unmount it first (conda-fuse-unmount {})",
-            env.name,
-            env.mountpoint.display(),
-            r.pid,
-            env.name
-        );
-    }
+    super::envs::refuse_if_mounted(&env)?;
     std::fs::create_dir_all(paths.archives()).with_context(|| {
         format!(
             "cannot create {} (CONDA_FUSE_ARCHIVE_PATH)",

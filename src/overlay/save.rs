@@ -2,7 +2,7 @@
 //! archive, and rebasing onto that archive once it is in place (content refs switch to its entries,
 //! the journal restarts, the upper layer empties). The archive itself is written by `commit`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLockWriteGuard};
@@ -212,12 +212,7 @@ impl Overlay {
     ) -> Result<(), Errno> {
         let rw = self.writable_parts()?;
         let index = archive.index();
-        let by_name: HashMap<&[u8], u32> = index
-            .entries()
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (index.name(e), i as u32))
-            .collect();
+        let by_name = index.by_name();
         // Every planned file and symlink is in the new archive (it was written from the plan);
         // find all of them before changing anything, so the tree never points into two archives.
         let mut moves = Vec::with_capacity(plan.entries.len());
