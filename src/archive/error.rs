@@ -4,6 +4,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use super::format::FormatError;
+
 /// Why an archive as a whole cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -12,14 +14,14 @@ pub enum ArchiveError {
     #[error(
         "{path} is not a zip archive ({reason}); check the path, or restore the archive from a backup if it was truncated"
     )]
-    NotZip { path: PathBuf, reason: String },
+    NotZip { path: PathBuf, reason: FormatError },
     #[error(
         "{path}: central directory is damaged at entry {entry} ({reason}); the archive is corrupt, restore it from a backup or pack the environment again"
     )]
     Corrupt {
         path: PathBuf,
         entry: u64,
-        reason: String,
+        reason: FormatError,
     },
 }
 

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::error::ArchiveError;
-use super::format::{self, CentralHeader, SeekTable};
+use super::format::{self, CentralHeader, FormatError, SeekTable};
 use super::meta::Meta;
 
 #[derive(Debug, Clone)]
@@ -46,28 +46,25 @@ pub struct Index {
     pub cd_crc: u32,
 }
 
-/// The end record sits in the last 22 bytes plus a comment of at most 65535 bytes.
-const TAIL_LEN: u64 = (format::EOCD_LEN + u16::MAX as usize + format::ZIP64_LOCATOR_LEN) as u64;
-
 impl Index {
     pub fn read(file: &File, path: &Path) -> Result<Index, ArchiveError> {
         let io_err = |source| ArchiveError::Io {
             path: path.to_owned(),
             source,
         };
-        let not_zip = |reason: String| ArchiveError::NotZip {
+        let not_zip = |reason: FormatError| ArchiveError::NotZip {
             path: path.to_owned(),
             reason,
         };
         let file_len = file.metadata().map_err(io_err)?.len();
-        let tail_start = file_len.saturating_sub(TAIL_LEN);
+        let tail_start = file_len.saturating_sub(format::end::TAIL_LEN);
         let tail = read_vec(file, tail_start, (file_len - tail_start) as usize).map_err(io_err)?;
         let end = format::find_end_record(&tail, tail_start, file_len, |pos, len| {
             read_vec(file, pos, len)
         })
         .map_err(not_zip)?;
         let cd_len = usize::try_from(end.cd_size)
-            .map_err(|_| not_zip("central directory larger than memory".into()))?;
+            .map_err(|_| not_zip(FormatError::DirectoryLargerThanMemory))?;
         let cd = read_vec(file, end.cd_start, cd_len).map_err(io_err)?;
         let mut index =
             Self::parse(&cd, end, file_len).map_err(|(entry, reason)| ArchiveError::Corrupt {
@@ -80,37 +77,36 @@ impl Index {
     }
 
     /// Parses a central directory; errors carry the number of the failing entry.
-    pub fn parse(cd: &[u8], end: format::EndRecord, file_len: u64) -> Result<Index, (u64, String)> {
+    pub fn parse(
+        cd: &[u8],
+        end: format::EndRecord,
+        file_len: u64,
+    ) -> Result<Index, (u64, FormatError)> {
         // Capacity from the bytes present, never from the (untrusted) entry count alone.
-        let cap = (cd.len() / format::CENTRAL_HEADER_LEN).min(end.entries as usize);
+        let cap = (cd.len() / CentralHeader::MIN_LEN).min(end.entries as usize);
         let mut entries = Vec::with_capacity(cap);
         let mut names = Vec::with_capacity(cd.len() / 2);
         let mut pos = 0usize;
         while pos < cd.len() {
             let n = entries.len() as u64;
-            let (h, len) = CentralHeader::parse(&cd[pos..]).map_err(|e| (n, e.to_string()))?;
+            let (h, len) = CentralHeader::parse(&cd[pos..]).map_err(|e| (n, e))?;
             pos += len;
             let local_header_offset = h
                 .local_header_offset
                 .checked_add(end.shift())
                 .filter(|&o| o < end.cd_start)
-                .ok_or_else(|| {
-                    (
-                        n,
-                        format!(
-                            "local header offset {} lies outside the data area",
-                            h.local_header_offset
-                        ),
-                    )
-                })?;
+                .ok_or((
+                    n,
+                    FormatError::LocalHeaderOutsideData(h.local_header_offset),
+                ))?;
             if h.compressed_size > end.cd_start {
                 return Err((
                     n,
-                    format!("compressed size {} exceeds the archive", h.compressed_size),
+                    FormatError::CompressedSizeExceedsArchive(h.compressed_size),
                 ));
             }
             let name_start =
-                u32::try_from(names.len()).map_err(|_| (n, "names exceed 4 GiB".into()))?;
+                u32::try_from(names.len()).map_err(|_| (n, FormatError::NamesTooLarge))?;
             names.extend_from_slice(h.name);
             entries.push(Entry {
                 name_start,
@@ -136,10 +132,10 @@ impl Index {
         if found != end.entries && found & 0xffff != end.entries & 0xffff {
             return Err((
                 found,
-                format!(
-                    "end record announces {} entries, central directory holds {found}",
-                    end.entries
-                ),
+                FormatError::EntryCountMismatch {
+                    announced: end.entries,
+                    found,
+                },
             ));
         }
         names.shrink_to_fit();

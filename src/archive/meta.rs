@@ -92,9 +92,8 @@ impl Meta {
         } else {
             (Kind::File, 0o644)
         };
-        let mtime = format::extra_field(h.extra, format::EXTRA_EXT_TIMESTAMP)
-            .and_then(format::ut_mtime)
-            .unwrap_or_else(|| dos_to_unix(h.dos_date, h.dos_time));
+        let mtime =
+            format::extra::mtime(h.extra).unwrap_or_else(|| dos_to_unix(h.dos_date, h.dos_time));
         let rdev = if kind.is_device() {
             format::decode_device(h.extra).unwrap_or(0)
         } else {
@@ -103,7 +102,7 @@ impl Meta {
         Meta {
             kind,
             perm,
-            owner: format::unix_owner(h.extra),
+            owner: format::extra::unix_owner(h.extra),
             mtime,
             rdev,
         }

@@ -83,12 +83,12 @@ impl Archive {
         let e = self.index.entry(i);
         let mut start = self.data_starts[i as usize].load(Ordering::Relaxed);
         if start == 0 {
-            let mut header = [0u8; format::LOCAL_HEADER_LEN];
+            let mut header = [0u8; format::LocalHeader::LEN];
             self.file
                 .read_exact_at(&mut header, e.local_header_offset)
                 .map_err(|err| EntryError::Corrupt(format!("local header unreadable: {err}")))?;
             start = format::local_data_offset(e.local_header_offset, &header)
-                .map_err(|m| EntryError::Corrupt(m.to_string()))?;
+                .map_err(|e| EntryError::Corrupt(e.to_string()))?;
             self.data_starts[i as usize].store(start, Ordering::Relaxed);
         }
         let end = start

@@ -122,7 +122,7 @@ impl<W: Sink> ZipWriter<W> {
         self.scratch.clear();
         if let Err(e) = fields.write_local(&mut self.scratch) {
             self.central.truncate(central_len);
-            return Err(e);
+            return Err(e.into());
         }
         self.out.write_all(&self.scratch)?;
         self.offset += self.scratch.len() as u64;
