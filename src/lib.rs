@@ -20,6 +20,7 @@ pub mod display;
 pub mod envs;
 pub mod fault;
 pub mod fs;
+pub mod hint;
 pub mod logging;
 pub mod mountinfo;
 pub mod node;

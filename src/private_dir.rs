@@ -24,19 +24,18 @@ use nix::sys::stat::{Mode, fchmod, fstat, mkdirat};
 pub enum PrivateDirError {
     #[error(
         "{path} is a symlink; conda-fuse keeps private state only in real directories it can \
-         verify. Point the variable that names it at the real directory instead"
+         verify"
     )]
     Symlink { path: PathBuf },
-    #[error("{path} is not a directory; move it away or point conda-fuse elsewhere")]
+    #[error("{path} is not a directory")]
     NotADirectory { path: PathBuf },
     #[error(
         "{path} belongs to uid {owner}, not to you (uid {me}): another user could read or plant \
-         what conda-fuse keeps there. Use a directory of your own"
+         what conda-fuse keeps there"
     )]
     NotOwned { path: PathBuf, owner: u32, me: u32 },
     #[error(
-        "{path} is writable by other users (mode {mode:o}): someone could have planted files in \
-         it. Check what is in it, then make it private (chmod 700 {path}) or use another directory"
+        "{path} is writable by other users (mode {mode:o}): someone could have planted files in it"
     )]
     Writable { path: PathBuf, mode: u32 },
     #[error("cannot {what} {path}: {source}")]
@@ -45,6 +44,25 @@ pub enum PrivateDirError {
         path: PathBuf,
         source: io::Error,
     },
+}
+
+impl crate::hint::Hint for PrivateDirError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            PrivateDirError::Symlink { .. } => {
+                Some("point the variable that names it at the real directory instead".into())
+            }
+            PrivateDirError::NotADirectory { .. } => {
+                Some("move it away or point conda-fuse elsewhere".into())
+            }
+            PrivateDirError::NotOwned { .. } => Some("use a directory of your own".into()),
+            PrivateDirError::Writable { path, .. } => Some(format!(
+                "check what is in it, then make it private (chmod 700 {}) or use another directory",
+                path.display()
+            )),
+            PrivateDirError::Io { .. } => None,
+        }
+    }
 }
 
 impl PrivateDirError {

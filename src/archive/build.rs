@@ -89,29 +89,43 @@ pub struct BuildStats {
 pub enum BuildError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("{0}")]
-    Write(String),
-    #[error(
-        "the archive just written does not read back ({0}); it was not put in place, and any \
-         previous archive there is unchanged"
-    )]
+    #[error("{what} {path}: {source}")]
+    Write {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("the archive just written does not read back ({0}); it was not put in place")]
     Verify(String),
 }
 
-fn write_error(what: &str, path: &Path, e: &io::Error) -> BuildError {
-    let hint = match e.raw_os_error() {
-        Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
-            "; free some space (or quota) there and try again"
+impl crate::hint::Hint for BuildError {
+    fn hint(&self) -> Option<String> {
+        let BuildError::Write { source, .. } = self else {
+            return None;
+        };
+        match source.raw_os_error()? {
+            libc::ENOSPC | libc::EDQUOT => {
+                Some("free some space (or quota) there and try again".into())
+            }
+            libc::EACCES | libc::EPERM | libc::EROFS => {
+                Some("the directory must be writable by you".into())
+            }
+            _ => None,
         }
-        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => {
-            "; the directory must be writable by you"
-        }
-        _ => "",
-    };
-    BuildError::Write(format!(
-        "{what} {}: {e}{hint}; any previous archive there is unchanged",
-        path.display()
-    ))
+    }
+}
+
+fn write_error(what: &'static str, path: &Path, e: &io::Error) -> BuildError {
+    BuildError::Write {
+        what,
+        path: path.to_owned(),
+        // The same error again (io::Error is not Clone): kind, errno and message are kept.
+        source: match e.raw_os_error() {
+            Some(errno) => io::Error::from_raw_os_error(errno),
+            None => io::Error::new(e.kind(), e.to_string()),
+        },
+    }
 }
 
 /// What a worker hands to the writer for one entry.

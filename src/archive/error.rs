@@ -11,18 +11,29 @@ use super::format::FormatError;
 pub enum ArchiveError {
     #[error("cannot read archive {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error(
-        "{path} is not a zip archive ({reason}); check the path, or restore the archive from a backup if it was truncated"
-    )]
+    #[error("{path} is not a zip archive ({reason})")]
     NotZip { path: PathBuf, reason: FormatError },
-    #[error(
-        "{path}: central directory is damaged at entry {entry} ({reason}); the archive is corrupt, restore it from a backup or pack the environment again"
-    )]
+    #[error("{path}: central directory is damaged at entry {entry} ({reason})")]
     Corrupt {
         path: PathBuf,
         entry: u64,
         reason: FormatError,
     },
+}
+
+impl crate::hint::Hint for ArchiveError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            ArchiveError::Io { .. } => None,
+            ArchiveError::NotZip { .. } => Some(
+                "check the path, or restore the archive from a backup if it was truncated".into(),
+            ),
+            ArchiveError::Corrupt { .. } => Some(
+                "the archive is corrupt: restore it from a backup or pack the environment again"
+                    .into(),
+            ),
+        }
+    }
 }
 
 /// Why one entry's data cannot be read. The daemon answers EIO for that read and keeps serving.

@@ -17,13 +17,22 @@ pub struct PackPlan {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("{path} is not a directory; pack takes the directory of an environment")]
+    #[error("{path} is not a directory")]
     NotADirectory { path: PathBuf },
-    #[error("cannot read {path}: {source}; fix its permissions or remove it, then pack again")]
+    #[error("cannot read {path}: {source}")]
     Walk {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl crate::hint::Hint for PlanError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            PlanError::NotADirectory { .. } => "pack takes the directory of an environment".into(),
+            PlanError::Walk { .. } => "fix its permissions or remove it, then pack again".into(),
+        })
+    }
 }
 
 /// Plans the archive of `root`. Entries go under `prefix/` when a prefix is given (the layout of

@@ -10,6 +10,7 @@ use anyhow::bail;
 use clap::Args;
 
 use super::envs::{Want, mount_env_with};
+use super::report::error_with_hint;
 use crate::conda;
 use crate::envs::Paths;
 use crate::shell::{self, Shell, activation};
@@ -43,15 +44,16 @@ pub(super) fn activate(a: ActivateArgs) -> anyhow::Result<()> {
     }
     let mount = mount_env_with(&env, want, a.steal_lock)?;
     if !env.prefix.is_dir() {
-        bail!(
-            "{} has no folder '{}/' inside, so it is not in the layout of environments by name \
-             (conda-fuse-create, or the old conda-fuse.sh); its files are at {}. Repack it with \
-             conda-fuse pack DIR --name {}",
-            env.archive.display(),
-            env.name,
-            env.mountpoint.display(),
-            env.name
-        );
+        return Err(error_with_hint(
+            format!(
+                "{} has no folder '{}/' inside, so it is not in the layout of environments by name \
+                 (conda-fuse-create, or the old conda-fuse.sh); its files are at {}",
+                env.archive.display(),
+                env.name,
+                env.mountpoint.display()
+            ),
+            format!("repack it with conda-fuse pack DIR --name {}", env.name),
+        ));
     }
     if mount.we_mounted {
         let mode = if mount.read_only {
@@ -93,10 +95,10 @@ fn var(name: &str) -> Option<String> {
 
 pub(super) fn activate_script(a: ActivateScriptArgs) -> anyhow::Result<()> {
     let Some(prefix) = a.prefix.to_str() else {
-        bail!(
-            "{} is not valid UTF-8; activate it with conda directly",
-            a.prefix.display()
-        );
+        return Err(error_with_hint(
+            format!("{} is not valid UTF-8", a.prefix.display()),
+            "activate it with conda directly",
+        ));
     };
     if let Some(code) = conda::find()
         .ok()

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use clap::Args;
 
+use super::report::{WithHint, error_with_hint};
 use super::{child, mount::print_saved, mount::save_bar, progress};
 use crate::archive::{BuildOptions, Compression, build_archive};
 use crate::conda;
@@ -31,12 +32,16 @@ pub(super) struct EnvMount {
 }
 
 pub(super) fn missing(env: &Env) -> anyhow::Error {
-    anyhow::anyhow!(
-        "there is no environment '{}' (no archive {}); list them with conda-fuse-env-list, or create \
-         it with conda-fuse-create {}",
-        env.name,
-        env.archive.display(),
-        env.name
+    error_with_hint(
+        format!(
+            "there is no environment '{}' (no archive {})",
+            env.name,
+            env.archive.display()
+        ),
+        format!(
+            "list them with conda-fuse-env-list, or create it with conda-fuse-create {}",
+            env.name
+        ),
     )
 }
 
@@ -52,13 +57,15 @@ pub(super) fn existing(name: &str) -> anyhow::Result<Env> {
 /// Refuses what must not happen while the environment is mounted on this node.
 pub(super) fn refuse_if_mounted(env: &Env) -> anyhow::Result<()> {
     if let Probe::Live(r) = daemon::probe(&env.mountpoint) {
-        bail!(
-            "'{}' is mounted at {} (daemon pid {}); unmount it first (conda-fuse-unmount {})",
-            env.name,
-            env.mountpoint.display(),
-            r.pid,
-            env.name
-        );
+        return Err(error_with_hint(
+            format!(
+                "'{}' is mounted at {} (daemon pid {})",
+                env.name,
+                env.mountpoint.display(),
+                r.pid
+            ),
+            format!("unmount it first (conda-fuse-unmount {})", env.name),
+        ));
     }
     Ok(())
 }
@@ -66,11 +73,14 @@ pub(super) fn refuse_if_mounted(env: &Env) -> anyhow::Result<()> {
 /// Refuses to `what` (delete, roll back) an environment this user cannot write.
 pub(super) fn refuse_if_not_mine(env: &Env, what: &str) -> anyhow::Result<()> {
     if env.archive.exists() && !env.writable_by_me() {
-        bail!(
-            "'{}' is {}, in a directory you cannot write: only its owner can {what} it",
-            env.name,
-            env.archive.display()
-        );
+        return Err(error_with_hint(
+            format!(
+                "'{}' is {}, in a directory you cannot write",
+                env.name,
+                env.archive.display()
+            ),
+            format!("only its owner can {what} it"),
+        ));
     }
     Ok(())
 }
@@ -88,24 +98,33 @@ fn clear_stale(env: &Env) -> anyhow::Result<Probe> {
             daemon::unmount(&env.mountpoint, false, false, &mut |_, _| {})?;
             Ok(Probe::NotMounted)
         }
-        Probe::Foreign(m) => bail!(
-            "{} has another filesystem mounted ({} from {}), perhaps fuse-zip of the old \
-             conda-fuse.sh; unmount it (fusermount3 -u {}) and try again",
-            env.mountpoint.display(),
-            m.fstype,
-            m.source,
-            env.mountpoint.display()
-        ),
-        Probe::Unrecorded(m) => bail!(
-            "{} is mounted by a conda-fuse daemon that this node's runtime directory ({}) has no \
-             record of (archive {}): another user's, or one started with another \
-             CONDA_FUSE_RUNTIME_DIR or XDG_RUNTIME_DIR; use that directory, or unmount it \
-             (fusermount3 -u {}) and try again",
-            env.mountpoint.display(),
-            crate::daemon::runtime::runtime_dir().display(),
-            m.archive(),
-            env.mountpoint.display()
-        ),
+        Probe::Foreign(m) => Err(error_with_hint(
+            format!(
+                "{} has another filesystem mounted ({} from {}), perhaps fuse-zip of the old \
+                 conda-fuse.sh",
+                env.mountpoint.display(),
+                m.fstype,
+                m.source
+            ),
+            format!(
+                "unmount it (fusermount3 -u {}) and try again",
+                env.mountpoint.display()
+            ),
+        )),
+        Probe::Unrecorded(m) => Err(error_with_hint(
+            format!(
+                "{} is mounted by a conda-fuse daemon that this node's runtime directory ({}) has \
+                 no record of (archive {}): another user's, or one started with another \
+                 CONDA_FUSE_RUNTIME_DIR or XDG_RUNTIME_DIR",
+                env.mountpoint.display(),
+                crate::daemon::runtime::runtime_dir().display(),
+                m.archive()
+            ),
+            format!(
+                "use that directory, or unmount it (fusermount3 -u {}) and try again",
+                env.mountpoint.display()
+            ),
+        )),
         other => Ok(other),
     }
 }
@@ -124,16 +143,19 @@ pub(super) fn want_for_me(env: &Env, want: Want) -> anyhow::Result<Want> {
     }
     let dir = env.archive.parent().unwrap_or(Path::new("/"));
     if want == Want::Writable {
-        bail!(
-            "'{}' is {}, in a directory you cannot write ({}): it can only be used read-only \
-             (conda-fuse-activate {} or conda-fuse run {}); to change it, ask its owner, or copy \
-             it into your own first directory of CONDA_FUSE_ARCHIVE_PATH under another name",
-            env.name,
-            env.archive.display(),
-            dir.display(),
-            env.name,
-            env.name
-        );
+        return Err(error_with_hint(
+            format!(
+                "'{}' is {}, in a directory you cannot write ({}): it can only be used read-only \
+                 (conda-fuse-activate {} or conda-fuse run {})",
+                env.name,
+                env.archive.display(),
+                dir.display(),
+                env.name,
+                env.name
+            ),
+            "to change it, ask its owner, or copy it into your own first directory of \
+             CONDA_FUSE_ARCHIVE_PATH under another name",
+        ));
     }
     eprintln!(
         "conda-fuse: note: '{}' is {}, which you cannot write; mounting it read-only",
@@ -155,36 +177,42 @@ pub(super) fn mount_env_with(env: &Env, want: Want, steal_lock: bool) -> anyhow:
         .with_context(|| format!("cannot open {}", env.archive.display()))?;
     if let Probe::Live(r) = clear_stale(env)? {
         if r.archive != archive {
-            bail!(
-                "{} serves {}, not {}; unmount it first (conda-fuse unmount {})",
-                env.mountpoint.display(),
-                r.archive.display(),
-                archive.display(),
-                env.mountpoint.display()
-            );
+            return Err(error_with_hint(
+                format!(
+                    "{} serves {}, not {}",
+                    env.mountpoint.display(),
+                    r.archive.display(),
+                    archive.display()
+                ),
+                format!(
+                    "unmount it first (conda-fuse unmount {})",
+                    env.mountpoint.display()
+                ),
+            ));
         }
         if want == Want::Writable && r.read_only {
-            bail!(
-                "'{}' is mounted read-only at {} (daemon pid {}), and this needs it writable; \
-                 unmount it (conda-fuse-unmount {}) and try again. If another mount holds the writer \
-                 lock, conda-fuse-env-list shows it",
-                env.name,
-                env.mountpoint.display(),
-                r.pid,
-                env.name
-            );
+            return Err(error_with_hint(
+                format!(
+                    "'{}' is mounted read-only at {} (daemon pid {}), and this needs it writable",
+                    env.name,
+                    env.mountpoint.display(),
+                    r.pid
+                ),
+                format!(
+                    "unmount it (conda-fuse-unmount {}) and try again; if another mount holds the \
+                     writer lock, conda-fuse-env-list shows it",
+                    env.name
+                ),
+            ));
         }
         return Ok(EnvMount {
             read_only: r.read_only,
             we_mounted: false,
         });
     }
-    std::fs::create_dir_all(&env.mountpoint).with_context(|| {
-        format!(
-            "cannot create the mount point {}; check CONDA_FUSE_MOUNT_ROOT and its permissions",
-            env.mountpoint.display()
-        )
-    })?;
+    std::fs::create_dir_all(&env.mountpoint)
+        .with_context(|| format!("cannot create the mount point {}", env.mountpoint.display()))
+        .hint("check CONDA_FUSE_MOUNT_ROOT and its permissions")?;
     let mount = |read_only| {
         let mut req = MountRequest::new(archive.clone(), env.mountpoint.clone(), read_only);
         req.steal_lock = steal_lock;
@@ -278,35 +306,46 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
     if env.archive.exists() {
-        bail!(
-            "an environment named '{}' exists already ({}); see conda-fuse-env-list, choose another \
-             name, or delete it first with conda-fuse-rm {}",
-            env.name,
-            env.archive.display(),
-            env.name
-        );
+        return Err(error_with_hint(
+            format!(
+                "an environment named '{}' exists already ({})",
+                env.name,
+                env.archive.display()
+            ),
+            format!(
+                "see conda-fuse-env-list, choose another name, or delete it first with \
+                 conda-fuse-rm {}",
+                env.name
+            ),
+        ));
     }
     let conda = conda::find()?;
     for dir in [paths.archives(), paths.mounts.as_path()] {
-        std::fs::create_dir_all(dir).with_context(|| {
-            format!(
-                "cannot create {}; check CONDA_FUSE_ARCHIVE_PATH / CONDA_FUSE_MOUNT_ROOT",
-                dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))
+            .hint("check CONDA_FUSE_ARCHIVE_PATH / CONDA_FUSE_MOUNT_ROOT")?;
     }
     match clear_stale(&env)? {
-        Probe::Live(r) => bail!(
-            "{} is already a mount (of {}, daemon pid {}); unmount it first (conda-fuse unmount {})",
-            env.mountpoint.display(),
-            r.archive.display(),
-            r.pid,
-            env.mountpoint.display()
-        ),
-        _ if std::fs::read_dir(&env.mountpoint).is_ok_and(|mut d| d.next().is_some()) => bail!(
-            "the mount point {} is not empty; move its contents away (or pick another name) and try again",
-            env.mountpoint.display()
-        ),
+        Probe::Live(r) => {
+            return Err(error_with_hint(
+                format!(
+                    "{} is already a mount (of {}, daemon pid {})",
+                    env.mountpoint.display(),
+                    r.archive.display(),
+                    r.pid
+                ),
+                format!(
+                    "unmount it first (conda-fuse unmount {})",
+                    env.mountpoint.display()
+                ),
+            ));
+        }
+        _ if std::fs::read_dir(&env.mountpoint).is_ok_and(|mut d| d.next().is_some()) => {
+            return Err(error_with_hint(
+                format!("the mount point {} is not empty", env.mountpoint.display()),
+                "move its contents away (or pick another name) and try again",
+            ));
+        }
         _ => {}
     }
     // The archive is built under a hidden name and renamed into place only once conda succeeded
@@ -341,11 +380,13 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     let status = child::run(&mut conda.command("create", &env.prefix, &a.conda_args))
         .with_context(|| format!("cannot run {}", conda.program.display()))?;
     if !status.success() {
-        bail!(
-            "conda create failed ({status}); nothing was kept. Fix the problem conda reported and run \
-             conda-fuse-create {} again",
-            env.name
-        );
+        return Err(error_with_hint(
+            format!("conda create failed ({status}); nothing was kept"),
+            format!(
+                "fix the problem conda reported and run conda-fuse-create {} again",
+                env.name
+            ),
+        ));
     }
     if !env.prefix.join("conda-meta").is_dir() {
         bail!(
@@ -389,12 +430,13 @@ fn claim_temporary(c: &CreateCleanup) -> anyhow::Result<()> {
                     .into_iter()
                     .find(|r| r.archive == c.temporary && r.daemon_alive());
                 if let Some(r) = busy {
-                    bail!(
-                        "another conda-fuse-create {} is running (its mount's daemon is pid {}); wait \
-                         for it, or stop it",
-                        c.env.name,
-                        r.pid
-                    );
+                    return Err(error_with_hint(
+                        format!(
+                            "another conda-fuse-create {} is running (its mount's daemon is pid {})",
+                            c.env.name, r.pid
+                        ),
+                        "wait for it, or stop it",
+                    ));
                 }
                 eprintln!(
                     "conda-fuse: note: removing what an interrupted create of '{}' left",
@@ -463,15 +505,18 @@ pub(super) fn conda_change(sub: &str, a: CondaArgs) -> anyhow::Result<()> {
             unmount_env(&env, true)?;
             bail!("conda {sub} failed ({status}); the environment is as it was");
         }
-        bail!(
-            "conda {sub} failed ({status}); nothing was saved. '{}' stays mounted at {}: look at it, \
-             then save with conda-fuse-commit {} or throw the changes away with conda-fuse-unmount {} \
-             --discard",
-            env.name,
-            env.mountpoint.display(),
-            env.name,
-            env.name
-        );
+        return Err(error_with_hint(
+            format!(
+                "conda {sub} failed ({status}); nothing was saved, and '{}' stays mounted at {}",
+                env.name,
+                env.mountpoint.display()
+            ),
+            format!(
+                "look at it, then save with conda-fuse-commit {} or throw the changes away with \
+                 conda-fuse-unmount {} --discard",
+                env.name, env.name
+            ),
+        ));
     }
     if mount.we_mounted {
         unmount_env(&env, false)?;
@@ -510,15 +555,22 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     }
     refuse_if_not_mine(&env, "delete")?;
     match clear_stale(&env)? {
-        Probe::Live(r) if !a.force => bail!(
-            "'{}' is mounted at {} ({}, daemon pid {}); unmount it first (conda-fuse-unmount {}), or \
-             pass --force to throw its unsaved changes away and unmount it",
-            env.name,
-            env.mountpoint.display(),
-            if r.read_only { "read-only" } else { "writable" },
-            r.pid,
-            env.name
-        ),
+        Probe::Live(r) if !a.force => {
+            return Err(error_with_hint(
+                format!(
+                    "'{}' is mounted at {} ({}, daemon pid {})",
+                    env.name,
+                    env.mountpoint.display(),
+                    if r.read_only { "read-only" } else { "writable" },
+                    r.pid
+                ),
+                format!(
+                    "unmount it first (conda-fuse-unmount {}), or pass --force to throw its unsaved \
+                     changes away and unmount it",
+                    env.name
+                ),
+            ));
+        }
         Probe::Live(_) => {}
         _ => {}
     }
@@ -527,11 +579,14 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     if let Some((holder, None)) = lock::inspect(&env.archive)
         && !matches!(daemon::probe(&env.mountpoint), Probe::Live(r) if !r.read_only)
     {
-        bail!(
-            "'{}' is mounted writable by {}; unmount it there first",
-            env.name,
-            holder.describe()
-        );
+        return Err(error_with_hint(
+            format!(
+                "'{}' is mounted writable by {}",
+                env.name,
+                holder.describe()
+            ),
+            "unmount it there first",
+        ));
     }
     let mut doomed = Vec::new();
     if env.archive.exists() {
@@ -576,10 +631,10 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     }
     if !a.yes {
         if !std::io::stdin().is_terminal() {
-            bail!(
-                "not deleting without a terminal to ask on; pass --yes to delete '{}'",
-                env.name
-            );
+            return Err(error_with_hint(
+                "not deleting without a terminal to ask on",
+                format!("pass --yes to delete '{}'", env.name),
+            ));
         }
         print!("Delete '{}' for good? [y/N] ", env.name);
         std::io::stdout().flush().ok();
@@ -594,12 +649,9 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
         unmount_env(&env, true)?;
     }
     let remove_file = |p: &Path| match std::fs::remove_file(p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| {
-            format!(
-                "cannot delete {}; check its directory's permissions",
-                p.display()
-            )
-        }),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e)
+            .with_context(|| format!("cannot delete {}", p.display()))
+            .hint("check its directory's permissions"),
         _ => Ok(()),
     };
     remove_file(&env.archive)?;

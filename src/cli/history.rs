@@ -1,10 +1,11 @@
 //! `history`, `diff`, `rollback` and `prune`: an environment's earlier versions, kept by saves.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 
 use super::envs::{existing, refuse_if_mounted, refuse_if_not_mine};
 use super::progress;
+use super::report::error_with_hint;
 use crate::commit::snapshots;
 use crate::envs::Paths;
 use crate::envs::history::{Changes, Version, versions};
@@ -117,14 +118,17 @@ pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
     let archive = env.archive.canonicalize()?;
     let unsaved = overlay::unsaved_on_disk(&paths.upper, &archive).unwrap_or(0);
     if unsaved > 0 {
-        bail!(
-            "'{}' has {unsaved} unsaved changes (from a mount that ended without saving); mount it \
-             and save or discard them first (conda-fuse-activate {}, then conda-fuse-unmount {} or \
-             conda-fuse unmount --discard)",
-            env.name,
-            env.name,
-            env.name
-        );
+        return Err(error_with_hint(
+            format!(
+                "'{}' has {unsaved} unsaved changes (from a mount that ended without saving)",
+                env.name
+            ),
+            format!(
+                "mount it and save or discard them first (conda-fuse-activate {}, then \
+                 conda-fuse-unmount {} or conda-fuse unmount --discard)",
+                env.name, env.name
+            ),
+        ));
     }
     let all = versions(&env);
     let chosen = pick(&all, a.to)?.clone();

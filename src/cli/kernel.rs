@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
+use super::report::error_with_hint;
 use super::run::{RunArgs, run};
 use crate::envs::Env;
 use crate::envs::kernels::{self, KernelSpec};
@@ -76,12 +77,10 @@ fn env_with_ipykernel(name: &str) -> anyhow::Result<Env> {
     let has = kernels::has_ipykernel(&env)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", env.archive.display()))?;
     if !has {
-        bail!(
-            "'{}' has no ipykernel, so Jupyter cannot run it; add it with conda-fuse-install {} \
-             ipykernel",
-            env.name,
-            env.name
-        );
+        return Err(error_with_hint(
+            format!("'{}' has no ipykernel, so Jupyter cannot run it", env.name),
+            format!("add it with conda-fuse-install {} ipykernel", env.name),
+        ));
     }
     Ok(env)
 }

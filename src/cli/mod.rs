@@ -1,5 +1,6 @@
 //! The command line: clap definitions, dispatch, human output and exit codes. Errors reach the user
-//! as one "error: ..." block (anyhow) saying what failed, where, and what to do.
+//! as an "error:" line saying what failed and where, and a "hint:" line saying what to do
+//! (`report`).
 
 mod activate;
 mod child;
@@ -11,6 +12,7 @@ mod list;
 mod mount;
 mod pack;
 mod progress;
+pub mod report;
 mod run;
 
 use std::path::PathBuf;
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use report::WithHint;
 
 use crate::archive::CacheLimits;
 use crate::shell::Shell;
@@ -338,7 +341,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("conda-fuse: error: {e:#}");
+            eprintln!("{}", report::render(&e));
             ExitCode::FAILURE
         }
     }
@@ -349,13 +352,10 @@ fn shell_hook(shell: Shell, print_rc_file: bool, add_to_rc: bool) -> anyhow::Res
     if print_rc_file {
         println!("{}", rc_file.display());
     } else if add_to_rc {
-        let added = shell.add_hook_to_rc(&rc_file).with_context(|| {
-            format!(
-                "cannot add the hook line to {}; add it yourself: {}",
-                rc_file.display(),
-                shell.hook_line()
-            )
-        })?;
+        let added = shell
+            .add_hook_to_rc(&rc_file)
+            .with_context(|| format!("cannot add the hook line to {}", rc_file.display()))
+            .with_hint(|| format!("add it yourself: {}", shell.hook_line()))?;
         if added {
             println!(
                 "added to {}: {}\nopen a new shell, or run it now",

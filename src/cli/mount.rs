@@ -142,19 +142,8 @@ pub(super) fn save_bar() -> (indicatif::ProgressBar, impl FnMut(u64, u64)) {
 }
 
 pub(super) fn print_saved(what: &str, s: &SaveSummary) {
-    if s.changed {
-        let holes = if s.holes > 0 {
-            format!(", {} of holes not read", progress::bytes(s.holes))
-        } else {
-            String::new()
-        };
-        println!(
-            "{what}: {} entries, {} of data{holes}, archive {} ({:.1}s)",
-            s.entries,
-            progress::bytes(s.bytes_in),
-            progress::bytes(s.bytes_out),
-            s.seconds
-        );
+    if let Some(line) = super::report::saved_line(what, s) {
+        println!("{line}");
     }
 }
 

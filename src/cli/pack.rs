@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+
+use super::report::{WithHint, error_with_hint};
 
 use super::{PackArgs, default_threads, progress};
 use crate::archive::build::Source;
@@ -68,7 +70,8 @@ fn target(a: &PackArgs) -> anyhow::Result<Target> {
         };
         let old = old
             .to_str()
-            .context("the old prefix is not valid UTF-8; pass --no-relocate")?
+            .context("the old prefix is not valid UTF-8")
+            .hint("pass --no-relocate")?
             .to_string();
         let new = env
             .prefix
@@ -161,21 +164,23 @@ pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
         Compression::new(a.compression.into(), a.level).map_err(anyhow::Error::msg)?;
     let t = target(&a)?;
     if t.output.exists() && !a.force {
-        bail!(
-            "{} already exists; pass --force to replace it, or choose another --output / --name",
-            t.output.display()
-        );
+        return Err(error_with_hint(
+            format!("{} already exists", t.output.display()),
+            "pass --force to replace it, or choose another --output / --name",
+        ));
     }
     let out_dir = match t.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
     if !out_dir.is_dir() {
-        bail!(
-            "directory {} for the archive does not exist; create it first (mkdir -p {})",
-            out_dir.display(),
-            out_dir.display()
-        );
+        return Err(error_with_hint(
+            format!(
+                "directory {} for the archive does not exist",
+                out_dir.display()
+            ),
+            format!("create it first (mkdir -p {})", out_dir.display()),
+        ));
     }
     // Never pack the archive into itself when it is written inside the directory being packed.
     let exclude: Vec<_> = t.output.canonicalize().into_iter().collect();

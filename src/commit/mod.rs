@@ -26,10 +26,27 @@ pub enum SaveError {
     ReadOnly,
     #[error("cannot prepare the save: {0}")]
     Prepare(Errno),
-    #[error("{0}; the changes are kept in the upper layer and the archive is unchanged")]
+    #[error(
+        "nothing was saved (the changes are kept in the upper layer, the archive is unchanged)"
+    )]
     Build(#[from] BuildError),
-    #[error("cannot record the save in the journal: {0}; the changes are kept in the upper layer")]
+    #[error("cannot record the save in the journal ({0}); the changes are kept in the upper layer")]
     Journal(Errno),
+    #[error(
+        "this mount's writer lock on {0} was taken over by another mount, so it saves nothing (its \
+         changes went to that mount's upper layer)"
+    )]
+    TakenOver(std::path::PathBuf),
+}
+
+impl crate::hint::Hint for SaveError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            SaveError::Build(e) => e.hint(),
+            SaveError::TakenOver(_) => Some("unmount it".into()),
+            SaveError::ReadOnly | SaveError::Prepare(_) | SaveError::Journal(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

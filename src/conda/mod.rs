@@ -28,12 +28,24 @@ pub struct Conda {
 #[derive(Debug, thiserror::Error)]
 pub enum CondaError {
     #[error(
-        "no conda found: install conda, mamba or micromamba, or point CONDA_FUSE_CONDA at one \
-         (export CONDA_FUSE_CONDA=/path/to/conda)"
+        "no conda found (looked for $CONDA_FUSE_CONDA, $CONDA_EXE, $MAMBA_EXE, and conda, mamba and micromamba on PATH)"
     )]
     NotFound,
-    #[error("CONDA_FUSE_CONDA is not a usable command line ({0}); quote it as a shell would")]
+    #[error("CONDA_FUSE_CONDA is not a usable command line ({0})")]
     BadCommandLine(String),
+}
+
+impl crate::hint::Hint for CondaError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            CondaError::NotFound => {
+                "install conda, mamba or micromamba, or point CONDA_FUSE_CONDA \
+                                     at one (export CONDA_FUSE_CONDA=/path/to/conda)"
+                    .into()
+            }
+            CondaError::BadCommandLine(_) => "quote it as a shell would".into(),
+        })
+    }
 }
 
 fn flavor_of(program: &Path) -> Flavor {

@@ -29,17 +29,24 @@ pub struct PrefixFile {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelocateError {
-    #[error(
-        "cannot read {path}: {source}; is this a conda environment? (pack it without --name to keep it as it is)"
-    )]
+    #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error(
-        "{path} is not a conda package record ({message}); repair or remove it, then pack again"
-    )]
+    #[error("{path} is not a conda package record ({message})")]
     Record { path: PathBuf, message: String },
+}
+
+impl crate::hint::Hint for RelocateError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RelocateError::Read { .. } => "is this a conda environment? Pack it without --name to \
+                                           keep it as it is"
+                .into(),
+            RelocateError::Record { .. } => "repair or remove it, then pack again".into(),
+        })
+    }
 }
 
 /// Kernels before 5.1 and conda itself cut shebangs at 127 bytes; longer ones go through env.

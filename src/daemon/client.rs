@@ -44,10 +44,7 @@ fn unresponsive(record: &MountRecord, e: impl std::fmt::Display) -> DaemonError 
     DaemonError::Unresponsive {
         mountpoint: record.mountpoint.clone(),
         pid: record.pid,
-        message: format!(
-            "{e}; if it hangs, kill it (kill {}) and run unmount again",
-            record.pid
-        ),
+        message: e.to_string(),
     }
 }
 
@@ -116,10 +113,10 @@ pub fn unmount(
                 users,
             });
         }
-        Reply::Error { message } => {
-            return Err(DaemonError::MountFailed {
+        Reply::Error { error } => {
+            return Err(DaemonError::UnmountFailed {
                 mountpoint: canonical,
-                message,
+                source: error,
             });
         }
         other => return Err(unresponsive(&record, format!("unexpected reply {other:?}"))),
@@ -143,9 +140,9 @@ pub fn save(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<SaveSumma
     let record = live_record(path)?;
     match control::call(&record.socket, &Request::Save, progress) {
         Ok((Reply::Saved(s), _)) => Ok(s),
-        Ok((Reply::Error { message }, _)) => Err(DaemonError::SaveFailed {
+        Ok((Reply::Error { error }, _)) => Err(DaemonError::SaveFailed {
             mountpoint: record.mountpoint.clone(),
-            message,
+            source: error,
         }),
         Ok((other, _)) => Err(unresponsive(&record, format!("unexpected reply {other:?}"))),
         Err(e) => Err(unresponsive(&record, e)),

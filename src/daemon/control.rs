@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hint::RemoteError;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
@@ -77,8 +79,9 @@ pub enum Reply {
     Busy {
         processes: Vec<(u32, String)>,
     },
+    /// The request failed: what failed, why, and what to do.
     Error {
-        message: String,
+        error: RemoteError,
     },
 }
 
@@ -161,7 +164,9 @@ fn answer(mut stream: UnixStream, handler: &Handler) {
     let allowed = peer.is_ok_and(|c| c.uid() == me.as_raw() || c.uid() == 0);
     let reply = if !allowed {
         Reply::Error {
-            message: "only the user who mounted this archive (or root) may control it".into(),
+            error: RemoteError::plain(
+                "only the user who mounted this archive (or root) may control it",
+            ),
         }
     } else {
         let mut line = String::new();
@@ -177,11 +182,11 @@ fn answer(mut stream: UnixStream, handler: &Handler) {
                     })
                 }
                 Err(e) => Reply::Error {
-                    message: format!("bad request: {e}"),
+                    error: RemoteError::plain(format!("bad request: {e}")),
                 },
             },
             Err(e) => Reply::Error {
-                message: format!("reading request: {e}"),
+                error: RemoteError::plain(format!("reading request: {e}")),
             },
         }
     };

@@ -10,8 +10,9 @@ use super::control::{Handler, Reply, Request, SaveSummary, Status};
 use super::runtime::MountRecord;
 use super::{MountRequest, mountpoint};
 use crate::archive::BuildOptions;
-use crate::commit;
+use crate::commit::{self, SaveError};
 use crate::fs::Filesystem;
+use crate::hint::{Hint, RemoteError};
 
 pub(super) fn new(
     fs: Arc<Filesystem>,
@@ -29,14 +30,14 @@ pub(super) fn new(
                 tracing::warn!("cannot invalidate the root's attributes: {e}");
             }
         }
-        Ok::<_, String>(saved)
+        Ok::<_, RemoteError>(saved)
     };
     Arc::new(
         move |request: Request, send: &mut dyn FnMut(&Reply)| match request {
             Request::Status => Reply::Status(Box::new(status_of(&fs, &record))),
             Request::Save => match save(&fs, &req, send) {
                 Ok(summary) => Reply::Saved(summary),
-                Err(message) => Reply::Error { message },
+                Err(error) => Reply::Error { error },
             },
             Request::Unmount { lazy, discard } => {
                 // A mount whose writer lock was taken over has nothing of its own to save: its
@@ -46,7 +47,8 @@ pub(super) fn new(
                 } else if discard {
                     if let Err(e) = fs.overlay().discard() {
                         return Reply::Error {
-                            message: format!("discarding the changes failed: {e}"),
+                            error: RemoteError::new(&e, None)
+                                .within("discarding the changes failed"),
                         };
                     }
                     None
@@ -54,7 +56,7 @@ pub(super) fn new(
                     match save(&fs, &req, send) {
                         Ok(s) => Some(s),
                         // Stay mounted: the changes are safe in the upper layer, and the user sees why.
-                        Err(message) => return Reply::Error { message },
+                        Err(error) => return Reply::Error { error },
                     }
                 };
                 detach(&record.mountpoint, lazy, saved)
@@ -74,7 +76,7 @@ fn detach(mp: &Path, lazy: bool, saved: Option<SaveSummary>) -> Reply {
             }
         }
         Err(e) => Reply::Error {
-            message: format!("unmounting {}: {e}", mp.display()),
+            error: RemoteError::new(&e, None),
         },
     }
 }
@@ -83,14 +85,11 @@ fn save(
     fs: &Filesystem,
     req: &MountRequest,
     send: &mut dyn FnMut(&Reply),
-) -> Result<SaveSummary, String> {
+) -> Result<SaveSummary, RemoteError> {
     let archive = fs.overlay().view().base().archive().path().to_owned();
+    let failed = |e: SaveError| RemoteError::new(&e, e.hint());
     if fs.overlay().lock_lost() {
-        return Err(format!(
-            "this mount's writer lock on {} was taken over by another mount, so it saves nothing \
-             (its changes went to that mount's upper layer); unmount it",
-            archive.display()
-        ));
+        return Err(failed(SaveError::TakenOver(archive)));
     }
     let spill_dir = archive.parent().unwrap_or(Path::new(".")).to_owned();
     let opts = BuildOptions {
@@ -105,8 +104,7 @@ fn save(
             send(&Reply::Progress { done, total });
         }
     };
-    let saved = commit::save(fs.overlay(), &opts, req.snapshots, &mut progress)
-        .map_err(|e| e.to_string())?;
+    let saved = commit::save(fs.overlay(), &opts, req.snapshots, &mut progress).map_err(failed)?;
     let summary = match saved.stats {
         Some(s) => SaveSummary {
             changed: true,

@@ -23,6 +23,7 @@ use nix::unistd::{ForkResult, fork, setsid};
 
 use crate::archive::{Archive, ArchiveError, CacheLimits, Compression};
 use crate::fs::{Filesystem, FuseAdapter};
+use crate::hint::{Hint, RemoteError};
 use crate::overlay::tree::{BuildReport, Defaults};
 use crate::overlay::{Overlay, OverlayError, Recovery, upper};
 use mountpoint::MountPointError;
@@ -87,30 +88,39 @@ pub struct Mounted {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("{0}")]
-    FuseUnavailable(String),
     #[error(transparent)]
     MountPoint(#[from] MountPointError),
     #[error(transparent)]
     Archive(#[from] ArchiveError),
     #[error(transparent)]
     Overlay(#[from] OverlayError),
-    #[error(
-        "archive {0} does not exist; check the path (conda-fuse pack DIR -o ARCHIVE makes one)"
-    )]
+    #[error("archive {0} does not exist")]
     ArchiveMissing(PathBuf),
-    #[error("mounting {mountpoint} failed: {message}")]
+    /// The kernel (or fusermount3) refused the mount; seen by the daemon, which reports it.
+    #[error("the kernel refused to mount {mountpoint}: {source}")]
+    Refused {
+        mountpoint: PathBuf,
+        source: io::Error,
+    },
+    /// What the daemon reported when it could not start serving.
+    #[error("mounting {mountpoint} failed")]
     MountFailed {
         mountpoint: PathBuf,
-        message: String,
+        source: RemoteError,
+    },
+    #[error("the daemon of {mountpoint} exited without a report")]
+    NoReport { mountpoint: PathBuf, log: PathBuf },
+    #[error("unmounting {mountpoint} failed")]
+    UnmountFailed {
+        mountpoint: PathBuf,
+        source: RemoteError,
     },
     #[error("{0} is not mounted")]
     NotMounted(PathBuf),
     #[error(
         "{path} is a live conda-fuse mount (of {archive}, made by {owner}) that this node's runtime \
          directory {runtime_dir} has no record of, so its changes cannot be saved from here and it \
-         is left alone. Unmount it with the CONDA_FUSE_RUNTIME_DIR (or XDG_RUNTIME_DIR) it was \
-         mounted with, or as its owner"
+         is left alone"
     )]
     Unrecorded {
         path: PathBuf,
@@ -118,18 +128,14 @@ pub enum DaemonError {
         owner: String,
         runtime_dir: PathBuf,
     },
-    #[error(
-        "{path} is not a conda-fuse mount (it is {fstype}); unmount it with: fusermount3 -u {path}"
-    )]
+    #[error("{path} is not a conda-fuse mount (it is {fstype})")]
     NotOurs { path: PathBuf, fstype: String },
-    #[error(
-        "{path} is busy: {users}; close them (cd out of the mount, exit programs using it) and unmount again, or use --lazy to detach now"
-    )]
+    #[error("{path} is busy: {users}")]
     Busy { path: PathBuf, users: String },
-    #[error("saving {mountpoint} failed: {message}")]
+    #[error("saving {mountpoint} failed")]
     SaveFailed {
         mountpoint: PathBuf,
-        message: String,
+        source: RemoteError,
     },
     #[error("the daemon of {mountpoint} (pid {pid}) did not answer: {message}")]
     Unresponsive {
@@ -141,6 +147,62 @@ pub enum DaemonError {
     State(#[from] crate::private_dir::PrivateDirError),
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
+}
+
+impl Hint for DaemonError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            DaemonError::MountPoint(e) => e.hint(),
+            DaemonError::Archive(e) => e.hint(),
+            DaemonError::Overlay(e) => e.hint(),
+            DaemonError::State(e) => e.hint(),
+            DaemonError::ArchiveMissing(_) => {
+                Some("check the path (conda-fuse pack DIR -o ARCHIVE makes one)".into())
+            }
+            DaemonError::Refused { source, .. }
+                if source.to_string().contains("user_allow_other") =>
+            {
+                Some(
+                "--allow-other needs 'user_allow_other' in /etc/fuse.conf for users other than \
+                 root; ask your administrator to add it, or mount without --allow-other"
+                        .into(),
+                )
+            }
+            DaemonError::Refused { source, .. }
+                if source.kind() == io::ErrorKind::PermissionDenied =>
+            {
+                Some(
+                    "you need write permission on the mount point, and FUSE must be usable by you \
+                     (is /dev/fuse readable and writable, fusermount3 installed setuid?)"
+                        .into(),
+                )
+            }
+            DaemonError::Refused { .. } => None,
+            DaemonError::MountFailed { source, .. }
+            | DaemonError::UnmountFailed { source, .. }
+            | DaemonError::SaveFailed { source, .. } => source.hint(),
+            DaemonError::NoReport { log, .. } => Some(format!("see {}", log.display())),
+            DaemonError::NotMounted(_) => None,
+            DaemonError::Unrecorded { .. } => Some(
+                "unmount it with the CONDA_FUSE_RUNTIME_DIR (or XDG_RUNTIME_DIR) it was mounted \
+                 with, or as its owner"
+                    .into(),
+            ),
+            DaemonError::NotOurs { path, .. } => Some(format!(
+                "unmount it with: fusermount3 -u {}",
+                path.display()
+            )),
+            DaemonError::Busy { .. } => Some(
+                "close them (cd out of the mount, exit programs using it) and unmount again, or \
+                 use --lazy to detach now"
+                    .into(),
+            ),
+            DaemonError::Unresponsive { pid, .. } => Some(format!(
+                "if it hangs, kill it (kill {pid}) and run unmount again"
+            )),
+            DaemonError::Io { .. } => None,
+        }
+    }
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> DaemonError {
@@ -158,7 +220,7 @@ pub fn mount(
     // daemon can share a number with one of them.
     let inherited = crate::process::open_fds();
     raise_open_file_limit();
-    mountpoint::check_fuse_available().map_err(DaemonError::FuseUnavailable)?;
+    mountpoint::check_fuse_available()?;
     let archive_path = req.archive.canonicalize().map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => DaemonError::ArchiveMissing(req.archive.clone()),
         _ => DaemonError::Io {
@@ -234,25 +296,17 @@ fn spawn_daemon(
             File::from(read_end)
                 .read_to_string(&mut report)
                 .map_err(io_err("reading the daemon's report"))?;
-            let report = report.trim();
-            if let Some(pid) = report.strip_prefix("ready ") {
-                return pid.parse().map_err(|_| DaemonError::MountFailed {
+            match serde_json::from_str(&report) {
+                Ok(StartReport::Ready { pid }) => Ok(pid),
+                Ok(StartReport::Failed(source)) => Err(DaemonError::MountFailed {
                     mountpoint: mounted.mountpoint.clone(),
-                    message: format!("unexpected daemon report '{report}'"),
-                });
+                    source,
+                }),
+                Err(_) => Err(DaemonError::NoReport {
+                    mountpoint: mounted.mountpoint.clone(),
+                    log: state::log_path(&mounted.mountpoint),
+                }),
             }
-            let message = report.strip_prefix("error: ").unwrap_or(report);
-            Err(DaemonError::MountFailed {
-                mountpoint: mounted.mountpoint.clone(),
-                message: if message.is_empty() {
-                    format!(
-                        "the daemon exited without a report; see {}",
-                        state::log_path(&mounted.mountpoint).display()
-                    )
-                } else {
-                    message.to_string()
-                },
-            })
         }
         ForkResult::Child => {
             drop(read_end);
@@ -272,20 +326,21 @@ fn spawn_daemon(
             let mut pipe = Some(File::from(write_end));
             let code = match daemonize_stdio(&mounted.mountpoint) {
                 Err(e) => {
-                    report_to(
-                        &mut pipe,
-                        &format!("error: cannot open the daemon log: {e}"),
-                    );
+                    let e = DaemonError::Io {
+                        what: "cannot open the daemon log".into(),
+                        source: e,
+                    };
+                    report_to(&mut pipe, &StartReport::failed(&e));
                     1
                 }
                 Ok(()) => {
                     crate::logging::init_daemon();
-                    let mut ready = |pid: u32| report_to(&mut pipe.take(), &format!("ready {pid}"));
+                    let mut ready = |pid| report_to(&mut pipe, &StartReport::Ready { pid });
                     match serve(fs, mounted, req, &mut ready) {
                         Ok(()) => 0,
                         Err(e) => {
                             tracing::error!("{e}");
-                            report_to(&mut pipe, &format!("error: {e}"));
+                            report_to(&mut pipe, &StartReport::failed(&e));
                             1
                         }
                     }
@@ -297,9 +352,23 @@ fn spawn_daemon(
     }
 }
 
-fn report_to(pipe: &mut Option<File>, msg: &str) {
-    if let Some(mut p) = pipe.take() {
-        let _ = writeln!(p, "{msg}");
+/// What the daemon tells the process that started it, once, over a pipe.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StartReport {
+    Ready { pid: u32 },
+    Failed(RemoteError),
+}
+
+impl StartReport {
+    fn failed(e: &DaemonError) -> StartReport {
+        StartReport::Failed(RemoteError::new(e, e.hint()))
+    }
+}
+
+fn report_to(pipe: &mut Option<File>, report: &StartReport) {
+    if let (Some(mut p), Ok(line)) = (pipe.take(), serde_json::to_string(report)) {
+        let _ = writeln!(p, "{line}");
     }
 }
 
@@ -392,7 +461,10 @@ fn serve(
     let session = fuser::Session::new(FuseAdapter::new(fs.clone()), &mounted.mountpoint, &config)
         .map_err(|e| {
         MountRecord::remove(&mounted.mountpoint);
-        mount_failure(&mounted.mountpoint, e)
+        DaemonError::Refused {
+            mountpoint: mounted.mountpoint.clone(),
+            source: e,
+        }
     })?;
 
     let in_flight = Arc::new(control::InFlight::default());
@@ -477,25 +549,5 @@ fn bound_malloc() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
         libc::mallopt(libc::M_ARENA_MAX, 2);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
-    }
-}
-
-fn mount_failure(mountpoint: &Path, e: io::Error) -> DaemonError {
-    let text = e.to_string();
-    let message = if text.contains("user_allow_other") {
-        "--allow-other needs 'user_allow_other' in /etc/fuse.conf for users other than root; ask \
-         your administrator to add it, or mount without --allow-other"
-            .to_string()
-    } else if e.kind() == io::ErrorKind::PermissionDenied {
-        format!(
-            "{text}; you need write permission on the mount point, and FUSE must be usable by you \
-             (is /dev/fuse readable and writable, fusermount3 installed setuid?)"
-        )
-    } else {
-        text
-    };
-    DaemonError::MountFailed {
-        mountpoint: mountpoint.to_owned(),
-        message,
     }
 }

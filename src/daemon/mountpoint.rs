@@ -63,24 +63,46 @@ pub fn is_stale(path: &Path) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountPointError {
-    #[error("mount point {0} does not exist; create it first (mkdir -p {0})")]
+    #[error("FUSE is not available: /dev/fuse is missing")]
+    NoFuseDevice,
+    #[error("fusermount3 is not installed; non-root users need it to mount FUSE filesystems")]
+    NoFusermount,
+    #[error("mount point {0} does not exist")]
     Missing(String),
-    #[error("mount point {0} is not a directory; choose an empty directory")]
+    #[error("mount point {0} is not a directory")]
     NotADirectory(String),
-    #[error(
-        "mount point {path} is not empty ({count} entries); choose an empty directory, mounting would hide its files"
-    )]
+    #[error("mount point {path} is not empty ({count} entries); mounting would hide its files")]
     NotEmpty { path: String, count: usize },
-    #[error(
-        "{path} is already a mount point ({what}); unmount it first (conda-fuse unmount {path})"
-    )]
+    #[error("{path} is already a mount point ({what})")]
     AlreadyMounted { path: String, what: String },
-    #[error(
-        "{0} is a stale mount whose daemon died (Transport endpoint is not connected); run: conda-fuse unmount {0}"
-    )]
+    #[error("{0} is a stale mount whose daemon died (Transport endpoint is not connected)")]
     Stale(String),
     #[error("cannot use mount point {path}: {source}")]
     Io { path: String, source: io::Error },
+}
+
+impl crate::hint::Hint for MountPointError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            MountPointError::NoFuseDevice => Some(
+                "install FUSE (apt-get install fuse3) and load the module (modprobe fuse), or ask \
+                 your administrator"
+                    .into(),
+            ),
+            MountPointError::NoFusermount => {
+                Some("apt-get install fuse3, or dnf install fuse3".into())
+            }
+            MountPointError::Missing(p) => Some(format!("create it first (mkdir -p {p})")),
+            MountPointError::NotADirectory(_) | MountPointError::NotEmpty { .. } => {
+                Some("choose an empty directory".into())
+            }
+            MountPointError::AlreadyMounted { path, .. } => {
+                Some(format!("unmount it first (conda-fuse unmount {path})"))
+            }
+            MountPointError::Stale(p) => Some(format!("run: conda-fuse unmount {p}")),
+            MountPointError::Io { .. } => None,
+        }
+    }
 }
 
 /// Checks that `path` can take a new mount and returns its canonical form.
@@ -130,23 +152,15 @@ pub fn check_mountpoint(path: &Path) -> Result<PathBuf, MountPointError> {
 }
 
 /// What FUSE needs from the host, as a message naming the fix when it is missing.
-pub fn check_fuse_available() -> Result<(), String> {
+pub fn check_fuse_available() -> Result<(), MountPointError> {
     if !Path::new("/dev/fuse").exists() {
-        return Err(
-            "FUSE is not available: /dev/fuse is missing. Install FUSE (apt-get install fuse3) \
-                    and load the module (modprobe fuse), or ask your administrator"
-                .into(),
-        );
+        return Err(MountPointError::NoFuseDevice);
     }
     if !nix::unistd::geteuid().is_root()
         && which::which("fusermount3").is_err()
         && which::which("fusermount").is_err()
     {
-        return Err(
-            "fusermount3 is not installed; non-root users need it to mount FUSE filesystems \
-                    (apt-get install fuse3, or dnf install fuse3)"
-                .into(),
-        );
+        return Err(MountPointError::NoFusermount);
     }
     Ok(())
 }

@@ -182,21 +182,32 @@ impl Env {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
-    #[error(
-        "'{0}' is not a usable environment name: use letters, digits and . _ + - (starting with a \
-         letter or digit, at most 64 characters)"
-    )]
+    #[error("'{0}' is not a usable environment name")]
     BadName(String),
     #[error(
-        "{var} is {path:?}, which conda-fuse cannot use: it must be valid UTF-8 without newlines; \
-         point {var} at another directory"
+        "{var} is {path:?}, which conda-fuse cannot use: it must be valid UTF-8 without newlines"
     )]
     BadPath { var: String, path: PathBuf },
     #[error(
         "there is no snapshot '{spec}': NAME@N names snapshot N (1 = the newest) and there are \
-         {count}; see conda-fuse history"
+         {count}"
     )]
     NoSnapshot { spec: String, count: usize },
+}
+
+impl crate::hint::Hint for EnvError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            EnvError::BadName(_) => "use letters, digits and . _ + - (starting with a letter or \
+                                     digit, at most 64 characters)"
+                .into(),
+            EnvError::BadPath { var, .. } => format!("point {var} at another directory"),
+            EnvError::NoSnapshot { spec, .. } => {
+                let name = spec.split('@').next().unwrap_or(spec);
+                format!("see conda-fuse history {name}")
+            }
+        })
+    }
 }
 
 /// Names end up in paths, shell code and completion lists: letters, digits, `.`, `_`, `+`, `-`,

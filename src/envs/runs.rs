@@ -74,8 +74,7 @@ pub enum RunsError {
     #[error("cannot use the run records of '{name}' in the state directory: {source}")]
     Io { name: String, source: io::Error },
     #[error(
-        "another conda-fuse run of '{name}' ({holder}) has been mounting or unmounting it for {}s; \
-         wait for it, or stop it if it hangs",
+        "another conda-fuse run of '{name}' ({holder}) has been mounting or unmounting it for {}s",
         waited.as_secs()
     )]
     Busy {
@@ -83,6 +82,16 @@ pub enum RunsError {
         holder: String,
         waited: Duration,
     },
+}
+
+impl crate::hint::Hint for RunsError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RunsError::Dir(e) => e.hint(),
+            RunsError::Io { .. } => None,
+            RunsError::Busy { .. } => Some("wait for it, or stop it if it hangs".into()),
+        }
+    }
 }
 
 impl Runs {

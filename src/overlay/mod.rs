@@ -49,19 +49,38 @@ pub enum OverlayError {
     Io { dir: PathBuf, source: io::Error },
     #[error(
         "the upper layer {dir} holds unsaved changes made to another version of {archive}; the \
-         archive was replaced since. Mount --read-only to see the archive as it is, or move {dir} \
-         aside to mount writable without those changes"
+         archive was replaced since"
     )]
     Mismatch { dir: PathBuf, archive: PathBuf },
     #[error(
-        "the upper layer {dir} holds changes of {recorded}, not of {archive}; it is left as it is. \
-         Move it aside to mount {archive} writable"
+        "the upper layer {dir} holds changes of {recorded}, not of {archive}; it is left as it is"
     )]
     ForeignArchive {
         dir: PathBuf,
         recorded: PathBuf,
         archive: PathBuf,
     },
+}
+
+impl crate::hint::Hint for OverlayError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            OverlayError::Lock(e) => e.hint(),
+            OverlayError::Upper(e) => e.hint(),
+            OverlayError::Journal(e) => e.hint(),
+            OverlayError::Io { .. } => None,
+            OverlayError::Mismatch { dir, .. } => Some(format!(
+                "mount --read-only to see the archive as it is, or move {} aside to mount writable \
+                 without those changes",
+                dir.display()
+            )),
+            OverlayError::ForeignArchive { dir, archive, .. } => Some(format!(
+                "move {} aside to mount {} writable",
+                dir.display(),
+                archive.display()
+            )),
+        }
+    }
 }
 
 /// What opening a writable overlay found.

@@ -131,6 +131,15 @@ pub enum UpperError {
     Io { dir: PathBuf, source: io::Error },
 }
 
+impl crate::hint::Hint for UpperError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            UpperError::Dir(e) => e.hint(),
+            UpperError::Io { .. } => None,
+        }
+    }
+}
+
 pub struct Upper {
     /// The upper root (one directory per archive below it).
     root: PrivateDir,

@@ -66,31 +66,50 @@ pub enum JournalError {
     },
     #[error(
         "the journal {path} was written by a newer conda-fuse (journal version {version}; this one \
-         reads version {VERSION}); use that version to mount the archive writable or save it. It \
-         is left as it is; this version can mount the archive --read-only"
+         reads version {VERSION}); it is left as it is"
     )]
     UnknownVersion { path: PathBuf, version: u32 },
     #[error(
         "the journal {path} holds a change of a kind this conda-fuse does not know (kind {kind}, \
-         record {seq}), written by a newer version; use that version to mount the archive \
-         writable or save it. It is left as it is"
+         record {seq}), written by a newer version; it is left as it is"
     )]
     UnknownRecord { path: PathBuf, seq: u64, kind: u8 },
-    #[error(
-        "{path} is not a conda-fuse journal (or its header is damaged); it is left as it is. Move \
-         its directory aside to mount the archive writable without what it holds"
-    )]
+    #[error("{path} is not a conda-fuse journal (or its header is damaged); it is left as it is")]
     NotAJournal { path: PathBuf },
     #[error(
         "the journal {path} is damaged at byte {offset}: intact changes follow, but {lost} before \
-         them cannot be read. It is kept as it is for recovery; mount the archive --read-only, or \
-         move its directory aside to mount it writable without those changes"
+         them cannot be read; it is kept as it is for recovery"
     )]
     Damaged {
         path: PathBuf,
         offset: u64,
         lost: u64,
     },
+}
+
+impl crate::hint::Hint for JournalError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            JournalError::Io { .. } => None,
+            JournalError::UnknownVersion { .. } => Some(
+                "use that version to mount the archive writable or save it; this version can mount \
+                 it --read-only"
+                    .into(),
+            ),
+            JournalError::UnknownRecord { .. } => {
+                Some("use that version to mount the archive writable or save it".into())
+            }
+            JournalError::NotAJournal { .. } => Some(
+                "move its directory aside to mount the archive writable without what it holds"
+                    .into(),
+            ),
+            JournalError::Damaged { .. } => Some(
+                "mount the archive --read-only, or move the journal's directory aside to mount it \
+                 writable without those changes"
+                    .into(),
+            ),
+        }
+    }
 }
 
 /// A journal read from disk.

@@ -37,33 +37,45 @@ use crate::node::{FsKind, Node};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("{archive} is already mounted writable by {}{}", holder.describe(), held_hint(holder))]
+    #[error("{archive} is already mounted writable by {}{}", holder.describe(), silence(holder))]
     Held {
         archive: PathBuf,
         holder: Box<Holder>,
     },
-    #[error(
-        "cannot lock {path} for writing: {source}; the archive's directory must be writable by you"
-    )]
+    #[error("cannot lock {path} for writing: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error(
         "{path} is not a conda-fuse lock file ({why}); conda-fuse never follows or overwrites such a \
-         file. Look at it, and remove it if nothing needs it"
+         file"
     )]
     NotALock { path: PathBuf, why: &'static str },
 }
 
-fn held_hint(h: &Holder) -> String {
+/// How long a holder on another node has been silent, when it has a heartbeat.
+fn silence(h: &Holder) -> String {
     if h.node.is_this() || h.period_ms == 0 {
-        return "; mount it --read-only here, or unmount it there first".into();
+        return String::new();
     }
     let silent = (holder::now_ms() - h.heartbeat_ms).max(0) / 1000;
-    format!(
-        " (last heartbeat {silent}s ago); mount it --read-only here, or unmount it there first. If \
-         that node is down, the next writable mount takes the lock over once its heartbeat is {}s \
-         old, or at once with --steal-lock",
-        h.silence_limit().as_secs()
-    )
+    format!(" (last heartbeat {silent}s ago)")
+}
+
+impl crate::hint::Hint for LockError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            LockError::Held { holder, .. } if !holder.node.is_this() && holder.period_ms != 0 => {
+                format!(
+                    "mount it --read-only here, or unmount it there first. If that node is down, \
+                     the next writable mount takes the lock over once its heartbeat is {}s old, or \
+                     at once with --steal-lock",
+                    holder.silence_limit().as_secs()
+                )
+            }
+            LockError::Held { .. } => "mount it --read-only here, or unmount it there first".into(),
+            LockError::Io { .. } => "the archive's directory must be writable by you".into(),
+            LockError::NotALock { .. } => "look at it, and remove it if nothing needs it".into(),
+        })
+    }
 }
 
 /// A lock taken from a holder that no longer held it.
@@ -134,12 +146,18 @@ impl std::fmt::Debug for WriterLock {
 #[derive(Debug, thiserror::Error)]
 #[error(
     "the writer lock {path} now names {}: this mount no longer accepts changes (its unsaved ones \
-     stay in the upper layer, which the new holder recovers); unmount it",
+     stay in the upper layer, which the new holder recovers)",
     by.as_ref().map_or_else(|| "nobody".to_string(), |h| h.describe())
 )]
 pub struct LockLost {
     pub path: PathBuf,
     pub by: Option<Box<Holder>>,
+}
+
+impl crate::hint::Hint for LockLost {
+    fn hint(&self) -> Option<String> {
+        Some("unmount it".into())
+    }
 }
 
 pub fn lock_path(archive: &Path) -> PathBuf {
@@ -507,10 +525,11 @@ mod tests {
         plant_other_node(&archive, 100, 100);
         match record_only(false) {
             Err(e @ LockError::Held { .. }) => {
-                let text = e.to_string();
+                use crate::hint::Hint;
+                let (text, hint) = (e.to_string(), e.hint().unwrap_or_default());
                 assert!(
-                    text.contains("node-b") && text.contains("--steal-lock"),
-                    "{text}"
+                    text.contains("node-b") && hint.contains("--steal-lock"),
+                    "{text} / {hint}"
                 );
             }
             other => panic!("expected Held, got {:?}", other.map(|_| ())),

@@ -1,0 +1,198 @@
+//! Every user-facing error and summary line, pinned (insta snapshots in tests/snapshots/): a wrong
+//! or duplicated message shows up as a diff. Rendered as the CLI prints them: an `error:` line
+//! with the cause chain, then at most one `hint:` line. No kernel, no files: runs anywhere.
+
+use std::io;
+use std::path::PathBuf;
+
+use conda_fuse::archive::format::{FormatError, Record};
+use conda_fuse::archive::pack::PlanError;
+use conda_fuse::archive::{ArchiveError, BuildError};
+use conda_fuse::cli::report::{error_with_hint, render, saved_line};
+use conda_fuse::commit::SaveError;
+use conda_fuse::conda::CondaError;
+use conda_fuse::daemon::DaemonError;
+use conda_fuse::daemon::control::SaveSummary;
+use conda_fuse::daemon::mountpoint::MountPointError;
+use conda_fuse::envs::EnvError;
+use conda_fuse::hint::{Hint, RemoteError};
+use conda_fuse::overlay::OverlayError;
+use conda_fuse::overlay::journal::JournalError;
+use conda_fuse::overlay::lock::LockError;
+use conda_fuse::private_dir::PrivateDirError;
+
+fn p(s: &str) -> PathBuf {
+    PathBuf::from(s)
+}
+
+fn enospc() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOSPC)
+}
+
+fn shown(errors: Vec<anyhow::Error>) -> String {
+    errors.iter().map(render).collect::<Vec<_>>().join("\n\n")
+}
+
+#[test]
+fn archive_errors() {
+    insta::assert_snapshot!(shown(vec![
+        ArchiveError::NotZip {
+            path: p("/h/envs/ml.zip"),
+            reason: FormatError::NoEndRecord,
+        }
+        .into(),
+        ArchiveError::Corrupt {
+            path: p("/h/envs/ml.zip"),
+            entry: 12,
+            reason: FormatError::MissingSignature(Record::CentralHeader),
+        }
+        .into(),
+        ArchiveError::Io {
+            path: p("/h/envs/ml.zip"),
+            source: io::Error::from_raw_os_error(libc::EACCES),
+        }
+        .into(),
+        PlanError::NotADirectory { path: p("/h/file") }.into(),
+        BuildError::Verify("3 entries, not the 4 written".into()).into(),
+    ]));
+}
+
+#[test]
+fn a_failed_save_says_once_where_the_changes_are_and_what_to_do() {
+    // The daemon's error crosses the socket as a RemoteError and keeps its chain and hint.
+    let build = BuildError::Write {
+        what: "cannot write",
+        path: p("/h/envs/.ml.zip.tmp"),
+        source: enospc(),
+    };
+    let save = SaveError::from(build);
+    let remote = RemoteError::new(&save, save.hint());
+    let remote: RemoteError =
+        serde_json::from_str(&serde_json::to_string(&remote).unwrap()).unwrap();
+    insta::assert_snapshot!(shown(vec![
+        DaemonError::SaveFailed {
+            mountpoint: p("/h/mnt/ml/ml"),
+            source: remote.clone(),
+        }
+        .into(),
+        DaemonError::UnmountFailed {
+            mountpoint: p("/h/mnt/ml/ml"),
+            source: remote,
+        }
+        .into(),
+        SaveError::TakenOver(p("/h/envs/ml.zip")).into(),
+    ]));
+}
+
+#[test]
+fn mount_errors() {
+    insta::assert_snapshot!(shown(vec![
+        DaemonError::from(MountPointError::NoFuseDevice).into(),
+        DaemonError::from(MountPointError::NoFusermount).into(),
+        DaemonError::from(MountPointError::Missing("/h/mnt/x".into())).into(),
+        DaemonError::from(MountPointError::NotEmpty {
+            path: "/h/mnt/x".into(),
+            count: 3,
+        })
+        .into(),
+        DaemonError::from(MountPointError::Stale("/h/mnt/x".into())).into(),
+        DaemonError::ArchiveMissing(p("/h/envs/none.zip")).into(),
+        DaemonError::Refused {
+            mountpoint: p("/h/mnt/x"),
+            source: io::Error::from_raw_os_error(libc::EACCES),
+        }
+        .into(),
+        DaemonError::NoReport {
+            mountpoint: p("/h/mnt/x"),
+            log: p("/h/.local/state/conda-fuse/logs/x.log"),
+        }
+        .into(),
+        DaemonError::Busy {
+            path: p("/h/mnt/x"),
+            users: "python (pid 42)".into(),
+        }
+        .into(),
+        DaemonError::NotOurs {
+            path: p("/h/mnt/x"),
+            fstype: "fuse.fuse-zip from ml.zip".into(),
+        }
+        .into(),
+        DaemonError::Unresponsive {
+            mountpoint: p("/h/mnt/x"),
+            pid: 42,
+            message: "connection refused".into(),
+        }
+        .into(),
+    ]));
+}
+
+#[test]
+fn state_and_overlay_errors() {
+    insta::assert_snapshot!(shown(vec![
+        OverlayError::from(JournalError::Damaged {
+            path: p("/h/upper/ml/journal"),
+            offset: 4096,
+            lost: 2,
+        })
+        .into(),
+        OverlayError::Mismatch {
+            dir: p("/h/upper/ml"),
+            archive: p("/h/envs/ml.zip"),
+        }
+        .into(),
+        LockError::NotALock {
+            path: p("/h/envs/ml.zip.lock"),
+            why: "a symlink",
+        }
+        .into(),
+        PrivateDirError::Writable {
+            path: p("/tmp/state"),
+            mode: 0o777,
+        }
+        .into(),
+        CondaError::NotFound.into(),
+        EnvError::BadName("a/b".into()).into(),
+        EnvError::NoSnapshot {
+            spec: "ml@4".into(),
+            count: 1,
+        }
+        .into(),
+    ]));
+}
+
+#[test]
+fn the_outer_hint_replaces_the_inner_one_and_context_keeps_the_chain() {
+    let inner = anyhow::Error::from(EnvError::BadName("x y".into())).context("reading the request");
+    insta::assert_snapshot!(shown(vec![
+        inner,
+        error_with_hint(
+            "there is no environment 'ml'",
+            "create it with conda-fuse-create ml"
+        ),
+    ]));
+}
+
+#[test]
+fn save_summary_lines() {
+    let s = SaveSummary {
+        changed: true,
+        entries: 1234,
+        bytes_in: 10 << 20,
+        bytes_out: 3 << 20,
+        holes: 0,
+        seconds: 1.25,
+    };
+    let with_holes = SaveSummary {
+        holes: 1 << 30,
+        ..s.clone()
+    };
+    insta::assert_snapshot!(
+        [
+            saved_line("saved ml", &s),
+            saved_line("saved ml", &with_holes),
+            saved_line("saved ml", &SaveSummary::default()),
+        ]
+        .map(|l| l.unwrap_or_else(|| "(nothing printed)".into()))
+        .join("\n")
+    );
+}
