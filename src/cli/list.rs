@@ -26,8 +26,8 @@ struct Row {
     #[serde(flatten)]
     info: list::EnvInfo,
     mountpoint: PathBuf,
-    /// "rw", "ro", "stale", or null when not mounted here.
-    mounted: Option<&'static str>,
+    /// null when not mounted here.
+    mounted: Option<MountState>,
     pid: Option<u32>,
     /// Changes not yet saved into the archive (in the live mount, or waiting in the upper layer).
     unsaved_changes: u64,
@@ -37,6 +37,28 @@ struct Row {
     writable: bool,
     /// Archives of the same name in later CONDA_FUSE_ARCHIVE_PATH directories, hidden by this one.
     shadowed: Vec<PathBuf>,
+}
+
+/// How an environment is mounted on this node (JSON: "rw", "ro", "stale").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+enum MountState {
+    #[serde(rename = "rw")]
+    Writable,
+    #[serde(rename = "ro")]
+    ReadOnly,
+    /// Its daemon died; `unmount` cleans up.
+    #[serde(rename = "stale")]
+    Stale,
+}
+
+impl MountState {
+    fn as_str(self) -> &'static str {
+        match self {
+            MountState::Writable => "rw",
+            MountState::ReadOnly => "ro",
+            MountState::Stale => "stale",
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -62,12 +84,16 @@ fn row(paths: &Paths, info: list::EnvInfo) -> Row {
                 daemon::status(&env.mountpoint).map_or(0, |s| s.unsaved_changes)
             };
             (
-                Some(if r.read_only { "ro" } else { "rw" }),
+                Some(if r.read_only {
+                    MountState::ReadOnly
+                } else {
+                    MountState::Writable
+                }),
                 Some(r.pid),
                 Some(unsaved),
             )
         }
-        Probe::Stale => (Some("stale"), None, None),
+        Probe::Stale => (Some(MountState::Stale), None, None),
         _ => (None, None, None),
     };
     let unsaved = live_unsaved
@@ -127,8 +153,8 @@ pub(super) fn env_list(a: EnvListArgs) -> anyhow::Result<()> {
             Err(_) => "broken".into(),
         };
         let mounted = match (r.mounted, r.pid) {
-            (Some(m), Some(pid)) => format!("{m} (pid {pid})"),
-            (Some(m), None) => m.to_string(),
+            (Some(m), Some(pid)) => format!("{} (pid {pid})", m.as_str()),
+            (Some(m), None) => m.as_str().to_string(),
             _ => "-".into(),
         };
         let mut notes = Vec::new();
@@ -177,7 +203,7 @@ pub(super) fn env_list(a: EnvListArgs) -> anyhow::Result<()> {
                 r.info.name
             ));
         }
-        if r.mounted == Some("stale") {
+        if r.mounted == Some(MountState::Stale) {
             notes.push(format!(
                 "daemon died: conda-fuse-unmount {} cleans up",
                 r.info.name
