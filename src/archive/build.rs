@@ -116,15 +116,11 @@ impl crate::hint::Hint for BuildError {
     }
 }
 
-fn write_error(what: &'static str, path: &Path, e: &io::Error) -> BuildError {
+fn write_error(what: &'static str, path: &Path, source: io::Error) -> BuildError {
     BuildError::Write {
         what,
         path: path.to_owned(),
-        // The same error again (io::Error is not Clone): kind, errno and message are kept.
-        source: match e.raw_os_error() {
-            Some(errno) => io::Error::from_raw_os_error(errno),
-            None => io::Error::new(e.kind(), e.to_string()),
-        },
+        source,
     }
 }
 
@@ -249,10 +245,10 @@ impl PendingArchive {
             written,
         } = self;
         tmp.persist(&dest)
-            .map_err(|e| write_error("cannot move the new archive to", &dest, &e.error))?;
+            .map_err(|e| write_error("cannot move the new archive to", &dest, e.error))?;
         File::open(&dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| write_error("cannot flush directory", &dir, &e))?;
+            .map_err(|e| write_error("cannot flush directory", &dir, e))?;
         Ok((stats, written.renamed(&dest)))
     }
 }
@@ -289,7 +285,7 @@ pub fn write_pending(
     let tmp = tempfile::Builder::new()
         .prefix(&format!("{file_name}.tmp-"))
         .tempfile_in(&dir)
-        .map_err(|e| write_error("cannot create a temporary archive in", &dir, &e))?;
+        .map_err(|e| write_error("cannot create a temporary archive in", &dir, e))?;
     let tmp_path = tmp.path().to_owned();
     let mut writer = ZipWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
     let mut bytes_in = 0u64;
@@ -327,7 +323,7 @@ pub fn write_pending(
                     let mut r = c
                         .payload
                         .reader()
-                        .map_err(|e| write_error("cannot reread spill for", &tmp_path, &e))?;
+                        .map_err(|e| write_error("cannot reread spill for", &tmp_path, e))?;
                     writer.add(&h, &mut r).map(|_| c.uncompressed_size)
                 }
                 Prepared::Raw {
@@ -352,7 +348,7 @@ pub fn write_pending(
                         };
                         writer
                             .add_span(&h, archive.file_arc(), span)
-                            .map_err(|e| write_error("cannot write", &tmp_path, &e))?;
+                            .map_err(|e| write_error("cannot write", &tmp_path, e))?;
                         bytes_in += e.uncompressed_size;
                         on_entry(e.uncompressed_size);
                         return Ok(());
@@ -367,7 +363,7 @@ pub fn write_pending(
                     writer.add(&h, &mut r).map(|_| e.uncompressed_size)
                 }
             }
-            .map_err(|e| write_error("cannot write", &tmp_path, &e))?;
+            .map_err(|e| write_error("cannot write", &tmp_path, e))?;
             bytes_in += wrote;
             on_entry(wrote);
             Ok(())
@@ -376,17 +372,17 @@ pub fn write_pending(
     let entries_written = started.elapsed();
     let (buf, bytes_out) = writer
         .finish()
-        .map_err(|e| write_error("cannot write", &tmp_path, &e))?;
+        .map_err(|e| write_error("cannot write", &tmp_path, e))?;
     let file: &File = buf
         .into_inner()
-        .map_err(|e| write_error("cannot write", &tmp_path, e.error()))?;
+        .map_err(|e| write_error("cannot write", &tmp_path, e.into_error()))?;
     // Temporary files are created 0600; the archive gets the mode of the one it replaces, or the
     // usual 0666 minus umask.
     std::fs::set_permissions(&tmp_path, std::fs::Permissions::from_mode(final_mode(dest)))
-        .map_err(|e| write_error("cannot set permissions of", &tmp_path, &e))?;
+        .map_err(|e| write_error("cannot set permissions of", &tmp_path, e))?;
     let finished = started.elapsed();
     file.sync_all()
-        .map_err(|e| write_error("cannot flush", &tmp_path, &e))?;
+        .map_err(|e| write_error("cannot flush", &tmp_path, e))?;
     tracing::debug!(entries = ?entries_written, finish = ?(finished - entries_written), fsync = ?(started.elapsed() - finished), "archive written");
     let written = verify(&tmp_path, plan)?;
     Ok(PendingArchive {

@@ -78,11 +78,14 @@ impl<'a> CentralHeader<'a> {
         ]
         .contains(&ZIP64_U32)
             || f.disk_start == ZIP64_U16;
-        let zip64 = extra::fields(extra).find_map(|field| match field {
-            ExtraField::Zip64(data) => Some(data),
-            _ => None,
-        });
-        if let (true, Some(z)) = (overflowed, zip64) {
+        // Only looked for when a field overflowed: the index parses every header.
+        let zip64 = || {
+            extra::fields(extra).find_map(|field| match field {
+                ExtraField::Zip64(data) => Some(data),
+                _ => None,
+            })
+        };
+        if let Some(z) = overflowed.then(zip64).flatten() {
             let mut z = Bytes::new(z);
             let short = || FormatError::Truncated(Record::Zip64ExtraField);
             // The zip64 field holds only the values whose header field overflowed, in this order.
