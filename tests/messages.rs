@@ -15,6 +15,8 @@ use conda_fuse::daemon::DaemonError;
 use conda_fuse::daemon::control::SaveSummary;
 use conda_fuse::daemon::mountpoint::MountPointError;
 use conda_fuse::envs::EnvError;
+use conda_fuse::envs::create::CreateError;
+use conda_fuse::envs::remove::RemoveError;
 use conda_fuse::hint::{Hint, RemoteError};
 use conda_fuse::overlay::OverlayError;
 use conda_fuse::overlay::journal::JournalError;
@@ -155,6 +157,40 @@ fn state_and_overlay_errors() {
         EnvError::NoSnapshot {
             spec: "ml@4".into(),
             count: 1,
+        }
+        .into(),
+    ]));
+}
+
+#[test]
+fn lifecycle_errors() {
+    insta::assert_snapshot!(shown(vec![
+        CreateError::Busy {
+            name: "ml".into(),
+            pid: 4242,
+        }
+        .into(),
+        CreateError::Rename {
+            from: p("/h/envs/.ml.creating.zip"),
+            to: p("/h/envs/ml.zip"),
+            source: io::Error::from_raw_os_error(libc::EEXIST),
+        }
+        .into(),
+        CreateError::Rename {
+            from: p("/h/envs/.ml.creating.zip"),
+            to: p("/h/envs/ml.zip"),
+            source: io::Error::from_raw_os_error(libc::EIO),
+        }
+        .into(),
+        CreateError::Dir {
+            path: p("/h/envs"),
+            source: io::Error::from_raw_os_error(libc::EACCES),
+        }
+        .into(),
+        RemoveError {
+            what: "the upper layer",
+            path: p("/h/state/upper/ml.zip-0123"),
+            source: io::Error::from_raw_os_error(libc::EACCES),
         }
         .into(),
     ]));

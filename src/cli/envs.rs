@@ -1,5 +1,6 @@
-//! Environments by name: create, install, remove, rm, and mounting an environment at its place
-//! (shared by activate, install, remove and run).
+//! Environments by name: create, install, remove, rm (the commands; the lifecycle itself is
+//! `envs::create` and `envs::remove`), and mounting an environment at its place (shared by
+//! activate, install, remove and run).
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
@@ -10,12 +11,13 @@ use clap::Args;
 
 use super::report::{WithHint, error_with_hint};
 use super::{child, mount::print_saved, mount::save_bar, progress};
-use crate::archive::{BuildOptions, Compression, build_archive};
 use crate::conda;
 use crate::daemon::{self, DaemonError, MountRequest, Probe, Unmounted};
+use crate::envs::create::Creation;
+use crate::envs::remove::{self, Doomed};
 use crate::envs::{Env, Paths, list};
+use crate::overlay::OverlayError;
 use crate::overlay::lock::{self, LockError};
-use crate::overlay::{self, OverlayError, upper};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Want {
@@ -269,39 +271,6 @@ pub(super) struct CreateArgs {
     conda_args: Vec<OsString>,
 }
 
-/// Removes what a failed create leaves, unless disarmed: the mount (discarding), the temporary
-/// archive, its lock and upper layer, and the empty mount point.
-struct CreateCleanup<'a> {
-    env: &'a Env,
-    temporary: std::path::PathBuf,
-    upper_root: std::path::PathBuf,
-    armed: bool,
-}
-
-impl CreateCleanup<'_> {
-    fn remove_leftovers(&self) {
-        let _ = std::fs::remove_file(&self.temporary);
-        let _ = std::fs::remove_file(lock::lock_path(&self.temporary));
-        let _ = std::fs::remove_dir_all(upper::dir_for(&self.upper_root, &self.temporary));
-        let _ = std::fs::remove_dir(&self.env.mountpoint);
-    }
-}
-
-impl Drop for CreateCleanup<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if matches!(
-            daemon::probe(&self.env.mountpoint),
-            Probe::Live(_) | Probe::Stale
-        ) {
-            let _ = daemon::unmount(&self.env.mountpoint, false, true, &mut |_, _| {});
-        }
-        self.remove_leftovers();
-    }
-}
-
 pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
@@ -320,11 +289,6 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
         ));
     }
     let conda = conda::find()?;
-    for dir in [paths.archives(), paths.mounts.as_path()] {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))
-            .hint("check CONDA_FUSE_ARCHIVE_PATH / CONDA_FUSE_MOUNT_ROOT")?;
-    }
     match clear_stale(&env)? {
         Probe::Live(r) => {
             return Err(error_with_hint(
@@ -348,31 +312,7 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    // The archive is built under a hidden name and renamed into place only once conda succeeded
-    // and everything is saved, so a failed or interrupted create never leaves NAME.zip behind.
-    let temporary = paths.archives().join(format!(".{}.creating.zip", env.name));
-    let mut cleanup = CreateCleanup {
-        env: &env,
-        temporary: temporary.clone(),
-        upper_root: paths.upper.clone(),
-        armed: false,
-    };
-    claim_temporary(&cleanup)?;
-    cleanup.armed = true;
-    let opts = BuildOptions {
-        compression: Compression::PACK,
-        threads: 1,
-        spill_dir: paths.archives().to_path_buf(),
-    };
-    build_archive(&temporary, &[], &opts, &mut |_| {})
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::create_dir_all(&env.mountpoint)
-        .with_context(|| format!("cannot create the mount point {}", env.mountpoint.display()))?;
-    let mut req = MountRequest::new(temporary.clone(), env.mountpoint.clone(), false);
-    // The empty archive is no version of the env (and a snapshot of the temporary's name would be
-    // left behind by the rename to the final one).
-    req.snapshots = 0;
-    daemon::mount(&req, &mut |_| {})?;
+    let creation = Creation::begin(&paths, &env)?;
     eprintln!(
         "conda-fuse: running {}",
         conda.describe("create", &env.prefix, &a.conda_args)
@@ -401,9 +341,7 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
             bail!("saving the new environment did not finish cleanly ({other:?}); nothing was kept")
         }
     }
-    rename_noreplace(&temporary, &env.archive)?;
-    cleanup.armed = false;
-    cleanup.remove_leftovers();
+    creation.finish()?;
     let info = list::info(&env);
     println!(
         "created '{}': {} ({} entries, {}); activate it with: conda-fuse-activate {}",
@@ -413,62 +351,6 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
         progress::bytes(info.size),
         env.name
     );
-    Ok(())
-}
-
-/// Takes the temporary archive name exclusively; one left by a create that died is cleaned up.
-fn claim_temporary(c: &CreateCleanup) -> anyhow::Result<()> {
-    for attempt in 0..2 {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&c.temporary)
-        {
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt == 0 => {
-                let busy = crate::daemon::runtime::MountRecord::all()
-                    .into_iter()
-                    .find(|r| r.archive == c.temporary && r.daemon_alive());
-                if let Some(r) = busy {
-                    return Err(error_with_hint(
-                        format!(
-                            "another conda-fuse-create {} is running (its mount's daemon is pid {})",
-                            c.env.name, r.pid
-                        ),
-                        "wait for it, or stop it",
-                    ));
-                }
-                eprintln!(
-                    "conda-fuse: note: removing what an interrupted create of '{}' left",
-                    c.env.name
-                );
-                if matches!(daemon::probe(&c.env.mountpoint), Probe::Stale) {
-                    daemon::unmount(&c.env.mountpoint, false, true, &mut |_, _| {})?;
-                }
-                c.remove_leftovers();
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("cannot create {}", c.temporary.display()));
-            }
-        }
-    }
-    unreachable!("the second attempt returns")
-}
-
-/// Renames without replacing (another create of the same name may have won meanwhile).
-fn rename_noreplace(from: &Path, to: &Path) -> anyhow::Result<()> {
-    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-    renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot rename {} to {}: {e}; the new environment stays in {}",
-            from.display(),
-            to.display(),
-            from.display()
-        )
-    })?;
-    if let Some(dir) = to.parent() {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
-    }
     Ok(())
 }
 
@@ -544,35 +426,28 @@ pub(super) struct RmArgs {
 pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
-    let archive = env
-        .archive
-        .canonicalize()
-        .unwrap_or_else(|_| env.archive.clone());
-    let upper_dir = upper::dir_for(&paths.upper, &archive);
-    let lock_file = lock::lock_path(&env.archive);
-    if !env.archive.exists() && !upper_dir.exists() && !lock_file.exists() {
+    let files = env.files(&paths);
+    if !files.any_exist() {
         return Err(missing(&env));
     }
     refuse_if_not_mine(&env, "delete")?;
-    match clear_stale(&env)? {
-        Probe::Live(r) if !a.force => {
-            return Err(error_with_hint(
-                format!(
-                    "'{}' is mounted at {} ({}, daemon pid {})",
-                    env.name,
-                    env.mountpoint.display(),
-                    if r.read_only { "read-only" } else { "writable" },
-                    r.pid
-                ),
-                format!(
-                    "unmount it first (conda-fuse-unmount {}), or pass --force to throw its unsaved \
-                     changes away and unmount it",
-                    env.name
-                ),
-            ));
-        }
-        Probe::Live(_) => {}
-        _ => {}
+    if let Probe::Live(r) = clear_stale(&env)?
+        && !a.force
+    {
+        return Err(error_with_hint(
+            format!(
+                "'{}' is mounted at {} ({}, daemon pid {})",
+                env.name,
+                env.mountpoint.display(),
+                if r.read_only { "read-only" } else { "writable" },
+                r.pid
+            ),
+            format!(
+                "unmount it first (conda-fuse-unmount {}), or pass --force to throw its unsaved \
+                 changes away and unmount it",
+                env.name
+            ),
+        ));
     }
     // A writer elsewhere (another node, or a mount this node does not know) works in the upper
     // layer and lock this would delete; --force is for this node's mount only.
@@ -588,85 +463,62 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
             "unmount it there first",
         ));
     }
-    let mut doomed = Vec::new();
-    if env.archive.exists() {
-        let info = list::info(&env);
-        let entries = info
-            .entries
-            .map_or_else(|e| format!("unreadable: {e}"), |n| format!("{n} entries"));
-        doomed.push(format!(
-            "archive     {} ({}, {entries})",
-            env.archive.display(),
-            progress::bytes(info.size)
-        ));
-    }
-    if upper_dir.exists() {
-        let n = overlay::unsaved_on_disk(&paths.upper, &archive).unwrap_or(0);
-        doomed.push(format!(
-            "upper layer {} ({n} unsaved changes)",
-            upper_dir.display()
-        ));
-    }
-    let snapshots = crate::commit::snapshots::list(&env.archive);
-    if !snapshots.is_empty() {
-        doomed.push(format!(
-            "snapshots   {} ({}, {})",
-            crate::commit::snapshots::dir_of(&env.archive).display(),
-            snapshots.len(),
-            progress::bytes(snapshots.iter().map(|s| s.size).sum())
-        ));
-    }
-    if lock_file.exists() {
-        doomed.push(format!("lock file   {}", lock_file.display()));
-    }
-    if env.mountpoint.exists() {
-        doomed.push(format!(
-            "mount point {} (if empty)",
-            env.mountpoint.display()
-        ));
-    }
     println!("conda-fuse rm {} deletes:", env.name);
-    for d in &doomed {
-        println!("  {d}");
+    for d in remove::doomed(&paths, &env) {
+        println!("  {}", doomed_line(&d));
     }
-    if !a.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(error_with_hint(
-                "not deleting without a terminal to ask on",
-                format!("pass --yes to delete '{}'", env.name),
-            ));
-        }
-        print!("Delete '{}' for good? [y/N] ", env.name);
-        std::io::stdout().flush().ok();
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer).ok();
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            println!("kept '{}'", env.name);
-            return Ok(());
-        }
+    if !a.yes && !confirm(&env)? {
+        println!("kept '{}'", env.name);
+        return Ok(());
     }
     if matches!(daemon::probe(&env.mountpoint), Probe::Live(_)) {
         unmount_env(&env, true)?;
     }
-    let remove_file = |p: &Path| match std::fs::remove_file(p) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e)
-            .with_context(|| format!("cannot delete {}", p.display()))
-            .hint("check its directory's permissions"),
-        _ => Ok(()),
-    };
-    remove_file(&env.archive)?;
-    crate::commit::snapshots::remove_all(&env.archive).with_context(|| {
-        format!(
-            "cannot delete the snapshots in {}",
-            crate::commit::snapshots::dir_of(&env.archive).display()
-        )
-    })?;
-    if upper_dir.exists() {
-        std::fs::remove_dir_all(&upper_dir)
-            .with_context(|| format!("cannot delete the upper layer {}", upper_dir.display()))?;
-    }
-    remove_file(&lock_file)?;
-    let _ = std::fs::remove_dir(&env.mountpoint);
+    remove::remove(&files)?;
     println!("deleted '{}'", env.name);
     Ok(())
+}
+
+fn doomed_line(d: &Doomed) -> String {
+    match d {
+        Doomed::Archive {
+            path,
+            size,
+            entries,
+        } => {
+            let entries = entries
+                .as_ref()
+                .map_or_else(|e| format!("unreadable: {e}"), |n| format!("{n} entries"));
+            format!(
+                "archive     {} ({}, {entries})",
+                path.display(),
+                progress::bytes(*size)
+            )
+        }
+        Doomed::Upper { path, unsaved } => {
+            format!("upper layer {} ({unsaved} unsaved changes)", path.display())
+        }
+        Doomed::Snapshots { dir, count, bytes } => format!(
+            "snapshots   {} ({count}, {})",
+            dir.display(),
+            progress::bytes(*bytes)
+        ),
+        Doomed::Lock(path) => format!("lock file   {}", path.display()),
+        Doomed::MountPoint(path) => format!("mount point {} (if empty)", path.display()),
+    }
+}
+
+/// Asks on the terminal whether to delete `env`.
+fn confirm(env: &Env) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(error_with_hint(
+            "not deleting without a terminal to ask on",
+            format!("pass --yes to delete '{}'", env.name),
+        ));
+    }
+    print!("Delete '{}' for good? [y/N] ", env.name);
+    std::io::stdout().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).ok();
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

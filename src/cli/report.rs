@@ -80,6 +80,8 @@ fn hint_of(link: &(dyn Error + 'static)) -> Option<String> {
         crate::daemon::DaemonError,
         crate::daemon::mountpoint::MountPointError,
         crate::envs::EnvError,
+        crate::envs::create::CreateError,
+        crate::envs::remove::RemoveError,
         crate::envs::runs::RunsError,
         crate::overlay::OverlayError,
         crate::overlay::lock::LockError,

@@ -9,9 +9,12 @@
 //! another user owns is mounted by each user's own daemon, read-only when its archive or directory
 //! is not writable for them.
 
+pub mod create;
+pub mod files;
 pub mod history;
 pub mod kernels;
 pub mod list;
+pub mod remove;
 pub mod runs;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,213 @@
+//! Creating an environment as one transaction: the archive is built under a hidden name
+//! (`.NAME.creating.zip`), mounted and filled by conda, saved, and renamed to `NAME.zip` only
+//! once all of that succeeded, without replacing a `NAME.zip` another create made meanwhile. A
+//! failed or interrupted create never leaves `NAME.zip` behind; what it did leave (the temporary
+//! archive, its lock and upper layer, the mount point) is removed by the guard, or by the next
+//! create of that name.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::files::EnvFiles;
+use super::{Env, Paths};
+use crate::archive::{BuildError, BuildOptions, Compression, build_archive};
+use crate::daemon::{self, DaemonError, MountRequest, Probe};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("cannot create the directory {path}")]
+    Dir { path: PathBuf, source: io::Error },
+    #[error("cannot create {path}")]
+    Temporary { path: PathBuf, source: io::Error },
+    #[error("another conda-fuse-create {name} is running (its mount's daemon is pid {pid})")]
+    Busy { name: String, pid: u32 },
+    #[error("cannot write {path}")]
+    Build { path: PathBuf, source: BuildError },
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+    #[error("cannot rename {from} to {to}")]
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        source: io::Error,
+    },
+}
+
+impl crate::hint::Hint for CreateError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            CreateError::Dir { .. } => Some(
+                "check CONDA_FUSE_ARCHIVE_PATH and CONDA_FUSE_MOUNT_ROOT and their permissions"
+                    .into(),
+            ),
+            CreateError::Temporary { .. } => None,
+            CreateError::Busy { .. } => Some("wait for it, or stop it".into()),
+            CreateError::Build { source, .. } => source.hint(),
+            CreateError::Daemon(e) => e.hint(),
+            CreateError::Rename { from, to, source } => {
+                Some(if source.kind() == io::ErrorKind::AlreadyExists {
+                    format!(
+                        "another create made {} meanwhile; the environment this one made is kept in \
+                     {}: rename it to another NAME.zip to keep it",
+                        to.display(),
+                        from.display()
+                    )
+                } else {
+                    format!(
+                        "the new environment is kept in {}: rename it to {} yourself",
+                        from.display(),
+                        to.display()
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// A create under way, mounted writable at the environment's mount point. Dropped before
+/// `finish`, it unmounts (discarding) and removes everything the create made.
+pub struct Creation<'a> {
+    env: &'a Env,
+    /// The files of the temporary archive (its lock, its upper layer), mounted at the env's
+    /// mount point.
+    temporary: EnvFiles,
+    armed: bool,
+}
+
+impl<'a> Creation<'a> {
+    /// Claims the temporary archive name, writes an empty archive there and mounts it. The
+    /// caller has checked that `env` has no archive and its mount point is free.
+    pub fn begin(paths: &Paths, env: &'a Env) -> Result<Creation<'a>, CreateError> {
+        for dir in [paths.archives(), paths.mounts.as_path()] {
+            std::fs::create_dir_all(dir).map_err(|source| CreateError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let archive = paths.archives().join(format!(".{}.creating.zip", env.name));
+        let mut creation = Creation {
+            env,
+            temporary: EnvFiles::of(paths, &archive, &env.mountpoint),
+            armed: false,
+        };
+        creation.claim()?;
+        creation.armed = true;
+        let opts = BuildOptions {
+            compression: Compression::PACK,
+            threads: 1,
+            spill_dir: paths.archives().to_path_buf(),
+        };
+        build_archive(&archive, &[], &opts, &mut |_| {}).map_err(|source| CreateError::Build {
+            path: archive.clone(),
+            source,
+        })?;
+        std::fs::create_dir_all(&env.mountpoint).map_err(|source| CreateError::Dir {
+            path: env.mountpoint.clone(),
+            source,
+        })?;
+        let mut req = MountRequest::new(archive, env.mountpoint.clone(), false);
+        // The empty archive is no version of the env (and a snapshot of the temporary's name
+        // would be left behind by the rename to the final one).
+        req.snapshots = 0;
+        daemon::mount(&req, &mut |_| {})?;
+        Ok(creation)
+    }
+
+    /// The archive being filled.
+    pub fn archive(&self) -> &Path {
+        &self.temporary.archive
+    }
+
+    /// Renames the saved (and unmounted) temporary archive to the environment's name. If that
+    /// fails the temporary archive is kept (it holds the user's new environment) and the error
+    /// says where.
+    pub fn finish(mut self) -> Result<(), CreateError> {
+        let result = rename_noreplace(&self.temporary.archive, &self.env.archive);
+        self.armed = false;
+        result?;
+        self.remove_leftovers();
+        Ok(())
+    }
+
+    /// Takes the temporary archive name exclusively; one left by a create that died is cleaned
+    /// up, one a running create holds is refused.
+    fn claim(&self) -> Result<(), CreateError> {
+        let path = &self.temporary.archive;
+        for attempt in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt == 0 => {
+                    let busy = daemon::runtime::MountRecord::all()
+                        .into_iter()
+                        .find(|r| r.archive == *path && r.daemon_alive());
+                    if let Some(r) = busy {
+                        return Err(CreateError::Busy {
+                            name: self.env.name.clone(),
+                            pid: r.pid,
+                        });
+                    }
+                    eprintln!(
+                        "conda-fuse: note: removing what an interrupted create of '{}' left",
+                        self.env.name
+                    );
+                    if matches!(daemon::probe(&self.env.mountpoint), Probe::Stale) {
+                        daemon::unmount(&self.env.mountpoint, false, true, &mut |_, _| {})?;
+                    }
+                    self.remove_leftovers();
+                }
+                Err(source) => {
+                    return Err(CreateError::Temporary {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    /// The temporary archive, its lock and upper layer, and the mount point if empty.
+    fn remove_leftovers(&self) {
+        let t = &self.temporary;
+        let _ = std::fs::remove_file(&t.archive);
+        let _ = std::fs::remove_file(&t.lock);
+        let _ = std::fs::remove_dir_all(&t.upper);
+        let _ = std::fs::remove_dir(&t.mountpoint);
+    }
+}
+
+impl Drop for Creation<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if matches!(
+            daemon::probe(&self.env.mountpoint),
+            Probe::Live(_) | Probe::Stale
+        ) {
+            let _ = daemon::unmount(&self.env.mountpoint, false, true, &mut |_, _| {});
+        }
+        self.remove_leftovers();
+    }
+}
+
+/// Renames without replacing (another create of the same name may have won meanwhile), then
+/// makes the rename durable.
+fn rename_noreplace(from: &Path, to: &Path) -> Result<(), CreateError> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE).map_err(|source| {
+        CreateError::Rename {
+            from: from.to_path_buf(),
+            to: to.to_path_buf(),
+            source: source.into(),
+        }
+    })?;
+    if let Some(dir) = to.parent() {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Deleting an environment for good: what `rm` would delete (to show before asking), and the
+//! deletion. Whether it is mounted, and by whom, the caller has settled.
+
+use std::io;
+use std::path::PathBuf;
+
+use super::files::EnvFiles;
+use super::{Env, Paths, list};
+use crate::commit::snapshots;
+
+/// One thing `rm` deletes, with what the user needs to judge it.
+#[derive(Debug, Clone)]
+pub enum Doomed {
+    Archive {
+        path: PathBuf,
+        size: u64,
+        /// Entries, or why the archive could not be read.
+        entries: Result<usize, String>,
+    },
+    Upper {
+        path: PathBuf,
+        unsaved: usize,
+    },
+    Snapshots {
+        dir: PathBuf,
+        count: usize,
+        bytes: u64,
+    },
+    Lock(PathBuf),
+    /// Removed only if empty: another node may have a mount on it.
+    MountPoint(PathBuf),
+}
+
+/// What deleting `env` deletes, in the order it is deleted.
+pub fn doomed(paths: &Paths, env: &Env) -> Vec<Doomed> {
+    let files = env.files(paths);
+    let mut doomed = Vec::new();
+    if files.archive.exists() {
+        let info = list::info(env);
+        doomed.push(Doomed::Archive {
+            path: files.archive.clone(),
+            size: info.size,
+            entries: info.entries,
+        });
+    }
+    if files.upper.exists() {
+        let resolved = files
+            .archive
+            .canonicalize()
+            .unwrap_or_else(|_| files.archive.clone());
+        doomed.push(Doomed::Upper {
+            path: files.upper.clone(),
+            unsaved: crate::overlay::unsaved_on_disk(&paths.upper, &resolved).unwrap_or(0),
+        });
+    }
+    let kept = snapshots::list(&files.archive);
+    if !kept.is_empty() {
+        doomed.push(Doomed::Snapshots {
+            dir: files.snapshots.clone(),
+            count: kept.len(),
+            bytes: kept.iter().map(|s| s.size).sum(),
+        });
+    }
+    if files.lock.exists() {
+        doomed.push(Doomed::Lock(files.lock.clone()));
+    }
+    if files.mountpoint.exists() {
+        doomed.push(Doomed::MountPoint(files.mountpoint.clone()));
+    }
+    doomed
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot delete {what} {path}")]
+pub struct RemoveError {
+    pub what: &'static str,
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+impl crate::hint::Hint for RemoveError {
+    fn hint(&self) -> Option<String> {
+        Some("check the permissions of its directory, then run conda-fuse-rm again".into())
+    }
+}
+
+/// Deletes every file of the environment: the archive first (so a deletion cut short leaves no
+/// environment that looks whole), then its snapshots, upper layer and lock, and the mount point
+/// if it is empty.
+pub fn remove(files: &EnvFiles) -> Result<(), RemoveError> {
+    let fail = |what, path: &PathBuf| {
+        let path = path.clone();
+        move |source| RemoveError { what, path, source }
+    };
+    let missing_is_fine = |r: io::Result<()>| match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    };
+    missing_is_fine(std::fs::remove_file(&files.archive))
+        .map_err(fail("the archive", &files.archive))?;
+    snapshots::remove_all(&files.archive).map_err(fail("the snapshots in", &files.snapshots))?;
+    missing_is_fine(std::fs::remove_dir_all(&files.upper))
+        .map_err(fail("the upper layer", &files.upper))?;
+    missing_is_fine(std::fs::remove_file(&files.lock)).map_err(fail("the lock", &files.lock))?;
+    let _ = std::fs::remove_dir(&files.mountpoint);
+    Ok(())
+}
