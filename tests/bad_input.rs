@@ -120,20 +120,16 @@ fn broken_archives_are_refused_with_a_clear_error() {
     );
 }
 
-#[test]
-fn a_corrupt_entry_gives_eio_and_the_rest_stays_readable() {
-    if common::skip_without_mounts() {
-        return;
-    }
-    let w = World::new();
-    let archive = small_archive(&w);
+/// `small_archive` with two damaged entries: `d/text.txt`'s data and `d/other.txt`'s local
+/// header.
+fn damaged_archive(w: &World) -> PathBuf {
+    let archive = small_archive(w);
     let (_, range) = entry_data(&archive, "d/text.txt");
     patch(
         &archive,
         range.start + (range.end - range.start) / 2,
         b"\xde\xad\xbe\xef\x00\xff",
     );
-    // A second entry whose local header is destroyed.
     let (other, _) = entry_data(&archive, "d/other.txt");
     let a = Archive::open(&archive).unwrap();
     patch(
@@ -141,7 +137,33 @@ fn a_corrupt_entry_gives_eio_and_the_rest_stays_readable() {
         a.index().entry(other).local_header_offset,
         b"XXXX",
     );
-    drop(a);
+    archive
+}
+
+/// The mount's read error count, and its daemon log.
+fn read_errors_and_log(w: &World, m: &common::Mount) -> (u64, String) {
+    let status: serde_json::Value =
+        serde_json::from_str(&w.ok(["status".as_ref(), m.point.as_os_str(), "--json".as_ref()]))
+            .unwrap();
+    let log = fs::read_to_string(
+        fs::read_dir(w.state_dir().join("logs"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    (status["read_errors"].as_u64().unwrap(), log)
+}
+
+#[test]
+fn a_corrupt_entry_gives_eio_and_the_rest_stays_readable() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = World::new();
+    let archive = damaged_archive(&w);
     let m = w.mount_ro(&archive, "mnt");
     for name in ["d/text.txt", "d/other.txt"] {
         let err = fs::read(m.path(name)).unwrap_err();
@@ -152,23 +174,46 @@ fn a_corrupt_entry_gives_eio_and_the_rest_stays_readable() {
         fs::read(m.path("big.txt")).unwrap(),
         b"0123456789abcdef".repeat(200_000)
     );
-    let status: serde_json::Value =
-        serde_json::from_str(&w.ok(["status".as_ref(), m.point.as_os_str(), "--json".as_ref()]))
-            .unwrap();
-    assert!(status["read_errors"].as_u64().unwrap() >= 2, "{status}");
-    let log = fs::read_to_string(
-        fs::read_dir(w.state_dir().join("logs"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path(),
-    )
-    .unwrap();
+    let (errors, log) = read_errors_and_log(&w, &m);
+    assert!(errors >= 2, "{errors} read errors");
     assert!(
-        log.contains("d/text.txt") && log.contains("read failed"),
+        log.contains("cannot read d/text.txt") && log.contains("op=\"read\""),
         "{log}"
     );
+}
+
+/// Copying a damaged entry up (the first write to it) fails the same way a read does: EIO,
+/// logged with the operation and the file, counted; nothing half-copied is left in its place.
+#[test]
+fn a_corrupt_entry_found_by_a_copy_up_is_logged_and_counted_as_on_read() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = World::new();
+    let archive = damaged_archive(&w);
+    let m = w.mount_with(&archive, "mnt", |_| {});
+    for name in ["d/text.txt", "d/other.txt"] {
+        let err = fs::OpenOptions::new()
+            .append(true)
+            .open(m.path(name))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"more"))
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{name}: {err}");
+    }
+    let (errors, log) = read_errors_and_log(&w, &m);
+    assert!(errors >= 2, "{errors} read errors\n{log}");
+    assert!(
+        log.contains("cannot read d/text.txt") && log.contains("op=\"write\""),
+        "{log}"
+    );
+    // The failed copy-ups changed nothing: the files still fail to read as damaged, and an
+    // intact file is still writable.
+    assert_eq!(
+        fs::read(m.path("d/text.txt")).unwrap_err().raw_os_error(),
+        Some(libc::EIO)
+    );
+    fs::write(m.path("big.txt"), b"new").unwrap();
+    assert_eq!(fs::read(m.path("big.txt")).unwrap(), b"new");
 }
 
 #[test]

@@ -18,9 +18,9 @@ use conda_fuse::envs::EnvError;
 use conda_fuse::envs::create::CreateError;
 use conda_fuse::envs::remove::RemoveError;
 use conda_fuse::hint::{Hint, RemoteError};
-use conda_fuse::overlay::OverlayError;
 use conda_fuse::overlay::journal::JournalError;
 use conda_fuse::overlay::lock::LockError;
+use conda_fuse::overlay::{OpError, OverlayError};
 use conda_fuse::private_dir::PrivateDirError;
 
 fn p(s: &str) -> PathBuf {
@@ -194,6 +194,28 @@ fn lifecycle_errors() {
         }
         .into(),
     ]));
+}
+
+/// Faults inside a mount reach the daemon log (one line each, from `fs::fuse`) and, through a
+/// save, the user.
+#[test]
+fn filesystem_faults() {
+    let upper_full = || OpError::Upper {
+        what: "append to the journal",
+        cause: enospc(),
+    };
+    let mut lines = vec![
+        OpError::Entry {
+            archive: p("/h/envs/ml.zip"),
+            entry: 12,
+            name: "ml/lib/libz.so".into(),
+            cause: conda_fuse::archive::EntryError::Corrupt("incomplete deflate stream".into()),
+        }
+        .to_string(),
+        upper_full().to_string(),
+    ];
+    lines.push(render(&SaveError::Journal(upper_full()).into()));
+    insta::assert_snapshot!(lines.join("\n"));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
-use common::kernel::{self, Kernel};
+use common::kernel::{self, Kernel, errno};
 use common::model::{self, Rng};
 use conda_fuse::archive::{BuildOptions, Compression};
 use conda_fuse::fs::Filesystem;
@@ -157,7 +157,7 @@ fn concurrent_forgets_never_wrap_the_reference_count() {
             t.join().unwrap();
         }
         assert_eq!(
-            fs.getattr(ino).err(),
+            fs.getattr(ino).map_err(errno).err(),
             Some(nix::errno::Errno::ENOENT),
             "round {round}"
         );

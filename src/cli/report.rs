@@ -84,6 +84,7 @@ fn hint_of(link: &(dyn Error + 'static)) -> Option<String> {
         crate::envs::remove::RemoveError,
         crate::envs::runs::RunsError,
         crate::overlay::OverlayError,
+        crate::overlay::OpError,
         crate::overlay::lock::LockError,
         crate::overlay::lock::LockLost,
         crate::overlay::journal::JournalError,

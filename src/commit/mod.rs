@@ -14,24 +14,22 @@ pub mod snapshots;
 
 use std::sync::Arc;
 
-use nix::errno::Errno;
-
 use crate::archive::{BuildError, BuildOptions, BuildStats, write_pending};
 use crate::fault;
-use crate::overlay::{Overlay, identity_of};
+use crate::overlay::{OpError, Overlay, identity_of};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
     #[error("this mount is read-only; nothing to save")]
     ReadOnly,
-    #[error("cannot prepare the save: {0}")]
-    Prepare(Errno),
+    #[error("cannot prepare the save")]
+    Prepare(#[source] OpError),
     #[error(
         "nothing was saved (the changes are kept in the upper layer, the archive is unchanged)"
     )]
     Build(#[from] BuildError),
-    #[error("cannot record the save in the journal ({0}); the changes are kept in the upper layer")]
-    Journal(Errno),
+    #[error("cannot record the save in the journal (the changes are kept in the upper layer)")]
+    Journal(#[source] OpError),
     #[error(
         "this mount's writer lock on {0} was taken over by another mount, so it saves nothing (its \
          changes went to that mount's upper layer)"
@@ -44,7 +42,8 @@ impl crate::hint::Hint for SaveError {
         match self {
             SaveError::Build(e) => e.hint(),
             SaveError::TakenOver(_) => Some("unmount it".into()),
-            SaveError::ReadOnly | SaveError::Prepare(_) | SaveError::Journal(_) => None,
+            SaveError::Prepare(e) | SaveError::Journal(e) => e.hint(),
+            SaveError::ReadOnly => None,
         }
     }
 }

@@ -4,15 +4,15 @@
 //! directly (`tests/semantics.rs`), without a kernel.
 
 use std::os::unix::fs::FileExt;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use std::sync::atomic::AtomicU64;
 
 use nix::errno::Errno;
 
 use crate::archive::{EntryError, Kind};
 use crate::display;
 use crate::overlay::tree::{Attr, Ino, NAME_MAX, NodeRef, ROOT_INO};
-use crate::overlay::{FileData, LinkTarget, NewNode, Overlay, SetAttr};
+use crate::overlay::{FileData, LinkTarget, NewNode, OpError, Overlay, SetAttr};
 
 /// Largest symlink target we serve (Linux's PATH_MAX).
 const SYMLINK_MAX: u64 = 4096;
@@ -40,12 +40,9 @@ pub struct FsStats {
 
 pub struct Filesystem {
     overlay: Overlay,
-    /// Reads that failed (corrupt entries, I/O errors), for `status`.
+    /// Archive entries that could not be read (corrupt, I/O errors), by a read or a copy-up, for
+    /// `status`; counted where failures are logged (`fuse::FuseAdapter::fail`).
     pub read_errors: AtomicU64,
-}
-
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 impl Filesystem {
@@ -64,17 +61,17 @@ impl Filesystem {
         self.overlay.is_writable()
     }
 
-    pub fn getattr(&self, ino: Ino) -> Result<Attr, Errno> {
+    pub fn getattr(&self, ino: Ino) -> Result<Attr, OpError> {
         self.overlay
             .view()
             .tree()
             .node(ino)
             .map(|n| n.attr)
-            .ok_or(Errno::ENOENT)
+            .ok_or(OpError::Answer(Errno::ENOENT))
     }
 
     /// Looks up `name` in `parent`; a found node gains a kernel reference.
-    pub fn lookup(&self, parent: Ino, name: &[u8]) -> Result<NodeRef, Errno> {
+    pub fn lookup(&self, parent: Ino, name: &[u8]) -> Result<NodeRef, OpError> {
         let view = self.overlay.view();
         let tree = view.tree();
         let dir = tree.node(parent).ok_or(Errno::ENOENT)?;
@@ -82,7 +79,7 @@ impl Filesystem {
         let ino = match name {
             b"." => parent,
             b".." => dir.parent,
-            n if n.len() > NAME_MAX => return Err(Errno::ENAMETOOLONG),
+            n if n.len() > NAME_MAX => return Err(Errno::ENAMETOOLONG.into()),
             _ => d.get(name).ok_or(Errno::ENOENT)?,
         };
         let node = tree.node(ino).ok_or(Errno::ENOENT)?;
@@ -99,13 +96,6 @@ impl Filesystem {
         self.overlay.forget(ino, n);
     }
 
-    fn log_entry_error(&self, ino: Ino, archive: &Path, e: &EntryError) -> Errno {
-        self.read_errors.fetch_add(1, Ordering::Relaxed);
-        let name = self.path_of(ino);
-        tracing::error!(archive = %display::path(archive), entry = %name, "read failed: {e}");
-        Errno::from_raw(e.errno())
-    }
-
     /// The node's path inside the mount, escaped for log lines.
     pub fn path_of(&self, ino: Ino) -> String {
         let view = self.overlay.view();
@@ -118,26 +108,24 @@ impl Filesystem {
         }
     }
 
-    pub fn readlink(&self, ino: Ino) -> Result<Vec<u8>, Errno> {
+    pub fn readlink(&self, ino: Ino) -> Result<Vec<u8>, OpError> {
         match self.overlay.link_target(ino)? {
             LinkTarget::Inline(t) => Ok(t),
             LinkTarget::Archive(entry) => {
                 if entry.size() > SYMLINK_MAX {
                     let e = EntryError::Corrupt("symlink target longer than 4096 bytes".into());
-                    return Err(self.log_entry_error(ino, entry.archive_path(), &e));
+                    return Err(entry.failed(e));
                 }
-                entry
-                    .read_all()
-                    .map_err(|e| self.log_entry_error(ino, entry.archive_path(), &e))
+                entry.read_all().map_err(|e| entry.failed(e))
             }
         }
     }
 
-    pub fn read(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
+    pub fn read(&self, ino: Ino, offset: u64, size: u32) -> Result<Vec<u8>, OpError> {
         match self.overlay.file_data(ino)? {
             FileData::Archive(entry) => entry
                 .read_at(offset, size as usize)
-                .map_err(|e| self.log_entry_error(ino, entry.archive_path(), &e)),
+                .map_err(|e| entry.failed(e)),
             FileData::Upper(file) => {
                 let mut buf = vec![0u8; size as usize];
                 let mut n = 0;
@@ -146,7 +134,7 @@ impl Filesystem {
                         Ok(0) => break,
                         Ok(k) => n += k,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(io_errno(&e)),
+                        Err(e) => return Err(OpError::upper("read a changed file")(e)),
                     }
                 }
                 buf.truncate(n);
@@ -164,7 +152,7 @@ impl Filesystem {
         offset: u64,
         max: usize,
         plus: bool,
-    ) -> Result<Vec<DirEntry>, Errno> {
+    ) -> Result<Vec<DirEntry>, OpError> {
         let view = self.overlay.view();
         let tree = view.tree();
         let dir = tree.node(ino).ok_or(Errno::ENOENT)?;
@@ -226,42 +214,42 @@ impl Filesystem {
 
     // Changes: each answers with the new node, which has gained a kernel reference.
 
-    pub fn mkdir(&self, new: &NewNode<'_>) -> Result<NodeRef, Errno> {
+    pub fn mkdir(&self, new: &NewNode<'_>) -> Result<NodeRef, OpError> {
         self.overlay.mkdir(new)
     }
 
     /// A regular file (open with O_CREAT).
-    pub fn create(&self, new: &NewNode<'_>) -> Result<NodeRef, Errno> {
+    pub fn create(&self, new: &NewNode<'_>) -> Result<NodeRef, OpError> {
         self.overlay.create(new)
     }
 
     /// mknod(2): a regular file, FIFO, socket, or (for root) a device; the mount is nodev, so a
     /// device node can be kept but not opened.
-    pub fn mknod(&self, new: &NewNode<'_>, mode: u32, rdev: u64) -> Result<NodeRef, Errno> {
+    pub fn mknod(&self, new: &NewNode<'_>, mode: u32, rdev: u64) -> Result<NodeRef, OpError> {
         match Kind::from_mode(mode) {
             Kind::File => self.overlay.create(new),
             k @ (Kind::Fifo | Kind::Socket) => self.overlay.mknod(new, k, 0),
             k @ (Kind::CharDevice | Kind::BlockDevice) if new.uid == 0 => {
                 self.overlay.mknod(new, k, rdev)
             }
-            Kind::CharDevice | Kind::BlockDevice => Err(Errno::EPERM),
-            Kind::Dir | Kind::Symlink => Err(Errno::EINVAL),
+            Kind::CharDevice | Kind::BlockDevice => Err(Errno::EPERM.into()),
+            Kind::Dir | Kind::Symlink => Err(Errno::EINVAL.into()),
         }
     }
 
-    pub fn symlink(&self, new: &NewNode<'_>, target: &[u8]) -> Result<NodeRef, Errno> {
+    pub fn symlink(&self, new: &NewNode<'_>, target: &[u8]) -> Result<NodeRef, OpError> {
         self.overlay.symlink(new, target)
     }
 
-    pub fn link(&self, ino: Ino, parent: Ino, name: &[u8]) -> Result<NodeRef, Errno> {
+    pub fn link(&self, ino: Ino, parent: Ino, name: &[u8]) -> Result<NodeRef, OpError> {
         self.overlay.link(ino, parent, name)
     }
 
-    pub fn unlink(&self, parent: Ino, name: &[u8]) -> Result<(), Errno> {
+    pub fn unlink(&self, parent: Ino, name: &[u8]) -> Result<(), OpError> {
         self.overlay.unlink(parent, name, false)
     }
 
-    pub fn rmdir(&self, parent: Ino, name: &[u8]) -> Result<(), Errno> {
+    pub fn rmdir(&self, parent: Ino, name: &[u8]) -> Result<(), OpError> {
         self.overlay.unlink(parent, name, true)
     }
 
@@ -272,23 +260,23 @@ impl Filesystem {
         to_dir: Ino,
         to: &[u8],
         flags: u32,
-    ) -> Result<(), Errno> {
+    ) -> Result<(), OpError> {
         self.overlay.rename(from_dir, from, to_dir, to, flags)
     }
 
-    pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<u32, Errno> {
+    pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<u32, OpError> {
         self.overlay.write(ino, offset, data).map(|n| n as u32)
     }
 
-    pub fn setattr(&self, ino: Ino, s: SetAttr) -> Result<Attr, Errno> {
+    pub fn setattr(&self, ino: Ino, s: SetAttr) -> Result<Attr, OpError> {
         self.overlay.setattr(ino, s)
     }
 
-    pub fn fallocate(&self, ino: Ino, mode: i32, offset: u64, len: u64) -> Result<(), Errno> {
+    pub fn fallocate(&self, ino: Ino, mode: i32, offset: u64, len: u64) -> Result<(), OpError> {
         self.overlay.fallocate(ino, mode, offset, len)
     }
 
-    pub fn fsync(&self, ino: Ino) -> Result<(), Errno> {
+    pub fn fsync(&self, ino: Ino) -> Result<(), OpError> {
         self.overlay.fsync(ino)
     }
 }

@@ -8,6 +8,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fuser::{
@@ -20,7 +21,7 @@ use fuser::{
 use super::filesystem::Filesystem;
 use crate::archive::Kind;
 use crate::overlay::tree::{Attr, Ino, NodeRef};
-use crate::overlay::{NewNode, SetAttr};
+use crate::overlay::{NewNode, OpError, SetAttr};
 
 /// How long the kernel may trust what we told it: nothing changes behind its back.
 const TTL: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -39,8 +40,33 @@ impl FuseAdapter {
     }
 }
 
-fn errno(e: nix::errno::Errno) -> fuser::Errno {
-    fuser::Errno::from_i32(e as i32)
+impl FuseAdapter {
+    /// The one place a failed request is answered. Faults (a damaged archive entry, a failing
+    /// upper disk) are logged with the operation and the node, and damaged entries counted for
+    /// `status`, whichever request ran into them; answers (ENOENT, EEXIST, ...) are not logged.
+    fn fail(&self, op: &'static str, ino: u64, e: OpError) -> fuser::Errno {
+        if e.is_fault() {
+            if matches!(e, OpError::Entry { .. }) {
+                self.fs.read_errors.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::error!(op, ino, path = %self.fs.path_of(ino), "{e}");
+        }
+        fuser::Errno::from_i32(e.errno() as i32)
+    }
+
+    fn entry(&self, op: &'static str, ino: u64, reply: ReplyEntry, r: Result<NodeRef, OpError>) {
+        match r {
+            Ok(n) => reply.entry(&TTL, &file_attr(n.ino, &n.attr), Generation(n.generation)),
+            Err(e) => reply.error(self.fail(op, ino, e)),
+        }
+    }
+
+    fn empty(&self, op: &'static str, ino: u64, reply: ReplyEmpty, r: Result<(), OpError>) {
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(self.fail(op, ino, e)),
+        }
+    }
 }
 
 fn file_type(kind: Kind) -> FileType {
@@ -118,20 +144,6 @@ fn negative_attr() -> FileAttr {
     }
 }
 
-fn entry(reply: ReplyEntry, r: Result<NodeRef, nix::errno::Errno>) {
-    match r {
-        Ok(n) => reply.entry(&TTL, &file_attr(n.ino, &n.attr), Generation(n.generation)),
-        Err(e) => reply.error(errno(e)),
-    }
-}
-
-fn empty(reply: ReplyEmpty, r: Result<(), nix::errno::Errno>) {
-    match r {
-        Ok(()) => reply.ok(),
-        Err(e) => reply.error(errno(e)),
-    }
-}
-
 fn name_bytes(name: &OsStr) -> &[u8] {
     name.as_bytes()
 }
@@ -165,8 +177,10 @@ impl FuseFilesystem for FuseAdapter {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         match self.fs.lookup(parent.0, name_bytes(name)) {
-            Err(nix::errno::Errno::ENOENT) => reply.entry(&TTL, &negative_attr(), Generation(0)),
-            r => entry(reply, r),
+            Err(OpError::Answer(nix::errno::Errno::ENOENT)) => {
+                reply.entry(&TTL, &negative_attr(), Generation(0))
+            }
+            r => self.entry("lookup", parent.0, reply, r),
         }
     }
 
@@ -177,7 +191,7 @@ impl FuseFilesystem for FuseAdapter {
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         match self.fs.getattr(ino.0) {
             Ok(attr) => reply.attr(&TTL, &file_attr(ino.0, &attr)),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.fail("getattr", ino.0, e)),
         }
     }
 
@@ -212,14 +226,14 @@ impl FuseFilesystem for FuseAdapter {
         };
         match self.fs.setattr(ino.0, s) {
             Ok(attr) => reply.attr(&TTL, &file_attr(ino.0, &attr)),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.fail("setattr", ino.0, e)),
         }
     }
 
     fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
         match self.fs.readlink(ino.0) {
             Ok(target) => reply.data(&target),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.fail("readlink", ino.0, e)),
         }
     }
 
@@ -234,7 +248,12 @@ impl FuseFilesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let new = new_node(req, parent, name, mode);
-        entry(reply, self.fs.mknod(&new, mode, u64::from(rdev)));
+        self.entry(
+            "mknod",
+            parent.0,
+            reply,
+            self.fs.mknod(&new, mode, u64::from(rdev)),
+        );
     }
 
     fn mkdir(
@@ -246,15 +265,30 @@ impl FuseFilesystem for FuseAdapter {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        entry(reply, self.fs.mkdir(&new_node(req, parent, name, mode)));
+        self.entry(
+            "mkdir",
+            parent.0,
+            reply,
+            self.fs.mkdir(&new_node(req, parent, name, mode)),
+        );
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(reply, self.fs.unlink(parent.0, name_bytes(name)));
+        self.empty(
+            "unlink",
+            parent.0,
+            reply,
+            self.fs.unlink(parent.0, name_bytes(name)),
+        );
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(reply, self.fs.rmdir(parent.0, name_bytes(name)));
+        self.empty(
+            "rmdir",
+            parent.0,
+            reply,
+            self.fs.rmdir(parent.0, name_bytes(name)),
+        );
     }
 
     fn symlink(
@@ -266,7 +300,12 @@ impl FuseFilesystem for FuseAdapter {
         reply: ReplyEntry,
     ) {
         let new = new_node(req, parent, link_name, 0o777);
-        entry(reply, self.fs.symlink(&new, target.as_os_str().as_bytes()));
+        self.entry(
+            "symlink",
+            parent.0,
+            reply,
+            self.fs.symlink(&new, target.as_os_str().as_bytes()),
+        );
     }
 
     fn rename(
@@ -286,7 +325,7 @@ impl FuseFilesystem for FuseAdapter {
             name_bytes(newname),
             flags.bits(),
         );
-        empty(reply, r);
+        self.empty("rename", parent.0, reply, r);
     }
 
     fn link(
@@ -297,7 +336,12 @@ impl FuseFilesystem for FuseAdapter {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        entry(reply, self.fs.link(ino.0, newparent.0, name_bytes(newname)));
+        self.entry(
+            "link",
+            ino.0,
+            reply,
+            self.fs.link(ino.0, newparent.0, name_bytes(newname)),
+        );
     }
 
     // Answering ENOSYS to open and opendir makes the kernel open files and directories without
@@ -332,7 +376,7 @@ impl FuseFilesystem for FuseAdapter {
                 FileHandle(0),
                 FopenFlags::FOPEN_KEEP_CACHE,
             ),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.fail("create", parent.0, e)),
         }
     }
 
@@ -349,7 +393,7 @@ impl FuseFilesystem for FuseAdapter {
     ) {
         match self.fs.read(ino.0, offset, size) {
             Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.fail("read", ino.0, e)),
         }
     }
 
@@ -367,7 +411,7 @@ impl FuseFilesystem for FuseAdapter {
     ) {
         match self.fs.write(ino.0, offset, data) {
             Ok(n) => reply.written(n),
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.fail("write", ino.0, e)),
         }
     }
 
@@ -379,7 +423,7 @@ impl FuseFilesystem for FuseAdapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.fs.fsync(ino.0));
+        self.empty("fsync", ino.0, reply, self.fs.fsync(ino.0));
     }
 
     fn fsyncdir(
@@ -390,7 +434,7 @@ impl FuseFilesystem for FuseAdapter {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.fs.fsync(ino.0));
+        self.empty("fsyncdir", ino.0, reply, self.fs.fsync(ino.0));
     }
 
     fn fallocate(
@@ -403,7 +447,12 @@ impl FuseFilesystem for FuseAdapter {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.fs.fallocate(ino.0, mode, offset, length));
+        self.empty(
+            "fallocate",
+            ino.0,
+            reply,
+            self.fs.fallocate(ino.0, mode, offset, length),
+        );
     }
 
     fn readdir(
@@ -428,7 +477,7 @@ impl FuseFilesystem for FuseAdapter {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.fail("readdir", ino.0, e)),
         }
     }
 
@@ -464,7 +513,7 @@ impl FuseFilesystem for FuseAdapter {
                 }
                 reply.ok();
             }
-            Err(e) => reply.error(errno(e)),
+            Err(e) => reply.error(self.fail("readdirplus", ino.0, e)),
         }
     }
 

@@ -87,4 +87,15 @@ impl ArchiveEntry {
     pub fn archive_path(&self) -> &Path {
         self.base.archive.path()
     }
+
+    /// `cause`, found reading this entry, as the failure of a request.
+    pub fn failed(&self, cause: EntryError) -> super::OpError {
+        let index = self.base.archive.index();
+        super::OpError::Entry {
+            archive: self.archive_path().to_path_buf(),
+            entry: self.entry,
+            name: crate::display::escape(index.name(index.entry(self.entry))),
+            cause,
+        }
+    }
 }

@@ -13,7 +13,7 @@ use nix::errno::Errno;
 use super::base::ArchiveEntry;
 use super::journal::{Op, Record};
 use super::tree::{self, Attr, Content, Ino, NodeRef, Tree};
-use super::{Layers, Overlay, Writable, apply, errno};
+use super::{Layers, OpError, Overlay, Writable, apply};
 use crate::archive::Kind;
 use crate::clock;
 
@@ -29,20 +29,42 @@ pub struct SetAttr {
 
 /// An upper file's mtime is its data file's mtime: replay reads it from there, so every change to
 /// one goes to the other.
-fn set_file_time(file: &File, t: clock::Time) -> Result<(), Errno> {
+fn set_file_time(file: &File, t: clock::Time) -> Result<(), OpError> {
     let ts = nix::sys::time::TimeSpec::new(t.0, i64::from(t.1));
-    nix::sys::stat::futimens(file, &ts, &ts).map_err(|e| Errno::from_raw(e as i32))
+    nix::sys::stat::futimens(file, &ts, &ts)
+        .map_err(|e| OpError::upper("set a file's time")(e.into()))
 }
 
 /// (size, mtime) of a data file, as the kernel recorded them.
-fn file_state(file: &File) -> Result<(u64, clock::Time), Errno> {
+fn file_state(file: &File) -> Result<(u64, clock::Time), OpError> {
     use std::os::unix::fs::MetadataExt;
-    let md = file.metadata().map_err(|e| errno(&e))?;
+    let md = file.metadata().map_err(OpError::upper("stat a file"))?;
     Ok((md.len(), (md.mtime(), md.mtime_nsec() as u32)))
 }
 
+/// Copies an archive entry's data into a new upper file. A damaged entry is the archive's fault
+/// and a failed write the upper layer's; the error says which.
+fn copy_up(entry: &ArchiveEntry, file: &File) -> Result<(), OpError> {
+    use std::io::{Read, Write};
+    let mut reader = entry.decoder().map_err(|e| entry.failed(e))?;
+    let mut writer = io::BufWriter::with_capacity(1 << 20, file);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(entry.failed(e.into())),
+        };
+        writer
+            .write_all(&buf[..n])
+            .map_err(OpError::upper("copy a file up"))?;
+    }
+    writer.flush().map_err(OpError::upper("copy a file up"))
+}
+
 /// Records a data file's size and mtime in its node.
-fn note_file_state(tree: &mut Tree, ino: Ino, file: &File) -> Result<(), Errno> {
+fn note_file_state(tree: &mut Tree, ino: Ino, file: &File) -> Result<(), OpError> {
     let (size, mtime) = file_state(file)?;
     if let Some(n) = tree.node_mut(ino) {
         n.attr.size = size;
@@ -53,13 +75,13 @@ fn note_file_state(tree: &mut Tree, ino: Ino, file: &File) -> Result<(), Errno> 
 }
 
 /// The path of `name` in `parent`, which must be a directory that still has a name.
-fn new_path(tree: &Tree, parent: Ino, name: &[u8]) -> Result<Vec<u8>, Errno> {
+fn new_path(tree: &Tree, parent: Ino, name: &[u8]) -> Result<Vec<u8>, OpError> {
     let p = tree.node(parent).ok_or(Errno::ENOENT)?;
     if p.attr.kind != Kind::Dir {
-        return Err(Errno::ENOTDIR);
+        return Err(Errno::ENOTDIR.into());
     }
     if !p.is_named() {
-        return Err(Errno::ENOENT);
+        return Err(Errno::ENOENT.into());
     }
     tree::check_name(name)?;
     Ok(tree.child_path(parent, name))
@@ -83,7 +105,7 @@ pub struct NewNode<'a> {
 impl NewNode<'_> {
     /// Its path, and its permission bits and owner as native filesystems give them: a setgid
     /// directory passes on its group (and, to directories, the setgid bit).
-    fn resolve(&self, tree: &Tree, dir: bool) -> Result<(Vec<u8>, u32, u32, u32), Errno> {
+    fn resolve(&self, tree: &Tree, dir: bool) -> Result<(Vec<u8>, u32, u32, u32), OpError> {
         let path = new_path(tree, self.parent, self.name)?;
         let perm = self.perm & 0o7777;
         Ok(match tree.node(self.parent) {
@@ -99,7 +121,7 @@ impl NewNode<'_> {
 }
 
 /// The node as the kernel is told about it, with the reference the kernel takes by receiving it.
-fn handed_out(tree: &Tree, ino: Ino) -> Result<NodeRef, Errno> {
+fn handed_out(tree: &Tree, ino: Ino) -> Result<NodeRef, OpError> {
     let n = tree.node(ino).ok_or(Errno::ENOENT)?;
     n.lookups.fetch_add(1, Ordering::AcqRel);
     Ok(NodeRef {
@@ -111,13 +133,13 @@ fn handed_out(tree: &Tree, ino: Ino) -> Result<NodeRef, Errno> {
 
 impl Overlay {
     /// Journals `op` and applies it. The caller holds the gate.
-    fn change(&self, rw: &Writable, tree: &mut Tree, op: Op) -> Result<apply::Applied, Errno> {
+    fn change(&self, rw: &Writable, tree: &mut Tree, op: Op) -> Result<apply::Applied, OpError> {
         let t = clock::now();
         rw.journal
             .lock()
             .expect("journal lock")
             .append(&Record { t, op: op.clone() })
-            .map_err(|e| errno(&e))?;
+            .map_err(OpError::upper("append to the journal"))?;
         rw.changes.fetch_add(1, Ordering::Relaxed);
         let applied = apply::apply(tree, &op, t)?;
         if let Some(ino) = applied.unlinked {
@@ -130,14 +152,14 @@ impl Overlay {
     /// exclusively.
     fn edit<R>(
         &self,
-        f: impl FnOnce(&Writable, &mut Layers) -> Result<R, Errno>,
-    ) -> Result<R, Errno> {
+        f: impl FnOnce(&Writable, &mut Layers) -> Result<R, OpError>,
+    ) -> Result<R, OpError> {
         let rw = self.writable_parts()?;
         let _gate = rw.gate.read().expect("gate");
         f(rw, &mut self.layers.write().expect("layers lock"))
     }
 
-    pub fn mkdir(&self, new: &NewNode<'_>) -> Result<NodeRef, Errno> {
+    pub fn mkdir(&self, new: &NewNode<'_>) -> Result<NodeRef, OpError> {
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
             let (path, perm, uid, gid) = new.resolve(tree, true)?;
@@ -153,14 +175,14 @@ impl Overlay {
     }
 
     /// A new, empty regular file.
-    pub fn create(&self, new: &NewNode<'_>) -> Result<NodeRef, Errno> {
+    pub fn create(&self, new: &NewNode<'_>) -> Result<NodeRef, OpError> {
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
             let (path, perm, uid, gid) = new.resolve(tree, false)?;
             if tree.lookup(new.parent, new.name).is_some() {
-                return Err(Errno::EEXIST);
+                return Err(Errno::EEXIST.into());
             }
-            let (id, file) = rw.upper.create().map_err(|e| errno(&e))?;
+            let (id, file) = rw.upper.create().map_err(OpError::upper("create a file"))?;
             let op = Op::Create {
                 path,
                 id,
@@ -183,9 +205,9 @@ impl Overlay {
     }
 
     /// A new FIFO, socket or device (`kind` must be one of them).
-    pub fn mknod(&self, new: &NewNode<'_>, kind: Kind, rdev: u64) -> Result<NodeRef, Errno> {
+    pub fn mknod(&self, new: &NewNode<'_>, kind: Kind, rdev: u64) -> Result<NodeRef, OpError> {
         if !kind.is_special() {
-            return Err(Errno::EINVAL);
+            return Err(Errno::EINVAL.into());
         }
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
@@ -203,7 +225,7 @@ impl Overlay {
         })
     }
 
-    pub fn symlink(&self, new: &NewNode<'_>, target: &[u8]) -> Result<NodeRef, Errno> {
+    pub fn symlink(&self, new: &NewNode<'_>, target: &[u8]) -> Result<NodeRef, OpError> {
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
             let (path, _, uid, gid) = new.resolve(tree, false)?;
@@ -218,7 +240,7 @@ impl Overlay {
         })
     }
 
-    pub fn link(&self, ino: Ino, parent: Ino, name: &[u8]) -> Result<NodeRef, Errno> {
+    pub fn link(&self, ino: Ino, parent: Ino, name: &[u8]) -> Result<NodeRef, OpError> {
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
             let to = new_path(tree, parent, name)?;
@@ -228,7 +250,7 @@ impl Overlay {
         })
     }
 
-    pub fn unlink(&self, parent: Ino, name: &[u8], dir: bool) -> Result<(), Errno> {
+    pub fn unlink(&self, parent: Ino, name: &[u8], dir: bool) -> Result<(), OpError> {
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
             let path = new_path(tree, parent, name)?;
@@ -248,13 +270,13 @@ impl Overlay {
         to_dir: Ino,
         to: &[u8],
         flags: u32,
-    ) -> Result<(), Errno> {
+    ) -> Result<(), OpError> {
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
             let from = new_path(tree, from_dir, from)?;
             let to = new_path(tree, to_dir, to)?;
             if flags & !(libc::RENAME_NOREPLACE | libc::RENAME_EXCHANGE) != 0 {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EINVAL.into());
             }
             self.change(rw, tree, Op::Rename { from, to, flags })
                 .map(|_| ())
@@ -269,29 +291,22 @@ impl Overlay {
         layers: &mut Layers,
         ino: Ino,
         keep: bool,
-    ) -> Result<Arc<File>, Errno> {
+    ) -> Result<Arc<File>, OpError> {
         let node = layers.tree.node(ino).ok_or(Errno::ENOENT)?;
         let entry = match &node.content {
-            Content::Upper(id) => return rw.upper.file(*id).map_err(|e| errno(&e)),
+            Content::Upper(id) => {
+                return rw.upper.file(*id).map_err(OpError::upper("open a file"));
+            }
             Content::Archive(no) if node.attr.kind == Kind::File => ArchiveEntry {
                 base: layers.base.clone(),
                 entry: no.get(),
             },
-            Content::Dir(_) => return Err(Errno::EISDIR),
-            _ => return Err(Errno::EINVAL),
+            Content::Dir(_) => return Err(Errno::EISDIR.into()),
+            _ => return Err(Errno::EINVAL.into()),
         };
-        let (id, file) = rw.upper.create().map_err(|e| errno(&e))?;
+        let (id, file) = rw.upper.create().map_err(OpError::upper("create a file"))?;
         if keep {
-            let copied = entry
-                .decoder()
-                .map_err(|e| Errno::from_raw(e.errno()))
-                .and_then(|mut r| {
-                    let mut w = io::BufWriter::with_capacity(1 << 20, &*file);
-                    io::copy(&mut r, &mut w)
-                        .and_then(|_| io::Write::flush(&mut w))
-                        .map_err(|e| errno(&e))
-                });
-            if let Err(e) = copied {
+            if let Err(e) = copy_up(&entry, &file) {
                 rw.upper.remove(id);
                 return Err(e);
             }
@@ -314,16 +329,16 @@ impl Overlay {
     /// Writes `data` at `offset` of the regular file `ino`, copying it up first if needed. Returns
     /// the bytes written: fewer than asked when the disk filled part way, as on a native
     /// filesystem.
-    pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+    pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<usize, OpError> {
         let rw = self.writable_parts()?;
         let _gate = rw.gate.read().expect("gate");
         let upper = match self.view().tree().node(ino).map(|n| &n.content) {
             Some(Content::Upper(id)) => Some(*id),
             Some(_) => None,
-            None => return Err(Errno::ENOENT),
+            None => return Err(Errno::ENOENT.into()),
         };
         let file = match upper {
-            Some(id) => rw.upper.file(id).map_err(|e| errno(&e))?,
+            Some(id) => rw.upper.file(id).map_err(OpError::upper("open a file"))?,
             None => self.ensure_upper(
                 rw,
                 &mut self.layers.write().expect("layers lock"),
@@ -339,7 +354,7 @@ impl Overlay {
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    failure = Some(errno(&e));
+                    failure = Some(OpError::upper("write")(e));
                     break;
                 }
             }
@@ -357,14 +372,14 @@ impl Overlay {
     }
 
     /// chmod, chown, truncate and utimens.
-    pub fn setattr(&self, ino: Ino, s: SetAttr) -> Result<Attr, Errno> {
+    pub fn setattr(&self, ino: Ino, s: SetAttr) -> Result<Attr, OpError> {
         self.edit(|rw, layers| {
             if layers.tree.node(ino).is_none() {
-                return Err(Errno::ENOENT);
+                return Err(Errno::ENOENT.into());
             }
             if let Some(size) = s.size {
                 let file = self.ensure_upper(rw, layers, ino, size > 0)?;
-                let resized = file.set_len(size).map_err(|e| errno(&e));
+                let resized = file.set_len(size).map_err(OpError::upper("resize a file"));
                 note_file_state(&mut layers.tree, ino, &file)?;
                 resized?;
             }
@@ -394,7 +409,8 @@ impl Overlay {
                 if let (Some(m), Some(Content::Upper(id))) =
                     (s.mtime, tree.node(ino).map(|n| &n.content))
                 {
-                    set_file_time(&*rw.upper.file(*id).map_err(|e| errno(&e))?, m)?;
+                    let file = rw.upper.file(*id).map_err(OpError::upper("open a file"))?;
+                    set_file_time(&file, m)?;
                 }
             }
             Ok(tree.node(ino).expect("exists").attr)
@@ -402,7 +418,7 @@ impl Overlay {
     }
 
     /// fallocate(2) on the regular file `ino`.
-    pub fn fallocate(&self, ino: Ino, mode: i32, offset: u64, len: u64) -> Result<(), Errno> {
+    pub fn fallocate(&self, ino: Ino, mode: i32, offset: u64, len: u64) -> Result<(), OpError> {
         self.edit(|rw, layers| {
             let file = self.ensure_upper(rw, layers, ino, true)?;
             let allocated = nix::fcntl::fallocate(
@@ -411,7 +427,11 @@ impl Overlay {
                 offset as i64,
                 len as i64,
             )
-            .map_err(|e| Errno::from_raw(e as i32));
+            .map_err(|e| match e {
+                // Modes this filesystem does not do are the answer; the rest is the disk's fault.
+                Errno::EOPNOTSUPP | Errno::EINVAL => OpError::Answer(e),
+                _ => OpError::upper("allocate space")(e.into()),
+            });
             note_file_state(&mut layers.tree, ino, &file)?;
             allocated
         })

@@ -12,6 +12,7 @@
 mod apply;
 pub mod base;
 mod change;
+mod error;
 pub mod journal;
 pub mod lock;
 mod save;
@@ -35,6 +36,7 @@ use tree::{BuildReport, Content, Defaults, Ino, Tree};
 use upper::{Upper, UpperError};
 
 pub use change::{NewNode, SetAttr};
+pub use error::OpError;
 pub use save::{SaveGuard, SavePlan};
 
 #[derive(Debug, thiserror::Error)]
@@ -146,10 +148,6 @@ pub enum FileData {
 pub enum LinkTarget {
     Inline(Vec<u8>),
     Archive(ArchiveEntry),
-}
-
-fn errno(e: &io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// A fresh journal's header for the archive a tree is based on (its path and version).
@@ -376,15 +374,15 @@ impl Overlay {
 
     /// What changes go through: refused on a read-only mount, and on one whose writer lock another
     /// mount has taken over or could not be confirmed (see `lock`'s lease).
-    fn writable_parts(&self) -> Result<&Writable, Errno> {
+    fn writable_parts(&self) -> Result<&Writable, OpError> {
         self.rw
             .as_ref()
             .filter(|rw| rw.lock.may_change())
-            .ok_or(Errno::EROFS)
+            .ok_or(OpError::Answer(Errno::EROFS))
     }
 
     /// Where the bytes of the regular file `ino` are, paired with the archive they belong to.
-    pub fn file_data(&self, ino: Ino) -> Result<FileData, Errno> {
+    pub fn file_data(&self, ino: Ino) -> Result<FileData, OpError> {
         let layers = self.layers.read().expect("layers lock");
         let node = layers.tree.node(ino).ok_or(Errno::ENOENT)?;
         match &node.content {
@@ -397,17 +395,17 @@ impl Overlay {
                 drop(layers);
                 Ok(FileData::Upper(self.upper_file(id)?))
             }
-            Content::Dir(_) => Err(Errno::EISDIR),
-            Content::Symlink(_) | Content::Special => Err(Errno::EINVAL),
+            Content::Dir(_) => Err(Errno::EISDIR.into()),
+            Content::Symlink(_) | Content::Special => Err(Errno::EINVAL.into()),
         }
     }
 
     /// Where the target of the symlink `ino` is.
-    pub fn link_target(&self, ino: Ino) -> Result<LinkTarget, Errno> {
+    pub fn link_target(&self, ino: Ino) -> Result<LinkTarget, OpError> {
         let layers = self.layers.read().expect("layers lock");
         let node = layers.tree.node(ino).ok_or(Errno::ENOENT)?;
         if node.attr.kind != crate::archive::Kind::Symlink {
-            return Err(Errno::EINVAL);
+            return Err(Errno::EINVAL.into());
         }
         match &node.content {
             Content::Symlink(t) => Ok(LinkTarget::Inline(t.to_vec())),
@@ -415,12 +413,12 @@ impl Overlay {
                 base: layers.base.clone(),
                 entry: no.get(),
             })),
-            _ => Err(Errno::EIO),
+            _ => Err(Errno::EIO.into()),
         }
     }
 
     /// fsync(2): the file's data (if in the upper layer) and the journal reach the disk.
-    pub fn fsync(&self, ino: Ino) -> Result<(), Errno> {
+    pub fn fsync(&self, ino: Ino) -> Result<(), OpError> {
         let Some(rw) = &self.rw else { return Ok(()) };
         let upper_id = match self.view().tree().node(ino).map(|n| &n.content) {
             Some(Content::Upper(id)) => Some(*id),
@@ -430,19 +428,21 @@ impl Overlay {
             rw.upper
                 .file(id)
                 .and_then(|f| f.sync_data())
-                .map_err(|e| errno(&e))?;
-            rw.upper.sync_dir(id).map_err(|e| errno(&e))?;
+                .map_err(OpError::upper("sync a file"))?;
+            rw.upper
+                .sync_dir(id)
+                .map_err(OpError::upper("sync a directory"))?;
         }
         rw.journal
             .lock()
             .expect("journal lock")
             .sync()
-            .map_err(|e| errno(&e))
+            .map_err(OpError::upper("sync the journal"))
     }
 
-    fn upper_file(&self, id: u64) -> Result<Arc<File>, Errno> {
+    fn upper_file(&self, id: u64) -> Result<Arc<File>, OpError> {
         let rw = self.rw.as_ref().ok_or(Errno::EROFS)?;
-        rw.upper.file(id).map_err(|e| errno(&e))
+        rw.upper.file(id).map_err(OpError::upper("open a file"))
     }
 
     /// The kernel took another reference to `ino`, which `view` shows (writable mounts count

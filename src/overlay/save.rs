@@ -13,7 +13,7 @@ use super::base::Base;
 use super::journal::{Identity, Journal, Op, Record};
 use super::tree::{Content, Defaults, EntryNo, Ino, Tree};
 use super::upper::Upper;
-use super::{Overlay, apply, errno};
+use super::{OpError, Overlay, apply};
 use crate::archive::build::dir_name;
 use crate::archive::{Archive, Kind, Meta, Planned, Source};
 use crate::clock;
@@ -115,7 +115,7 @@ pub struct SaveGuard<'a>(#[allow(dead_code)] RwLockWriteGuard<'a, ()>);
 
 impl Overlay {
     /// Freezes changes and plans the merged tree as a new archive of the tree's own base.
-    pub fn plan_save(&self) -> Result<(SaveGuard<'_>, SavePlan), Errno> {
+    pub fn plan_save(&self) -> Result<(SaveGuard<'_>, SavePlan), OpError> {
         let rw = self.writable_parts()?;
         let guard = SaveGuard(rw.gate.write().expect("gate"));
         // Files deleted while open still read from the archive; give them their own copy first,
@@ -190,15 +190,19 @@ impl Overlay {
 
     /// Records that a save wrote the archive `identity` and is about to rename it into place; from
     /// here on, recovery knows the changes are in that archive once it is there.
-    pub fn mark_committing(&self, _guard: &SaveGuard<'_>, identity: Identity) -> Result<(), Errno> {
+    pub fn mark_committing(
+        &self,
+        _guard: &SaveGuard<'_>,
+        identity: Identity,
+    ) -> Result<(), OpError> {
         let rw = self.writable_parts()?;
         let mut j = rw.journal.lock().expect("journal lock");
         j.append(&Record {
             t: clock::now(),
             op: Op::Committing(identity),
         })
-        .map_err(|e| errno(&e))?;
-        j.sync().map_err(|e| errno(&e))
+        .map_err(OpError::upper("append to the journal"))?;
+        j.sync().map_err(OpError::upper("sync the journal"))
     }
 
     /// After the new archive is in place: every node's content becomes an entry of `archive`, in
@@ -209,7 +213,7 @@ impl Overlay {
         _guard: &SaveGuard<'_>,
         archive: Arc<Archive>,
         plan: &SavePlan,
-    ) -> Result<(), Errno> {
+    ) -> Result<(), OpError> {
         let rw = self.writable_parts()?;
         let index = archive.index();
         let by_name = index.by_name();
@@ -225,7 +229,7 @@ impl Overlay {
                     "the saved archive lacks {}; still serving the previous one",
                     crate::display::escape(&p.name)
                 );
-                return Err(Errno::EIO);
+                return Err(Errno::EIO.into());
             };
             moves.push((ino, i));
         }
@@ -262,11 +266,12 @@ impl Overlay {
 
     /// Throws away every change since the last save (unmount --discard): the journal restarts and
     /// the data files go. The caller unmounts right after.
-    pub fn discard(&self) -> Result<(), Errno> {
+    pub fn discard(&self) -> Result<(), OpError> {
         let rw = self.writable_parts()?;
         let _gate = rw.gate.write().expect("gate");
         let header = super::header_for(self.view().base());
-        let journal = Journal::create(rw.upper.dir(), &header, &[]).map_err(|e| errno(&e))?;
+        let journal = Journal::create(rw.upper.dir(), &header, &[])
+            .map_err(OpError::upper("start a new journal"))?;
         *rw.journal.lock().expect("journal lock") = journal;
         rw.changes.store(0, Ordering::Relaxed);
         let used = upper_ids(self.view().tree());

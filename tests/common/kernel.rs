@@ -12,8 +12,13 @@ use std::sync::Arc;
 use conda_fuse::archive::{Archive, BuildOptions, CacheLimits, Compression, Kind};
 use conda_fuse::fs::Filesystem;
 use conda_fuse::overlay::tree::{Defaults, Ino, NodeRef, ROOT_INO};
-use conda_fuse::overlay::{NewNode, Overlay, Recovery, SetAttr, upper};
+use conda_fuse::overlay::{NewNode, OpError, Overlay, Recovery, SetAttr, upper};
 use nix::errno::Errno;
+
+/// The errno a failed request answers the kernel with (what the model predicts).
+pub fn errno(e: OpError) -> Errno {
+    e.errno()
+}
 
 use super::model::{self, Op};
 
@@ -89,7 +94,7 @@ impl<'a> Kernel<'a> {
     }
 
     fn lookup(&self, parent: Ino, name: &[u8]) -> Result<NodeRef, Errno> {
-        self.hold(self.fs.lookup(parent, name))
+        self.hold(self.fs.lookup(parent, name).map_err(errno))
     }
 
     /// Ends a system call: every reference it took is forgotten.
@@ -121,7 +126,7 @@ impl<'a> Kernel<'a> {
                 if links > 40 {
                     return Err(Errno::ELOOP);
                 }
-                let target = String::from_utf8(self.fs.readlink(node.ino)?).unwrap();
+                let target = String::from_utf8(self.fs.readlink(node.ino).map_err(errno)?).unwrap();
                 if target.starts_with('/') {
                     dir = ROOT_INO;
                 }
@@ -174,7 +179,7 @@ impl<'a> Kernel<'a> {
     /// What the VFS does before a write or truncate by a caller without CAP_FSETID: the setuid
     /// bit, and the setgid bit of a group-executable file, go (should_remove_suid).
     fn kill_privileges(&self, ino: Ino) -> Result<(), Errno> {
-        let a = self.fs.getattr(ino)?;
+        let a = self.fs.getattr(ino).map_err(errno)?;
         let mut kill = a.perm & 0o4000;
         if a.perm & 0o2010 == 0o2010 {
             kill |= 0o2000;
@@ -186,7 +191,7 @@ impl<'a> Kernel<'a> {
             perm: Some(a.perm & !kill),
             ..SetAttr::default()
         };
-        self.fs.setattr(ino, s).map(|_| ())
+        self.fs.setattr(ino, s).map_err(errno).map(|_| ())
     }
 
     /// open(path, O_WRONLY | O_CREAT) and pwrite.
@@ -199,13 +204,16 @@ impl<'a> Kernel<'a> {
                 Resolved::Found(n) => n.ino,
                 Resolved::Missing { parent, name } => {
                     let new = self.new_node(parent, &name, 0o666);
-                    self.hold(self.fs.create(&new))?.ino
+                    self.hold(self.fs.create(&new).map_err(errno))?.ino
                 }
             };
             self.kill_privileges(ino)?;
             let mut done = 0;
             while done < data.len() {
-                let n = self.fs.write(ino, offset + done as u64, &data[done..])?;
+                let n = self
+                    .fs
+                    .write(ino, offset + done as u64, &data[done..])
+                    .map_err(errno)?;
                 if n == 0 {
                     return Err(Errno::EIO);
                 }
@@ -231,7 +239,7 @@ impl<'a> Kernel<'a> {
                 size: Some(len),
                 ..SetAttr::default()
             };
-            self.fs.setattr(n.ino, s).map(|_| ())
+            self.fs.setattr(n.ino, s).map_err(errno).map(|_| ())
         })();
         self.done(r)
     }
@@ -250,8 +258,12 @@ impl<'a> Kernel<'a> {
     pub fn mkdir(&self, path: &str) -> Result<(), Errno> {
         let r = (|| {
             let (dir, name) = self.parent_of(path)?;
-            self.hold(self.fs.mkdir(&self.new_node(dir, &name, 0o777)))
-                .map(|_| ())
+            self.hold(
+                self.fs
+                    .mkdir(&self.new_node(dir, &name, 0o777))
+                    .map_err(errno),
+            )
+            .map(|_| ())
         })();
         self.done(r)
     }
@@ -261,7 +273,7 @@ impl<'a> Kernel<'a> {
         let r = (|| {
             let (dir, name) = self.parent_of(path)?;
             let new = self.new_node(dir, &name, 0o666);
-            self.hold(self.fs.mknod(&new, libc::S_IFIFO | 0o666, 0))
+            self.hold(self.fs.mknod(&new, libc::S_IFIFO | 0o666, 0).map_err(errno))
                 .map(|_| ())
         })();
         self.done(r)
@@ -270,14 +282,14 @@ impl<'a> Kernel<'a> {
     pub fn rmdir(&self, path: &str) -> Result<(), Errno> {
         let r = self
             .parent_of(path)
-            .and_then(|(dir, name)| self.fs.rmdir(dir, &name));
+            .and_then(|(dir, name)| self.fs.rmdir(dir, &name).map_err(errno));
         self.done(r)
     }
 
     pub fn unlink(&self, path: &str) -> Result<(), Errno> {
         let r = self
             .parent_of(path)
-            .and_then(|(dir, name)| self.fs.unlink(dir, &name));
+            .and_then(|(dir, name)| self.fs.unlink(dir, &name).map_err(errno));
         self.done(r)
     }
 
@@ -285,7 +297,7 @@ impl<'a> Kernel<'a> {
         let r = (|| {
             let (fd, f) = self.parent_of(from)?;
             let (td, t) = self.parent_of(to)?;
-            self.fs.rename(fd, &f, td, &t, flags)
+            self.fs.rename(fd, &f, td, &t, flags).map_err(errno)
         })();
         self.done(r)
     }
@@ -295,7 +307,8 @@ impl<'a> Kernel<'a> {
         let r = (|| {
             let src = self.existing(from, false)?;
             let (dir, name) = self.parent_of(to)?;
-            self.hold(self.fs.link(src.ino, dir, &name)).map(|_| ())
+            self.hold(self.fs.link(src.ino, dir, &name).map_err(errno))
+                .map(|_| ())
         })();
         self.done(r)
     }
@@ -304,7 +317,7 @@ impl<'a> Kernel<'a> {
         let r = (|| {
             let (dir, name) = self.parent_of(path)?;
             let new = self.new_node(dir, &name, 0o777);
-            self.hold(self.fs.symlink(&new, target.as_bytes()))
+            self.hold(self.fs.symlink(&new, target.as_bytes()).map_err(errno))
                 .map(|_| ())
         })();
         self.done(r)
@@ -317,7 +330,7 @@ impl<'a> Kernel<'a> {
                 perm: Some(mode),
                 ..SetAttr::default()
             };
-            self.fs.setattr(n.ino, s).map(|_| ())
+            self.fs.setattr(n.ino, s).map_err(errno).map(|_| ())
         })();
         self.done(r)
     }
@@ -334,7 +347,10 @@ impl<'a> Kernel<'a> {
     fn read_ino(&self, ino: Ino, size: u64) -> Result<Vec<u8>, Errno> {
         let mut out = Vec::new();
         while (out.len() as u64) < size {
-            let chunk = self.fs.read(ino, out.len() as u64, 1 << 20)?;
+            let chunk = self
+                .fs
+                .read(ino, out.len() as u64, 1 << 20)
+                .map_err(errno)?;
             if chunk.is_empty() {
                 break;
             }
@@ -383,7 +399,11 @@ impl<'a> Kernel<'a> {
         let mut out = Vec::new();
         let mut stack = vec![(ROOT_INO, PathBuf::new())];
         while let Some((dir, rel)) = stack.pop() {
-            let entries = self.fs.readdir(dir, 0, usize::MAX, false).unwrap();
+            let entries = self
+                .fs
+                .readdir(dir, 0, usize::MAX, false)
+                .map_err(errno)
+                .unwrap();
             for e in entries
                 .into_iter()
                 .filter(|e| e.name != b"." && e.name != b"..")
@@ -396,7 +416,9 @@ impl<'a> Kernel<'a> {
                         stack.push((e.ino, r.clone()));
                         model::describe_dir(mode, u64::from(a.nlink))
                     }
-                    Kind::Symlink => model::describe_symlink(&self.fs.readlink(e.ino).unwrap()),
+                    Kind::Symlink => {
+                        model::describe_symlink(&self.fs.readlink(e.ino).map_err(errno).unwrap())
+                    }
                     k if k.is_special() => {
                         model::describe_special(k.type_bits() | mode, u64::from(a.nlink))
                     }
@@ -416,11 +438,16 @@ impl<'a> Kernel<'a> {
     pub fn mtimes(&self) -> Vec<String> {
         let mut out = vec![format!(
             "/ dir {}",
-            self.fs.getattr(ROOT_INO).unwrap().mtime.0
+            self.fs.getattr(ROOT_INO).map_err(errno).unwrap().mtime.0
         )];
         let mut stack = vec![(ROOT_INO, PathBuf::new())];
         while let Some((dir, rel)) = stack.pop() {
-            for e in self.fs.readdir(dir, 0, usize::MAX, false).unwrap() {
+            for e in self
+                .fs
+                .readdir(dir, 0, usize::MAX, false)
+                .map_err(errno)
+                .unwrap()
+            {
                 if e.name == b"." || e.name == b".." {
                     continue;
                 }
