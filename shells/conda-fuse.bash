@@ -83,18 +83,18 @@ __conda_fuse_env_names() { command conda-fuse env-list --names 2>/dev/null; }
 __conda_fuse_complete_function() {
     local cur=${COMP_WORDS[COMP_CWORD]} options=
     case $1 in
-        conda-fuse-activate) options="--read-only --steal-lock --help" ;;
-        conda-fuse-unmount) options="--discard --lazy --help" ;;
         conda-fuse-commit) options="--help" ;;
+        conda-fuse-unmount) options="--discard --lazy --help" ;;
         conda-fuse-status) options="--json --help" ;;
+        conda-fuse-activate) options="--read-only --steal-lock --help" ;;
         conda-fuse-install) options="--help" ;;
         conda-fuse-remove) options="--help" ;;
         conda-fuse-rm) options="--yes --force --help" ;;
-        conda-fuse-run) options="--write --help" ;;
         conda-fuse-history) options="--help" ;;
         conda-fuse-diff) options="--help" ;;
         conda-fuse-rollback) options="--to --help" ;;
         conda-fuse-prune) options="--keep --help" ;;
+        conda-fuse-run) options="--write --help" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$options" -- "$cur"))
@@ -104,9 +104,9 @@ __conda_fuse_complete_function() {
         COMPREPLY=($(compgen -f -- "$cur"))
     fi
 }
-complete -F __conda_fuse_complete_function conda-fuse-activate conda-fuse-unmount conda-fuse-commit conda-fuse-status conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-run conda-fuse-history conda-fuse-diff conda-fuse-rollback conda-fuse-prune
+complete -F __conda_fuse_complete_function conda-fuse-commit conda-fuse-unmount conda-fuse-status conda-fuse-activate conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-history conda-fuse-diff conda-fuse-rollback conda-fuse-prune conda-fuse-run
 
-_conda__fuse() {
+_conda_fuse() {
     local i cur prev opts cmd
     COMPREPLY=()
     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -122,193 +122,193 @@ _conda__fuse() {
     do
         case "${cmd},${i}" in
             ",$1")
-                cmd="conda__fuse"
+                cmd="conda_fuse"
                 ;;
-            conda__fuse,activate)
-                cmd="conda__fuse__subcmd__activate"
+            conda_fuse,activate)
+                cmd="conda_fuse__subcmd__activate"
                 ;;
-            conda__fuse,activate-script)
-                cmd="conda__fuse__subcmd__activate__subcmd__script"
+            conda_fuse,activate-script)
+                cmd="conda_fuse__subcmd__activate__subcmd__script"
                 ;;
-            conda__fuse,commit)
-                cmd="conda__fuse__subcmd__commit"
+            conda_fuse,commit)
+                cmd="conda_fuse__subcmd__commit"
                 ;;
-            conda__fuse,create)
-                cmd="conda__fuse__subcmd__create"
+            conda_fuse,create)
+                cmd="conda_fuse__subcmd__create"
                 ;;
-            conda__fuse,deactivate-script)
-                cmd="conda__fuse__subcmd__deactivate__subcmd__script"
+            conda_fuse,deactivate-script)
+                cmd="conda_fuse__subcmd__deactivate__subcmd__script"
                 ;;
-            conda__fuse,diff)
-                cmd="conda__fuse__subcmd__diff"
+            conda_fuse,diff)
+                cmd="conda_fuse__subcmd__diff"
                 ;;
-            conda__fuse,doctor)
-                cmd="conda__fuse__subcmd__doctor"
+            conda_fuse,doctor)
+                cmd="conda_fuse__subcmd__doctor"
                 ;;
-            conda__fuse,env-list)
-                cmd="conda__fuse__subcmd__env__subcmd__list"
+            conda_fuse,env-list)
+                cmd="conda_fuse__subcmd__env__subcmd__list"
                 ;;
-            conda__fuse,help)
-                cmd="conda__fuse__subcmd__help"
+            conda_fuse,help)
+                cmd="conda_fuse__subcmd__help"
                 ;;
-            conda__fuse,history)
-                cmd="conda__fuse__subcmd__history"
+            conda_fuse,history)
+                cmd="conda_fuse__subcmd__history"
                 ;;
-            conda__fuse,install)
-                cmd="conda__fuse__subcmd__install"
+            conda_fuse,install)
+                cmd="conda_fuse__subcmd__install"
                 ;;
-            conda__fuse,kernel)
-                cmd="conda__fuse__subcmd__kernel"
+            conda_fuse,kernel)
+                cmd="conda_fuse__subcmd__kernel"
                 ;;
-            conda__fuse,linger-run)
-                cmd="conda__fuse__subcmd__linger__subcmd__run"
+            conda_fuse,linger-run)
+                cmd="conda_fuse__subcmd__linger__subcmd__run"
                 ;;
-            conda__fuse,mount)
-                cmd="conda__fuse__subcmd__mount"
+            conda_fuse,mount)
+                cmd="conda_fuse__subcmd__mount"
                 ;;
-            conda__fuse,pack)
-                cmd="conda__fuse__subcmd__pack"
+            conda_fuse,pack)
+                cmd="conda_fuse__subcmd__pack"
                 ;;
-            conda__fuse,paths)
-                cmd="conda__fuse__subcmd__paths"
+            conda_fuse,paths)
+                cmd="conda_fuse__subcmd__paths"
                 ;;
-            conda__fuse,prune)
-                cmd="conda__fuse__subcmd__prune"
+            conda_fuse,prune)
+                cmd="conda_fuse__subcmd__prune"
                 ;;
-            conda__fuse,remove)
-                cmd="conda__fuse__subcmd__remove"
+            conda_fuse,remove)
+                cmd="conda_fuse__subcmd__remove"
                 ;;
-            conda__fuse,rm)
-                cmd="conda__fuse__subcmd__rm"
+            conda_fuse,rm)
+                cmd="conda_fuse__subcmd__rm"
                 ;;
-            conda__fuse,rollback)
-                cmd="conda__fuse__subcmd__rollback"
+            conda_fuse,rollback)
+                cmd="conda_fuse__subcmd__rollback"
                 ;;
-            conda__fuse,run)
-                cmd="conda__fuse__subcmd__run"
+            conda_fuse,run)
+                cmd="conda_fuse__subcmd__run"
                 ;;
-            conda__fuse,shell-hook)
-                cmd="conda__fuse__subcmd__shell__subcmd__hook"
+            conda_fuse,shell-hook)
+                cmd="conda_fuse__subcmd__shell__subcmd__hook"
                 ;;
-            conda__fuse,status)
-                cmd="conda__fuse__subcmd__status"
+            conda_fuse,status)
+                cmd="conda_fuse__subcmd__status"
                 ;;
-            conda__fuse,unmount)
-                cmd="conda__fuse__subcmd__unmount"
+            conda_fuse,unmount)
+                cmd="conda_fuse__subcmd__unmount"
                 ;;
-            conda__fuse__subcmd__help,activate)
-                cmd="conda__fuse__subcmd__help__subcmd__activate"
+            conda_fuse__subcmd__help,activate)
+                cmd="conda_fuse__subcmd__help__subcmd__activate"
                 ;;
-            conda__fuse__subcmd__help,activate-script)
-                cmd="conda__fuse__subcmd__help__subcmd__activate__subcmd__script"
+            conda_fuse__subcmd__help,activate-script)
+                cmd="conda_fuse__subcmd__help__subcmd__activate__subcmd__script"
                 ;;
-            conda__fuse__subcmd__help,commit)
-                cmd="conda__fuse__subcmd__help__subcmd__commit"
+            conda_fuse__subcmd__help,commit)
+                cmd="conda_fuse__subcmd__help__subcmd__commit"
                 ;;
-            conda__fuse__subcmd__help,create)
-                cmd="conda__fuse__subcmd__help__subcmd__create"
+            conda_fuse__subcmd__help,create)
+                cmd="conda_fuse__subcmd__help__subcmd__create"
                 ;;
-            conda__fuse__subcmd__help,deactivate-script)
-                cmd="conda__fuse__subcmd__help__subcmd__deactivate__subcmd__script"
+            conda_fuse__subcmd__help,deactivate-script)
+                cmd="conda_fuse__subcmd__help__subcmd__deactivate__subcmd__script"
                 ;;
-            conda__fuse__subcmd__help,diff)
-                cmd="conda__fuse__subcmd__help__subcmd__diff"
+            conda_fuse__subcmd__help,diff)
+                cmd="conda_fuse__subcmd__help__subcmd__diff"
                 ;;
-            conda__fuse__subcmd__help,doctor)
-                cmd="conda__fuse__subcmd__help__subcmd__doctor"
+            conda_fuse__subcmd__help,doctor)
+                cmd="conda_fuse__subcmd__help__subcmd__doctor"
                 ;;
-            conda__fuse__subcmd__help,env-list)
-                cmd="conda__fuse__subcmd__help__subcmd__env__subcmd__list"
+            conda_fuse__subcmd__help,env-list)
+                cmd="conda_fuse__subcmd__help__subcmd__env__subcmd__list"
                 ;;
-            conda__fuse__subcmd__help,help)
-                cmd="conda__fuse__subcmd__help__subcmd__help"
+            conda_fuse__subcmd__help,help)
+                cmd="conda_fuse__subcmd__help__subcmd__help"
                 ;;
-            conda__fuse__subcmd__help,history)
-                cmd="conda__fuse__subcmd__help__subcmd__history"
+            conda_fuse__subcmd__help,history)
+                cmd="conda_fuse__subcmd__help__subcmd__history"
                 ;;
-            conda__fuse__subcmd__help,install)
-                cmd="conda__fuse__subcmd__help__subcmd__install"
+            conda_fuse__subcmd__help,install)
+                cmd="conda_fuse__subcmd__help__subcmd__install"
                 ;;
-            conda__fuse__subcmd__help,kernel)
-                cmd="conda__fuse__subcmd__help__subcmd__kernel"
+            conda_fuse__subcmd__help,kernel)
+                cmd="conda_fuse__subcmd__help__subcmd__kernel"
                 ;;
-            conda__fuse__subcmd__help,linger-run)
-                cmd="conda__fuse__subcmd__help__subcmd__linger__subcmd__run"
+            conda_fuse__subcmd__help,linger-run)
+                cmd="conda_fuse__subcmd__help__subcmd__linger__subcmd__run"
                 ;;
-            conda__fuse__subcmd__help,mount)
-                cmd="conda__fuse__subcmd__help__subcmd__mount"
+            conda_fuse__subcmd__help,mount)
+                cmd="conda_fuse__subcmd__help__subcmd__mount"
                 ;;
-            conda__fuse__subcmd__help,pack)
-                cmd="conda__fuse__subcmd__help__subcmd__pack"
+            conda_fuse__subcmd__help,pack)
+                cmd="conda_fuse__subcmd__help__subcmd__pack"
                 ;;
-            conda__fuse__subcmd__help,paths)
-                cmd="conda__fuse__subcmd__help__subcmd__paths"
+            conda_fuse__subcmd__help,paths)
+                cmd="conda_fuse__subcmd__help__subcmd__paths"
                 ;;
-            conda__fuse__subcmd__help,prune)
-                cmd="conda__fuse__subcmd__help__subcmd__prune"
+            conda_fuse__subcmd__help,prune)
+                cmd="conda_fuse__subcmd__help__subcmd__prune"
                 ;;
-            conda__fuse__subcmd__help,remove)
-                cmd="conda__fuse__subcmd__help__subcmd__remove"
+            conda_fuse__subcmd__help,remove)
+                cmd="conda_fuse__subcmd__help__subcmd__remove"
                 ;;
-            conda__fuse__subcmd__help,rm)
-                cmd="conda__fuse__subcmd__help__subcmd__rm"
+            conda_fuse__subcmd__help,rm)
+                cmd="conda_fuse__subcmd__help__subcmd__rm"
                 ;;
-            conda__fuse__subcmd__help,rollback)
-                cmd="conda__fuse__subcmd__help__subcmd__rollback"
+            conda_fuse__subcmd__help,rollback)
+                cmd="conda_fuse__subcmd__help__subcmd__rollback"
                 ;;
-            conda__fuse__subcmd__help,run)
-                cmd="conda__fuse__subcmd__help__subcmd__run"
+            conda_fuse__subcmd__help,run)
+                cmd="conda_fuse__subcmd__help__subcmd__run"
                 ;;
-            conda__fuse__subcmd__help,shell-hook)
-                cmd="conda__fuse__subcmd__help__subcmd__shell__subcmd__hook"
+            conda_fuse__subcmd__help,shell-hook)
+                cmd="conda_fuse__subcmd__help__subcmd__shell__subcmd__hook"
                 ;;
-            conda__fuse__subcmd__help,status)
-                cmd="conda__fuse__subcmd__help__subcmd__status"
+            conda_fuse__subcmd__help,status)
+                cmd="conda_fuse__subcmd__help__subcmd__status"
                 ;;
-            conda__fuse__subcmd__help,unmount)
-                cmd="conda__fuse__subcmd__help__subcmd__unmount"
+            conda_fuse__subcmd__help,unmount)
+                cmd="conda_fuse__subcmd__help__subcmd__unmount"
                 ;;
-            conda__fuse__subcmd__help__subcmd__kernel,install)
-                cmd="conda__fuse__subcmd__help__subcmd__kernel__subcmd__install"
+            conda_fuse__subcmd__help__subcmd__kernel,install)
+                cmd="conda_fuse__subcmd__help__subcmd__kernel__subcmd__install"
                 ;;
-            conda__fuse__subcmd__help__subcmd__kernel,launch)
-                cmd="conda__fuse__subcmd__help__subcmd__kernel__subcmd__launch"
+            conda_fuse__subcmd__help__subcmd__kernel,launch)
+                cmd="conda_fuse__subcmd__help__subcmd__kernel__subcmd__launch"
                 ;;
-            conda__fuse__subcmd__help__subcmd__kernel,list)
-                cmd="conda__fuse__subcmd__help__subcmd__kernel__subcmd__list"
+            conda_fuse__subcmd__help__subcmd__kernel,list)
+                cmd="conda_fuse__subcmd__help__subcmd__kernel__subcmd__list"
                 ;;
-            conda__fuse__subcmd__help__subcmd__kernel,remove)
-                cmd="conda__fuse__subcmd__help__subcmd__kernel__subcmd__remove"
+            conda_fuse__subcmd__help__subcmd__kernel,remove)
+                cmd="conda_fuse__subcmd__help__subcmd__kernel__subcmd__remove"
                 ;;
-            conda__fuse__subcmd__kernel,help)
-                cmd="conda__fuse__subcmd__kernel__subcmd__help"
+            conda_fuse__subcmd__kernel,help)
+                cmd="conda_fuse__subcmd__kernel__subcmd__help"
                 ;;
-            conda__fuse__subcmd__kernel,install)
-                cmd="conda__fuse__subcmd__kernel__subcmd__install"
+            conda_fuse__subcmd__kernel,install)
+                cmd="conda_fuse__subcmd__kernel__subcmd__install"
                 ;;
-            conda__fuse__subcmd__kernel,launch)
-                cmd="conda__fuse__subcmd__kernel__subcmd__launch"
+            conda_fuse__subcmd__kernel,launch)
+                cmd="conda_fuse__subcmd__kernel__subcmd__launch"
                 ;;
-            conda__fuse__subcmd__kernel,list)
-                cmd="conda__fuse__subcmd__kernel__subcmd__list"
+            conda_fuse__subcmd__kernel,list)
+                cmd="conda_fuse__subcmd__kernel__subcmd__list"
                 ;;
-            conda__fuse__subcmd__kernel,remove)
-                cmd="conda__fuse__subcmd__kernel__subcmd__remove"
+            conda_fuse__subcmd__kernel,remove)
+                cmd="conda_fuse__subcmd__kernel__subcmd__remove"
                 ;;
-            conda__fuse__subcmd__kernel__subcmd__help,help)
-                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__help"
+            conda_fuse__subcmd__kernel__subcmd__help,help)
+                cmd="conda_fuse__subcmd__kernel__subcmd__help__subcmd__help"
                 ;;
-            conda__fuse__subcmd__kernel__subcmd__help,install)
-                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__install"
+            conda_fuse__subcmd__kernel__subcmd__help,install)
+                cmd="conda_fuse__subcmd__kernel__subcmd__help__subcmd__install"
                 ;;
-            conda__fuse__subcmd__kernel__subcmd__help,launch)
-                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__launch"
+            conda_fuse__subcmd__kernel__subcmd__help,launch)
+                cmd="conda_fuse__subcmd__kernel__subcmd__help__subcmd__launch"
                 ;;
-            conda__fuse__subcmd__kernel__subcmd__help,list)
-                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__list"
+            conda_fuse__subcmd__kernel__subcmd__help,list)
+                cmd="conda_fuse__subcmd__kernel__subcmd__help__subcmd__list"
                 ;;
-            conda__fuse__subcmd__kernel__subcmd__help,remove)
-                cmd="conda__fuse__subcmd__kernel__subcmd__help__subcmd__remove"
+            conda_fuse__subcmd__kernel__subcmd__help,remove)
+                cmd="conda_fuse__subcmd__kernel__subcmd__help__subcmd__remove"
                 ;;
             *)
                 ;;
@@ -316,7 +316,7 @@ _conda__fuse() {
     done
 
     case "${cmd}" in
-        conda__fuse)
+        conda_fuse)
             opts="-h -V --help --version pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -330,7 +330,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__activate)
+        conda_fuse__subcmd__activate)
             opts="-h --read-only --steal-lock --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -344,7 +344,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__activate__subcmd__script)
+        conda_fuse__subcmd__activate__subcmd__script)
             opts="-h --shell --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -362,7 +362,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__commit)
+        conda_fuse__subcmd__commit)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -376,7 +376,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__create)
+        conda_fuse__subcmd__create)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -390,7 +390,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__deactivate__subcmd__script)
+        conda_fuse__subcmd__deactivate__subcmd__script)
             opts="-h --shell --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -408,7 +408,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__diff)
+        conda_fuse__subcmd__diff)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -422,7 +422,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__doctor)
+        conda_fuse__subcmd__doctor)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -436,7 +436,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__env__subcmd__list)
+        conda_fuse__subcmd__env__subcmd__list)
             opts="-h --names --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -450,7 +450,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help)
+        conda_fuse__subcmd__help)
             opts="pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -464,7 +464,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__activate)
+        conda_fuse__subcmd__help__subcmd__activate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -478,7 +478,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__activate__subcmd__script)
+        conda_fuse__subcmd__help__subcmd__activate__subcmd__script)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -492,7 +492,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__commit)
+        conda_fuse__subcmd__help__subcmd__commit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -506,7 +506,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__create)
+        conda_fuse__subcmd__help__subcmd__create)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -520,7 +520,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__deactivate__subcmd__script)
+        conda_fuse__subcmd__help__subcmd__deactivate__subcmd__script)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -534,7 +534,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__diff)
+        conda_fuse__subcmd__help__subcmd__diff)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -548,7 +548,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__doctor)
+        conda_fuse__subcmd__help__subcmd__doctor)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -562,7 +562,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__env__subcmd__list)
+        conda_fuse__subcmd__help__subcmd__env__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -576,7 +576,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__help)
+        conda_fuse__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -590,7 +590,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__history)
+        conda_fuse__subcmd__help__subcmd__history)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -604,7 +604,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__install)
+        conda_fuse__subcmd__help__subcmd__install)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -618,7 +618,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__kernel)
+        conda_fuse__subcmd__help__subcmd__kernel)
             opts="install list remove launch"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -632,7 +632,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__kernel__subcmd__install)
+        conda_fuse__subcmd__help__subcmd__kernel__subcmd__install)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -646,7 +646,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__kernel__subcmd__launch)
+        conda_fuse__subcmd__help__subcmd__kernel__subcmd__launch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -660,7 +660,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__kernel__subcmd__list)
+        conda_fuse__subcmd__help__subcmd__kernel__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -674,7 +674,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__kernel__subcmd__remove)
+        conda_fuse__subcmd__help__subcmd__kernel__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -688,7 +688,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__linger__subcmd__run)
+        conda_fuse__subcmd__help__subcmd__linger__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -702,7 +702,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__mount)
+        conda_fuse__subcmd__help__subcmd__mount)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -716,7 +716,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__pack)
+        conda_fuse__subcmd__help__subcmd__pack)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -730,7 +730,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__paths)
+        conda_fuse__subcmd__help__subcmd__paths)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -744,7 +744,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__prune)
+        conda_fuse__subcmd__help__subcmd__prune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -758,7 +758,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__remove)
+        conda_fuse__subcmd__help__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -772,7 +772,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__rm)
+        conda_fuse__subcmd__help__subcmd__rm)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -786,7 +786,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__rollback)
+        conda_fuse__subcmd__help__subcmd__rollback)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -800,7 +800,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__run)
+        conda_fuse__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -814,7 +814,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__shell__subcmd__hook)
+        conda_fuse__subcmd__help__subcmd__shell__subcmd__hook)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -828,7 +828,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__status)
+        conda_fuse__subcmd__help__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -842,7 +842,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__help__subcmd__unmount)
+        conda_fuse__subcmd__help__subcmd__unmount)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -856,7 +856,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__history)
+        conda_fuse__subcmd__history)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -870,7 +870,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__install)
+        conda_fuse__subcmd__install)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -884,7 +884,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel)
+        conda_fuse__subcmd__kernel)
             opts="-h --help install list remove launch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -898,7 +898,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__help)
+        conda_fuse__subcmd__kernel__subcmd__help)
             opts="install list remove launch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -912,7 +912,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__help__subcmd__help)
+        conda_fuse__subcmd__kernel__subcmd__help__subcmd__help)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -926,7 +926,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__help__subcmd__install)
+        conda_fuse__subcmd__kernel__subcmd__help__subcmd__install)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -940,7 +940,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__help__subcmd__launch)
+        conda_fuse__subcmd__kernel__subcmd__help__subcmd__launch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -954,7 +954,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__help__subcmd__list)
+        conda_fuse__subcmd__kernel__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -968,7 +968,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__help__subcmd__remove)
+        conda_fuse__subcmd__kernel__subcmd__help__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -982,7 +982,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__install)
+        conda_fuse__subcmd__kernel__subcmd__install)
             opts="-h --display-name --prefix --user --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1004,7 +1004,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__launch)
+        conda_fuse__subcmd__kernel__subcmd__launch)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1018,7 +1018,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__list)
+        conda_fuse__subcmd__kernel__subcmd__list)
             opts="-h --prefix --user --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1036,7 +1036,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__kernel__subcmd__remove)
+        conda_fuse__subcmd__kernel__subcmd__remove)
             opts="-h --prefix --user --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1054,7 +1054,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__linger__subcmd__run)
+        conda_fuse__subcmd__linger__subcmd__run)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1068,7 +1068,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__mount)
+        conda_fuse__subcmd__mount)
             opts="-h --read-only --upper-dir --compression --foreground --cache-size --spill-size --threads --allow-other --keep-owners --steal-lock --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1102,7 +1102,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__pack)
+        conda_fuse__subcmd__pack)
             opts="-o -h --name --output --from-prefix --no-relocate --prefix-dir --compression --level --threads --force --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1148,7 +1148,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__paths)
+        conda_fuse__subcmd__paths)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1162,7 +1162,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__prune)
+        conda_fuse__subcmd__prune)
             opts="-h --keep --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1180,7 +1180,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__remove)
+        conda_fuse__subcmd__remove)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1194,7 +1194,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__rm)
+        conda_fuse__subcmd__rm)
             opts="-y -f -h --yes --force --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1208,7 +1208,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__rollback)
+        conda_fuse__subcmd__rollback)
             opts="-h --to --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1226,7 +1226,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__run)
+        conda_fuse__subcmd__run)
             opts="-h --write --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1240,7 +1240,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__shell__subcmd__hook)
+        conda_fuse__subcmd__shell__subcmd__hook)
             opts="-h --rc-file --add-to-rc --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1254,7 +1254,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__status)
+        conda_fuse__subcmd__status)
             opts="-h --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1268,7 +1268,7 @@ _conda__fuse() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        conda__fuse__subcmd__unmount)
+        conda_fuse__subcmd__unmount)
             opts="-h --discard --lazy --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1286,25 +1286,24 @@ _conda__fuse() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _conda__fuse -o nosort -o bashdefault -o default conda-fuse
+    complete -F _conda_fuse -o nosort -o bashdefault -o default conda_fuse
 else
-    complete -F _conda__fuse -o bashdefault -o default conda-fuse
+    complete -F _conda_fuse -o bashdefault -o default conda_fuse
 fi
+# The words between `conda-fuse` and the one being completed name the command; where that command
+# takes an environment name first (clap's tree says which), the names are offered.
 __conda_fuse_complete_cli() {
-    if [[ $COMP_CWORD -eq 2 && ${COMP_WORDS[2]} != -* ]]; then
-        case ${COMP_WORDS[1]} in
-            activate|unmount|commit|status|install|remove|rm|run|history|diff|rollback|prune)
-                COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "${COMP_WORDS[2]}"))
+    local cur=${COMP_WORDS[COMP_CWORD]} command= i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        command+="${command:+ }${COMP_WORDS[i]}"
+    done
+    if [[ $cur != -* ]]; then
+        case $command in
+            'commit'|'unmount'|'status'|'activate'|'install'|'remove'|'rm'|'history'|'diff'|'rollback'|'kernel install'|'kernel remove'|'prune'|'run')
+                COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "$cur"))
                 return 0 ;;
         esac
     fi
-    if [[ $COMP_CWORD -eq 3 && ${COMP_WORDS[1]} == kernel && ${COMP_WORDS[3]} != -* ]]; then
-        case ${COMP_WORDS[2]} in
-            install|remove)
-                COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "${COMP_WORDS[3]}"))
-                return 0 ;;
-        esac
-    fi
-    _conda__fuse "$@"
+    _conda_fuse "$@"
 }
 complete -F __conda_fuse_complete_cli -o bashdefault -o default conda-fuse

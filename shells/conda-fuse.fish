@@ -124,19 +124,19 @@ end
 
 # TAB completion: environment names for the functions, and for `conda-fuse` the subcommands and
 # options (clap_complete) plus environment names where a subcommand takes one.
-complete -c conda-fuse-activate -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
-complete -c conda-fuse-activate -l read-only
-complete -c conda-fuse-activate -l steal-lock
-complete -c conda-fuse-activate -l help
+complete -c conda-fuse-commit -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
+complete -c conda-fuse-commit -l help
 complete -c conda-fuse-unmount -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
 complete -c conda-fuse-unmount -l discard
 complete -c conda-fuse-unmount -l lazy
 complete -c conda-fuse-unmount -l help
-complete -c conda-fuse-commit -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
-complete -c conda-fuse-commit -l help
 complete -c conda-fuse-status -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
 complete -c conda-fuse-status -l json
 complete -c conda-fuse-status -l help
+complete -c conda-fuse-activate -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
+complete -c conda-fuse-activate -l read-only
+complete -c conda-fuse-activate -l steal-lock
+complete -c conda-fuse-activate -l help
 complete -c conda-fuse-install -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
 complete -c conda-fuse-install -l help
 complete -c conda-fuse-remove -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
@@ -145,9 +145,6 @@ complete -c conda-fuse-rm -f -n "test (count (commandline -opc)) -eq 1" -a "(__c
 complete -c conda-fuse-rm -l yes
 complete -c conda-fuse-rm -l force
 complete -c conda-fuse-rm -l help
-complete -c conda-fuse-run -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
-complete -c conda-fuse-run -l write
-complete -c conda-fuse-run -l help
 complete -c conda-fuse-history -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
 complete -c conda-fuse-history -l help
 complete -c conda-fuse-diff -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
@@ -158,6 +155,9 @@ complete -c conda-fuse-rollback -l help
 complete -c conda-fuse-prune -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
 complete -c conda-fuse-prune -l keep
 complete -c conda-fuse-prune -l help
+complete -c conda-fuse-run -f -n "test (count (commandline -opc)) -eq 1" -a "(__conda_fuse_env_names)"
+complete -c conda-fuse-run -l write
+complete -c conda-fuse-run -l help
 
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_conda_fuse_global_optspecs
@@ -326,5 +326,11 @@ complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and __fish_s
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and __fish_seen_subcommand_from kernel" -f -a "list" -d 'List the kernels conda-fuse installed'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and __fish_seen_subcommand_from kernel" -f -a "remove" -d 'Remove the kernel of an environment'
 complete -c conda-fuse -n "__fish_conda_fuse_using_subcommand help; and __fish_seen_subcommand_from kernel" -f -a "launch" -d 'What a kernelspec runs: mount read-only (shared), activate, run ipykernel'
-complete -c conda-fuse -f -n "__fish_seen_subcommand_from activate unmount commit status install remove rm run history diff rollback prune; and test (count (commandline -opc)) -eq 2" -a "(__conda_fuse_env_names)"
-complete -c conda-fuse -f -n "__fish_seen_subcommand_from kernel; and __fish_seen_subcommand_from install remove; and test (count (commandline -opc)) -eq 3" -a "(__conda_fuse_env_names)"
+# The words between `conda-fuse` and the one being completed name the command; where that command
+# takes an environment name first (clap's tree says which), the names are offered.
+function __conda_fuse_wants_env
+    set -l words (commandline -opc)
+    set -e words[1]
+    contains -- "$words" 'commit' 'unmount' 'status' 'activate' 'install' 'remove' 'rm' 'history' 'diff' 'rollback' 'kernel install' 'kernel remove' 'prune' 'run'
+end
+complete -c conda-fuse -f -n __conda_fuse_wants_env -a "(__conda_fuse_env_names)"

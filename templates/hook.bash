@@ -20,18 +20,17 @@ __conda_fuse_complete_function() {
 complete -F __conda_fuse_complete_function{% for f in functions %} {{ f.function }}{% endfor %}
 
 {{ clap_completion }}
+# The words between `conda-fuse` and the one being completed name the command; where that command
+# takes an environment name first (clap's tree says which), the names are offered.
 __conda_fuse_complete_cli() {
-    if [[ $COMP_CWORD -eq 2 && ${COMP_WORDS[2]} != -* ]]; then
-        case ${COMP_WORDS[1]} in
-            {{ env_subcommands|join("|") }})
-                COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "${COMP_WORDS[2]}"))
-                return 0 ;;
-        esac
-    fi
-    if [[ $COMP_CWORD -eq 3 && ${COMP_WORDS[1]} == kernel && ${COMP_WORDS[3]} != -* ]]; then
-        case ${COMP_WORDS[2]} in
-            install|remove)
-                COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "${COMP_WORDS[3]}"))
+    local cur=${COMP_WORDS[COMP_CWORD]} command= i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        command+="${command:+ }${COMP_WORDS[i]}"
+    done
+    if [[ $cur != -* ]]; then
+        case $command in
+            {{ env_patterns }})
+                COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "$cur"))
                 return 0 ;;
         esac
     fi

@@ -76,5 +76,11 @@ complete -c {{ f.function }} -l {{ o }}
 {%- endfor %}
 
 {{ clap_completion }}
-complete -c conda-fuse -f -n "__fish_seen_subcommand_from {{ env_subcommands|join(" ") }}; and test (count (commandline -opc)) -eq 2" -a "(__conda_fuse_env_names)"
-complete -c conda-fuse -f -n "__fish_seen_subcommand_from kernel; and __fish_seen_subcommand_from install remove; and test (count (commandline -opc)) -eq 3" -a "(__conda_fuse_env_names)"
+# The words between `conda-fuse` and the one being completed name the command; where that command
+# takes an environment name first (clap's tree says which), the names are offered.
+function __conda_fuse_wants_env
+    set -l words (commandline -opc)
+    set -e words[1]
+    contains -- "$words" {{ env_paths }}
+end
+complete -c conda-fuse -f -n __conda_fuse_wants_env -a "(__conda_fuse_env_names)"

@@ -19,18 +19,12 @@ _conda_fuse_function() {
     fi
 }
 
-{{ clap_completion }}
+# The words between `conda-fuse` and the one being completed name the command; where that command
+# takes an environment name first (clap's tree says which), the names are offered.
 _conda_fuse_cli() {
-    if (( CURRENT == 3 )) && [[ $PREFIX != -* ]]; then
-        case $words[2] in
-            {{ env_subcommands|join("|") }})
-                compadd -- ${(f)"$(__conda_fuse_env_names)"}
-                return ;;
-        esac
-    fi
-    if (( CURRENT == 4 )) && [[ $words[2] == kernel && $PREFIX != -* ]]; then
-        case $words[3] in
-            install|remove)
+    if [[ $PREFIX != -* ]]; then
+        case "${(j: :)words[2,CURRENT-1]}" in
+            ({{ env_patterns }})
                 compadd -- ${(f)"$(__conda_fuse_env_names)"}
                 return ;;
         esac
@@ -38,8 +32,13 @@ _conda_fuse_cli() {
     _conda-fuse "$@"
 }
 
+# clap_complete's script as it generated it; it ends by registering itself with compdef, so it is
+# evaluated once compinit has run (the hook's own registrations then take conda-fuse over).
+__conda_fuse_clap_completion={{ clap_completion }}
+
 __conda_fuse_register_completion() {
     (( $+functions[compdef] )) || return 1
+    eval "$__conda_fuse_clap_completion"
     compdef _conda_fuse_function{% for f in functions %} {{ f.function }}{% endfor %}
     compdef _conda_fuse_cli conda-fuse
     precmd_functions=(${precmd_functions:#__conda_fuse_register_completion})

@@ -3,6 +3,7 @@
 //! without conda's shell function: conda's own `shell.SHELL` output if there is a conda, else the
 //! variables and activate.d scripts of `shell::activation`.
 
+use crate::shell::ENV_VALUE_NAME as ENV;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ use crate::shell::{self, Shell, activation};
 #[derive(Args)]
 pub(super) struct ActivateArgs {
     /// Environment to mount (if needed) and activate
+    #[arg(value_name = ENV)]
     name: String,
     /// Mount read-only even if the writer lock is free
     #[arg(long)]

@@ -2,6 +2,7 @@
 //! `envs::create` and `envs::remove`), and mounting an environment at its place (shared by
 //! activate, install, remove and run).
 
+use crate::shell::ENV_VALUE_NAME as ENV;
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -357,6 +358,7 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
 #[derive(Args)]
 pub(super) struct CondaArgs {
     /// Environment name
+    #[arg(value_name = ENV)]
     name: String,
     /// Arguments for conda, passed through exactly as given (packages, -c CHANNEL, -y, ...)
     #[arg(
@@ -414,6 +416,7 @@ pub(super) fn conda_change(sub: &str, a: CondaArgs) -> anyhow::Result<()> {
 #[derive(Args)]
 pub(super) struct RmArgs {
     /// Environment to delete
+    #[arg(value_name = ENV)]
     name: String,
     /// Do not ask (needed when there is no terminal to ask on)
     #[arg(short, long)]

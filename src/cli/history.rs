@@ -1,5 +1,6 @@
 //! `history`, `diff`, `rollback` and `prune`: an environment's earlier versions, kept by saves.
 
+use crate::shell::ENV_VALUE_NAME as ENV;
 use anyhow::Context;
 use clap::Args;
 
@@ -14,12 +15,14 @@ use crate::overlay::{self, lock::WriterLock};
 #[derive(Args)]
 pub(super) struct HistoryArgs {
     /// Environment name
+    #[arg(value_name = ENV)]
     name: String,
 }
 
 #[derive(Args)]
 pub(super) struct DiffArgs {
     /// Environment name
+    #[arg(value_name = ENV)]
     name: String,
     /// Snapshot to compare with the current version (1 = the newest)
     #[arg(default_value_t = 1)]
@@ -29,6 +32,7 @@ pub(super) struct DiffArgs {
 #[derive(Args)]
 pub(super) struct RollbackArgs {
     /// Environment name
+    #[arg(value_name = ENV)]
     name: String,
     /// Snapshot to make current (1 = the newest, the version before the last save)
     #[arg(long, default_value_t = 1)]
@@ -38,6 +42,7 @@ pub(super) struct RollbackArgs {
 #[derive(Args)]
 pub(super) struct PruneArgs {
     /// Environment name
+    #[arg(value_name = ENV)]
     name: String,
     /// Snapshots to keep (the newest)
     #[arg(long, default_value_t = 0)]

@@ -1,6 +1,7 @@
 //! `kernel install|list|remove NAME`: Jupyter kernels from archived environments, and the hidden
 //! `kernel launch NAME CONNECTION_FILE` their kernelspecs run (a read-only `run` of ipykernel).
 
+use crate::shell::ENV_VALUE_NAME as ENV;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,7 @@ enum Action {
     /// Write a kernelspec that starts the env's Python kernel through conda-fuse
     Install {
         /// Environment name
+        #[arg(value_name = ENV)]
         name: String,
         /// The name Jupyter shows [default: "Python (NAME via conda-fuse)"]
         #[arg(long)]
@@ -60,6 +62,7 @@ enum Action {
     /// Remove the kernel of an environment
     Remove {
         /// Environment name
+        #[arg(value_name = ENV)]
         name: String,
         #[command(flatten)]
         place: Place,

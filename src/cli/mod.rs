@@ -15,6 +15,7 @@ mod progress;
 pub mod report;
 mod run;
 
+use crate::shell::ENV_VALUE_NAME as ENV;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -281,6 +282,7 @@ struct MountArgs {
 #[derive(Args)]
 struct UnmountArgs {
     /// Environment name, or mount point
+    #[arg(value_name = ENV)]
     target: String,
     /// Throw away the changes made since the last save instead of saving them
     #[arg(long)]
@@ -293,12 +295,14 @@ struct UnmountArgs {
 #[derive(Args)]
 struct CommitArgs {
     /// Environment name, or mount point
+    #[arg(value_name = ENV)]
     target: String,
 }
 
 #[derive(Args)]
 struct StatusArgs {
     /// Environment name, or mount point
+    #[arg(value_name = ENV)]
     target: String,
     /// Print JSON
     #[arg(long)]
@@ -379,4 +383,36 @@ pub fn hook(shell: Shell) -> String {
 /// Compression workers: one per core plus two, so that reading files overlaps compressing them.
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get()) + 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hook learns from clap's tree which commands take an env name; each of those it
+    /// completes must be a function it defines.
+    #[test]
+    fn every_command_that_takes_an_env_has_a_shell_function() {
+        let paths = crate::shell::env_commands(&Cli::command());
+        for want in [
+            &["activate"][..],
+            &["run"],
+            &["unmount"],
+            &["kernel", "install"],
+        ] {
+            assert!(paths.iter().any(|p| p == want), "{want:?} not in {paths:?}");
+        }
+        assert!(
+            !paths.iter().any(|p| p == &["create"]),
+            "create takes a new name"
+        );
+        for path in paths.iter().filter(|p| p.len() == 1) {
+            assert!(
+                crate::shell::defines_function(&path[0]),
+                "{} takes an env name but the hook defines no conda-fuse-{}",
+                path[0],
+                path[0]
+            );
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! lingers `runs::linger()` for the next job, then goes), CMD runs with the environment activated,
 //! and its exit code is returned.
 
+use crate::shell::ENV_VALUE_NAME as ENV;
 use std::ffi::OsString;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::shell::{Shell, activation, quote};
 #[derive(Args)]
 pub(super) struct RunArgs {
     /// Environment to run in (NAME@N: its snapshot N, read-only)
+    #[arg(value_name = ENV)]
     name: String,
     /// Mount writable (the writer lock must be free) and save the changes when CMD ends
     #[arg(long)]

@@ -120,16 +120,46 @@ struct EnvFunction {
     option_list: Vec<String>,
 }
 
-/// Subcommands wrapped by a plain function.
+/// Subcommands wrapped by a plain function (the hook's choice: which `conda-fuse-X` exist).
+/// `activate`, `deactivate`, `unmount` and `rm` have functions of their own in the templates,
+/// because they also change the calling shell.
 const WRAPPED: &[&str] = &[
     "create", "commit", "env-list", "paths", "install", "remove", "run", "pack", "doctor",
     "status", "history", "diff", "rollback", "prune", "kernel",
 ];
-/// Subcommands whose first argument is an environment name.
-const TAKE_ENV: &[&str] = &[
-    "activate", "unmount", "commit", "status", "install", "remove", "rm", "run", "history", "diff",
-    "rollback", "prune",
-];
+const HAND_WRITTEN: &[&str] = &["activate", "deactivate", "unmount", "rm"];
+
+/// Whether the hook defines a `conda-fuse-SUB` function.
+pub fn defines_function(sub: &str) -> bool {
+    WRAPPED.contains(&sub) || HAND_WRITTEN.contains(&sub)
+}
+
+/// The value name that marks an argument as an environment name (`#[arg(value_name = ENV)]` in
+/// the CLI): the one place the hook learns which commands take one, and where.
+pub const ENV_VALUE_NAME: &str = "ENV";
+
+/// The visible command paths (`["activate"]`, `["kernel", "install"]`) whose first positional
+/// argument is an environment name, read from clap's command tree.
+pub fn env_commands(cmd: &clap::Command) -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            path.push(sub.get_name().to_string());
+            let takes_env = sub.get_positionals().next().is_some_and(|a| {
+                a.get_value_names()
+                    .and_then(|names| names.first())
+                    .is_some_and(|n| n == ENV_VALUE_NAME)
+            });
+            if takes_env {
+                out.push(path.clone());
+            }
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    let mut out = Vec::new();
+    walk(cmd, &mut Vec::new(), &mut out);
+    out
+}
 
 fn about(cmd: &clap::Command, sub: &str) -> String {
     cmd.find_subcommand(sub)
@@ -160,7 +190,8 @@ struct BashHook<'a> {
     conda_function_test: &'a str,
     wrappers: Vec<Wrapper>,
     functions: Vec<EnvFunction>,
-    env_subcommands: &'a [&'a str],
+    /// `case` patterns of the command paths that take an env name ('activate'|'kernel install').
+    env_patterns: String,
     clap_completion: String,
     /// The completion function clap_complete defined.
     clap_function: String,
@@ -174,7 +205,9 @@ struct ZshHook<'a> {
     conda_function_test: &'a str,
     wrappers: Vec<Wrapper>,
     functions: Vec<EnvFunction>,
-    env_subcommands: &'a [&'a str],
+    env_patterns: String,
+    /// clap_complete's script, quoted: evaluated once compinit has run, where its own `compdef`
+    /// works.
     clap_completion: String,
 }
 
@@ -184,31 +217,30 @@ struct FishHook<'a> {
     version: &'a str,
     wrappers: Vec<Wrapper>,
     functions: Vec<EnvFunction>,
-    env_subcommands: &'a [&'a str],
+    /// The command paths that take an env name, quoted (`contains` arguments).
+    env_paths: String,
     clap_completion: String,
     unmount_description: String,
     rm_description: String,
 }
 
-/// clap_complete's script for `conda-fuse`. zsh's ends by registering itself with compdef; the hook
-/// registers its own wrapper instead (and only once compinit has run), so that part is cut.
+/// The name clap_complete generates the bash script under. clap_complete 4.6 names a hyphenated
+/// binary's states two ways ("conda__fuse__subcmd__X" where it walks the words,
+/// "conda__subcmd__fuse__subcmd__X" where it completes), so no subcommand's options would
+/// complete for "conda-fuse"; under a name without a hyphen they agree. The hook registers its
+/// own function for `conda-fuse`, which calls clap's `_conda_fuse` with the real words.
+const BASH_CLAP_NAME: &str = "conda_fuse";
+
+/// clap_complete's script for `conda-fuse`, unedited.
 fn clap_completion(shell: Shell, cmd: &clap::Command) -> String {
     let mut cmd = cmd.clone();
+    let name = match shell {
+        Shell::Bash => BASH_CLAP_NAME,
+        Shell::Zsh | Shell::Fish => "conda-fuse",
+    };
     let mut out = Vec::new();
-    clap_complete::generate(shell.clap_shell(), &mut cmd, "conda-fuse", &mut out);
-    let mut text = String::from_utf8(out).expect("completion scripts are UTF-8");
-    if shell == Shell::Bash {
-        // clap_complete 4.6 names a hyphenated binary's states two ways in its bash script
-        // ("conda__fuse__subcmd__X" where it walks the words, "conda__subcmd__fuse__subcmd__X" where
-        // it completes), so no subcommand's options would complete; make them agree.
-        text = text.replace("conda__subcmd__fuse", "conda__fuse");
-    }
-    if shell == Shell::Zsh {
-        if let Some(at) = text.rfind("\nif [ \"$funcstack[1]\" = \"_conda-fuse\" ]") {
-            text.truncate(at + 1);
-        }
-        text = text.replacen("#compdef conda-fuse\n", "", 1);
-    }
+    clap_complete::generate(shell.clap_shell(), &mut cmd, name, &mut out);
+    let text = String::from_utf8(out).expect("completion scripts are UTF-8");
     text.trim_end().to_string()
 }
 
@@ -223,9 +255,18 @@ pub fn hook(shell: Shell, cmd: &clap::Command) -> String {
             description: about(cmd, sub),
         })
         .collect();
-    let functions = TAKE_ENV
+    let env_commands = env_commands(cmd);
+    let joined: Vec<String> = env_commands.iter().map(|p| p.join(" ")).collect();
+    let env_patterns = joined
         .iter()
-        .map(|sub| {
+        .map(|p| quote(shell, p))
+        .collect::<Vec<_>>()
+        .join("|");
+    let functions = env_commands
+        .iter()
+        .filter(|path| path.len() == 1)
+        .map(|path| {
+            let sub = path[0].as_str();
             let option_list = long_options(cmd, sub);
             EnvFunction {
                 function: format!("conda-fuse-{sub}"),
@@ -246,13 +287,8 @@ pub fn hook(shell: Shell, cmd: &clap::Command) -> String {
             conda_function_test: r#"[ "$(type -t conda 2>/dev/null)" = function ]"#,
             wrappers,
             functions,
-            env_subcommands: TAKE_ENV,
-            clap_function: clap_completion
-                .split("complete -F ")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .expect("clap_complete's bash script registers a function")
-                .to_string(),
+            env_patterns,
+            clap_function: format!("_{BASH_CLAP_NAME}"),
             clap_completion,
         }
         .render(),
@@ -262,15 +298,19 @@ pub fn hook(shell: Shell, cmd: &clap::Command) -> String {
             conda_function_test: "(( $+functions[conda] ))",
             wrappers,
             functions,
-            env_subcommands: TAKE_ENV,
-            clap_completion,
+            env_patterns,
+            clap_completion: quote(shell, &clap_completion),
         }
         .render(),
         Shell::Fish => FishHook {
             version,
             wrappers,
             functions,
-            env_subcommands: TAKE_ENV,
+            env_paths: joined
+                .iter()
+                .map(|p| quote(shell, p))
+                .collect::<Vec<_>>()
+                .join(" "),
             clap_completion,
             unmount_description: about(cmd, "unmount"),
             rm_description: about(cmd, "rm"),
