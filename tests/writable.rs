@@ -311,13 +311,7 @@ fn saves_interrupted_at_every_step_lose_nothing() {
     if common::skip_without_mounts() {
         return;
     }
-    for point in [
-        "save:during-build",
-        "save:before-intent",
-        "save:before-rename",
-        "save:after-rename",
-        "save:after-rebase",
-    ] {
+    for point in conda_fuse::fault::Point::ALL.map(|p| p.name()) {
         let w = World::new();
         let (_, archive) = small_env(&w);
         let mp = w.path("mnt");

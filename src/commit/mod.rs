@@ -15,7 +15,7 @@ pub mod snapshots;
 use std::sync::Arc;
 
 use crate::archive::{BuildError, BuildOptions, BuildStats, write_pending};
-use crate::fault;
+use crate::fault::{self, Point};
 use crate::overlay::{OpError, Overlay, identity_of};
 
 #[derive(Debug, thiserror::Error)]
@@ -86,11 +86,11 @@ pub fn save(
         done += bytes;
         count += 1;
         if count == half {
-            fault::point("save:during-build");
+            fault::point(Point::SaveDuringBuild);
         }
         progress(done, total);
     })?;
-    fault::point("save:before-intent");
+    fault::point(Point::SaveBeforeIntent);
     let wrote = started.elapsed();
     overlay
         .mark_committing(&guard, identity_of(pending.written.index()))
@@ -103,15 +103,15 @@ pub fn save(
             archive.path().display()
         );
     }
-    fault::point("save:before-rename");
+    fault::point(Point::SaveBeforeRename);
     let (stats, new) = pending.install()?;
-    fault::point("save:after-rename");
+    fault::point(Point::SaveAfterRename);
     let installed = started.elapsed();
     let new = Arc::new(new);
     overlay
         .rebase(&guard, new, &plan)
         .map_err(SaveError::Journal)?;
-    fault::point("save:after-rebase");
+    fault::point(Point::SaveAfterRebase);
     tracing::info!(
         plan = ?planned,
         write = ?(wrote - planned),

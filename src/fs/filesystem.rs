@@ -11,7 +11,7 @@ use nix::errno::Errno;
 
 use crate::archive::{EntryError, Kind};
 use crate::display;
-use crate::overlay::tree::{Attr, Ino, NAME_MAX, NodeRef, ROOT_INO};
+use crate::overlay::tree::{Attr, Ino, NAME_MAX, NodeRef, ROOT_INO, RenameMode};
 use crate::overlay::{FileData, LinkTarget, NewNode, OpError, Overlay, SetAttr};
 
 /// Largest symlink target we serve (Linux's PATH_MAX).
@@ -261,7 +261,8 @@ impl Filesystem {
         to: &[u8],
         flags: u32,
     ) -> Result<(), OpError> {
-        self.overlay.rename(from_dir, from, to_dir, to, flags)
+        let mode = RenameMode::from_flags(flags)?;
+        self.overlay.rename(from_dir, from, to_dir, to, mode)
     }
 
     pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<u32, OpError> {

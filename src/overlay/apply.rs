@@ -128,10 +128,10 @@ pub fn apply(tree: &mut Tree, op: &Op, t: Time) -> Result<Applied, Errno> {
                 unlinked: Some(ino),
             })
         }
-        Op::Rename { from, to, flags } => {
+        Op::Rename { from, to, mode } => {
             let (from_dir, from_name) = parent_of(tree, from)?;
             let (to_dir, to_name) = parent_of(tree, to)?;
-            let replaced = tree.rename(from_dir, from_name, to_dir, to_name, *flags, t)?;
+            let replaced = tree.rename(from_dir, from_name, to_dir, to_name, *mode, t)?;
             Ok(Applied {
                 ino: None,
                 unlinked: replaced,

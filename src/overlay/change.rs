@@ -12,7 +12,7 @@ use nix::errno::Errno;
 
 use super::base::ArchiveEntry;
 use super::journal::{Op, Record};
-use super::tree::{self, Attr, Content, Ino, NodeRef, Tree};
+use super::tree::{self, Attr, Content, Ino, NodeRef, RenameMode, Tree};
 use super::{Layers, OpError, Overlay, Writable, apply};
 use crate::archive::Kind;
 use crate::clock;
@@ -269,16 +269,13 @@ impl Overlay {
         from: &[u8],
         to_dir: Ino,
         to: &[u8],
-        flags: u32,
+        mode: RenameMode,
     ) -> Result<(), OpError> {
         self.edit(|rw, layers| {
             let tree = &mut layers.tree;
             let from = new_path(tree, from_dir, from)?;
             let to = new_path(tree, to_dir, to)?;
-            if flags & !(libc::RENAME_NOREPLACE | libc::RENAME_EXCHANGE) != 0 {
-                return Err(Errno::EINVAL.into());
-            }
-            self.change(rw, tree, Op::Rename { from, to, flags })
+            self.change(rw, tree, Op::Rename { from, to, mode })
                 .map(|_| ())
         })
     }

@@ -322,13 +322,11 @@ pub fn hook(shell: Shell, cmd: &clap::Command) -> String {
     text
 }
 
-/// One change to the shell's environment.
-pub struct Step {
-    /// "set", "unset" or "source".
-    kind: &'static str,
-    name: String,
-    /// Already quoted for the shell.
-    value: String,
+/// One change to the shell's environment, its values already quoted for the shell.
+pub enum Step {
+    Set { name: String, value: String },
+    Unset { name: String },
+    Source { path: String },
 }
 
 #[derive(Template)]
@@ -354,8 +352,7 @@ pub fn render_change(shell: Shell, what: &str, change: &activation::Change) -> S
         .actions
         .iter()
         .map(|a| match a {
-            Action::Set(name, value) => Step {
-                kind: "set",
+            Action::Set(name, value) => Step::Set {
                 name: name.clone(),
                 value: if shell == Shell::Fish && name == "PATH" {
                     // fish's PATH is a list.
@@ -368,15 +365,9 @@ pub fn render_change(shell: Shell, what: &str, change: &activation::Change) -> S
                     quote(shell, value)
                 },
             },
-            Action::Unset(name) => Step {
-                kind: "unset",
-                name: name.clone(),
-                value: String::new(),
-            },
-            Action::Source(path) => Step {
-                kind: "source",
-                name: String::new(),
-                value: quote(shell, &path.to_string_lossy()),
+            Action::Unset(name) => Step::Unset { name: name.clone() },
+            Action::Source(path) => Step::Source {
+                path: quote(shell, &path.to_string_lossy()),
             },
         })
         .collect();

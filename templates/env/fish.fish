@@ -1,10 +1,11 @@
 # conda-fuse: {{ what }} without conda's shell function (fish).
 {%- for s in steps %}
-{%- if s.kind == "set" %}
-set -gx {{ s.name }} {{ s.value }}
-{%- else if s.kind == "unset" %}
-set -q {{ s.name }}; and set -e {{ s.name }}
-{%- else %}
-source {{ s.value }}
-{%- endif %}
+{%- match s %}
+{%- when Step::Set { name, value } %}
+set -gx {{ name }} {{ value }}
+{%- when Step::Unset { name } %}
+set -q {{ name }}; and set -e {{ name }}
+{%- when Step::Source { path } %}
+source {{ path }}
+{%- endmatch %}
 {%- endfor %}

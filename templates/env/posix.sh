@@ -1,11 +1,12 @@
 # conda-fuse: {{ what }} without conda's shell function ({{ shell }}).
 {%- for s in steps %}
-{%- if s.kind == "set" %}
-export {{ s.name }}={{ s.value }}
-{%- else if s.kind == "unset" %}
-unset {{ s.name }}
-{%- else %}
-. {{ s.value }}
-{%- endif %}
+{%- match s %}
+{%- when Step::Set { name, value } %}
+export {{ name }}={{ value }}
+{%- when Step::Unset { name } %}
+unset {{ name }}
+{%- when Step::Source { path } %}
+. {{ path }}
+{%- endmatch %}
 {%- endfor %}
 {{ rehash }}

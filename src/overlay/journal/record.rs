@@ -4,7 +4,7 @@
 //! the file header.
 
 use crate::archive::format::Bytes;
-use crate::overlay::tree::Time;
+use crate::overlay::tree::{RenameMode, Time};
 
 /// Which archive a journal applies to: its size, the CRC-32 of its central directory, and its
 /// entry count. Saving an archive changes all three in practice.
@@ -50,7 +50,7 @@ pub enum Op {
     Rename {
         from: Vec<u8>,
         to: Vec<u8>,
-        flags: u32,
+        mode: RenameMode,
     },
     SetAttr {
         path: Vec<u8>,
@@ -229,11 +229,11 @@ impl Record {
                 e.u8(tag::RMDIR);
                 e.bytes(path);
             }
-            Op::Rename { from, to, flags } => {
+            Op::Rename { from, to, mode } => {
                 e.u8(tag::RENAME);
                 e.bytes(from);
                 e.bytes(to);
-                e.u32(*flags);
+                e.u32(mode.flags());
             }
             Op::SetAttr {
                 path,
@@ -333,7 +333,7 @@ impl Record {
                     Some(Op::Rename {
                         from: d.bytes()?,
                         to: d.bytes()?,
-                        flags: d.u32()?,
+                        mode: RenameMode::from_flags(d.u32()?).ok()?,
                     })
                 })(),
                 tag::SETATTR => (|| {
@@ -417,7 +417,7 @@ pub(super) fn all_ops() -> Vec<Op> {
         Op::Rename {
             from: b"x".to_vec(),
             to: b"y".to_vec(),
-            flags: 2,
+            mode: RenameMode::Exchange,
         },
         Op::SetAttr {
             path: b"y".to_vec(),
