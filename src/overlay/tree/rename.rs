@@ -210,23 +210,17 @@ mod tests {
         let f = mkfile(&mut t, a, "f");
         let g = mkfile(&mut t, b, "g");
         assert_eq!(t.node(ROOT_INO).unwrap().attr.nlink, 4);
-        // A directory into itself is refused; over a non-empty directory too.
-        assert_eq!(
-            t.rename(ROOT_INO, b"a", a, b"x", RenameMode::Replace, (2, 0)),
-            Err(Errno::EINVAL)
-        );
-        assert_eq!(
-            t.rename(ROOT_INO, b"a", ROOT_INO, b"b", RenameMode::Replace, (2, 0)),
-            Err(Errno::ENOTEMPTY)
-        );
-        assert_eq!(
-            t.rename(a, b"f", ROOT_INO, b"b", RenameMode::Replace, (2, 0)),
-            Err(Errno::EISDIR)
-        );
-        assert_eq!(
-            t.rename(ROOT_INO, b"a", b, b"g", RenameMode::Replace, (2, 0)),
-            Err(Errno::ENOTDIR)
-        );
+        // A directory into itself, over a non-empty directory, a file over a directory and a
+        // directory over a file are refused.
+        for (from_dir, from, to_dir, to, errno) in [
+            (ROOT_INO, &b"a"[..], a, &b"x"[..], Errno::EINVAL),
+            (ROOT_INO, b"a", ROOT_INO, b"b", Errno::ENOTEMPTY),
+            (a, b"f", ROOT_INO, b"b", Errno::EISDIR),
+            (ROOT_INO, b"a", b, b"g", Errno::ENOTDIR),
+        ] {
+            let r = t.rename(from_dir, from, to_dir, to, RenameMode::Replace, (2, 0));
+            assert_eq!(r, Err(errno));
+        }
         // Over an existing file: the old one loses its name.
         assert_eq!(
             t.rename(a, b"f", b, b"g", RenameMode::Replace, (2, 0)),
