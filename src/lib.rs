@@ -19,6 +19,7 @@ pub mod daemon;
 pub mod display;
 pub mod envs;
 pub mod fault;
+pub mod file_key;
 pub mod fs;
 pub mod hint;
 pub mod logging;

@@ -51,7 +51,7 @@ pub struct Planned {
     pub name: Vec<u8>,
     pub meta: Meta,
     pub source: Source,
-    /// Entries sharing a group are hard links of one file.
+    /// Its link group (see `format::link_group`).
     pub link_group: Option<u64>,
 }
 
@@ -274,18 +274,7 @@ pub fn write_pending(
     on_entry: &mut dyn FnMut(u64),
 ) -> Result<PendingArchive, BuildError> {
     let started = Instant::now();
-    let dir = match dest.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("{file_name}.tmp-"))
-        .tempfile_in(&dir)
-        .map_err(|e| write_error("cannot create a temporary archive in", &dir, e))?;
+    let (tmp, dir) = temporary_beside(dest)?;
     let tmp_path = tmp.path().to_owned();
     let mut writer = ZipWriter::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
     let mut bytes_in = 0u64;
@@ -307,83 +296,16 @@ pub fn write_pending(
             Prepared::Raw { .. } => 0,
         },
         |i, prep| {
-            let p = &plan[i];
-            let wrote = match prep {
-                Prepared::Data(mut c) => {
-                    holes += c.holes;
-                    let extra = central_extra(c.seek.as_ref(), p);
-                    let h = header(
-                        p,
-                        c.method,
-                        c.crc32,
-                        c.payload.len(),
-                        c.uncompressed_size,
-                        &extra,
-                    );
-                    let mut r = c
-                        .payload
-                        .reader()
-                        .map_err(|e| write_error("cannot reread spill for", &tmp_path, e))?;
-                    writer.add(&h, &mut r).map(|_| c.uncompressed_size)
-                }
-                Prepared::Raw {
-                    archive,
-                    entry,
-                    span,
-                } => {
-                    let e = archive.index().entry(entry).clone();
-                    let extra = central_extra(e.seek.as_deref(), p);
-                    let h = header(
-                        p,
-                        e.method,
-                        e.crc32,
-                        e.compressed_size,
-                        e.uncompressed_size,
-                        &extra,
-                    );
-                    if let Some(span) = span {
-                        let h = HeaderFields {
-                            flags: Some(e.flags),
-                            ..h
-                        };
-                        writer
-                            .add_span(&h, archive.file_arc(), span)
-                            .map_err(|e| write_error("cannot write", &tmp_path, e))?;
-                        bytes_in += e.uncompressed_size;
-                        on_entry(e.uncompressed_size);
-                        return Ok(());
-                    }
-                    let mut r = archive.raw_reader(entry).map_err(|err| BuildError::Read {
-                        path: archive.path().to_owned(),
-                        source: io::Error::other(format!(
-                            "entry {}: {err}",
-                            crate::display::escape(&p.name)
-                        )),
-                    })?;
-                    writer.add(&h, &mut r).map(|_| e.uncompressed_size)
-                }
-            }
-            .map_err(|e| write_error("cannot write", &tmp_path, e))?;
+            let (wrote, skipped) = write_entry(&mut writer, &plan[i], prep, &tmp_path)?;
             bytes_in += wrote;
+            holes += skipped;
             on_entry(wrote);
             Ok(())
         },
     )?;
     let entries_written = started.elapsed();
-    let (buf, bytes_out) = writer
-        .finish()
-        .map_err(|e| write_error("cannot write", &tmp_path, e))?;
-    let file: &File = buf
-        .into_inner()
-        .map_err(|e| write_error("cannot write", &tmp_path, e.into_error()))?;
-    // Temporary files are created 0600; the archive gets the mode of the one it replaces, or the
-    // usual 0666 minus umask.
-    std::fs::set_permissions(&tmp_path, std::fs::Permissions::from_mode(final_mode(dest)))
-        .map_err(|e| write_error("cannot set permissions of", &tmp_path, e))?;
-    let finished = started.elapsed();
-    file.sync_all()
-        .map_err(|e| write_error("cannot flush", &tmp_path, e))?;
-    tracing::debug!(entries = ?entries_written, finish = ?(finished - entries_written), fsync = ?(started.elapsed() - finished), "archive written");
+    let bytes_out = finish_file(writer, &tmp_path, dest)?;
+    tracing::debug!(entries = ?entries_written, finish = ?(started.elapsed() - entries_written), "archive written");
     let written = verify(&tmp_path, plan)?;
     Ok(PendingArchive {
         tmp,
@@ -398,6 +320,109 @@ pub fn write_pending(
             elapsed: started.elapsed(),
         },
     })
+}
+
+/// A new temporary file beside `dest` (same directory, so the final rename stays on one
+/// filesystem), and that directory.
+fn temporary_beside(dest: &Path) -> Result<(tempfile::NamedTempFile, PathBuf), BuildError> {
+    let dir = match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("{file_name}.tmp-"))
+        .tempfile_in(&dir)
+        .map_err(|e| write_error("cannot create a temporary archive in", &dir, e))?;
+    Ok((tmp, dir))
+}
+
+/// Writes one prepared entry: compressed data, or an unchanged entry's raw bytes (as a span of
+/// the old archive where it can). Returns the bytes of data it stands for, and the bytes of
+/// holes not read.
+fn write_entry(
+    writer: &mut ZipWriter<BufWriter<&File>>,
+    p: &Planned,
+    prep: Prepared,
+    tmp_path: &Path,
+) -> Result<(u64, u64), BuildError> {
+    let write_failed = |e| write_error("cannot write", tmp_path, e);
+    match prep {
+        Prepared::Data(mut c) => {
+            let extra = central_extra(c.seek.as_ref(), p);
+            let h = header(
+                p,
+                c.method,
+                c.crc32,
+                c.payload.len(),
+                c.uncompressed_size,
+                &extra,
+            );
+            let mut r = c
+                .payload
+                .reader()
+                .map_err(|e| write_error("cannot reread spill for", tmp_path, e))?;
+            writer.add(&h, &mut r).map_err(write_failed)?;
+            Ok((c.uncompressed_size, c.holes))
+        }
+        Prepared::Raw {
+            archive,
+            entry,
+            span,
+        } => {
+            let e = archive.index().entry(entry).clone();
+            let extra = central_extra(e.seek.as_deref(), p);
+            let h = header(
+                p,
+                e.method,
+                e.crc32,
+                e.compressed_size,
+                e.uncompressed_size,
+                &extra,
+            );
+            if let Some(span) = span {
+                let h = HeaderFields {
+                    flags: Some(e.flags),
+                    ..h
+                };
+                writer
+                    .add_span(&h, archive.file_arc(), span)
+                    .map_err(write_failed)?;
+            } else {
+                let mut r = archive.raw_reader(entry).map_err(|err| BuildError::Read {
+                    path: archive.path().to_owned(),
+                    source: io::Error::other(format!(
+                        "entry {}: {err}",
+                        crate::display::escape(&p.name)
+                    )),
+                })?;
+                writer.add(&h, &mut r).map_err(write_failed)?;
+            }
+            Ok((e.uncompressed_size, 0))
+        }
+    }
+}
+
+/// Ends the archive (central directory, end records), gives it its final mode and makes it
+/// durable. Returns its size.
+fn finish_file(
+    writer: ZipWriter<BufWriter<&File>>,
+    tmp_path: &Path,
+    dest: &Path,
+) -> Result<u64, BuildError> {
+    let write_failed = |e| write_error("cannot write", tmp_path, e);
+    let (buf, bytes_out) = writer.finish().map_err(write_failed)?;
+    let file: &File = buf.into_inner().map_err(|e| write_failed(e.into_error()))?;
+    // Temporary files are created 0600; the archive gets the mode of the one it replaces, or the
+    // usual 0666 minus umask.
+    std::fs::set_permissions(tmp_path, std::fs::Permissions::from_mode(final_mode(dest)))
+        .map_err(|e| write_error("cannot set permissions of", tmp_path, e))?;
+    file.sync_all()
+        .map_err(|e| write_error("cannot flush", tmp_path, e))?;
+    Ok(bytes_out)
 }
 
 /// Reads a written archive back as any reader would (its central directory, every header) and

@@ -24,7 +24,7 @@ pub struct Entry {
     pub meta: Meta,
     /// Where decompression may start inside a large entry (archives written by conda-fuse).
     pub seek: Option<Box<SeekTable>>,
-    /// Entries sharing a group are hard links of one file (archives written by conda-fuse).
+    /// Its link group, in archives written by conda-fuse (see `format::link_group`).
     pub link_group: Option<u64>,
 }
 

@@ -1,6 +1,6 @@
 //! Planning the archive of a directory tree: a sorted walk (so the same tree always gives the same
 //! archive) that records every directory, file, symlink, FIFO, socket and device with its metadata.
-//! Hard links are names of one link group (each name holds the full content, for other readers).
+//! Hard links become one link group (what that means: `format::link_group`).
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;

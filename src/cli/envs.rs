@@ -272,6 +272,32 @@ pub(super) struct CreateArgs {
     conda_args: Vec<OsString>,
 }
 
+/// A new environment needs its mount point free: no mount (a stale one is cleaned up) and
+/// nothing in it.
+fn refuse_busy_mount_point(env: &Env) -> anyhow::Result<()> {
+    match clear_stale(env)? {
+        Probe::Live(r) => Err(error_with_hint(
+            format!(
+                "{} is already a mount (of {}, daemon pid {})",
+                env.mountpoint.display(),
+                r.archive.display(),
+                r.pid
+            ),
+            format!(
+                "unmount it first (conda-fuse unmount {})",
+                env.mountpoint.display()
+            ),
+        )),
+        _ if std::fs::read_dir(&env.mountpoint).is_ok_and(|mut d| d.next().is_some()) => {
+            Err(error_with_hint(
+                format!("the mount point {} is not empty", env.mountpoint.display()),
+                "move its contents away (or pick another name) and try again",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
@@ -290,29 +316,7 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
         ));
     }
     let conda = conda::find()?;
-    match clear_stale(&env)? {
-        Probe::Live(r) => {
-            return Err(error_with_hint(
-                format!(
-                    "{} is already a mount (of {}, daemon pid {})",
-                    env.mountpoint.display(),
-                    r.archive.display(),
-                    r.pid
-                ),
-                format!(
-                    "unmount it first (conda-fuse unmount {})",
-                    env.mountpoint.display()
-                ),
-            ));
-        }
-        _ if std::fs::read_dir(&env.mountpoint).is_ok_and(|mut d| d.next().is_some()) => {
-            return Err(error_with_hint(
-                format!("the mount point {} is not empty", env.mountpoint.display()),
-                "move its contents away (or pick another name) and try again",
-            ));
-        }
-        _ => {}
-    }
+    refuse_busy_mount_point(&env)?;
     let creation = Creation::begin(&paths, &env)?;
     eprintln!(
         "conda-fuse: running {}",

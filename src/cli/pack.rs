@@ -12,7 +12,7 @@ use super::report::{WithHint, error_with_hint};
 use super::{PackArgs, default_threads, progress};
 use crate::archive::build::Source;
 use crate::archive::pack::PackPlan;
-use crate::archive::{BuildOptions, Compression, build_archive, pack};
+use crate::archive::{BuildOptions, BuildStats, Compression, build_archive, pack};
 use crate::conda::relocate::{self, Rewrite};
 use crate::envs::Paths;
 
@@ -163,25 +163,7 @@ pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
     let compression =
         Compression::new(a.compression.into(), a.level).map_err(anyhow::Error::msg)?;
     let t = target(&a)?;
-    if t.output.exists() && !a.force {
-        return Err(error_with_hint(
-            format!("{} already exists", t.output.display()),
-            "pass --force to replace it, or choose another --output / --name",
-        ));
-    }
-    let out_dir = match t.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    if !out_dir.is_dir() {
-        return Err(error_with_hint(
-            format!(
-                "directory {} for the archive does not exist",
-                out_dir.display()
-            ),
-            format!("create it first (mkdir -p {})", out_dir.display()),
-        ));
-    }
+    let out_dir = output_dir(&t.output, a.force)?;
     // Never pack the archive into itself when it is written inside the directory being packed.
     let exclude: Vec<_> = t.output.canonicalize().into_iter().collect();
     let mut plan = pack::plan_directory(&a.dir, t.prefix_dir.as_deref(), &exclude)?;
@@ -216,6 +198,44 @@ pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
     })
     .with_context(|| format!("packing {} into {}", a.dir.display(), t.output.display()))?;
     bar.finish_and_clear();
+    report(&stats, &t, relocated.as_ref());
+    if let Some(name) = t
+        .prefix_dir
+        .as_deref()
+        .filter(|_| a.name.is_some() || a.output.is_none())
+    {
+        println!("activate it with: conda-fuse-activate {name}");
+    }
+    Ok(())
+}
+
+/// The directory the archive goes into, which must exist; an archive already there is replaced
+/// only with --force.
+fn output_dir(output: &Path, force: bool) -> anyhow::Result<PathBuf> {
+    if output.exists() && !force {
+        return Err(error_with_hint(
+            format!("{} already exists", output.display()),
+            "pass --force to replace it, or choose another --output / --name",
+        ));
+    }
+    let out_dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if !out_dir.is_dir() {
+        return Err(error_with_hint(
+            format!(
+                "directory {} for the archive does not exist",
+                out_dir.display()
+            ),
+            format!("create it first (mkdir -p {})", out_dir.display()),
+        ));
+    }
+    Ok(out_dir)
+}
+
+/// The summary of a pack, and what the relocation did and could not do.
+fn report(stats: &BuildStats, t: &Target, relocated: Option<&Relocated>) {
     let ratio = if stats.bytes_in > 0 {
         stats.bytes_out as f64 / stats.bytes_in as f64
     } else {
@@ -230,7 +250,7 @@ pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
         stats.elapsed.as_secs_f64(),
         t.output.display()
     );
-    if let (Some(r), Some((old, new))) = (&relocated, &t.relocate) {
+    if let (Some(r), Some((old, new))) = (relocated, &t.relocate) {
         println!(
             "prefix {old} -> {new}: rewritten in {} files and {} symlinks",
             r.rewritten, r.symlinks
@@ -250,12 +270,4 @@ pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if let Some(name) = t
-        .prefix_dir
-        .as_deref()
-        .filter(|_| a.name.is_some() || a.output.is_none())
-    {
-        println!("activate it with: conda-fuse-activate {name}");
-    }
-    Ok(())
 }

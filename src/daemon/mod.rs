@@ -404,7 +404,63 @@ fn serve(
     signals
         .thread_block()
         .map_err(|e| io_err("cannot block signals")(e.into()))?;
+    let config = session_config(mounted, req);
+    fs.overlay()
+        .claim_lock()
+        .map_err(io_err("cannot update the writer lock"))?;
+    let fs = Arc::new(fs);
 
+    // Recorded before the mount appears, so no other command ever sees a mount without a record
+    // (which would look stale and be cleaned up under us); a record of a live daemon without a
+    // mount reads as "mounting".
+    let record = mount_record(mounted, req);
+    let listener = control::bind(&record.socket).map_err(io_err(format!(
+        "cannot create control socket {}",
+        record.socket.display()
+    )))?;
+    record
+        .save()
+        .map_err(io_err("cannot write the mount record"))?;
+    let session = fuser::Session::new(FuseAdapter::new(fs.clone()), &mounted.mountpoint, &config)
+        .map_err(|e| {
+        MountRecord::remove(&mounted.mountpoint);
+        DaemonError::Refused {
+            mountpoint: mounted.mountpoint.clone(),
+            source: e,
+        }
+    })?;
+
+    let in_flight = Arc::new(control::InFlight::default());
+    let handler = handler::new(fs.clone(), record.clone(), req.clone(), session.notifier());
+    let control_in_flight = in_flight.clone();
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || control::serve(listener, control_in_flight, handler))
+        .map_err(io_err("cannot start the control thread"))?;
+    start_signal_and_heartbeat_threads(&fs, signals, &mounted.mountpoint)?;
+
+    tracing::info!(
+        archive = %mounted.archive.display(),
+        mountpoint = %mounted.mountpoint.display(),
+        entries = mounted.entries,
+        read_only = req.read_only,
+        "mounted"
+    );
+    let startup = startup::Startup::begin(fs.overlay().view().base().clone(), &mounted.archive);
+    ready(record.pid);
+    let result = session.run();
+    startup.finish();
+    // Unsaved changes must survive the machine too, not only this process (close flushes them).
+    fs.overlay().close();
+    MountRecord::remove(&mounted.mountpoint);
+    in_flight.wait_idle(Duration::from_secs(5));
+    tracing::info!(mountpoint = %mounted.mountpoint.display(), "unmounted");
+    result.map_err(io_err("serving the mount"))
+}
+
+/// The kernel session's options: our source name and subtype (how a mount is recognised as
+/// ours), permissions checked by the kernel, no devices, no setuid, no atime.
+fn session_config(mounted: &Mounted, req: &MountRequest) -> fuser::Config {
     let mut options = vec![
         fuser::MountOption::FSName(format!(
             "{}{}",
@@ -431,50 +487,31 @@ fn serve(
     };
     config.n_threads = Some(req.threads.max(1));
     config.clone_fd = true;
+    config
+}
 
-    fs.overlay()
-        .claim_lock()
-        .map_err(io_err("cannot update the writer lock"))?;
-    let fs = Arc::new(fs);
-
-    // Recorded before the mount appears, so no other command ever sees a mount without a record
-    // (which would look stale and be cleaned up under us); a record of a live daemon without a
-    // mount reads as "mounting".
-    let pid = std::process::id();
-    let record = MountRecord {
+/// This daemon's record of the mount, for this node's commands.
+fn mount_record(mounted: &Mounted, req: &MountRequest) -> MountRecord {
+    MountRecord {
         node: crate::node::Node::this(),
-        pid,
+        pid: std::process::id(),
         mountpoint: mounted.mountpoint.clone(),
         archive: mounted.archive.clone(),
         read_only: req.read_only,
         since: crate::clock::now().0.max(0) as u64,
         socket: runtime::socket_path(&mounted.mountpoint),
         log: state::log_path(&mounted.mountpoint),
-    };
-    let listener = control::bind(&record.socket).map_err(io_err(format!(
-        "cannot create control socket {}",
-        record.socket.display()
-    )))?;
-    record
-        .save()
-        .map_err(io_err("cannot write the mount record"))?;
-    let session = fuser::Session::new(FuseAdapter::new(fs.clone()), &mounted.mountpoint, &config)
-        .map_err(|e| {
-        MountRecord::remove(&mounted.mountpoint);
-        DaemonError::Refused {
-            mountpoint: mounted.mountpoint.clone(),
-            source: e,
-        }
-    })?;
+    }
+}
 
-    let in_flight = Arc::new(control::InFlight::default());
-    let handler = handler::new(fs.clone(), record.clone(), req.clone(), session.notifier());
-    let control_in_flight = in_flight.clone();
-    std::thread::Builder::new()
-        .name("control".into())
-        .spawn(move || control::serve(listener, control_in_flight, handler))
-        .map_err(io_err("cannot start the control thread"))?;
-    let mp = mounted.mountpoint.clone();
+/// The thread that turns SIGINT/SIGTERM/SIGHUP into a lazy detach (the session then ends as
+/// after an unmount), and for a writable mount the writer lock's heartbeat.
+fn start_signal_and_heartbeat_threads(
+    fs: &Arc<Filesystem>,
+    signals: SigSet,
+    mountpoint: &Path,
+) -> Result<(), DaemonError> {
+    let mp = mountpoint.to_path_buf();
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -493,24 +530,7 @@ fn serve(
             .spawn(move || heartbeat(&beating))
             .map_err(io_err("cannot start the heartbeat thread"))?;
     }
-
-    tracing::info!(
-        archive = %mounted.archive.display(),
-        mountpoint = %mounted.mountpoint.display(),
-        entries = mounted.entries,
-        read_only = req.read_only,
-        "mounted"
-    );
-    let startup = startup::Startup::begin(fs.overlay().view().base().clone(), &mounted.archive);
-    ready(pid);
-    let result = session.run();
-    startup.finish();
-    // Unsaved changes must survive the machine too, not only this process (close flushes them).
-    fs.overlay().close();
-    MountRecord::remove(&mounted.mountpoint);
-    in_flight.wait_idle(Duration::from_secs(5));
-    tracing::info!(mountpoint = %mounted.mountpoint.display(), "unmounted");
-    result.map_err(io_err("serving the mount"))
+    Ok(())
 }
 
 /// Keeps the writer lock's record alive for other nodes until the lock is found taken over (then

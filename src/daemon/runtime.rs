@@ -143,7 +143,6 @@ mod legacy {
     use std::path::{Path, PathBuf};
 
     use serde::Deserialize;
-    use sha2::{Digest, Sha256};
 
     use super::MountRecord;
     use crate::daemon::{mountpoint, state};
@@ -164,10 +163,9 @@ mod legacy {
     /// The name those versions gave a mount point's record (without the node).
     fn name(mountpoint: &Path) -> String {
         use std::os::unix::ffi::OsStrExt;
-        let base = state::readable_part(mountpoint);
-        let hash = Sha256::digest(mountpoint.as_os_str().as_bytes());
-        let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
-        format!("{base}-{hex}.json")
+        let path = mountpoint.as_os_str().as_bytes();
+        let key = crate::file_key::file_key(mountpoint, state::KEY_READABLE, &[path]);
+        format!("{key}.json")
     }
 
     pub(super) fn load(mountpoint: &Path) -> Option<MountRecord> {

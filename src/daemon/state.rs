@@ -8,8 +8,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
+use crate::file_key::file_key;
 use crate::private_dir::{PrivateDir, PrivateDirError};
 
 pub fn state_dir() -> PathBuf {
@@ -60,37 +59,18 @@ pub fn logs_dir() -> PathBuf {
 /// in a shared directory; socket paths must stay under 108 bytes).
 pub fn key_for(mountpoint: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
-    let base = readable_part(mountpoint);
     let node = crate::node::Node::this();
-    let mut hash = Sha256::new();
-    for part in [
+    let parts = [
         node.host.as_bytes(),
         node.boot_id.as_bytes(),
         mountpoint.as_os_str().as_bytes(),
-    ] {
-        hash.update(part);
-        hash.update([0]);
-    }
-    let hex: String = hash.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{base}-{hex}")
+    ];
+    let separated: Vec<&[u8]> = parts.iter().flat_map(|p| [*p, &[0u8][..]]).collect();
+    file_key(mountpoint, KEY_READABLE, &separated)
 }
 
-/// The part of a key a person can read: the mount point's last component, safe characters only.
-pub(super) fn readable_part(mountpoint: &Path) -> String {
-    mountpoint
-        .file_name()
-        .map(|n| {
-            n.to_string_lossy()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-                .take(24)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+/// How much of a mount point's name its key keeps readable.
+pub(super) const KEY_READABLE: usize = 24;
 
 fn log_name(mountpoint: &Path) -> String {
     format!("{}.log", key_for(mountpoint))

@@ -154,8 +154,7 @@ impl Overlay {
         &self,
         f: impl FnOnce(&Writable, &mut Layers) -> Result<R, OpError>,
     ) -> Result<R, OpError> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
+        let (rw, _gate) = self.changing()?;
         f(rw, &mut self.layers.write().expect("layers lock"))
     }
 
@@ -294,10 +293,7 @@ impl Overlay {
             Content::Upper(id) => {
                 return rw.upper.file(*id).map_err(OpError::upper("open a file"));
             }
-            Content::Archive(no) if node.attr.kind == Kind::File => ArchiveEntry {
-                base: layers.base.clone(),
-                entry: no.get(),
-            },
+            Content::Archive(no) if node.attr.kind == Kind::File => layers.entry(no),
             Content::Dir(_) => return Err(Errno::EISDIR.into()),
             _ => return Err(Errno::EINVAL.into()),
         };
@@ -327,8 +323,7 @@ impl Overlay {
     /// the bytes written: fewer than asked when the disk filled part way, as on a native
     /// filesystem.
     pub fn write(&self, ino: Ino, offset: u64, data: &[u8]) -> Result<usize, OpError> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.read().expect("gate");
+        let (rw, _gate) = self.changing()?;
         let upper = match self.view().tree().node(ino).map(|n| &n.content) {
             Some(Content::Upper(id)) => Some(*id),
             Some(_) => None,

@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use nix::errno::Errno;
 
@@ -32,7 +32,7 @@ use crate::clock;
 use base::{ArchiveEntry, Base};
 use journal::{Header, Identity, Journal, JournalError, Op};
 use lock::{LockError, LockLost, TakenOver, WriterLock};
-use tree::{BuildReport, Content, Defaults, Ino, Tree};
+use tree::{BuildReport, Content, Defaults, EntryNo, Ino, Tree};
 use upper::{Upper, UpperError};
 
 pub use change::{NewNode, SetAttr};
@@ -117,6 +117,16 @@ struct Layers {
     base: Arc<Base>,
 }
 
+impl Layers {
+    /// Entry `no` of the base this tree's numbers point into (the only way to pair them).
+    fn entry(&self, no: &EntryNo) -> ArchiveEntry {
+        ArchiveEntry {
+            base: self.base.clone(),
+            entry: no.get(),
+        }
+    }
+}
+
 pub struct Overlay {
     layers: RwLock<Layers>,
     rw: Option<Writable>,
@@ -193,6 +203,77 @@ pub fn unsaved_on_disk(upper_root: &Path, archive: &Path) -> Result<usize, Strin
         .count())
 }
 
+/// The journal a writable mount continues, with its changes replayed into `tree`: the previous
+/// daemon's (resumed, or copied into a new file after a takeover), the part after a save that
+/// finished in place, or a new one. Refused when it belongs to another archive, or to another
+/// version of this one with changes that cannot apply.
+fn recover(
+    archive: &Archive,
+    upper: &Upper,
+    tree: &mut Tree,
+    recovery: &mut Recovery,
+) -> Result<Journal, OverlayError> {
+    let io_err = |source| OverlayError::Io {
+        dir: upper.root().to_owned(),
+        source,
+    };
+    let identity = identity_of(archive.index());
+    let header = Header {
+        archive: archive.path().to_owned(),
+        base: identity,
+        created: clock::now(),
+    };
+    Ok(match Journal::load(upper.dir())? {
+        None => {
+            save::clear_data(upper);
+            Journal::create(upper.dir(), &header, &[]).map_err(io_err)?
+        }
+        Some(l) if l.header.archive != archive.path() => {
+            return Err(OverlayError::ForeignArchive {
+                dir: upper.root().to_owned(),
+                recorded: l.header.archive,
+                archive: archive.path().to_owned(),
+            });
+        }
+        Some(l) if l.header.base == identity => {
+            recovery.replayed = save::replay(tree, &l.records, upper);
+            if recovery.took_over.is_some() {
+                // A new file: should the old holder still run (a stolen lock, a frozen node),
+                // whatever it appends before it notices goes to the old one, never into ours.
+                Journal::create(upper.dir(), &header, &l.records).map_err(io_err)?
+            } else {
+                Journal::resume(upper.dir(), &l).map_err(io_err)?
+            }
+        }
+        Some(l) => {
+            // The changes up to a save whose archive is the one in place are in it; the ones
+            // after that save apply on top of it.
+            match l
+                .records
+                .iter()
+                .rposition(|r| r.op == Op::Committing(identity))
+            {
+                Some(k) => {
+                    recovery.finished_save = true;
+                    let rest = &l.records[k + 1..];
+                    recovery.replayed = save::replay(tree, rest, upper);
+                    Journal::create(upper.dir(), &header, rest).map_err(io_err)?
+                }
+                None if l.changes() == 0 => {
+                    save::clear_data(upper);
+                    Journal::create(upper.dir(), &header, &[]).map_err(io_err)?
+                }
+                None => {
+                    return Err(OverlayError::Mismatch {
+                        dir: upper.root().to_owned(),
+                        archive: archive.path().to_owned(),
+                    });
+                }
+            }
+        }
+    })
+}
+
 /// Changes made since the last save, for `status`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Pending {
@@ -234,71 +315,13 @@ impl Overlay {
         let acquired = WriterLock::acquire(archive.path(), mountpoint, steal_lock)?;
         let lock = acquired.lock;
         let upper = Upper::open(upper_root, archive.path())?;
-        let io_err = |source| OverlayError::Io {
-            dir: upper.root().to_owned(),
-            source,
-        };
-        let identity = identity_of(archive.index());
         let (mut tree, report) = Tree::build(archive.index(), defaults);
         let mut recovery = Recovery {
             took_over: acquired.took_over,
             node_local_flock: acquired.node_local_flock,
             ..Recovery::default()
         };
-        let header = Header {
-            archive: archive.path().to_owned(),
-            base: identity,
-            created: clock::now(),
-        };
-        let journal = match Journal::load(upper.dir())? {
-            None => {
-                save::clear_data(&upper);
-                Journal::create(upper.dir(), &header, &[]).map_err(io_err)?
-            }
-            Some(l) if l.header.archive != archive.path() => {
-                return Err(OverlayError::ForeignArchive {
-                    dir: upper.root().to_owned(),
-                    recorded: l.header.archive,
-                    archive: archive.path().to_owned(),
-                });
-            }
-            Some(l) if l.header.base == identity => {
-                recovery.replayed = save::replay(&mut tree, &l.records, &upper);
-                if recovery.took_over.is_some() {
-                    // A new file: should the old holder still run (a stolen lock, a frozen node),
-                    // whatever it appends before it notices goes to the old one, never into ours.
-                    Journal::create(upper.dir(), &header, &l.records).map_err(io_err)?
-                } else {
-                    Journal::resume(upper.dir(), &l).map_err(io_err)?
-                }
-            }
-            Some(l) => {
-                // The changes up to a save whose archive is the one in place are in it; the ones
-                // after that save apply on top of it.
-                match l
-                    .records
-                    .iter()
-                    .rposition(|r| r.op == Op::Committing(identity))
-                {
-                    Some(k) => {
-                        recovery.finished_save = true;
-                        let rest = &l.records[k + 1..];
-                        recovery.replayed = save::replay(&mut tree, rest, &upper);
-                        Journal::create(upper.dir(), &header, rest).map_err(io_err)?
-                    }
-                    None if l.changes() == 0 => {
-                        save::clear_data(&upper);
-                        Journal::create(upper.dir(), &header, &[]).map_err(io_err)?
-                    }
-                    None => {
-                        return Err(OverlayError::Mismatch {
-                            dir: upper.root().to_owned(),
-                            archive: archive.path().to_owned(),
-                        });
-                    }
-                }
-            }
-        };
+        let journal = recover(&archive, &upper, &mut tree, &mut recovery)?;
         recovery.removed_temporaries = save::remove_temporaries(archive.path());
         let rw = Writable {
             upper,
@@ -381,15 +404,26 @@ impl Overlay {
             .ok_or(OpError::Answer(Errno::EROFS))
     }
 
+    /// What a change holds while it runs: the writable parts and the save gate, shared (a save
+    /// waits for running changes, and changes for a save).
+    fn changing(&self) -> Result<(&Writable, RwLockReadGuard<'_, ()>), OpError> {
+        let rw = self.writable_parts()?;
+        Ok((rw, rw.gate.read().expect("gate")))
+    }
+
+    /// What a save or a discard holds: the writable parts and the save gate, exclusively (no
+    /// change runs meanwhile).
+    fn frozen(&self) -> Result<(&Writable, RwLockWriteGuard<'_, ()>), OpError> {
+        let rw = self.writable_parts()?;
+        Ok((rw, rw.gate.write().expect("gate")))
+    }
+
     /// Where the bytes of the regular file `ino` are, paired with the archive they belong to.
     pub fn file_data(&self, ino: Ino) -> Result<FileData, OpError> {
         let layers = self.layers.read().expect("layers lock");
         let node = layers.tree.node(ino).ok_or(Errno::ENOENT)?;
         match &node.content {
-            Content::Archive(no) => Ok(FileData::Archive(ArchiveEntry {
-                base: layers.base.clone(),
-                entry: no.get(),
-            })),
+            Content::Archive(no) => Ok(FileData::Archive(layers.entry(no))),
             Content::Upper(id) => {
                 let id = *id;
                 drop(layers);
@@ -409,10 +443,7 @@ impl Overlay {
         }
         match &node.content {
             Content::Symlink(t) => Ok(LinkTarget::Inline(t.to_vec())),
-            Content::Archive(no) => Ok(LinkTarget::Archive(ArchiveEntry {
-                base: layers.base.clone(),
-                entry: no.get(),
-            })),
+            Content::Archive(no) => Ok(LinkTarget::Archive(layers.entry(no))),
             _ => Err(Errno::EIO.into()),
         }
     }

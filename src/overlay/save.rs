@@ -116,8 +116,8 @@ pub struct SaveGuard<'a>(#[allow(dead_code)] RwLockWriteGuard<'a, ()>);
 impl Overlay {
     /// Freezes changes and plans the merged tree as a new archive of the tree's own base.
     pub fn plan_save(&self) -> Result<(SaveGuard<'_>, SavePlan), OpError> {
-        let rw = self.writable_parts()?;
-        let guard = SaveGuard(rw.gate.write().expect("gate"));
+        let (rw, gate) = self.frozen()?;
+        let guard = SaveGuard(gate);
         // Files deleted while open still read from the archive; give them their own copy first,
         // since the archive they read from is about to be replaced.
         {
@@ -267,8 +267,7 @@ impl Overlay {
     /// Throws away every change since the last save (unmount --discard): the journal restarts and
     /// the data files go. The caller unmounts right after.
     pub fn discard(&self) -> Result<(), OpError> {
-        let rw = self.writable_parts()?;
-        let _gate = rw.gate.write().expect("gate");
+        let (rw, _gate) = self.frozen()?;
         let header = super::header_for(self.view().base());
         let journal = Journal::create(rw.upper.dir(), &header, &[])
             .map_err(OpError::upper("start a new journal"))?;

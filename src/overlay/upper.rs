@@ -21,9 +21,9 @@ use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
-use sha2::{Digest, Sha256};
 
 use super::journal::{self, Header, Journal, legacy};
+use crate::file_key::{file_key, readable};
 use crate::private_dir::{PrivateDir, PrivateDirError};
 
 /// Open data files kept between requests, at most (and at most a quarter of what this process may
@@ -153,29 +153,17 @@ pub struct Upper {
 /// The name of `archive`'s upper directory: its file name plus a hash of its full path, so two
 /// archives named alike in different places never share one.
 fn dir_name(archive: &Path) -> String {
-    let hash = Sha256::digest(archive.as_os_str().as_bytes());
-    let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{hex}", short_name(archive))
+    file_key(archive, DIR_READABLE, &[archive.as_os_str().as_bytes()])
 }
 
-fn short_name(archive: &Path) -> String {
-    archive
-        .file_name()
-        .map(|n| {
-            n.to_string_lossy()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
-                .take(40)
-                .collect()
-        })
-        .unwrap_or_default()
-}
+/// How much of an archive's name its upper directory keeps readable.
+const DIR_READABLE: usize = 40;
 
 /// The name conda-fuse before journal version 1 gave it (a CRC-32 of the path).
 fn legacy_dir_name(archive: &Path) -> String {
     format!(
         "{}-{:08x}",
-        short_name(archive),
+        readable(archive, DIR_READABLE),
         crc32fast::hash(archive.as_os_str().as_bytes())
     )
 }

@@ -140,29 +140,7 @@ impl Tree {
             let Some((leaf, dirs)) = comps.split_last() else {
                 continue; // "/" or "./": the root itself
             };
-            let mut parent = ROOT_INO;
-            for dir in dirs {
-                parent = match tree.lookup(parent, dir) {
-                    Some(ino) if tree.kind(ino) == Kind::Dir => ino,
-                    Some(ino) => {
-                        note(
-                            &mut report.conflicts,
-                            full,
-                            "a file of this name is hidden by the directory",
-                        );
-                        let n = tree.node_mut(ino).expect("found");
-                        n.attr = implied_dir(&defaults);
-                        n.content = Content::Dir(Box::default());
-                        ino
-                    }
-                    None => tree.add(
-                        parent,
-                        dir,
-                        implied_dir(&defaults),
-                        Content::Dir(Box::default()),
-                    ),
-                };
-            }
+            let parent = tree.parent_dirs(dirs, full, &defaults, &mut report);
             // Further names of a hard-linked file join the node of the group's first entry.
             if let Some(g) = e.link_group.filter(|_| e.meta.kind != Kind::Dir)
                 && let Some(&ino) = links.get(&g)
@@ -179,49 +157,99 @@ impl Tree {
                 k if k.is_special() => Content::Special,
                 _ => Content::Archive(EntryNo(i as u32)),
             };
-            match tree.lookup(parent, leaf) {
-                None => {
-                    let ino = tree.add(parent, leaf, attr, content);
-                    if let Some(g) = e.link_group.filter(|_| e.meta.kind != Kind::Dir) {
-                        links.insert(g, ino);
-                    }
-                }
-                Some(ino) => {
-                    let node = tree.node_mut(ino).expect("found");
-                    match (node.attr.kind == Kind::Dir, e.meta.kind == Kind::Dir) {
-                        (true, true) => node.attr = attr, // an explicit entry for an implied directory
-                        (true, false) => {
-                            note(&mut report.conflicts, full, "a directory has this name")
-                        }
-                        (false, true) => {
-                            note(
-                                &mut report.conflicts,
-                                full,
-                                "replaces a file of the same name",
-                            );
-                            node.attr = attr;
-                            node.content = content;
-                        }
-                        (false, false) => {
-                            note(&mut report.duplicates, full, "later entry wins");
-                            node.attr = attr;
-                            node.content = content;
-                        }
-                    }
-                }
+            let added = tree.place(parent, leaf, attr, content, full, &mut report);
+            if let Some(ino) = added
+                && let Some(g) = e.link_group.filter(|_| e.meta.kind != Kind::Dir)
+            {
+                links.insert(g, ino);
             }
         }
-        // A directory's link count is 2 plus its subdirectories, as on a native filesystem.
-        for ino in 1..=tree.nodes.len() as Ino {
-            let subdirs = tree.node(ino).and_then(Node::dir).map(|d| {
+        tree.count_dir_links();
+        (tree, report)
+    }
+
+    /// The directory `dirs` names, made (as implied directories) where the archive has no entry
+    /// for it. A file in the way becomes a directory, and is reported.
+    fn parent_dirs(
+        &mut self,
+        dirs: &[&[u8]],
+        full: &[u8],
+        defaults: &Defaults,
+        report: &mut BuildReport,
+    ) -> Ino {
+        let mut parent = ROOT_INO;
+        for dir in dirs {
+            parent = match self.lookup(parent, dir) {
+                Some(ino) if self.kind(ino) == Kind::Dir => ino,
+                Some(ino) => {
+                    note(
+                        &mut report.conflicts,
+                        full,
+                        "a file of this name is hidden by the directory",
+                    );
+                    let n = self.node_mut(ino).expect("found");
+                    n.attr = implied_dir(defaults);
+                    n.content = Content::Dir(Box::default());
+                    ino
+                }
+                None => self.add(
+                    parent,
+                    dir,
+                    implied_dir(defaults),
+                    Content::Dir(Box::default()),
+                ),
+            };
+        }
+        parent
+    }
+
+    /// Gives the entry its name in `parent`; where the name is taken, the rules the report
+    /// states decide. Returns the new node, if one was made.
+    fn place(
+        &mut self,
+        parent: Ino,
+        leaf: &[u8],
+        attr: Attr,
+        content: Content,
+        full: &[u8],
+        report: &mut BuildReport,
+    ) -> Option<Ino> {
+        let Some(ino) = self.lookup(parent, leaf) else {
+            return Some(self.add(parent, leaf, attr, content));
+        };
+        let node = self.node_mut(ino).expect("found");
+        match (node.attr.kind == Kind::Dir, attr.kind == Kind::Dir) {
+            (true, true) => node.attr = attr, // an explicit entry for an implied directory
+            (true, false) => note(&mut report.conflicts, full, "a directory has this name"),
+            (false, true) => {
+                note(
+                    &mut report.conflicts,
+                    full,
+                    "replaces a file of the same name",
+                );
+                node.attr = attr;
+                node.content = content;
+            }
+            (false, false) => {
+                note(&mut report.duplicates, full, "later entry wins");
+                node.attr = attr;
+                node.content = content;
+            }
+        }
+        None
+    }
+
+    /// A directory's link count is 2 plus its subdirectories, as on a native filesystem.
+    fn count_dir_links(&mut self) {
+        for ino in 1..=self.nodes.len() as Ino {
+            let subdirs = self.node(ino).and_then(Node::dir).map(|d| {
                 d.entries_from(0)
-                    .filter(|(_, _, c)| tree.kind(*c) == Kind::Dir)
+                    .filter(|(_, _, c)| self.kind(*c) == Kind::Dir)
                     .count()
             });
             if let Some(n) = subdirs {
-                tree.node_mut(ino).expect("exists").attr.nlink = 2 + n as u32;
+                self.node_mut(ino).expect("exists").attr.nlink = 2 + n as u32;
             }
         }
-        (tree, report)
     }
 }
