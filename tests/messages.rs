@@ -56,6 +56,10 @@ fn archive_errors() {
         .into(),
         PlanError::NotADirectory { path: p("/h/file") }.into(),
         BuildError::Verify("3 entries, not the 4 written".into()).into(),
+        BuildError::Changed(conda_fuse::archive::compress_file::SourceChanged(p(
+            "/h/old/lib/libx.so",
+        )))
+        .into(),
     ]));
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::compress::{self, Compressed, Compression, Payload};
-use super::compress_file;
+use super::compress_file::{self, SourceChanged};
 use super::format::{self, HeaderFields, SeekTable};
 use super::meta::{self, Kind, Meta};
 use super::pipeline::{self, Limits};
@@ -97,12 +97,16 @@ pub enum BuildError {
     },
     #[error("the archive just written does not read back ({0}); it was not put in place")]
     Verify(String),
+    #[error(transparent)]
+    Changed(#[from] SourceChanged),
 }
 
 impl crate::hint::Hint for BuildError {
     fn hint(&self) -> Option<String> {
-        let BuildError::Write { source, .. } = self else {
-            return None;
+        let source = match self {
+            BuildError::Write { source, .. } => source,
+            BuildError::Changed(_) => return Some("stop what writes to it and pack again".into()),
+            BuildError::Read { .. } | BuildError::Verify(_) => return None,
         };
         match source.raw_os_error()? {
             libc::ENOSPC | libc::EDQUOT => {
@@ -147,9 +151,12 @@ fn reusable_span(archive: &Archive, i: u32, p: &Planned) -> Option<Range<u64>> {
 }
 
 fn prepare(p: &Planned, opts: &BuildOptions) -> Result<Prepared, BuildError> {
-    let read_err = |path: &Path, source| BuildError::Read {
-        path: path.to_owned(),
-        source,
+    let read_err = |path: &Path, source: io::Error| match source.downcast::<SourceChanged>() {
+        Ok(changed) => BuildError::Changed(changed),
+        Err(source) => BuildError::Read {
+            path: path.to_owned(),
+            source,
+        },
     };
     let no_path = Path::new("<memory>");
     Ok(Prepared::Data(match &p.source {

@@ -171,11 +171,13 @@ pub fn compress_open(
     })
 }
 
+/// A file's size or content changed under the reader: something was writing it.
+#[derive(Debug, thiserror::Error)]
+#[error("{} changed while it was being packed", crate::display::path(.0))]
+pub struct SourceChanged(pub std::path::PathBuf);
+
 fn changed(path: &Path) -> io::Error {
-    io::Error::other(format!(
-        "{} changed while it was being packed; stop what writes to it and pack again",
-        crate::display::path(path)
-    ))
+    io::Error::other(SourceChanged(path.to_path_buf()))
 }
 
 fn copy_hashing(src: &mut dyn Read, dst: &mut dyn Write) -> io::Result<(u32, u64)> {
