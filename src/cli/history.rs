@@ -52,35 +52,50 @@ pub(super) struct PruneArgs {
 pub(super) fn history(a: HistoryArgs) -> anyhow::Result<()> {
     let env = existing(&a.name)?;
     let all = versions(&env);
-    println!(
-        "{:<4} {:<17} {:>10} {:>8}  CHANGES",
+    print!(
+        "{}",
+        history_table(&all, |t| crate::clock::local(t)
+            .get(..16)
+            .unwrap_or_default()
+            .to_string())
+    );
+    Ok(())
+}
+
+/// The versions as `history` prints them, `when` showing a save's time.
+fn history_table(all: &[Version], when: impl Fn(i64) -> String) -> String {
+    let mut out = format!(
+        "{:<4} {:<17} {:>10} {:>8}  CHANGES\n",
         "#", "SAVED", "SIZE", "ENTRIES"
     );
     for (k, v) in all.iter().enumerate() {
         let changes = match all.get(k + 1) {
             Some(older) => Changes::between(older, v).summary(),
-            None => format!("{} packages", v.packages.len()),
+            None => match v.packages.len() {
+                1 => "1 package".to_string(),
+                n => format!("{n} packages"),
+            },
         };
-        println!(
-            "{:<4} {:<17} {:>10} {:>8}  {changes}",
+        out.push_str(&format!(
+            "{:<4} {:<17} {:>10} {:>8}  {changes}\n",
             if v.number == 0 {
                 "now".to_string()
             } else {
                 v.number.to_string()
             },
-            crate::clock::local(v.saved).get(..16).unwrap_or_default(),
+            when(v.saved),
             progress::bytes(v.size),
             v.entries
                 .as_ref()
                 .map_or_else(|_| "broken".into(), |n| n.to_string()),
-        );
+        ));
     }
     if all.len() == 1 {
-        println!(
-            "(no snapshots: each save keeps CONDA_FUSE_SNAPSHOTS earlier versions, default 1)"
+        out.push_str(
+            "(no snapshots: each save keeps CONDA_FUSE_SNAPSHOTS earlier versions, default 1)\n",
         );
     }
-    Ok(())
+    out
 }
 
 fn pick(all: &[Version], n: usize) -> anyhow::Result<&Version> {
@@ -172,4 +187,46 @@ pub(super) fn prune(a: PruneArgs) -> anyhow::Result<()> {
         snapshots::list(&env.archive).len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(
+        number: usize,
+        packages: &[(&str, &str)],
+        entries: Result<usize, String>,
+    ) -> Version {
+        Version {
+            number,
+            path: format!("/h/archives/ml.zip.{number}").into(),
+            saved: 1_764_000_000 - number as i64 * 86_400,
+            size: (180 + number as u64) << 20,
+            entries,
+            packages: packages
+                .iter()
+                .map(|(n, v)| (n.to_string(), (v.to_string(), "0".to_string())))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn history_lists_versions_with_their_package_changes() {
+        let all = vec![
+            version(
+                0,
+                &[("numpy", "2.1"), ("python", "3.11"), ("scipy", "1.14")],
+                Ok(67084),
+            ),
+            version(1, &[("numpy", "2.0"), ("python", "3.11")], Ok(60210)),
+            version(2, &[("python", "3.11")], Err("damaged".into())),
+        ];
+        let when = |t: i64| format!("day {}", t / 86_400);
+        insta::assert_snapshot!(format!(
+            "{}\n{}",
+            history_table(&all, when),
+            history_table(&all[..1], when)
+        ));
+    }
 }

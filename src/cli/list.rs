@@ -143,11 +143,17 @@ pub(super) fn env_list(a: EnvListArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!(
-        "{:<20} {:>10} {:>8}  {:<22} UNSAVED",
+    print!("{}", table(&rows, paths.archive_dirs.len() > 1));
+    Ok(())
+}
+
+/// The table env-list prints: a header, then a line per environment with its notes.
+fn table(rows: &[Row], several_dirs: bool) -> String {
+    let mut out = format!(
+        "{:<20} {:>10} {:>8}  {:<22} UNSAVED\n",
         "NAME", "SIZE", "ENTRIES", "MOUNTED"
     );
-    for r in &rows {
+    for r in rows {
         let entries = match &r.info.entries {
             Ok(n) => n.to_string(),
             Err(_) => "broken".into(),
@@ -157,75 +163,82 @@ pub(super) fn env_list(a: EnvListArgs) -> anyhow::Result<()> {
             (Some(m), None) => m.as_str().to_string(),
             _ => "-".into(),
         };
-        let mut notes = Vec::new();
-        if let Some(w) = &r.writer_elsewhere {
-            // "rw on login2, pid 4242, since 10:02" (the date too when it is not today's).
-            let since = crate::clock::local(w.since);
-            let today = crate::clock::local(crate::clock::now().0);
-            let shown = match (since.get(..10), today.get(..10)) {
-                (Some(day), Some(now)) if day == now => since.get(11..16),
-                _ => since.get(..16),
-            }
-            .unwrap_or(&since);
-            notes.push(format!("rw on {}, pid {}, since {shown}", w.host, w.pid));
-        }
         let unsaved = if r.unsaved_changes > 0 {
             format!("{} changes", r.unsaved_changes)
         } else {
             "-".into()
         };
-        let parent = |p: &PathBuf| p.parent().unwrap_or(p).display().to_string();
-        if paths.archive_dirs.len() > 1 || !r.writable {
-            notes.push(format!(
-                "in {}{}",
-                parent(&r.info.archive),
-                if r.writable {
-                    ""
-                } else {
-                    ", read-only for you"
-                }
-            ));
-        }
-        if r.info.snapshots > 0 {
-            notes.push(format!(
-                "{} snapshot{}: +{}",
-                r.info.snapshots,
-                if r.info.snapshots == 1 { "" } else { "s" },
-                progress::bytes(r.info.snapshot_bytes)
-            ));
-        }
-        for hidden in &r.shadowed {
-            notes.push(format!("hides the one in {}", parent(hidden)));
-        }
-        if !r.info.named_layout && r.info.entries.is_ok() {
-            notes.push(format!(
-                "no {}/ folder: mount it with conda-fuse mount",
-                r.info.name
-            ));
-        }
-        if r.mounted == Some(MountState::Stale) {
-            notes.push(format!(
-                "daemon died: conda-fuse-unmount {} cleans up",
-                r.info.name
-            ));
-        }
-        if let Err(e) = &r.info.entries {
-            notes.push(e.clone());
-        }
+        let notes = notes(r, several_dirs);
         let notes = if notes.is_empty() {
             String::new()
         } else {
             format!("  ({})", notes.join("; "))
         };
-        println!(
-            "{:<20} {:>10} {:>8}  {:<22} {unsaved}{notes}",
+        out.push_str(&format!(
+            "{:<20} {:>10} {:>8}  {:<22} {unsaved}{notes}\n",
             r.info.name,
             progress::bytes(r.info.size),
             entries,
             mounted
-        );
+        ));
     }
-    Ok(())
+    out
+}
+
+/// What a row's line adds in parentheses: a writer elsewhere, where the archive is, snapshots,
+/// what it hides, and what is wrong with it.
+fn notes(r: &Row, several_dirs: bool) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(w) = &r.writer_elsewhere {
+        // "rw on login2, pid 4242, since 10:02" (the date too when it is not today's).
+        let since = crate::clock::local(w.since);
+        let today = crate::clock::local(crate::clock::now().0);
+        let shown = match (since.get(..10), today.get(..10)) {
+            (Some(day), Some(now)) if day == now => since.get(11..16),
+            _ => since.get(..16),
+        }
+        .unwrap_or(&since);
+        notes.push(format!("rw on {}, pid {}, since {shown}", w.host, w.pid));
+    }
+    let parent = |p: &PathBuf| p.parent().unwrap_or(p).display().to_string();
+    if several_dirs || !r.writable {
+        notes.push(format!(
+            "in {}{}",
+            parent(&r.info.archive),
+            if r.writable {
+                ""
+            } else {
+                ", read-only for you"
+            }
+        ));
+    }
+    if r.info.snapshots > 0 {
+        notes.push(format!(
+            "{} snapshot{}: +{}",
+            r.info.snapshots,
+            if r.info.snapshots == 1 { "" } else { "s" },
+            progress::bytes(r.info.snapshot_bytes)
+        ));
+    }
+    for hidden in &r.shadowed {
+        notes.push(format!("hides the one in {}", parent(hidden)));
+    }
+    if !r.info.named_layout && r.info.entries.is_ok() {
+        notes.push(format!(
+            "no {}/ folder: mount it with conda-fuse mount",
+            r.info.name
+        ));
+    }
+    if r.mounted == Some(MountState::Stale) {
+        notes.push(format!(
+            "daemon died: conda-fuse-unmount {} cleans up",
+            r.info.name
+        ));
+    }
+    if let Err(e) = &r.info.entries {
+        notes.push(e.clone());
+    }
+    notes
 }
 
 pub(super) fn paths() -> anyhow::Result<()> {
@@ -290,4 +303,55 @@ pub(super) fn paths() -> anyhow::Result<()> {
         println!("{what:<13} {value}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, dir: &str) -> Row {
+        Row {
+            info: list::EnvInfo {
+                name: name.into(),
+                archive: PathBuf::from(format!("{dir}/{name}.zip")),
+                size: 187 << 20,
+                snapshots: 0,
+                snapshot_bytes: 0,
+                entries: Ok(67084),
+                named_layout: true,
+            },
+            mountpoint: PathBuf::from(format!("/h/miniconda_fuse/envs/{name}")),
+            mounted: None,
+            pid: None,
+            unsaved_changes: 0,
+            writer_elsewhere: None,
+            writable: true,
+            shadowed: Vec::new(),
+        }
+    }
+
+    /// The table as users see it, every kind of note included (the writer-elsewhere note shows
+    /// local time, so it is left to tests/cluster.rs).
+    #[test]
+    fn env_list_table() {
+        let dir = "/h/miniconda_fuse/archives";
+        let mut rows = vec![row("ml", dir), row("data", dir), row("old", dir)];
+        rows.push(row("lab-tools", "/proj/lab/envs"));
+        rows.push(row("broken", dir));
+        rows[0].mounted = Some(MountState::Writable);
+        rows[0].pid = Some(4242);
+        rows[0].unsaved_changes = 17;
+        rows[0].info.snapshots = 2;
+        rows[0].info.snapshot_bytes = 370 << 20;
+        rows[0].shadowed = vec![PathBuf::from("/proj/lab/envs/ml.zip")];
+        rows[1].mounted = Some(MountState::ReadOnly);
+        rows[1].pid = Some(4343);
+        rows[2].mounted = Some(MountState::Stale);
+        rows[2].info.named_layout = false;
+        rows[3].writable = false;
+        rows[4].info.entries = Err("not a zip archive: no end of central directory".into());
+        rows[4].info.size = 12;
+        insta::assert_snapshot!(table(&rows, false));
+        insta::assert_snapshot!("env_list_table_several_dirs", table(&rows[..1], true));
+    }
 }

@@ -211,41 +211,91 @@ pub(super) fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&s)?);
         return Ok(());
     }
-    println!("mount point:   {}", s.mountpoint);
-    println!("archive:       {}", s.archive);
-    println!(
+    print!("{}", status_text(&s, &crate::clock::local(s.since as i64)));
+    Ok(())
+}
+
+/// What `status` prints for a mount, `since` being its start in local time.
+fn status_text(s: &crate::daemon::control::Status, since: &str) -> String {
+    let mut lines = Vec::new();
+    lines.push(format!("mount point:   {}", s.mountpoint));
+    lines.push(format!("archive:       {}", s.archive));
+    lines.push(format!(
         "mode:          {}",
         if s.read_only { "read-only" } else { "writable" }
-    );
-    println!(
-        "daemon pid:    {} (since {})",
-        s.pid,
-        crate::clock::local(s.since as i64)
-    );
-    println!("entries:       {}", s.entries);
+    ));
+    lines.push(format!("daemon pid:    {} (since {})", s.pid, since));
+    lines.push(format!("entries:       {}", s.entries));
     if let Some(upper) = &s.upper_dir {
-        println!(
+        lines.push(format!(
             "unsaved:       {} changes, {} files, {} (in {upper})",
             s.unsaved_changes,
             s.unsaved_files,
             progress::bytes(s.unsaved_bytes)
-        );
+        ));
     }
-    println!(
+    lines.push(format!(
         "cache:         {} in memory, {} on disk",
         progress::bytes(s.cache_memory_bytes),
         progress::bytes(s.cache_spill_bytes)
-    );
+    ));
     if s.prefetched_parts > 0 {
-        println!(
+        lines.push(format!(
             "prefetched:    {} parts, {} (the start-up profile)",
             s.prefetched_parts,
             progress::bytes(s.prefetched_bytes)
-        );
+        ));
     }
-    println!("memory (RSS):  {}", progress::bytes(s.resident_bytes));
+    lines.push(format!(
+        "memory (RSS):  {}",
+        progress::bytes(s.resident_bytes)
+    ));
     if s.read_errors > 0 {
-        println!("read errors:   {} (see the daemon log)", s.read_errors);
+        lines.push(format!(
+            "read errors:   {} (see the daemon log)",
+            s.read_errors
+        ));
     }
-    Ok(())
+    lines.push(String::new());
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::control::Status;
+
+    #[test]
+    fn status_of_a_writable_and_a_read_only_mount() {
+        let writable = Status {
+            pid: 4242,
+            archive: "/h/miniconda_fuse/archives/ml.zip".into(),
+            mountpoint: "/h/miniconda_fuse/envs/ml".into(),
+            read_only: false,
+            entries: 67084,
+            cache_memory_bytes: 48 << 20,
+            cache_spill_bytes: 0,
+            read_errors: 2,
+            prefetched_parts: 83,
+            prefetched_bytes: 21 << 20,
+            resident_bytes: 96 << 20,
+            upper_dir: Some("/h/.local/state/conda-fuse/upper/ml.zip-0123456789abcdef".into()),
+            unsaved_changes: 17,
+            unsaved_files: 3,
+            unsaved_bytes: 5 << 20,
+            ..Status::default()
+        };
+        let read_only = Status {
+            read_only: true,
+            upper_dir: None,
+            read_errors: 0,
+            prefetched_parts: 0,
+            ..writable.clone()
+        };
+        insta::assert_snapshot!(format!(
+            "{}\n{}",
+            status_text(&writable, "2026-12-02 10:02:03"),
+            status_text(&read_only, "2026-12-02 10:02:03")
+        ));
+    }
 }
