@@ -222,6 +222,53 @@ fn filesystem_faults() {
     insta::assert_snapshot!(lines.join("\n"));
 }
 
+/// A lock another mount holds: who, since when (local time, replaced here), how long its
+/// heartbeat has been silent, and what to do.
+#[test]
+fn lock_held_messages() {
+    use conda_fuse::node::Node;
+    use conda_fuse::overlay::lock::holder::{Holder, now_ms};
+    let since = 1_764_669_723;
+    let elsewhere = Holder {
+        node: Node {
+            host: "node17".into(),
+            boot_id: "b".into(),
+        },
+        pid: 4242,
+        user: "me".into(),
+        since,
+        mountpoint: p("/h/miniconda_fuse/envs/ml"),
+        heartbeat_ms: now_ms() - 12_000,
+        period_ms: 5_000,
+        beats: 3,
+    };
+    let here = Holder {
+        node: Node::this(),
+        period_ms: 0,
+        ..elsewhere.clone()
+    };
+    let shown = shown(
+        [elsewhere, here]
+            .map(|holder| {
+                LockError::Held {
+                    archive: p("/h/envs/ml.zip"),
+                    holder: Box::new(holder),
+                }
+                .into()
+            })
+            .into(),
+    );
+    let this_host = format!(" on {} ", Node::this().host);
+    let mut shown = shown
+        .replace(&conda_fuse::clock::local(since), "<local time>")
+        .replace(&this_host, " on <this host> ");
+    // Rendered a moment after the holder was made: a slow machine may see a later second.
+    for late in 13..60 {
+        shown = shown.replace(&format!("heartbeat {late}s ago"), "heartbeat 12s ago");
+    }
+    insta::assert_snapshot!(shown);
+}
+
 #[test]
 fn the_outer_hint_replaces_the_inner_one_and_context_keeps_the_chain() {
     let inner = anyhow::Error::from(EnvError::BadName("x y".into())).context("reading the request");
