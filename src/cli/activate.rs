@@ -3,7 +3,6 @@
 //! without conda's shell function: conda's own `shell.SHELL` output if there is a conda, else the
 //! variables and activate.d scripts of `shell::activation`.
 
-use crate::shell::ENV_VALUE_NAME as ENV;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -14,6 +13,7 @@ use super::envs::{Want, mount_env_with};
 use super::report::error_with_hint;
 use crate::conda;
 use crate::envs::Paths;
+use crate::shell::ENV_VALUE_NAME as ENV;
 use crate::shell::{self, Shell, activation};
 
 #[derive(Args)]

@@ -2,7 +2,6 @@
 //! `envs::create` and `envs::remove`), and mounting an environment at its place (shared by
 //! activate, install, remove and run).
 
-use crate::shell::ENV_VALUE_NAME as ENV;
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -19,6 +18,7 @@ use crate::envs::remove::{self, Doomed};
 use crate::envs::{Env, Paths, list};
 use crate::overlay::OverlayError;
 use crate::overlay::lock::{self, LockError};
+use crate::shell::ENV_VALUE_NAME as ENV;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Want {
@@ -334,11 +334,13 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
         ));
     }
     if !env.prefix.join("conda-meta").is_dir() {
-        bail!(
-            "conda exited successfully but made no environment at {} (was the question answered \
-             'no'?); nothing was kept",
-            env.prefix.display()
-        );
+        return Err(error_with_hint(
+            format!(
+                "conda exited successfully but made no environment at {}; nothing was kept",
+                env.prefix.display()
+            ),
+            "answer conda's question with yes, or pass -y",
+        ));
     }
     match unmount_env(&env, false)? {
         Unmounted::Clean { .. } => {}

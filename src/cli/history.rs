@@ -1,6 +1,5 @@
 //! `history`, `diff`, `rollback` and `prune`: an environment's earlier versions, kept by saves.
 
-use crate::shell::ENV_VALUE_NAME as ENV;
 use anyhow::Context;
 use clap::Args;
 
@@ -11,6 +10,7 @@ use crate::commit::snapshots;
 use crate::envs::Paths;
 use crate::envs::history::{Changes, Version, versions};
 use crate::overlay::{self, lock::WriterLock};
+use crate::shell::ENV_VALUE_NAME as ENV;
 
 #[derive(Args)]
 pub(super) struct HistoryArgs {

@@ -1,18 +1,18 @@
 //! `kernel install|list|remove NAME`: Jupyter kernels from archived environments, and the hidden
 //! `kernel launch NAME CONNECTION_FILE` their kernelspecs run (a read-only `run` of ipykernel).
 
-use crate::shell::ENV_VALUE_NAME as ENV;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::report::error_with_hint;
 use super::run::{RunArgs, run};
 use crate::envs::Env;
 use crate::envs::kernels::{self, KernelSpec};
+use crate::shell::ENV_VALUE_NAME as ENV;
 
 #[derive(Args)]
 pub(super) struct KernelArgs {
@@ -121,10 +121,13 @@ pub(super) fn kernel(a: KernelArgs) -> anyhow::Result<ExitCode> {
             crate::envs::validate_name(&name)?;
             let dir = kernels::spec_dir(&place.kernels(), &name);
             if !dir.join("kernel.json").is_file() {
-                bail!(
-                    "there is no conda-fuse kernel for '{name}' in {} (conda-fuse kernel list)",
-                    place.kernels().display()
-                );
+                return Err(error_with_hint(
+                    format!(
+                        "there is no conda-fuse kernel for '{name}' in {}",
+                        place.kernels().display()
+                    ),
+                    "see conda-fuse kernel list",
+                ));
             }
             std::fs::remove_dir_all(&dir)
                 .with_context(|| format!("cannot remove {}", dir.display()))?;

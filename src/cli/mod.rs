@@ -15,7 +15,6 @@ mod progress;
 pub mod report;
 mod run;
 
-use crate::shell::ENV_VALUE_NAME as ENV;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +23,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use report::WithHint;
 
 use crate::archive::CacheLimits;
+use crate::shell::ENV_VALUE_NAME as ENV;
 use crate::shell::Shell;
 
 const EXAMPLES: &str = "\

@@ -3,7 +3,6 @@
 //! lingers `runs::linger()` for the next job, then goes), CMD runs with the environment activated,
 //! and its exit code is returned.
 
-use crate::shell::ENV_VALUE_NAME as ENV;
 use std::ffi::OsString;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
@@ -16,6 +15,7 @@ use super::envs::{Want, mount_env, unmount_env};
 use crate::daemon;
 use crate::envs::runs::{self, Decision, Runs};
 use crate::envs::{Env, Paths};
+use crate::shell::ENV_VALUE_NAME as ENV;
 use crate::shell::{Shell, activation, quote};
 
 #[derive(Args)]
@@ -196,12 +196,13 @@ pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let paths = Paths::from_env()?;
     let env = paths.env_version(&a.name)?;
     if a.write && a.name.contains('@') {
-        anyhow::bail!(
-            "{} is a snapshot: it runs read-only (to change the environment, roll back to it: \
-             conda-fuse rollback {} --to N)",
-            a.name,
-            env.name
-        );
+        return Err(super::report::error_with_hint(
+            format!("{} is a snapshot: it runs read-only", a.name),
+            format!(
+                "to change the environment, roll back to it: conda-fuse rollback {} --to N",
+                env.name
+            ),
+        ));
     }
     let runs = Runs::of(&env);
     let me = std::process::id();
