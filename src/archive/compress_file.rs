@@ -81,23 +81,12 @@ pub fn compress_open(
         let n = batch.min(count - first);
         let _permit = budget::COMPRESSION.take(n * per_segment);
         let mut buf = vec![0u8; (n * seg).min(size - first * seg) as usize];
-        let mut kinds = Vec::with_capacity(n as usize);
-        for k in 0..n {
-            let start = (first + k) * seg;
-            let len = seg.min(size - start) as usize;
-            let hole = next_data(file, start)?.is_none_or(|d| d >= start + len as u64);
-            if hole {
-                holes += len as u64;
-            } else {
-                let at = (k * seg) as usize;
-                file.read_exact_at(&mut buf[at..at + len], start)
-                    .map_err(|e| match e.kind() {
-                        io::ErrorKind::UnexpectedEof => changed(shown),
-                        _ => e,
-                    })?;
-            }
-            kinds.push((hole, len));
-        }
+        let kinds = read_segments(file, shown, first * seg, seg, &mut buf)?;
+        holes += kinds
+            .iter()
+            .filter(|(hole, _)| *hole)
+            .map(|(_, len)| *len as u64)
+            .sum::<u64>();
         let segments: Vec<Segment<'_>> = kinds
             .iter()
             .enumerate()
@@ -130,27 +119,8 @@ pub fn compress_open(
     drop(out);
     let crc32 = hasher.finalize();
     if c != Compression::Store && written >= size {
-        // Incompressible: store it, re-reading the file and checking that it did not change.
         drop(spill);
-        let spill = tempfile::tempfile_in(spill_dir)?;
-        let mut w = BufWriter::with_capacity(1 << 20, &spill);
-        let (crc, n) = copy_hashing(&mut At { file, pos: 0 }, &mut w)?;
-        w.flush()?;
-        drop(w);
-        if (crc, n) != (crc32, size) {
-            return Err(changed(shown));
-        }
-        return Ok(Compressed {
-            method: format::METHOD_STORED,
-            crc32,
-            uncompressed_size: n,
-            payload: Payload::Spill {
-                file: spill,
-                len: n,
-            },
-            seek: None,
-            holes: 0,
-        });
+        return store_instead(file, shown, spill_dir, (crc32, size));
     }
     let seek = (c != Compression::Store && table.len() > 1 && has_seek_table(size, seg)).then_some(
         SeekTable {
@@ -168,6 +138,60 @@ pub fn compress_open(
         },
         seek,
         holes,
+    })
+}
+
+/// Reads the segments of `file` from `start` into `buf` (`seg` bytes each, the last maybe
+/// shorter), leaving holes unread. Returns each segment's (is a hole, length).
+fn read_segments(
+    file: &File,
+    shown: &Path,
+    start: u64,
+    seg: u64,
+    buf: &mut [u8],
+) -> io::Result<Vec<(bool, usize)>> {
+    let mut kinds = Vec::new();
+    for (k, chunk) in buf.chunks_mut(seg as usize).enumerate() {
+        let at = start + k as u64 * seg;
+        let len = chunk.len();
+        let hole = next_data(file, at)?.is_none_or(|d| d >= at + len as u64);
+        if !hole {
+            file.read_exact_at(chunk, at).map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => changed(shown),
+                _ => e,
+            })?;
+        }
+        kinds.push((hole, len));
+    }
+    Ok(kinds)
+}
+
+/// An incompressible file, stored instead: read again, and checked against what the first pass
+/// saw (its CRC and size), so a file that changed meanwhile is refused.
+fn store_instead(
+    file: &File,
+    shown: &Path,
+    spill_dir: &Path,
+    (crc32, size): (u32, u64),
+) -> io::Result<Compressed> {
+    let spill = tempfile::tempfile_in(spill_dir)?;
+    let mut w = BufWriter::with_capacity(1 << 20, &spill);
+    let (crc, n) = copy_hashing(&mut At { file, pos: 0 }, &mut w)?;
+    w.flush()?;
+    drop(w);
+    if (crc, n) != (crc32, size) {
+        return Err(changed(shown));
+    }
+    Ok(Compressed {
+        method: format::METHOD_STORED,
+        crc32,
+        uncompressed_size: n,
+        payload: Payload::Spill {
+            file: spill,
+            len: n,
+        },
+        seek: None,
+        holes: 0,
     })
 }
 

@@ -98,32 +98,14 @@ pub fn plan_directory(
         }
         name.extend_from_slice(rel.as_os_str().as_bytes());
         let meta = build::meta_from_fs(&md);
-        let ft = md.file_type();
-        let (name, source) = if ft.is_dir() {
-            (build::dir_name(name), Source::Dir)
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(path).map_err(|source| PlanError::Walk {
-                path: path.to_owned(),
-                source,
-            })?;
-            let target = target.as_os_str().as_bytes().to_vec();
-            plan.bytes += target.len() as u64;
-            (name, Source::Symlink(target))
-        } else if ft.is_file() {
-            plan.bytes += md.len();
-            (
-                name,
-                Source::File {
-                    path: path.to_owned(),
-                    size: md.len(),
-                },
-            )
-        } else {
-            // FIFOs, sockets and devices: entries of their kind, without data.
-            (name, Source::Bytes(Vec::new()))
+        let (name, source) = entry_source(path, &md, name)?;
+        plan.bytes += match &source {
+            Source::Symlink(target) => target.len() as u64,
+            Source::File { size, .. } => *size,
+            _ => 0,
         };
         debug_assert!(meta.kind == Kind::Dir || !matches!(source, Source::Dir));
-        let link_group = (!ft.is_dir() && md.nlink() > 1).then(|| {
+        let link_group = (!md.is_dir() && md.nlink() > 1).then(|| {
             let next = groups.len() as u64 + 1;
             *groups.entry((md.dev(), md.ino())).or_insert(next)
         });
@@ -135,4 +117,35 @@ pub fn plan_directory(
         });
     }
     Ok(plan)
+}
+
+/// The entry name and where its data comes from, by the file's type: a directory (its name ends
+/// in `/`), a symlink (its target), a regular file (read at build time), or a FIFO, socket or
+/// device (an entry of its kind, without data).
+fn entry_source(
+    path: &Path,
+    md: &std::fs::Metadata,
+    name: Vec<u8>,
+) -> Result<(Vec<u8>, Source), PlanError> {
+    let ft = md.file_type();
+    Ok(if ft.is_dir() {
+        (build::dir_name(name), Source::Dir)
+    } else if ft.is_symlink() {
+        let target = std::fs::read_link(path).map_err(|source| PlanError::Walk {
+            path: path.to_owned(),
+            source,
+        })?;
+        (
+            name,
+            Source::Symlink(target.as_os_str().as_bytes().to_vec()),
+        )
+    } else if ft.is_file() {
+        let file = Source::File {
+            path: path.to_owned(),
+            size: md.len(),
+        };
+        (name, file)
+    } else {
+        (name, Source::Bytes(Vec::new()))
+    })
 }

@@ -9,6 +9,7 @@ use anyhow::bail;
 use super::progress;
 use crate::daemon::{self, Probe, mountpoint, runtime::MountRecord};
 use crate::envs::Paths;
+use crate::node::{FsKind, fs_kind};
 use crate::overlay::lock;
 use crate::shell::Shell;
 
@@ -264,26 +265,36 @@ fn check_archives(r: &mut Report, paths: &Paths) {
 /// node mounts an env, recovers another's unsaved changes), the runtime directory is meant to be
 /// this node's, and the mount root must be the same path on every node (the prefix is baked into
 /// the env's files).
-fn check_cluster(r: &mut Report, paths: &Paths) {
-    use crate::node::{FsKind, fs_kind};
-    let name = |k: Option<FsKind>| match k {
+fn fs_name(k: Option<FsKind>) -> &'static str {
+    match k {
         Some(FsKind::Shared { name, .. }) => name,
         _ => "a node-local filesystem",
-    };
-    let shared = |k: Option<FsKind>| matches!(k, Some(FsKind::Shared { .. }));
+    }
+}
+
+fn shared(k: Option<FsKind>) -> bool {
+    matches!(k, Some(FsKind::Shared { .. }))
+}
+
+/// Where things live, against what a cluster needs: archives and mount root alike on every
+/// node, runtime state node-local, unsaved changes where another node can recover them.
+fn check_cluster(r: &mut Report, paths: &Paths) {
     let archives = fs_kind(paths.archives());
+    check_prefix_paths(r, paths, archives);
+    check_node_state(r, paths, archives);
+}
+
+fn check_prefix_paths(r: &mut Report, paths: &Paths, archives: Option<FsKind>) {
     let mounts = fs_kind(&paths.mounts);
-    let runtime = fs_kind(&paths.runtime);
-    let state = fs_kind(&paths.upper);
     match (shared(archives), shared(mounts)) {
         (true, false) => r.say(
             Level::Warn,
             format!(
                 "archives are on {} (other nodes see them) but the mount root {} is on {}: an \
                  env's prefix is baked into its files, so every node must mount it at this same path",
-                name(archives),
+                fs_name(archives),
                 paths.mounts.display(),
-                name(mounts)
+                fs_name(mounts)
             ),
             Some(format!(
                 "fine if {} exists alike on every node; else set CONDA_FUSE_MOUNT_ROOT to a path \
@@ -296,9 +307,9 @@ fn check_cluster(r: &mut Report, paths: &Paths) {
             format!(
                 "the mount root is on {} but the archives {} are on {}: other nodes see the mount \
                  points but cannot mount these envs",
-                name(mounts),
+                fs_name(mounts),
                 paths.archives().display(),
-                name(archives)
+                fs_name(archives)
             ),
             Some("keep archives where every node sees them (CONDA_FUSE_ARCHIVE_PATH)".into()),
         ),
@@ -307,11 +318,16 @@ fn check_cluster(r: &mut Report, paths: &Paths) {
             format!(
                 "archives and mount root are both on {} (prefixes are the same path wherever \
                  they are mounted)",
-                name(archives)
+                fs_name(archives)
             ),
             None,
         ),
     }
+}
+
+fn check_node_state(r: &mut Report, paths: &Paths, archives: Option<FsKind>) {
+    let runtime = fs_kind(&paths.runtime);
+    let state = fs_kind(&paths.upper);
     if shared(runtime) {
         r.say(
             Level::Warn,
@@ -319,7 +335,7 @@ fn check_cluster(r: &mut Report, paths: &Paths) {
                 "the runtime directory {} is on {}; it holds this node's mount records and \
                  sockets, which mean nothing on other nodes",
                 paths.runtime.display(),
-                name(runtime)
+                fs_name(runtime)
             ),
             Some(
                 "set CONDA_FUSE_RUNTIME_DIR to a node-local directory (/tmp/conda-fuse-$UID)"

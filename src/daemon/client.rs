@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::control::{self, Reply, Request, SaveSummary, Status};
 use super::runtime::MountRecord;
 use super::{DaemonError, mountpoint};
+use crate::mountinfo::MountInfo;
 use crate::process::PidFd;
 
 /// What `unmount` found and did.
@@ -70,24 +71,7 @@ pub fn unmount(
         _ => {}
     }
     let Some(record) = record.filter(|r| r.daemon_alive()) else {
-        if let Some(m) = mounted {
-            // Only a mount whose daemon is provably gone may be detached without it: any other
-            // is served by a daemon this state directory does not know, which must save first.
-            if !mountpoint::is_stale(&canonical) {
-                return Err(DaemonError::Unrecorded {
-                    path: canonical,
-                    archive: m.archive().to_string(),
-                    owner: m.owner(),
-                    runtime_dir: super::runtime::runtime_dir(),
-                });
-            }
-            mountpoint::detach(&canonical, true).map_err(super::io_err(format!(
-                "cannot detach the stale mount {}",
-                canonical.display()
-            )))?;
-        }
-        MountRecord::remove(&canonical);
-        return Ok(Unmounted::Stale);
+        return clean_up_stale(canonical, mounted);
     };
     let pidfd = PidFd::open(record.pid);
     let (reply, _conn) = control::call(
@@ -99,18 +83,9 @@ pub fn unmount(
     let saved = match reply {
         Reply::Unmounted { saved } => saved,
         Reply::Busy { processes } => {
-            let users = if processes.is_empty() {
-                "some process still uses it".to_string()
-            } else {
-                processes
-                    .iter()
-                    .map(|(p, c)| format!("{} (pid {p})", crate::display::escape(c.as_bytes())))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             return Err(DaemonError::Busy {
                 path: canonical,
-                users,
+                users: users_of(&processes),
             });
         }
         Reply::Error { error } => {
@@ -133,6 +108,42 @@ pub fn unmount(
         pid: record.pid,
         saved,
     })
+}
+
+/// A mount without a live daemon of ours: detached if its daemon is provably gone, refused if
+/// a daemon this runtime directory does not know serves it (that one must save first).
+fn clean_up_stale(
+    canonical: PathBuf,
+    mounted: Option<MountInfo>,
+) -> Result<Unmounted, DaemonError> {
+    if let Some(m) = mounted {
+        if !mountpoint::is_stale(&canonical) {
+            return Err(DaemonError::Unrecorded {
+                path: canonical,
+                archive: m.archive().to_string(),
+                owner: m.owner(),
+                runtime_dir: super::runtime::runtime_dir(),
+            });
+        }
+        mountpoint::detach(&canonical, true).map_err(super::io_err(format!(
+            "cannot detach the stale mount {}",
+            canonical.display()
+        )))?;
+    }
+    MountRecord::remove(&canonical);
+    Ok(Unmounted::Stale)
+}
+
+/// "python (pid 4242), jupyter (pid 4343)": the processes that keep a mount busy.
+fn users_of(processes: &[(u32, String)]) -> String {
+    if processes.is_empty() {
+        return "some process still uses it".to_string();
+    }
+    processes
+        .iter()
+        .map(|(p, c)| format!("{} (pid {p})", crate::display::escape(c.as_bytes())))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Saves the changes of the writable mount at `path` into its archive; it stays mounted.

@@ -225,21 +225,7 @@ impl WriterLock {
             archive: archive.to_owned(),
             holder: Box::new(holder),
         };
-        let (held, flocked) = if use_flock {
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(f) => (Held::Flock(f), true),
-                // A live process holds it: on this node, or through a lock the cluster shares.
-                Err((f, nix::errno::Errno::EWOULDBLOCK)) => {
-                    return Err(held_by(match holder::read(&f) {
-                        Read::Holder(h) => h,
-                        _ => unknown_holder(),
-                    }));
-                }
-                Err((f, _unsupported)) => (Held::Record(f), false),
-            }
-        } else {
-            (Held::Record(file), false)
-        };
+        let (held, flocked) = Self::flock(file, use_flock).map_err(|h| held_by(*h))?;
         let verdict = holder::judge(
             holder::read(held.file()),
             &Node::this(),
@@ -264,10 +250,10 @@ impl WriterLock {
         holder::write(held.file(), &me).map_err(io_err)?;
         let fs = crate::node::fs_kind(&path);
         if !flocked || matches!(fs, Some(FsKind::Shared { .. })) {
+            // Where flock alone does not decide, the record does: whoever wrote last holds it.
             std::thread::sleep(SETTLE);
             match read_fresh(&path).map_err(io_err)? {
                 Read::Holder(h) if h.same_process(&me) => {}
-                // Another node wrote after us: it holds the lock.
                 Read::Holder(h) => return Err(held_by(h)),
                 _ => return Err(held_by(unknown_holder())),
             }
@@ -295,6 +281,23 @@ impl WriterLock {
             took_over,
             node_local_flock,
         })
+    }
+
+    /// Takes the lock file's flock when `use_flock` and the filesystem supports it; returns the
+    /// file and whether it is flocked, or the holder when a live process has it (on this node,
+    /// or through a lock the cluster shares).
+    fn flock(file: std::fs::File, use_flock: bool) -> Result<(Held, bool), Box<Holder>> {
+        if !use_flock {
+            return Ok((Held::Record(file), false));
+        }
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(f) => Ok((Held::Flock(f), true)),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) => Err(Box::new(match holder::read(&f) {
+                Read::Holder(h) => h,
+                _ => unknown_holder(),
+            })),
+            Err((f, _unsupported)) => Ok((Held::Record(f), false)),
+        }
     }
 
     pub fn path(&self) -> &Path {
