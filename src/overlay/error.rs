@@ -83,9 +83,3 @@ impl From<Errno> for OpError {
         OpError::Answer(e)
     }
 }
-
-impl PartialEq<Errno> for OpError {
-    fn eq(&self, other: &Errno) -> bool {
-        self.errno() == *other
-    }
-}
