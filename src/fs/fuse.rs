@@ -38,9 +38,7 @@ impl FuseAdapter {
     pub fn new(fs: Arc<Filesystem>) -> Self {
         FuseAdapter { fs }
     }
-}
 
-impl FuseAdapter {
     /// The one place a failed request is answered. Faults (a damaged archive entry, a failing
     /// upper disk) are logged with the operation and the node, and damaged entries counted for
     /// `status`, whichever request ran into them; answers (ENOENT, EEXIST, ...) are not logged.
