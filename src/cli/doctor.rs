@@ -10,7 +10,6 @@ use super::progress;
 use crate::daemon::{self, Probe, mountpoint, runtime::MountRecord};
 use crate::envs::Paths;
 use crate::node::{FsKind, fs_kind};
-use crate::overlay::lock;
 use crate::shell::Shell;
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
@@ -218,7 +217,7 @@ fn check_archives(r: &mut Report, paths: &Paths) {
     let mut clean = true;
     for name in paths.names() {
         let Ok(env) = paths.env(&name) else { continue };
-        if let Some((h, Some(why))) = lock::inspect(&env.archive) {
+        if let Some((h, Some(why))) = env.writer() {
             clean = false;
             r.say(
                 Level::Warn,

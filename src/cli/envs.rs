@@ -17,7 +17,7 @@ use crate::envs::create::Creation;
 use crate::envs::remove::{self, Doomed};
 use crate::envs::{Env, Paths, list};
 use crate::overlay::OverlayError;
-use crate::overlay::lock::{self, LockError};
+use crate::overlay::lock::LockError;
 use crate::shell::ENV_VALUE_NAME as ENV;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -460,7 +460,7 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     }
     // A writer elsewhere (another node, or a mount this node does not know) works in the upper
     // layer and lock this would delete; --force is for this node's mount only.
-    if let Some((holder, None)) = lock::inspect(&env.archive)
+    if let Some((holder, None)) = env.writer()
         && !matches!(daemon::probe(&env.mountpoint), Probe::Live(r) if !r.read_only)
     {
         return Err(error_with_hint(

@@ -98,7 +98,7 @@ fn row(paths: &Paths, info: list::EnvInfo) -> Row {
     };
     let unsaved = live_unsaved
         .unwrap_or_else(|| overlay::unsaved_on_disk(&paths.upper, &archive).unwrap_or(0) as u64);
-    let writer_elsewhere = match overlay::lock::inspect(&archive) {
+    let writer_elsewhere = match env.writer() {
         Some((h, None)) if !h.node.is_this() => Some(Elsewhere {
             host: h.node.host,
             pid: h.pid,

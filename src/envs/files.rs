@@ -51,6 +51,17 @@ impl Env {
     pub fn files(&self, paths: &Paths) -> EnvFiles {
         EnvFiles::of(paths, &self.archive, &self.mountpoint)
     }
+
+    /// Who holds the environment's writer lock (a writable mount, on any node), and why it
+    /// looks stale if it does; None when nobody does. Daemons lock the archive's resolved path,
+    /// so that is where this looks.
+    pub fn writer(&self) -> Option<(lock::Holder, Option<lock::Staleness>)> {
+        let resolved = self
+            .archive
+            .canonicalize()
+            .unwrap_or_else(|_| self.archive.clone());
+        lock::inspect(&resolved)
+    }
 }
 
 #[cfg(test)]
