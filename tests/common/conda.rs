@@ -94,7 +94,8 @@ pub fn channel() -> &'static Path {
             .unwrap();
         assert!(
             out.status.success(),
-            "make_channel.py failed:\n{}{}",
+            "make_channel.py failed ({}):\n{}{}",
+            out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
