@@ -1293,12 +1293,12 @@ fi
 # The words between `conda-fuse` and the one being completed name the command; where that command
 # takes an environment name first (clap's tree says which), the names are offered.
 __conda_fuse_complete_cli() {
-    local cur=${COMP_WORDS[COMP_CWORD]} command= i
+    local cur=${COMP_WORDS[COMP_CWORD]} typed= i
     for ((i = 1; i < COMP_CWORD; i++)); do
-        command+="${command:+ }${COMP_WORDS[i]}"
+        typed+="${typed:+ }${COMP_WORDS[i]}"
     done
     if [[ $cur != -* ]]; then
-        case $command in
+        case $typed in
             'commit'|'unmount'|'status'|'activate'|'install'|'remove'|'rm'|'history'|'diff'|'rollback'|'kernel install'|'kernel remove'|'prune'|'run')
                 COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "$cur"))
                 return 0 ;;

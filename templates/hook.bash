@@ -23,12 +23,12 @@ complete -F __conda_fuse_complete_function{% for f in functions %} {{ f.function
 # The words between `conda-fuse` and the one being completed name the command; where that command
 # takes an environment name first (clap's tree says which), the names are offered.
 __conda_fuse_complete_cli() {
-    local cur=${COMP_WORDS[COMP_CWORD]} command= i
+    local cur=${COMP_WORDS[COMP_CWORD]} typed= i
     for ((i = 1; i < COMP_CWORD; i++)); do
-        command+="${command:+ }${COMP_WORDS[i]}"
+        typed+="${typed:+ }${COMP_WORDS[i]}"
     done
     if [[ $cur != -* ]]; then
-        case $command in
+        case $typed in
             {{ env_patterns }})
                 COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "$cur"))
                 return 0 ;;

@@ -72,10 +72,7 @@ struct Elsewhere {
 
 fn row(paths: &Paths, info: list::EnvInfo) -> Row {
     let env = paths.env(&info.name).expect("listed names are valid");
-    let archive = info
-        .archive
-        .canonicalize()
-        .unwrap_or_else(|_| info.archive.clone());
+    let archive = env.resolved_archive();
     let (mounted, pid, live_unsaved) = match daemon::probe(&env.mountpoint) {
         Probe::Live(r) if r.archive == archive => {
             let unsaved = if r.read_only {

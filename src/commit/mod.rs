@@ -42,8 +42,8 @@ impl crate::hint::Hint for SaveError {
         match self {
             SaveError::Build(e) => e.hint(),
             SaveError::TakenOver(_) => Some("unmount it".into()),
-            SaveError::Prepare(e) | SaveError::Journal(e) => e.hint(),
-            SaveError::ReadOnly => None,
+            // The OpError they wrap has the hint, and the chain reaches it.
+            SaveError::ReadOnly | SaveError::Prepare(_) | SaveError::Journal(_) => None,
         }
     }
 }

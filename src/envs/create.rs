@@ -42,7 +42,8 @@ impl crate::hint::Hint for CreateError {
             ),
             CreateError::Temporary { .. } => None,
             CreateError::Busy { .. } => Some("wait for it, or stop it".into()),
-            CreateError::Build { source, .. } => source.hint(),
+            // Their sources carry the hints (a transparent variant is skipped by the chain).
+            CreateError::Build { .. } => None,
             CreateError::Daemon(e) => e.hint(),
             CreateError::Rename { from, to, source } => {
                 Some(if source.kind() == io::ErrorKind::AlreadyExists {
@@ -111,11 +112,6 @@ impl<'a> Creation<'a> {
         req.snapshots = 0;
         daemon::mount(&req, &mut |_| {})?;
         Ok(creation)
-    }
-
-    /// The archive being filled.
-    pub fn archive(&self) -> &Path {
-        &self.temporary.archive
     }
 
     /// Renames the saved (and unmounted) temporary archive to the environment's name. If that

@@ -27,13 +27,10 @@ impl EnvFiles {
     /// `mountpoint`. The upper layer is keyed by the archive's resolved path, as the daemon
     /// keys it.
     pub fn of(paths: &Paths, archive: &Path, mountpoint: &Path) -> EnvFiles {
-        let resolved = archive
-            .canonicalize()
-            .unwrap_or_else(|_| archive.to_path_buf());
         EnvFiles {
             archive: archive.to_path_buf(),
             lock: lock::lock_path(archive),
-            upper: upper::dir_for(&paths.upper, &resolved),
+            upper: upper::dir_for(&paths.upper, &resolved(archive)),
             snapshots: snapshots::dir_of(archive),
             mountpoint: mountpoint.to_path_buf(),
         }
@@ -56,12 +53,18 @@ impl Env {
     /// looks stale if it does; None when nobody does. Daemons lock the archive's resolved path,
     /// so that is where this looks.
     pub fn writer(&self) -> Option<(lock::Holder, Option<lock::Staleness>)> {
-        let resolved = self
-            .archive
-            .canonicalize()
-            .unwrap_or_else(|_| self.archive.clone());
-        lock::inspect(&resolved)
+        lock::inspect(&self.resolved_archive())
     }
+
+    /// The archive's path with symlinks resolved, as daemons record and lock it.
+    pub fn resolved_archive(&self) -> PathBuf {
+        resolved(&self.archive)
+    }
+}
+
+/// `path` with symlinks resolved; as given when it does not exist (yet).
+fn resolved(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[cfg(test)]

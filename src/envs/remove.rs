@@ -44,10 +44,7 @@ pub fn doomed(paths: &Paths, env: &Env) -> Vec<Doomed> {
         });
     }
     if files.upper.exists() {
-        let resolved = files
-            .archive
-            .canonicalize()
-            .unwrap_or_else(|_| files.archive.clone());
+        let resolved = env.resolved_archive();
         doomed.push(Doomed::Upper {
             path: files.upper.clone(),
             unsaved: crate::overlay::unsaved_on_disk(&paths.upper, &resolved).unwrap_or(0),

@@ -161,10 +161,10 @@ pub enum LinkTarget {
 }
 
 /// A fresh journal's header for the archive a tree is based on (its path and version).
-fn header_for(base: &Base) -> Header {
+fn header_for(archive: &Archive) -> Header {
     Header {
-        archive: base.archive().path().to_owned(),
-        base: identity_of(base.archive().index()),
+        archive: archive.path().to_owned(),
+        base: identity_of(archive.index()),
         created: clock::now(),
     }
 }
@@ -217,12 +217,8 @@ fn recover(
         dir: upper.root().to_owned(),
         source,
     };
-    let identity = identity_of(archive.index());
-    let header = Header {
-        archive: archive.path().to_owned(),
-        base: identity,
-        created: clock::now(),
-    };
+    let header = header_for(archive);
+    let identity = header.base;
     Ok(match Journal::load(upper.dir())? {
         None => {
             save::clear_data(upper);

@@ -247,7 +247,11 @@ impl Overlay {
         });
         layers.base = Arc::new(Base::new(archive, self.limits.clone()));
         let tree = &layers.tree;
-        match Journal::create(rw.upper.dir(), &super::header_for(&layers.base), &[]) {
+        match Journal::create(
+            rw.upper.dir(),
+            &super::header_for(layers.base.archive()),
+            &[],
+        ) {
             Ok(j) => *rw.journal.lock().expect("journal lock") = j,
             // The old journal stays valid: what follows its committing record applies on top of
             // the new archive, which is how the next mount reads it.
@@ -268,7 +272,7 @@ impl Overlay {
     /// the data files go. The caller unmounts right after.
     pub fn discard(&self) -> Result<(), OpError> {
         let (rw, _gate) = self.frozen()?;
-        let header = super::header_for(self.view().base());
+        let header = super::header_for(self.view().base().archive());
         let journal = Journal::create(rw.upper.dir(), &header, &[])
             .map_err(OpError::upper("start a new journal"))?;
         *rw.journal.lock().expect("journal lock") = journal;
