@@ -22,6 +22,7 @@ pub mod fault;
 pub mod file_key;
 pub mod fs;
 pub mod hint;
+pub mod hostfs;
 pub mod logging;
 pub mod mountinfo;
 pub mod node;

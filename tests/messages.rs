@@ -290,6 +290,7 @@ fn save_summary_lines() {
         bytes_out: 3 << 20,
         holes: 0,
         seconds: 1.25,
+        notes: Vec::new(),
     };
     let with_holes = SaveSummary {
         holes: 1 << 30,

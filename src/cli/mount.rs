@@ -103,8 +103,8 @@ pub(super) fn print_report(m: &Mounted) {
             t.why
         );
     }
-    if let Some(fs) = rec.node_local_flock
-        && crate::daemon::state::once(&format!("node-local-flock-{fs}"))
+    if let Some(fs) = &rec.node_local_flock
+        && crate::daemon::state::once(&format!("node-local-flock-{}", fs.replace(' ', "-")))
     {
         eprintln!(
             "conda-fuse: note: {} is on {fs}, whose flock often reaches only this node; conda-fuse \
@@ -144,6 +144,9 @@ pub(super) fn save_bar() -> (indicatif::ProgressBar, impl FnMut(u64, u64)) {
 pub(super) fn print_saved(what: &str, s: &SaveSummary) {
     if let Some(line) = super::report::saved_line(what, s) {
         println!("{line}");
+    }
+    for note in &s.notes {
+        eprintln!("conda-fuse: note: {note}");
     }
 }
 

@@ -48,10 +48,12 @@ impl crate::hint::Hint for SaveError {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Saved {
     /// None when there was nothing to save (the archive was left alone).
     pub stats: Option<BuildStats>,
+    /// Why the replaced version was not kept as a snapshot, when it was not.
+    pub snapshot_skipped: Option<snapshots::SnapshotError>,
 }
 
 impl Saved {
@@ -77,7 +79,10 @@ pub fn save(
     let archive = plan.archive.clone();
     let planned = started.elapsed();
     if !plan.changed {
-        return Ok(Saved { stats: None });
+        return Ok(Saved {
+            stats: None,
+            snapshot_skipped: None,
+        });
     }
     let total: u64 = plan.entries.iter().map(|p| p.size_hint()).sum();
     let half = plan.entries.len() / 2;
@@ -96,12 +101,11 @@ pub fn save(
         .mark_committing(&guard, identity_of(pending.written.index()))
         .map_err(SaveError::Journal)?;
     // A snapshot is a safety net: failing to keep one (a full quota, a filesystem without hard
-    // links) is logged, and the save goes on.
-    if let Err(e) = snapshots::keep_current(archive.path(), keep_snapshots) {
-        tracing::warn!(
-            "cannot keep the previous version of {} as a snapshot: {e}",
-            archive.path().display()
-        );
+    // links) is logged and reported, and the save goes on.
+    let current = identity_of(archive.index());
+    let snapshot_skipped = snapshots::keep_current(archive.path(), current, keep_snapshots).err();
+    if let Some(e) = &snapshot_skipped {
+        tracing::warn!("{}", crate::hint::messages(e).join(": "));
     }
     fault::point(Point::SaveBeforeRename);
     let (stats, new) = pending.install()?;
@@ -119,5 +123,8 @@ pub fn save(
         rebase = ?(started.elapsed() - installed),
         "save phases"
     );
-    Ok(Saved { stats: Some(stats) })
+    Ok(Saved {
+        stats: Some(stats),
+        snapshot_skipped,
+    })
 }

@@ -1,11 +1,18 @@
 //! Earlier versions of an archive, kept by saves: just before a save renames its new archive over
 //! the old one, the old one is hard-linked into `DIR/.snapshots/FILE/` (private to its owner), so
-//! keeping it costs no time and no copy, only the space its blocks keep. Names are the version's
-//! mtime in nanoseconds (the time its save wrote it), so they sort oldest first.
+//! keeping it costs no time and no copy, only the space its blocks keep.
 //!
-//! Crash safety: a link made just before a crash (the rename never happened) is a snapshot
-//! identical to the current archive, recognised by its inode and never listed; a restore links the
-//! current archive in as a snapshot first, then renames the chosen one over it (one rename).
+//! A snapshot's name says when it was replaced and which version it is:
+//! `STAMP-SIZE-CDCRC-ENTRIES.zip`, STAMP the replacement time in nanoseconds (at least one more
+//! than the newest snapshot's, so names never collide, whatever the clocks), the rest the
+//! archive's identity (the journal's: size, central directory CRC, entries). Which snapshot is the
+//! current archive is told by identity, never by inode number (sshfs makes them up); versions
+//! sort by the time they were saved, their mtime, and ties (filesystems that keep whole seconds)
+//! by STAMP. (`STAMP.zip`, the version's mtime, is how older conda-fuse named them; still listed.)
+//!
+//! Crash safety: a link made just before a crash (the rename never happened) is a snapshot of the
+//! current archive: it is not listed, and the next save keeps it instead of linking again. A
+//! restore links the current archive in as a snapshot first, then renames the chosen one over it.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -15,6 +22,9 @@ use nix::fcntl::AT_FDCWD;
 use nix::fcntl::AtFlags;
 use nix::unistd::linkat;
 
+use crate::archive::Index;
+use crate::overlay::identity_of;
+use crate::overlay::journal::Identity;
 use crate::private_dir::PrivateDir;
 
 const DIR: &str = ".snapshots";
@@ -25,6 +35,19 @@ pub fn keep_from_env() -> u32 {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(1)
+}
+
+/// Why a save kept no snapshot (the save itself went on).
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{dir} is on {fs}, which refuses hard links into another directory here")]
+    NoHardLinks {
+        dir: PathBuf,
+        fs: String,
+        source: io::Error,
+    },
+    #[error("cannot keep the previous version of {archive} as a snapshot")]
+    Io { archive: PathBuf, source: io::Error },
 }
 
 #[derive(Debug, Clone)]
@@ -52,62 +75,186 @@ fn open_dir(archive: &Path, create: bool) -> io::Result<Option<PrivateDir>> {
     opened.map_err(io::Error::other)
 }
 
-/// The earlier versions of `archive`, newest first (`[0]` is the one before the current).
-pub fn list(archive: &Path) -> Vec<Snapshot> {
-    let Ok(Some(dir)) = open_dir(archive, false) else {
-        return Vec::new();
-    };
-    let current = std::fs::metadata(archive).ok().map(|m| (m.dev(), m.ino()));
-    let mut names: Vec<_> = dir
+/// A snapshot's file name, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Name {
+    stamp: u128,
+    /// None for names of older versions (`STAMP.zip`).
+    identity: Option<Identity>,
+}
+
+impl Name {
+    fn parse(name: &str) -> Option<Name> {
+        let stem = name.strip_suffix(".zip")?;
+        let mut parts = stem.split('-');
+        let stamp = parts.next()?;
+        if stamp.len() != 20 || !stamp.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let stamp = stamp.parse().ok()?;
+        let rest: Vec<&str> = parts.collect();
+        let identity = match rest[..] {
+            [] => None,
+            [size, crc, entries] => Some(Identity {
+                size: size.parse().ok()?,
+                cd_crc: u32::from_str_radix(crc, 16).ok()?,
+                entries: entries.parse().ok()?,
+            }),
+            _ => return None,
+        };
+        Some(Name { stamp, identity })
+    }
+
+    fn render(&self) -> String {
+        match &self.identity {
+            Some(i) => format!(
+                "{:020}-{}-{:08x}-{}.zip",
+                self.stamp, i.size, i.cd_crc, i.entries
+            ),
+            None => format!("{:020}.zip", self.stamp),
+        }
+    }
+}
+
+/// Every snapshot file of `archive`, oldest first, with its parsed name.
+fn entries(dir: &PrivateDir) -> Vec<(String, Name)> {
+    let mut all: Vec<(String, Name)> = dir
         .entries()
         .unwrap_or_default()
         .into_iter()
         .filter_map(|n| n.into_string().ok())
-        .filter(|n| n.ends_with(".zip") && !n.starts_with('.'))
+        .filter_map(|n| Name::parse(&n).map(|p| (n, p)))
         .collect();
-    names.sort();
-    names
+    all.sort_by(|a, b| (a.1.stamp, &a.0).cmp(&(b.1.stamp, &b.0)));
+    all
+}
+
+/// The identity of the archive at `path`, read from its central directory.
+pub fn identity_at(path: &Path) -> io::Result<Identity> {
+    let file = std::fs::File::open(path)?;
+    let index = Index::read(&file, path).map_err(io::Error::other)?;
+    Ok(identity_of(&index))
+}
+
+/// Whether the snapshot named `name` is the archive itself (a link left by a crash before the
+/// save's rename). Its identity is read only when the sizes agree.
+struct Current<'a> {
+    archive: &'a Path,
+    size: Option<u64>,
+    inode: Option<(u64, u64)>,
+    identity: std::cell::OnceCell<Option<Identity>>,
+}
+
+impl<'a> Current<'a> {
+    fn of(archive: &'a Path) -> Current<'a> {
+        let md = std::fs::metadata(archive).ok();
+        Current {
+            archive,
+            size: md.as_ref().map(|m| m.len()),
+            inode: md.map(|m| (m.dev(), m.ino())),
+            identity: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn is(&self, name: &Name, st: &nix::sys::stat::FileStat) -> bool {
+        match &name.identity {
+            Some(i) => {
+                Some(i.size) == self.size
+                    && self
+                        .identity
+                        .get_or_init(|| identity_at(self.archive).ok())
+                        .as_ref()
+                        == Some(i)
+            }
+            // Older names were made on filesystems with real inode numbers.
+            None => self.inode == Some((st.st_dev, st.st_ino)),
+        }
+    }
+}
+
+/// The earlier versions of `archive`, newest first (`[0]` is the one before the current), by the
+/// time each was saved (its mtime; ties, as on filesystems that keep whole seconds, in the order
+/// they were replaced).
+pub fn list(archive: &Path) -> Vec<Snapshot> {
+    let Ok(Some(dir)) = open_dir(archive, false) else {
+        return Vec::new();
+    };
+    let current = Current::of(archive);
+    let mut found: Vec<_> = entries(&dir)
+        .into_iter()
+        .filter_map(|(n, name)| {
+            let st = dir.stat(&n).ok()?;
+            let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+            (regular && !current.is(&name, &st)).then_some((n, name, st))
+        })
+        .collect();
+    found.sort_by_key(|(_, name, st)| (st.st_mtime, st.st_mtime_nsec, name.stamp));
+    found
         .into_iter()
         .rev()
-        .filter_map(|n| {
-            let st = dir.stat(&n).ok()?;
-            // Regular files only, never the current archive itself (a link left by a crash).
-            let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
-            let same = current == Some((st.st_dev, st.st_ino));
-            (regular && !same).then(|| Snapshot {
-                path: dir.path().join(&n),
-                saved: st.st_mtime,
-                size: st.st_size as u64,
-            })
+        .map(|(n, _, st)| Snapshot {
+            path: dir.path().join(&n),
+            saved: st.st_mtime,
+            size: st.st_size as u64,
         })
         .collect()
 }
 
-/// Links the current `archive` in as the newest snapshot (before a save or restore replaces it),
-/// then keeps only the newest `keep`. Nothing when `keep` is 0 (and older snapshots stay as they
-/// are until pruned).
-pub fn keep_current(archive: &Path, keep: u32) -> io::Result<()> {
+/// Links the current `archive` (whose identity is `current`) in as the newest snapshot, before a
+/// save or restore replaces it, then keeps only the newest `keep` (counting it). Nothing when
+/// `keep` is 0 (older snapshots then stay as they are until pruned).
+pub fn keep_current(archive: &Path, current: Identity, keep: u32) -> Result<(), SnapshotError> {
     if keep == 0 || !archive.is_file() {
         return Ok(());
     }
-    let dir = open_dir(archive, true)?.expect("created");
-    let mtime_ns = std::fs::metadata(archive)
-        .map(|m| m.mtime() as i128 * 1_000_000_000 + i128::from(m.mtime_nsec()))?;
-    let name = format!("{mtime_ns:020}.zip");
-    match linkat(
-        AT_FDCWD,
-        archive,
-        dir.fd(),
-        Path::new(&name),
-        AtFlags::empty(),
-    ) {
-        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-        Err(e) => return Err(e.into()),
+    let io_err = |source| SnapshotError::Io {
+        archive: archive.to_owned(),
+        source,
+    };
+    let dir = open_dir(archive, true).map_err(io_err)?.expect("created");
+    let all = entries(&dir);
+    // A link an interrupted save made is this very version: keep it, link nothing new.
+    if !all.iter().any(|(_, n)| n.identity == Some(current)) {
+        let now = crate::clock::now();
+        let now_ns = now.0.max(0) as u128 * 1_000_000_000 + u128::from(now.1);
+        let newest = all.last().map_or(0, |(_, n)| n.stamp + 1);
+        let name = Name {
+            stamp: now_ns.max(newest),
+            identity: Some(current),
+        }
+        .render();
+        if let Err(e) = linkat(
+            AT_FDCWD,
+            archive,
+            dir.fd(),
+            Path::new(&name),
+            AtFlags::empty(),
+        ) {
+            let source = io::Error::from(e);
+            return Err(if no_hard_links(&source) {
+                SnapshotError::NoHardLinks {
+                    dir: dir.path().to_owned(),
+                    fs: crate::hostfs::of(dir.path())
+                        .map_or_else(|| "this filesystem".into(), |f| f.describe()),
+                    source,
+                }
+            } else {
+                io_err(source)
+            });
+        }
     }
     // The links must be on disk before the rename that makes them the only name of a version.
-    dir.sync()?;
-    // Until the rename, the link just made is the current archive (not listed): keep one fewer.
-    prune(archive, keep - 1).map(|_| ())
+    dir.sync().map_err(io_err)?;
+    // Until the rename, the link of the current version is not listed: keep one fewer.
+    prune(archive, keep - 1).map(|_| ()).map_err(io_err)
+}
+
+/// Errors of `link` that mean the filesystem makes no such links (as opposed to a full disk).
+fn no_hard_links(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS | libc::EXDEV | libc::EMLINK)
+    )
 }
 
 /// Deletes all but the newest `keep` snapshots; returns how many went.
@@ -130,7 +277,7 @@ pub fn prune(archive: &Path, keep: u32) -> io::Result<usize> {
 /// first (so a restore can be undone), then one rename puts the chosen one in place. Returns the
 /// snapshot restored and the number the replaced version has now.
 pub fn restore(archive: &Path, n: usize, keep: u32) -> io::Result<(Snapshot, Option<usize>)> {
-    let replaced = std::fs::metadata(archive).map(|m| (m.dev(), m.ino()))?;
+    let replaced = identity_at(archive)?;
     let all = list(archive);
     let chosen = n
         .checked_sub(1)
@@ -143,26 +290,84 @@ pub fn restore(archive: &Path, n: usize, keep: u32) -> io::Result<(Snapshot, Opt
             )
         })?;
     // Keep the current one (at least this one), without pruning the chosen one away first.
-    keep_current(archive, keep.max(1).saturating_add(all.len() as u32))?;
+    keep_current(
+        archive,
+        replaced,
+        keep.max(1).saturating_add(all.len() as u32),
+    )
+    .map_err(io::Error::other)?;
     std::fs::rename(&chosen.path, archive)?;
     let parent = archive.parent().unwrap_or(Path::new("."));
     std::fs::File::open(parent)?.sync_all()?;
     prune(archive, keep.max(1))?;
-    let number = list(archive)
-        .iter()
-        .position(|s| std::fs::metadata(&s.path).is_ok_and(|m| (m.dev(), m.ino()) == replaced));
+    let number = list(archive).iter().position(|s| {
+        s.path
+            .file_name()
+            .and_then(|n| Name::parse(&n.to_string_lossy()))
+            .is_some_and(|n| n.identity == Some(replaced))
+    });
     Ok((chosen, number.map(|i| i + 1)))
 }
 
-/// Deletes every snapshot of `archive` and their directory (when the environment goes).
+/// Deletes every snapshot of `archive` and their directory (when the environment goes). A
+/// snapshot still open on this node (a `run NAME@N`) may stay behind on NFS as `.nfsXXXX` until it
+/// is closed; the directory then stays too.
 pub fn remove_all(archive: &Path) -> io::Result<()> {
     if let Some(dir) = open_dir(archive, false)? {
+        let mut busy = false;
         for name in dir.entries()? {
+            if crate::hostfs::is_silly_renamed(&name) {
+                busy = true;
+                continue;
+            }
             dir.remove_file(&name)?;
         }
-        std::fs::remove_dir(dir.path())?;
+        if !busy {
+            std::fs::remove_dir(dir.path())?;
+        }
     }
     let parent = archive.parent().unwrap_or(Path::new(".")).join(DIR);
     let _ = std::fs::remove_dir(parent); // only if empty
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_say_when_and_which_version() {
+        let id = Identity {
+            size: 123,
+            cd_crc: 0xdead_beef,
+            entries: 7,
+        };
+        let table: &[(&str, Option<Name>)] = &[
+            (
+                "00000000001700000000-123-deadbeef-7.zip",
+                Some(Name {
+                    stamp: 1_700_000_000,
+                    identity: Some(id),
+                }),
+            ),
+            (
+                "01764950000123456789.zip",
+                Some(Name {
+                    stamp: 1_764_950_000_123_456_789,
+                    identity: None,
+                }),
+            ),
+            ("1700000000.zip", None),
+            ("00000000001700000000-123-deadbeef.zip", None),
+            ("00000000001700000000-x-deadbeef-7.zip", None),
+            ("00000000001700000000-123-deadbeef-7.zip.tmp", None),
+            (".nfs000000000012345600000001", None),
+        ];
+        for (name, parsed) in table {
+            assert_eq!(&Name::parse(name), parsed, "{name}");
+            if let Some(p) = parsed {
+                assert_eq!(p.render(), *name);
+            }
+        }
+    }
 }

@@ -61,6 +61,9 @@ pub struct SaveSummary {
     #[serde(default)]
     pub holes: u64,
     pub seconds: f64,
+    /// What the user should know about this save (a snapshot that could not be kept).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -105,6 +105,11 @@ fn save(
         }
     };
     let saved = commit::save(fs.overlay(), &opts, req.snapshots, &mut progress).map_err(failed)?;
+    let notes = saved
+        .snapshot_skipped
+        .iter()
+        .filter_map(snapshot_note)
+        .collect();
     let summary = match saved.stats {
         Some(s) => SaveSummary {
             changed: true,
@@ -113,6 +118,7 @@ fn save(
             bytes_out: s.bytes_out,
             holes: s.holes,
             seconds: s.elapsed.as_secs_f64(),
+            notes,
         },
         None => SaveSummary::default(),
     };
@@ -120,6 +126,25 @@ fn save(
         tracing::info!(archive = %archive.display(), entries = summary.entries, seconds = summary.seconds, "saved");
     }
     Ok(summary)
+}
+
+/// What to tell the user of a snapshot that was not kept: a filesystem without hard links once
+/// per directory (every save there would say the same), any other failure every time.
+fn snapshot_note(e: &commit::snapshots::SnapshotError) -> Option<String> {
+    use commit::snapshots::SnapshotError;
+    let text = crate::hint::messages(e).join(": ");
+    match e {
+        SnapshotError::NoHardLinks { dir, .. } => {
+            let key = crate::file_key::file_key(dir, 40, &[dir.as_os_str().as_encoded_bytes()]);
+            super::state::once(&format!("no-snapshots-{key}")).then(|| {
+                format!(
+                    "saves keep no snapshots here: {text} (said once; keep archives on a \
+                     filesystem with hard links to have them, or set CONDA_FUSE_SNAPSHOTS=0)"
+                )
+            })
+        }
+        SnapshotError::Io { .. } => Some(format!("{text}; the save itself is complete")),
+    }
 }
 
 fn resident_bytes() -> u64 {

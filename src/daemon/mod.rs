@@ -287,10 +287,15 @@ fn spawn_daemon(
     match unsafe { fork() }.map_err(|e| io_err("cannot fork the daemon")(e.into()))? {
         ForkResult::Parent { child } => {
             drop(write_end);
-            // The daemon owns the filesystem now, writer lock included. Dropping this process's
-            // copy would unlock the flock for both (it belongs to the shared open file), so leave
-            // it to the process exit.
-            std::mem::forget(fs);
+            // The daemon owns the filesystem now, writer lock included. This process's copies of
+            // its files go (a command like `run` or `create` lives on, and on NFS a replaced
+            // journal or archive it still held would linger as `.nfsXXXX`), all but the flock,
+            // which dropping would unlock for both (it belongs to the shared open file).
+            if fs.overlay().disown() {
+                drop(fs);
+            } else {
+                std::mem::forget(fs);
+            }
             let _ = nix::sys::wait::waitpid(child, None);
             let mut report = String::new();
             File::from(read_end)

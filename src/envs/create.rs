@@ -191,16 +191,14 @@ impl Drop for Creation<'_> {
     }
 }
 
-/// Renames without replacing (another create of the same name may have won meanwhile), then
-/// makes the rename durable.
+/// Renames without replacing (another create of the same name may have won meanwhile; on
+/// filesystems whose renameat2 has no flags, through `hostfs`'s fallbacks), then makes the rename
+/// durable.
 fn rename_noreplace(from: &Path, to: &Path) -> Result<(), CreateError> {
-    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-    renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE).map_err(|source| {
-        CreateError::Rename {
-            from: from.to_path_buf(),
-            to: to.to_path_buf(),
-            source: source.into(),
-        }
+    crate::hostfs::rename_noreplace(from, to).map_err(|source| CreateError::Rename {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+        source,
     })?;
     if let Some(dir) = to.parent() {
         std::fs::File::open(dir).and_then(|d| d.sync_all()).ok();

@@ -96,7 +96,7 @@ pub struct Recovery {
     pub took_over: Option<TakenOver>,
     /// The archive's filesystem is known for node-local flock (its name): the lock's heartbeat is
     /// what keeps writers on two nodes apart.
-    pub node_local_flock: Option<&'static str>,
+    pub node_local_flock: Option<String>,
     /// Leftover temporary archives from interrupted saves that were removed.
     pub removed_temporaries: usize,
 }
@@ -348,12 +348,19 @@ impl Overlay {
                 return;
             }
             let _gate = rw.gate.write().expect("gate");
-            if let Err(e) = rw.journal.lock().expect("journal lock").sync() {
+            if let Err(e) = rw.journal.lock().expect("journal lock").close() {
                 tracing::warn!("cannot flush the journal: {e}");
             }
             rw.upper.close(rw.changes.load(Ordering::Relaxed) == 0);
             rw.lock.clear();
         }
+    }
+
+    /// Readies this process's copy to be dropped after the daemon was forked with the original:
+    /// nothing the daemon holds (the writer lock's record and flock) changes. False when it must be
+    /// forgotten instead.
+    pub fn disown(&self) -> bool {
+        self.rw.as_ref().is_none_or(|rw| rw.lock.disown())
     }
 
     /// Records the calling process as the writer lock's holder (the daemon, once forked).

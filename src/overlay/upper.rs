@@ -387,16 +387,17 @@ impl Upper {
             self.shared.remove(id);
         }
         self.open.lock().expect("open files lock").clear();
+        // Files this process just closed may linger a moment on NFS and FUSE filesystems.
+        let patience = std::time::Duration::from_secs(2);
         let data = &self.shared.data;
         for sub in data.entries().unwrap_or_default() {
-            let _ = data.remove_dir(&sub); // only empty ones go
+            let _ = crate::hostfs::remove_dir_when_released(data, &sub, patience); // only empty ones go
         }
         if nothing_unsaved && self.ids().is_ok_and(|ids| ids.is_empty()) {
-            let _ = self.dir.remove_dir(DATA);
+            let _ = crate::hostfs::remove_dir_when_released(&self.dir, DATA.as_ref(), patience);
             let _ = self.dir.remove_file(journal::FILE);
-            if self.dir.entries().is_ok_and(|e| e.is_empty()) {
-                let _ = self.root.remove_dir(&self.name);
-            }
+            let _ =
+                crate::hostfs::remove_dir_when_released(&self.root, self.name.as_ref(), patience);
         }
     }
 }

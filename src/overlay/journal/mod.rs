@@ -135,7 +135,8 @@ impl Loaded {
 }
 
 pub struct Journal {
-    file: File,
+    /// None once closed (`close`): the daemon is on its way out.
+    file: Option<File>,
     path: PathBuf,
     /// Length of the intact records: the next one is written here.
     end: u64,
@@ -335,7 +336,7 @@ impl Journal {
         dir.write_atomic(FILE, &data)?;
         dir.sync()?;
         Ok(Journal {
-            file: dir.open_rw(FILE, false)?,
+            file: Some(dir.open_rw(FILE, false)?),
             path: dir.show(FILE),
             end: data.len() as u64,
             next_seq: records.len() as u64 + 1,
@@ -360,7 +361,7 @@ impl Journal {
             file.sync_data()?;
         }
         Ok(Journal {
-            file,
+            file: Some(file),
             path: dir.show(FILE),
             end: loaded.end,
             next_seq: loaded.records.len() as u64 + 1,
@@ -371,9 +372,12 @@ impl Journal {
     /// write fails (disk full, quota), what it wrote is cut off again, so that later records never
     /// follow torn bytes; the change is then refused.
     pub fn append(&mut self, rec: &Record) -> io::Result<()> {
+        let Some(file) = &self.file else {
+            return Err(io::Error::other("the journal is closed"));
+        };
         let bytes = encode_record(self.next_seq, rec);
-        if let Err(e) = self.file.write_all_at(&bytes, self.end) {
-            if let Err(cut) = self.file.set_len(self.end) {
+        if let Err(e) = file.write_all_at(&bytes, self.end) {
+            if let Err(cut) = file.set_len(self.end) {
                 // The next append overwrites from `end` anyway; what is left after it is a tail
                 // that replay cuts off.
                 tracing::warn!(journal = %crate::display::path(&self.path), "cannot cut a failed record off: {cut}");
@@ -386,7 +390,15 @@ impl Journal {
     }
 
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+        self.file.as_ref().map_or(Ok(()), File::sync_data)
+    }
+
+    /// Flushes and closes the file, so that it can be removed: on NFS (and FUSE filesystems) a
+    /// file removed while open stays behind as `.nfsXXXX` and keeps its directory from going.
+    pub fn close(&mut self) -> io::Result<()> {
+        let synced = self.sync();
+        self.file = None;
+        synced
     }
 
     pub fn path(&self) -> &Path {

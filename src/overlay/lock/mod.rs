@@ -33,7 +33,7 @@ use nix::fcntl::{Flock, FlockArg};
 pub use holder::{Holder, Staleness};
 use holder::{Read, Verdict};
 
-use crate::node::{FsKind, Node};
+use crate::node::Node;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -92,7 +92,7 @@ pub struct Acquired {
     pub took_over: Option<TakenOver>,
     /// The archive's filesystem (by name) is known for a flock that reaches no further than the
     /// node: only the heartbeat keeps writers on two nodes apart.
-    pub node_local_flock: Option<&'static str>,
+    pub node_local_flock: Option<String>,
 }
 
 enum Held {
@@ -248,8 +248,8 @@ impl WriterLock {
         };
         let me = Holder::me(mountpoint);
         holder::write(held.file(), &me).map_err(io_err)?;
-        let fs = crate::node::fs_kind(&path);
-        if !flocked || matches!(fs, Some(FsKind::Shared { .. })) {
+        let fs = crate::hostfs::of(&path);
+        if !flocked || fs.as_ref().is_some_and(|f| f.fs.is_shared()) {
             // Where flock alone does not decide, the record does: whoever wrote last holds it.
             std::thread::sleep(SETTLE);
             match read_fresh(&path).map_err(io_err)? {
@@ -258,13 +258,9 @@ impl WriterLock {
                 _ => return Err(held_by(unknown_holder())),
             }
         }
-        let node_local_flock = match fs {
-            Some(FsKind::Shared {
-                name,
-                node_local_flock: true,
-            }) => Some(name),
-            _ => None,
-        };
+        let node_local_flock = fs
+            .filter(|f| f.fs.is_shared() && f.node_local_flock())
+            .map(|f| f.describe());
         let lease_ms = (me.silence_limit().as_millis() / 2) as i64;
         Ok(Acquired {
             lock: WriterLock {
@@ -374,6 +370,29 @@ impl WriterLock {
             let _ = inner.held.file().set_len(0);
         }
         inner.closed = true;
+    }
+
+    /// Lets go of this process's copy of the lock without touching the lock: after `mount` forked
+    /// the daemon, which holds it now. The record stays; the flock (shared by both copies of the
+    /// open file) stays held by the daemon's copy. False when this copy must not be dropped (it
+    /// could not be set apart from the flock): forget it instead.
+    pub fn disown(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut inner = self.inner.lock().expect("lock record");
+        inner.closed = true;
+        if let Held::Flock(f) = &inner.held {
+            let Ok(copy) = f.try_clone() else {
+                return false;
+            };
+            if let Held::Flock(f) = std::mem::replace(&mut inner.held, Held::Record(copy)) {
+                // Dropping a Flock unlocks the open file for every copy: close ours only.
+                let fd = f.as_raw_fd();
+                std::mem::forget(f);
+                // SAFETY: `fd` was the forgotten Flock's own descriptor; nothing else closes it.
+                unsafe { libc::close(fd) };
+            }
+        }
+        true
     }
 
     /// Names this process as the holder (the daemon, after `mount` forked it).

@@ -6,25 +6,26 @@ use std::path::Path;
 
 use anyhow::bail;
 
+mod filesystems;
+
 use super::progress;
 use crate::daemon::{self, Probe, mountpoint, runtime::MountRecord};
 use crate::envs::Paths;
-use crate::node::{FsKind, fs_kind};
 use crate::shell::Shell;
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
-enum Level {
+pub(super) enum Level {
     Ok,
     Warn,
     Fail,
 }
 
-struct Report {
+pub(super) struct Report {
     worst: Level,
 }
 
 impl Report {
-    fn say(&mut self, level: Level, what: impl AsRef<str>, fix: Option<String>) {
+    pub(super) fn say(&mut self, level: Level, what: impl AsRef<str>, fix: Option<String>) {
         let tag = match level {
             Level::Ok => "ok  ",
             Level::Warn => "warn",
@@ -260,127 +261,6 @@ fn check_archives(r: &mut Report, paths: &Paths) {
     }
 }
 
-/// Where each place is, as far as other nodes go: archives and state are meant to be shared (any
-/// node mounts an env, recovers another's unsaved changes), the runtime directory is meant to be
-/// this node's, and the mount root must be the same path on every node (the prefix is baked into
-/// the env's files).
-fn fs_name(k: Option<FsKind>) -> &'static str {
-    match k {
-        Some(FsKind::Shared { name, .. }) => name,
-        _ => "a node-local filesystem",
-    }
-}
-
-fn shared(k: Option<FsKind>) -> bool {
-    matches!(k, Some(FsKind::Shared { .. }))
-}
-
-/// Where things live, against what a cluster needs: archives and mount root alike on every
-/// node, runtime state node-local, unsaved changes where another node can recover them.
-fn check_cluster(r: &mut Report, paths: &Paths) {
-    let archives = fs_kind(paths.archives());
-    check_prefix_paths(r, paths, archives);
-    check_node_state(r, paths, archives);
-}
-
-fn check_prefix_paths(r: &mut Report, paths: &Paths, archives: Option<FsKind>) {
-    let mounts = fs_kind(&paths.mounts);
-    match (shared(archives), shared(mounts)) {
-        (true, false) => r.say(
-            Level::Warn,
-            format!(
-                "archives are on {} (other nodes see them) but the mount root {} is on {}: an \
-                 env's prefix is baked into its files, so every node must mount it at this same path",
-                fs_name(archives),
-                paths.mounts.display(),
-                fs_name(mounts)
-            ),
-            Some(format!(
-                "fine if {} exists alike on every node; else set CONDA_FUSE_MOUNT_ROOT to a path \
-                 that does (under $HOME)",
-                paths.mounts.display()
-            )),
-        ),
-        (false, true) => r.say(
-            Level::Warn,
-            format!(
-                "the mount root is on {} but the archives {} are on {}: other nodes see the mount \
-                 points but cannot mount these envs",
-                fs_name(mounts),
-                paths.archives().display(),
-                fs_name(archives)
-            ),
-            Some("keep archives where every node sees them (CONDA_FUSE_ARCHIVE_PATH)".into()),
-        ),
-        _ => r.say(
-            Level::Ok,
-            format!(
-                "archives and mount root are both on {} (prefixes are the same path wherever \
-                 they are mounted)",
-                fs_name(archives)
-            ),
-            None,
-        ),
-    }
-}
-
-fn check_node_state(r: &mut Report, paths: &Paths, archives: Option<FsKind>) {
-    let runtime = fs_kind(&paths.runtime);
-    let state = fs_kind(&paths.upper);
-    if shared(runtime) {
-        r.say(
-            Level::Warn,
-            format!(
-                "the runtime directory {} is on {}; it holds this node's mount records and \
-                 sockets, which mean nothing on other nodes",
-                paths.runtime.display(),
-                fs_name(runtime)
-            ),
-            Some(
-                "set CONDA_FUSE_RUNTIME_DIR to a node-local directory (/tmp/conda-fuse-$UID)"
-                    .into(),
-            ),
-        );
-    } else {
-        r.say(
-            Level::Ok,
-            format!(
-                "this node's runtime directory is {}",
-                paths.runtime.display()
-            ),
-            None,
-        );
-    }
-    if shared(archives) && !shared(state) {
-        r.say(
-            Level::Warn,
-            format!(
-                "unsaved changes of writable mounts are kept on this node ({}): if it dies, no \
-                 other node can recover them",
-                paths.upper.display()
-            ),
-            Some(
-                "keep CONDA_FUSE_STATE_DIR (or CONDA_FUSE_UPPER_DIR) on the shared filesystem"
-                    .into(),
-            ),
-        );
-    }
-    if let Some(FsKind::Shared {
-        name,
-        node_local_flock: true,
-    }) = archives
-    {
-        r.say(
-            Level::Ok,
-            format!(
-                "archives are on {name}, whose flock often reaches only this node: the writer \
-                 lock's heartbeat keeps writers on two nodes apart"
-            ),
-            None,
-        );
-    }
-}
-
 fn check_hooks(r: &mut Report) {
     let home = crate::daemon::state::home_dir();
     let login = std::env::var("SHELL").unwrap_or_default();
@@ -429,7 +309,7 @@ pub(super) fn doctor() -> anyhow::Result<()> {
     check_dir(&mut r, "mounts", &paths.mounts, "CONDA_FUSE_MOUNT_ROOT");
     check_dir(&mut r, "upper layers", &paths.upper, "CONDA_FUSE_UPPER_DIR");
     check_dir(&mut r, "temporary files", &paths.tmp, "TMPDIR");
-    check_cluster(&mut r, &paths);
+    filesystems::check(&mut r, &paths);
     check_mounts(&mut r, &paths);
     check_archives(&mut r, &paths);
     check_hooks(&mut r);
