@@ -64,7 +64,21 @@ fn commands_on_one_node_never_touch_another_nodes_live_mount() {
     if skip() {
         return;
     }
-    let w = World::new();
+    commands_on_other_nodes(World::new());
+}
+
+/// The same with the home on a network filesystem, each node a client of its own.
+#[test]
+fn commands_on_other_nodes_with_the_home_on_a_network_filesystem() {
+    if skip() {
+        return;
+    }
+    if let Some(w) = World::on_netfs() {
+        commands_on_other_nodes(w);
+    }
+}
+
+fn commands_on_other_nodes(w: World) {
     let login = Node::boot(&w, "login1");
     let other = Node::boot(&w, "node01");
     let prefix = make_env(&w, &login);
@@ -121,7 +135,22 @@ fn six_nodes_run_jobs_while_a_writer_on_another_node_commits() {
     if skip() {
         return;
     }
-    let w = World::new();
+    jobs_while_a_writer_commits(World::new());
+}
+
+/// The same with the home on a network filesystem, each node a client of its own: a node's
+/// client may still hold the replaced archive's size after another node's save.
+#[test]
+fn jobs_on_six_nodes_and_a_writer_with_the_home_on_a_network_filesystem() {
+    if skip() {
+        return;
+    }
+    if let Some(w) = World::on_netfs() {
+        jobs_while_a_writer_commits(w);
+    }
+}
+
+fn jobs_while_a_writer_commits(w: World) {
     let login = Node::boot(&w, "login1");
     let prefix = make_env(&w, &login);
     let p = |rel: &str| prefix.join(rel).display().to_string();
@@ -217,7 +246,21 @@ fn a_dead_nodes_acknowledged_changes_are_recovered_on_another_node() {
     if skip() {
         return;
     }
-    let w = World::new();
+    dead_node_recovered(World::new());
+}
+
+/// The same with archives and upper layers on a network filesystem, each node a client of its own.
+#[test]
+fn a_dead_nodes_changes_are_recovered_with_the_home_on_a_network_filesystem() {
+    if skip() {
+        return;
+    }
+    if let Some(w) = World::on_netfs() {
+        dead_node_recovered(w);
+    }
+}
+
+fn dead_node_recovered(w: World) {
     let beat = |c: &mut std::process::Command| {
         // A beat a second: silent after 6 s, so a loaded machine never looks dead by mistake.
         c.env("CONDA_FUSE_HEARTBEAT", "1");
@@ -228,17 +271,21 @@ fn a_dead_nodes_acknowledged_changes_are_recovered_on_another_node() {
     let mut c = doomed.cf(["activate", "demo"]);
     beat(&mut c);
     common::assert_success(&c.output().unwrap(), "activate on node07");
-    // Acknowledged: written and fsynced (dd conv=fsync), then the node dies.
-    sh_ok(
-        &doomed,
-        &format!(
-            "echo precious | dd of={} conv=fsync status=none",
-            p("work.txt")
-        ),
-    );
+    // Acknowledged: written and fsynced (dd conv=fsync), then the node dies. In between, the
+    // node that will recover them looks at the unsaved changes (on a network filesystem its
+    // client may keep the journal's size from then).
+    let rescuer = Node::boot(&w, "node08");
+    let write = |name: &str, text: &str| {
+        sh_ok(
+            &doomed,
+            &format!("echo {text} | dd of={} conv=fsync status=none", p(name)),
+        )
+    };
+    write("draft.txt", "draft");
+    assert!(rescuer.ok(["env-list"]).contains("rw on node07"));
+    write("work.txt", "precious");
     doomed.crash();
 
-    let rescuer = Node::boot(&w, "node08");
     // Its heartbeat is still fresh: held, and the message says by whom and what to do.
     let archive = w.path("miniconda_fuse/archives/demo.zip");
     let point = w.path("miniconda_fuse/envs/demo");
@@ -268,7 +315,7 @@ fn a_dead_nodes_acknowledged_changes_are_recovered_on_another_node() {
     let text = both(&taken);
     assert!(taken.status.success(), "{text}");
     assert!(
-        text.contains("heartbeat stopped") && text.contains("recovered 1"),
+        text.contains("heartbeat stopped") && text.contains("recovered 2"),
         "{text}"
     );
     assert_eq!(
@@ -285,12 +332,29 @@ fn the_heartbeat_keeps_writers_apart_where_flock_reaches_only_the_node() {
     if skip() {
         return;
     }
-    let w = World::new();
     // Flock is not used at all: what BeeGFS, Lustre with localflock or NFS with local_lock give
     // two nodes (each takes "the" lock).
+    heartbeat_keeps_writers_apart(World::new(), true);
+}
+
+/// The same for real: two nodes, each its own client of a network filesystem whose flock reaches
+/// only the node (sshfs), flock used as usual.
+#[test]
+fn the_heartbeat_keeps_writers_apart_on_a_network_filesystem() {
+    if skip() {
+        return;
+    }
+    if let Some(w) = World::on_netfs() {
+        heartbeat_keeps_writers_apart(w, false);
+    }
+}
+
+fn heartbeat_keeps_writers_apart(w: World, flock_off: bool) {
     let knobs = |c: &mut std::process::Command| {
-        c.env("CONDA_FUSE_FLOCK", "off")
-            .env("CONDA_FUSE_HEARTBEAT", "0.5");
+        if flock_off {
+            c.env("CONDA_FUSE_FLOCK", "off");
+        }
+        c.env("CONDA_FUSE_HEARTBEAT", "0.5");
     };
     let first = Node::boot(&w, "login1");
     let second = Node::boot(&w, "login2");
@@ -305,6 +369,11 @@ fn the_heartbeat_keeps_writers_apart_where_flock_reaches_only_the_node() {
         knobs(&mut c);
         c.output().unwrap()
     };
+    // The second node has looked at the lock while it was free (on a network filesystem its
+    // client may cache that), then the first takes it.
+    common::assert_success(&mount(&first, &[]), "mount on login1");
+    first.ok(["unmount", point.to_str().unwrap()]);
+    assert!(second.ok(["env-list"]).contains("demo"));
     common::assert_success(&mount(&first, &[]), "mount on login1");
     sh_ok(&first, &format!("echo one > {}", p("first.txt")));
     // The same node, a second writer: the holder's pid is alive here. Readers are welcome.

@@ -75,11 +75,31 @@ fn a_kernelspec_starts_the_env_kernel_through_a_mount_that_goes_with_it() {
         );
         return;
     };
-    let w = World::new();
+    kernel_story(World::new(), &py);
+}
+
+/// The same with archives, state, kernelspec and mount root on a network filesystem.
+#[test]
+fn a_kernel_runs_with_the_home_on_a_network_filesystem() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let Some(py) = client_python() else {
+        eprintln!(
+            "skipped: CONDA_FUSE_TEST_PYTHON lacks jupyter_client (tests/run-all.sh installs it)"
+        );
+        return;
+    };
+    if let Some(w) = World::on_netfs() {
+        kernel_story(w, &py);
+    }
+}
+
+fn kernel_story(w: World, py: &Path) {
     let (archives, mounts, jupyter) = (w.path("archives"), w.path("envs"), w.path("jupyter"));
     std::fs::create_dir_all(&archives).unwrap();
     w.pack(
-        ipykernel_env(&py),
+        ipykernel_env(py),
         &archives.join("jk.zip"),
         &["--prefix-dir", "jk"],
     );
@@ -131,7 +151,7 @@ fn a_kernelspec_starts_the_env_kernel_through_a_mount_that_goes_with_it() {
 
     // Jupyter starts it: the env is mounted for the kernel and its code imports from the env.
     let prefix = mounts.join("jk/jk");
-    let mut client = Command::new(&py);
+    let mut client = Command::new(py);
     client
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kernel_client.py"))
         .arg("conda-fuse-jk")
@@ -141,7 +161,7 @@ fn a_kernelspec_starts_the_env_kernel_through_a_mount_that_goes_with_it() {
         .env("CONDA_FUSE_STATE_DIR", w.state_dir())
         .env("CONDA_FUSE_RUNTIME_DIR", w.runtime_dir())
         .env("CONDA_FUSE_RUN_LINGER", "0")
-        .env("TMPDIR", w.dir.path());
+        .env("TMPDIR", w.tmp_dir());
     let _unmount = Unmount(&w, mounts.join("jk"));
     let out = client.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -171,7 +171,12 @@ fn lifecycle_errors() {
     insta::assert_snapshot!(shown(vec![
         CreateError::Busy {
             name: "ml".into(),
-            pid: 4242,
+            by: "its mount's daemon is pid 4242 on login2 (user me) since 2026-12-05 10:02:00 at /h/envs/ml".into(),
+        }
+        .into(),
+        CreateError::Busy {
+            name: "ml".into(),
+            by: "it began 3s ago".into(),
         }
         .into(),
         CreateError::Rename {
@@ -279,6 +284,25 @@ fn the_outer_hint_replaces_the_inner_one_and_context_keeps_the_chain() {
             "create it with conda-fuse-create ml"
         ),
     ]));
+}
+
+/// What a save that could keep no snapshot says (it went on).
+#[test]
+fn snapshot_notes() {
+    use conda_fuse::commit::snapshots::SnapshotError;
+    let notes = [
+        SnapshotError::NoHardLinks {
+            dir: p("/proj/lab/envs/.snapshots/ml.zip"),
+            fs: "BeeGFS".into(),
+            source: io::Error::from_raw_os_error(libc::EXDEV),
+        },
+        SnapshotError::Io {
+            archive: p("/h/envs/ml.zip"),
+            source: io::Error::from_raw_os_error(libc::EDQUOT),
+        },
+    ]
+    .map(|e| format!("conda-fuse: note: {}", e.note()));
+    insta::assert_snapshot!(notes.join("\n"));
 }
 
 #[test]

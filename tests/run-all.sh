@@ -3,14 +3,16 @@
 # `cargo test --release`. The tests mount real FUSE filesystems (root, /dev/fuse; as uid 65534
 # too, through setpriv and fusermount3) and drive the real tools they interoperate with: zip,
 # unzip, fuse-zip, python3, bash, zsh, fish and pjdfstest; conda environments are installed
-# offline by py-rattler (in a venv under target/, from PyPI) from a local channel the tests build.
+# offline by py-rattler (in a venv under target/, from PyPI) from a local channel the tests build;
+# homes on a network filesystem live on an SFTP server + sshfs (tests/support/netfs.sh).
 # As an ordinary user, `cargo test` runs the library and semantic suites and skips mount tests.
 #
 #   tests/run-all.sh [extra cargo test arguments]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-packages=(fuse3 zip unzip fuse-zip python3 python3-venv util-linux procps gcc libc6-dev zsh fish)
+packages=(fuse3 zip unzip fuse-zip python3 python3-venv util-linux procps gcc libc6-dev zsh fish
+  sshfs openssh-server openssh-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -45,6 +47,17 @@ export CONDA_FUSE_TEST_PYTHON=$PWD/$venv/bin/python
 if [[ ! -x target/tools/bin/pjdfstest ]]; then
   echo "==> installing pjdfstest into target/tools"
   cargo install --quiet --locked --root target/tools pjdfstest --version 0.2.2
+fi
+
+# The network filesystem the tests keep homes on (tests/netfs.rs and the *_on_a_network_filesystem
+# tests): an SFTP server on loopback and an sshfs mount, stopped again however the tests end.
+if [[ $(id -u) == 0 ]]; then
+  netfs=$PWD/target/netfs
+  tests/support/netfs.sh down "$netfs" 2>/dev/null || true
+  echo "==> starting the network-filesystem stand-in (sshfs) at $netfs/home"
+  tests/support/netfs.sh up "$netfs"
+  trap 'tests/support/netfs.sh down "$netfs"' EXIT
+  export CONDA_FUSE_TEST_NETFS=$netfs
 fi
 
 echo "==> cargo test --release"

@@ -34,7 +34,8 @@ fn old_tool_archive(w: &EnvWorld) {
 
 /// An environment directory made by conda outside conda-fuse (with a console script from a wheel).
 fn plain_env(w: &EnvWorld) -> std::path::PathBuf {
-    let prefix = w.world.path("miniforge/envs/tools");
+    // Beside the shared home: conda's own installer cannot write on every network filesystem.
+    let prefix = w.world.local_path("miniforge/envs/tools");
     w.conda(&[
         "create",
         "--prefix",
@@ -47,10 +48,9 @@ fn plain_env(w: &EnvWorld) -> std::path::PathBuf {
     prefix
 }
 
-fn story(shell: Sh) {
-    let w = EnvWorld::new(AWKWARD_ROOT);
-    old_tool_archive(&w);
-    let plain = plain_env(&w);
+fn story(w: &EnvWorld, shell: Sh) {
+    old_tool_archive(w);
+    let plain = plain_env(w);
     let pack = format!("conda-fuse pack '{}' --name tools", plain.display());
     let binary_check = "python -c \"import os; d = open(os.environ['CONDA_PREFIX'] + '/lib/libcfdemo.bin', 'rb').read(); print('binary=' + d.split(b'\\0')[1].decode())\"";
     let steps = [
@@ -62,6 +62,8 @@ fn story(shell: Sh) {
         "cf-hello",
         "conda-fuse-install demo six -y",
         "python -c \"import six; print('six=' + six.__version__)\"",
+        "echo notes > \"$CONDA_PREFIX/notes.txt\"",
+        "conda-fuse-commit demo",
         "conda-fuse-env-list",
         "conda-fuse-deactivate",
         "echo \"after=$(printenv CONDA_PREFIX) demo-after=$(printenv CF_DEMO_ACTIVE)\"",
@@ -141,8 +143,26 @@ fn story(shell: Sh) {
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert!(
-        listing.contains("demo/lib/python3") && listing.contains("/site-packages/six.py"),
+        listing.contains("demo/lib/python3")
+            && listing.contains("/site-packages/six.py")
+            && listing.contains("demo/notes.txt"),
         "{listing}"
+    );
+
+    // rm takes the archive, its snapshots and its mount point; nothing is left in the upper
+    // layers (a clean unmount leaves no inode there, on a network filesystem too).
+    let (ok, out) = w.shell(shell, &["conda-fuse-rm demo --yes", "conda-fuse-env-list"]);
+    assert!(ok && out.contains("deleted 'demo'"), "{shell:?}: {out}");
+    assert!(!w.archives.join("demo.zip").exists());
+    assert!(!w.archives.join(".snapshots/demo.zip").exists());
+    let upper = w.world.state_dir().join("upper");
+    let left: Vec<_> = std::fs::read_dir(&upper)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "{shell:?}: left in {}: {left:?}",
+        upper.display()
     );
 }
 
@@ -151,7 +171,7 @@ fn bash_story() {
     if common::skip_without_mounts() {
         return;
     }
-    story(Sh::Bash);
+    story(&EnvWorld::new(AWKWARD_ROOT), Sh::Bash);
 }
 
 #[test]
@@ -159,7 +179,7 @@ fn zsh_story() {
     if common::skip_without_mounts() {
         return;
     }
-    story(Sh::Zsh);
+    story(&EnvWorld::new(AWKWARD_ROOT), Sh::Zsh);
 }
 
 #[test]
@@ -167,7 +187,19 @@ fn fish_story() {
     if common::skip_without_mounts() {
         return;
     }
-    story(Sh::Fish);
+    story(&EnvWorld::new(AWKWARD_ROOT), Sh::Fish);
+}
+
+/// The same story with the home directory (archives, state, mount root) on a network filesystem.
+#[test]
+fn bash_story_with_the_home_on_a_network_filesystem() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let Some(world) = common::World::on_netfs() else {
+        return;
+    };
+    story(&EnvWorld::in_world(world, AWKWARD_ROOT), Sh::Bash);
 }
 
 /// Environment names complete on TAB for the functions and for `conda-fuse` subcommands that take

@@ -62,7 +62,22 @@ fn saves_keep_snapshots_that_history_diff_rollback_and_prune_work_on() {
     if common::skip_without_mounts() {
         return;
     }
-    let w = World::new();
+    snapshots_story(World::new());
+}
+
+/// The same with archives and state on a network filesystem (sshfs: no renameat2 flags, inode
+/// numbers made up by the client, mtimes in whole seconds).
+#[test]
+fn snapshots_work_with_the_home_on_a_network_filesystem() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    if let Some(w) = World::on_netfs() {
+        snapshots_story(w);
+    }
+}
+
+fn snapshots_story(w: World) {
     let e = Envs {
         archives: w.path("archives"),
         mounts: w.path("envs"),
@@ -113,11 +128,13 @@ fn saves_keep_snapshots_that_history_diff_rollback_and_prune_work_on() {
     });
     assert_eq!(e.ok(&["history", "demo"]).lines().count(), 4);
 
-    // A link a crash left (the save linked, never renamed) is the current archive: never listed.
+    // A link an older conda-fuse's crash left (named by mtime, told by inode) is never listed.
     let snaps = e.archives.join(".snapshots/demo.zip");
-    fs::hard_link(&archive, snaps.join("99999999999999999999.zip")).unwrap();
-    assert_eq!(e.ok(&["history", "demo"]).lines().count(), 4);
-    fs::remove_file(snaps.join("99999999999999999999.zip")).unwrap();
+    if e.w.netfs.is_none() {
+        fs::hard_link(&archive, snaps.join("99999999999999999999.zip")).unwrap();
+        assert_eq!(e.ok(&["history", "demo"]).lines().count(), 4);
+        fs::remove_file(snaps.join("99999999999999999999.zip")).unwrap();
+    }
 
     // Rollback: refused while mounted; then version 2 (v3) comes back, and v4 is snapshot 1.
     e.ok(&["activate", "demo"]);
@@ -161,6 +178,29 @@ fn saves_keep_snapshots_that_history_diff_rollback_and_prune_work_on() {
     assert!(err.contains("there is no snapshot 'demo@9'"), "{err}");
     let err = e.fails(&["run", "--write", "demo@1", "--", "true"]);
     assert!(err.contains("is a snapshot: it runs read-only"), "{err}");
+
+    // A save killed between its snapshot link and its rename leaves a link of the current
+    // archive: never listed, and the save that recovers the change keeps it instead of a copy.
+    let listed = e.ok(&["history", "demo"]).lines().count();
+    let keep = &[("CONDA_FUSE_SNAPSHOTS", "9")];
+    e.ok_with(
+        &["activate", "demo"],
+        &[("CONDA_FUSE_FAULT", "save:before-rename"), keep[0]],
+    );
+    fs::write(e.prefix().join("version.txt"), b"v6\n").unwrap();
+    let err = e.fails(&["unmount", "demo"]);
+    assert!(err.contains("did not answer"), "{err}");
+    assert_eq!(e.ok(&["history", "demo"]).lines().count(), listed);
+    e.ok(&["unmount", "demo"]); // the stale mount
+    e.save(keep, |p| {
+        assert_eq!(
+            fs::read(p.join("version.txt")).unwrap(),
+            b"v6\n",
+            "recovered"
+        )
+    });
+    assert_eq!(e.ok(&["history", "demo"]).lines().count(), listed + 1);
+    assert_eq!(fs::read_dir(&snaps).unwrap().count(), listed + 1 - 2);
 
     // Prune, then rm takes the snapshots with the env.
     assert!(e.ok(&["prune", "demo", "--keep", "1"]).contains("1 kept"));

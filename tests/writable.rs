@@ -311,8 +311,21 @@ fn saves_interrupted_at_every_step_lose_nothing() {
     if common::skip_without_mounts() {
         return;
     }
+    interrupted_saves(|| Some(World::new()));
+}
+
+/// The same with the archive and the upper layer on a network filesystem.
+#[test]
+fn saves_interrupted_on_a_network_filesystem_lose_nothing() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    interrupted_saves(World::on_netfs);
+}
+
+fn interrupted_saves(world: impl Fn() -> Option<World>) {
     for point in conda_fuse::fault::Point::ALL.map(|p| p.name()) {
-        let w = World::new();
+        let Some(w) = world() else { return };
         let (_, archive) = small_env(&w);
         let mp = w.path("mnt");
         fs::create_dir_all(&mp).unwrap();
@@ -330,7 +343,7 @@ fn saves_interrupted_at_every_step_lose_nothing() {
             fs::write(mp.join(format!("f{i}")), format!("file {i}").repeat(1000)).unwrap();
         }
         fs::write(mp.join("lib/pkg/__init__.py"), b"VALUE = 3\n").unwrap();
-        let expected = w.path("expected");
+        let expected = w.local_path("expected");
         common::run(Command::new("cp").arg("-a").arg(&mp).arg(&expected));
         let err = w.fails([OsStr::new("commit"), mp.as_os_str()]);
         assert!(err.contains("did not answer"), "{point}: {err}");

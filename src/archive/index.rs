@@ -56,7 +56,7 @@ impl Index {
             path: path.to_owned(),
             reason,
         };
-        let file_len = file.metadata().map_err(io_err)?.len();
+        let file_len = crate::hostfs::fresh_len(file).map_err(io_err)?;
         let tail_start = file_len.saturating_sub(format::end::TAIL_LEN);
         let tail = read_vec(file, tail_start, (file_len - tail_start) as usize).map_err(io_err)?;
         let end = format::find_end_record(&tail, tail_start, file_len, |pos, len| {

@@ -50,6 +50,20 @@ pub enum SnapshotError {
     Io { archive: PathBuf, source: io::Error },
 }
 
+impl SnapshotError {
+    /// The note a save that kept no snapshot shows (it went on: nothing is lost).
+    pub fn note(&self) -> String {
+        let text = crate::hint::messages(self).join(": ");
+        match self {
+            SnapshotError::NoHardLinks { .. } => format!(
+                "saves keep no snapshots here: {text} (said once; keep archives on a filesystem \
+                 with hard links to have them, or set CONDA_FUSE_SNAPSHOTS=0)"
+            ),
+            SnapshotError::Io { .. } => format!("{text}; the save itself is complete"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub path: PathBuf,

@@ -132,18 +132,12 @@ fn save(
 /// per directory (every save there would say the same), any other failure every time.
 fn snapshot_note(e: &commit::snapshots::SnapshotError) -> Option<String> {
     use commit::snapshots::SnapshotError;
-    let text = crate::hint::messages(e).join(": ");
     match e {
         SnapshotError::NoHardLinks { dir, .. } => {
             let key = crate::file_key::file_key(dir, 40, &[dir.as_os_str().as_encoded_bytes()]);
-            super::state::once(&format!("no-snapshots-{key}")).then(|| {
-                format!(
-                    "saves keep no snapshots here: {text} (said once; keep archives on a \
-                     filesystem with hard links to have them, or set CONDA_FUSE_SNAPSHOTS=0)"
-                )
-            })
+            super::state::once(&format!("no-snapshots-{key}")).then(|| e.note())
         }
-        SnapshotError::Io { .. } => Some(format!("{text}; the save itself is complete")),
+        SnapshotError::Io { .. } => Some(e.note()),
     }
 }
 

@@ -19,8 +19,8 @@ pub enum CreateError {
     Dir { path: PathBuf, source: io::Error },
     #[error("cannot create {path}")]
     Temporary { path: PathBuf, source: io::Error },
-    #[error("another conda-fuse-create {name} is running (its mount's daemon is pid {pid})")]
-    Busy { name: String, pid: u32 },
+    #[error("another conda-fuse-create {name} is running ({by})")]
+    Busy { name: String, by: String },
     #[error("cannot write {path}")]
     Build { path: PathBuf, source: BuildError },
     #[error(transparent)]
@@ -130,20 +130,13 @@ impl<'a> Creation<'a> {
     fn claim(&self) -> Result<(), CreateError> {
         let path = &self.temporary.archive;
         for attempt in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-            {
+            match crate::hostfs::create_new(std::fs::OpenOptions::new().write(true), path) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt == 0 => {
-                    let busy = daemon::runtime::MountRecord::all()
-                        .into_iter()
-                        .find(|r| r.archive == *path && r.daemon_alive());
-                    if let Some(r) = busy {
+                    if let Some(by) = running_create(path) {
                         return Err(CreateError::Busy {
                             name: self.env.name.clone(),
-                            pid: r.pid,
+                            by,
                         });
                     }
                     eprintln!(
@@ -189,6 +182,24 @@ impl Drop for Creation<'_> {
         }
         self.remove_leftovers();
     }
+}
+
+/// How long a temporary archive without a writer yet counts as a create that is starting (it is
+/// claimed, then written, then mounted, which takes the writer lock).
+const STARTING: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Who is creating the temporary archive `path` now, if anyone: the writer of its lock (on any
+/// node: the lock's heartbeat says), or a create that claimed it moments ago and is not mounted
+/// yet. Anything else is what an interrupted create left.
+fn running_create(path: &Path) -> Option<String> {
+    if let Some((holder, None)) = crate::overlay::lock::inspect(path) {
+        return Some(format!("its mount's daemon is {}", holder.describe()));
+    }
+    let age = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())?;
+    (age < STARTING).then(|| format!("it began {}s ago", age.as_secs()))
 }
 
 /// Renames without replacing (another create of the same name may have won meanwhile; on

@@ -122,8 +122,12 @@ pub struct EnvWorld {
 impl EnvWorld {
     /// `mount_dir` is the name of the mount root inside the world (tests use awkward ones).
     pub fn new(mount_dir: &str) -> EnvWorld {
+        Self::in_world(World::new(), mount_dir)
+    }
+
+    /// The same in `world` (on the network-filesystem stand-in, say).
+    pub fn in_world(world: World, mount_dir: &str) -> EnvWorld {
         channel();
-        let world = World::new();
         let archives = world.path("archives");
         let mounts = world.path(mount_dir);
         let home = world.path("home");
@@ -159,7 +163,7 @@ impl EnvWorld {
             .env("CONDA_FUSE_STATE_DIR", self.world.state_dir())
             .env("CONDA_FUSE_RUNTIME_DIR", self.world.runtime_dir())
             .env("CONDA_FUSE_RUN_LINGER", "0")
-            .env("TMPDIR", self.world.dir.path())
+            .env("TMPDIR", self.world.tmp_dir())
             .env("CONDA_FUSE_CONDA", self.conda_line())
             .env("FAKE_CONDA_CHANNEL", channel())
             .env(

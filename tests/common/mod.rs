@@ -20,24 +20,63 @@ pub fn bin() -> &'static str {
 }
 
 /// A test's private world: a temporary directory holding its state directory and scratch space.
+/// `dir` is what the nodes of a cluster would share (archives, state, homes): local, or on the
+/// network-filesystem stand-in (`on_netfs`); what belongs to one node (the runtime directory,
+/// TMPDIR) is always on local disk.
 pub struct World {
     pub dir: tempfile::TempDir,
+    /// This node's own directory, when `dir` is shared.
+    local: Option<tempfile::TempDir>,
+    /// The stand-in's state directory (`tests/support/netfs.sh`), when `dir` is on it.
+    pub netfs: Option<PathBuf>,
 }
 
 impl World {
     pub fn new() -> World {
-        // Under target/ rather than /tmp, which may be a small tmpfs.
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
         World {
+            dir: local_tempdir(),
+            local: None,
+            netfs: None,
+        }
+    }
+
+    /// A world whose shared part is on the network-filesystem stand-in that tests/run-all.sh
+    /// starts (CONDA_FUSE_TEST_NETFS); None, saying why, when there is none.
+    pub fn on_netfs() -> Option<World> {
+        let Some(state) = std::env::var_os("CONDA_FUSE_TEST_NETFS").map(PathBuf::from) else {
+            eprintln!(
+                "skipped: no network-filesystem stand-in (CONDA_FUSE_TEST_NETFS is unset; \
+                 tests/run-all.sh starts one as root)"
+            );
+            return None;
+        };
+        let home = state.join("home");
+        assert!(
+            is_mounted(&home),
+            "CONDA_FUSE_TEST_NETFS={} but nothing is mounted at {} (tests/support/netfs.sh up)",
+            state.display(),
+            home.display()
+        );
+        Some(World {
             dir: tempfile::Builder::new()
                 .prefix("t-")
-                .tempdir_in(base)
-                .expect("temp dir"),
-        }
+                .tempdir_in(&home)
+                .expect("temp dir on the stand-in"),
+            local: Some(local_tempdir()),
+            netfs: Some(state),
+        })
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
+    }
+
+    /// This node's own scratch directory (TMPDIR, runtime directories).
+    pub fn local_path(&self, rel: &str) -> PathBuf {
+        self.local
+            .as_ref()
+            .map_or(self.dir.path(), |l| l.path())
+            .join(rel)
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -46,7 +85,12 @@ impl World {
 
     /// This world's stand-in for the node-local runtime directory (records, sockets, runs).
     pub fn runtime_dir(&self) -> PathBuf {
-        self.path("runtime")
+        self.local_path("runtime")
+    }
+
+    /// TMPDIR: node-local.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.local_path("")
     }
 
     /// `conda-fuse ARGS` with this world's state directory.
@@ -61,7 +105,7 @@ impl World {
             .env("CONDA_FUSE_RUNTIME_DIR", self.runtime_dir())
             // Runs unmount at once, so that a test ends every process it started.
             .env("CONDA_FUSE_RUN_LINGER", "0")
-            .env("TMPDIR", self.dir.path());
+            .env("TMPDIR", self.tmp_dir());
         c
     }
 
@@ -182,6 +226,14 @@ pub fn force_unmount(world: &World, point: &Path) {
         let _ = Command::new("umount").arg("-l").arg(point).status();
         let _ = Command::new("fusermount3").arg("-uz").arg(point).status();
     }
+}
+
+/// Under target/ rather than /tmp, which may be a small tmpfs.
+fn local_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("t-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temp dir")
 }
 
 pub fn is_mounted(point: &Path) -> bool {

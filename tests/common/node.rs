@@ -3,7 +3,8 @@
 //! real node), all seeing the same home directory, as the nodes of a cluster see one shared
 //! `$HOME`. (Not a tmpfs over `/tmp`: the checkout under test may live there.) Another node's FUSE mounts and
 //! processes are invisible, as on a real cluster. Killing a node's init kills every process in it
-//! and so drops its mounts: a node that dies.
+//! and so drops its mounts: a node that dies. On the network-filesystem stand-in each node is a
+//! client of its own.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -36,11 +37,20 @@ pub fn available() -> bool {
 
 impl Node {
     /// Boots node `name` sharing `world`'s directory as everyone's home.
+    /// On a world on the network-filesystem stand-in, the node mounts a client of its own (its
+    /// own caches, and a flock that reaches only the node, as on BeeGFS or NFS with local_lock).
     pub fn boot(world: &World, name: &str) -> Node {
-        let run = world.path(&format!("run-{name}"));
+        let run = world.local_path(&format!("run-{name}"));
         std::fs::create_dir_all(&run).unwrap();
+        let client = world.netfs.as_ref().map_or(String::new(), |state| {
+            format!(
+                "{}/tests/support/netfs.sh client {} && ",
+                env!("CARGO_MANIFEST_DIR"),
+                state.display()
+            )
+        });
         let script = format!(
-            "mount -t tmpfs -o mode=0700 node-run {} && hostname {name} && exec sleep infinity",
+            "{client}mount -t tmpfs -o mode=0700 node-run {} && hostname {name} && exec sleep infinity",
             run.display()
         );
         let unshare = Command::new("unshare")

@@ -101,8 +101,8 @@ fn measure(r: &mut Report, dir: &Path, fs: &HostFs) -> Vec<Need> {
         Some(e) => r.say(
             Level::Ok,
             format!(
-                "  renames without replacing (create): renameat2 answers {e} here, so creates use \
-                 link + unlink, which {name} makes atomic"
+                "  renames without replacing (create): renameat2 answers {e:?} here, so creates \
+                 use link + unlink, which {name} makes atomic"
             ),
             None,
         ),
@@ -115,7 +115,7 @@ fn measure(r: &mut Report, dir: &Path, fs: &HostFs) -> Vec<Need> {
         ),
         Some(e) => r.say(
             Level::Warn,
-            format!("  snapshots: {name} refuses hard links into another directory here ({e}), so saves keep no snapshots"),
+            format!("  snapshots: {name} refuses hard links into another directory here ({e:?}), so saves keep no snapshots"),
             Some(
                 "keep archives on a filesystem with hard links to have snapshots, or set \
                  CONDA_FUSE_SNAPSHOTS=0 to say you do without"

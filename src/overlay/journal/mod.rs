@@ -307,6 +307,9 @@ fn read_file(dir: &PrivateDir) -> Result<Option<Vec<u8>>, JournalError> {
             });
         }
     };
+    // Another node (whose mount died) appended to it since this node's client last looked: the
+    // read must not stop at a cached size.
+    let _ = crate::hostfs::fresh_len(&f);
     let mut data = Vec::new();
     f.read_to_end(&mut data)
         .map_err(|source| JournalError::Io {

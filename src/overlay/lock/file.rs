@@ -36,9 +36,10 @@ fn open_as(path: &Path, write: bool, create: bool) -> Result<Option<File>, LockE
             .write(write)
             .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
         if create_new {
-            o.create_new(true).mode(0o600);
+            crate::hostfs::create_new(o.mode(0o600), path)
+        } else {
+            o.open(path)
         }
-        o.open(path)
     };
     let (file, made) = match open(create) {
         Ok(f) => (f, create),

@@ -108,6 +108,9 @@ pub enum Read {
 /// Reads the record. A record another node is rewriting can be read half-new (writes are not
 /// atomic across NFS clients), so an unreadable one is read again a few times before it counts.
 pub fn read(file: &File) -> Read {
+    // Another node's record may be longer than what this node's client cached of the file's size
+    // (its record was empty when last looked at): ask the server first, or the read stops short.
+    let _ = crate::hostfs::fresh_len(file);
     let mut last = Read::Foreign;
     for attempt in 0..4 {
         if attempt > 0 {
