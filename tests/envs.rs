@@ -79,9 +79,24 @@ fn failed_and_refused_creates_leave_nothing_behind() {
     assert!(!out.status.success(), "{}", text(&out));
     assert_no_trace(&w, "declined");
     // A create killed half-way leaves a hidden temporary archive; the next create of that name
-    // cleans it up and succeeds.
+    // cleans it up and succeeds. (One claimed seconds ago and not mounted yet is a create that
+    // is starting, on this node or another: left alone.)
     std::fs::create_dir_all(&w.archives).unwrap();
-    std::fs::write(w.archives.join(".again.creating.zip"), b"half-written").unwrap();
+    let leftover = w.archives.join(".again.creating.zip");
+    std::fs::write(&leftover, b"half-written").unwrap();
+    let out = fails(&w, &["create", "again", "python", "-y"]);
+    assert!(
+        out.contains("another conda-fuse-create again is running"),
+        "{out}"
+    );
+    assert!(leftover.exists());
+    let a_minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&leftover)
+        .unwrap()
+        .set_modified(a_minute_ago)
+        .unwrap();
     ok(&w, &["create", "again", "python", "-y"]);
     assert!(w.archives.join("again.zip").is_file());
     assert!(!w.archives.join(".again.creating.zip").exists());

@@ -176,7 +176,7 @@ fn lifecycle_errors() {
         .into(),
         CreateError::Busy {
             name: "ml".into(),
-            by: "it began 3s ago".into(),
+            by: "it began 3s ago and is not mounted yet".into(),
         }
         .into(),
         CreateError::Rename {

@@ -149,10 +149,29 @@ fn story(w: &EnvWorld, shell: Sh) {
         "{listing}"
     );
 
-    // rm takes the archive, its snapshots and its mount point; nothing is left in the upper
-    // layers (a clean unmount leaves no inode there, on a network filesystem too).
-    let (ok, out) = w.shell(shell, &["conda-fuse-rm demo --yes", "conda-fuse-env-list"]);
-    assert!(ok && out.contains("deleted 'demo'"), "{shell:?}: {out}");
+    // A batch job that changes the env, a remove, the hook added to the rc file; then rm takes
+    // the archive, its snapshots and its mount point, and nothing is left in the upper layers (a
+    // clean unmount leaves no inode there, on a network filesystem too).
+    let hook = format!("conda-fuse shell-hook {} --add-to-rc", shell.name());
+    let (ok, out) = w.shell(
+        shell,
+        &[
+            "conda-fuse run --write demo -- python -c \"import os; open(os.environ['CONDA_PREFIX'] + '/job.txt', 'w').write('job')\"",
+            "conda-fuse-remove demo six -y",
+            "conda-fuse run demo -- python -c \"import os; print('job=' + open(os.environ['CONDA_PREFIX'] + '/job.txt').read())\"",
+            "conda-fuse-history demo",
+            &hook,
+            "conda-fuse-rm demo --yes",
+            "conda-fuse-env-list",
+        ],
+    );
+    assert!(ok, "{shell:?}: {out}");
+    for expected in ["job=job", "-six 1.17.0", "deleted 'demo'"] {
+        assert!(
+            out.contains(expected),
+            "{shell:?}: want {expected:?} in:\n{out}"
+        );
+    }
     assert!(!w.archives.join("demo.zip").exists());
     assert!(!w.archives.join(".snapshots/demo.zip").exists());
     let upper = w.world.state_dir().join("upper");

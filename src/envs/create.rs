@@ -184,22 +184,25 @@ impl Drop for Creation<'_> {
     }
 }
 
-/// How long a temporary archive without a writer yet counts as a create that is starting (it is
-/// claimed, then written, then mounted, which takes the writer lock).
+/// How long a temporary archive that has no lock file yet counts as a create that is starting:
+/// it is claimed, written and then mounted, which makes the lock file and takes it.
 const STARTING: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Who is creating the temporary archive `path` now, if anyone: the writer of its lock (on any
-/// node: the lock's heartbeat says), or a create that claimed it moments ago and is not mounted
-/// yet. Anything else is what an interrupted create left.
+/// node: the lock's heartbeat says), or a create that claimed it moments ago and has not mounted
+/// it yet. Anything else (a lock nobody holds any more) is what an interrupted create left.
 fn running_create(path: &Path) -> Option<String> {
-    if let Some((holder, None)) = crate::overlay::lock::inspect(path) {
-        return Some(format!("its mount's daemon is {}", holder.describe()));
+    if crate::overlay::lock::lock_path(path).exists() {
+        return match crate::overlay::lock::inspect(path) {
+            Some((holder, None)) => Some(format!("its mount's daemon is {}", holder.describe())),
+            _ => None,
+        };
     }
     let age = std::fs::metadata(path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())?;
-    (age < STARTING).then(|| format!("it began {}s ago", age.as_secs()))
+    (age < STARTING).then(|| format!("it began {}s ago and is not mounted yet", age.as_secs()))
 }
 
 /// Renames without replacing (another create of the same name may have won meanwhile; on

@@ -111,6 +111,16 @@ pub enum Sh {
     Fish,
 }
 
+impl Sh {
+    pub fn name(self) -> &'static str {
+        match self {
+            Sh::Bash => "bash",
+            Sh::Zsh => "zsh",
+            Sh::Fish => "fish",
+        }
+    }
+}
+
 /// A world with environments by name: archives and mounts of its own, the channel, a home.
 pub struct EnvWorld {
     pub world: World,
