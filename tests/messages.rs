@@ -129,6 +129,12 @@ fn mount_errors() {
             message: "connection refused".into(),
         }
         .into(),
+        DaemonError::Socket {
+            path: p("/h/run/mounts/x-0123.sock"),
+            fs: "sshfs".into(),
+            source: io::Error::from_raw_os_error(libc::EPERM),
+        }
+        .into(),
     ]));
 }
 

@@ -250,3 +250,30 @@ fn archives_where_hard_links_are_refused() {
     drop(w);
     drop(nolinks);
 }
+
+/// A runtime directory set to a place on the network filesystem (sshfs cannot hold Unix
+/// sockets): the mount fails naming the filesystem and what to set instead, and leaves nothing.
+#[test]
+fn a_runtime_directory_on_a_network_filesystem_is_named_with_the_fix() {
+    let Some(w) = netfs_world() else { return };
+    let src = w.local_path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"x").unwrap();
+    let archive = w.path("env.zip");
+    w.pack(&src, &archive, &[]);
+    let mp = w.path("mnt");
+    std::fs::create_dir_all(&mp).unwrap();
+    let out = w
+        .cmd([OsStr::new("mount"), archive.as_os_str(), mp.as_os_str()])
+        .env("CONDA_FUSE_RUNTIME_DIR", w.path("runtime"))
+        .output()
+        .unwrap();
+    let text = both(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("(the runtime directory is on sshfs)")
+            && text.contains("hint: set CONDA_FUSE_RUNTIME_DIR to a node-local directory"),
+        "{text}"
+    );
+    assert!(!is_mounted(&mp));
+}

@@ -145,6 +145,12 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     State(#[from] crate::private_dir::PrivateDirError),
+    #[error("cannot create control socket {path} (the runtime directory is on {fs})")]
+    Socket {
+        path: PathBuf,
+        fs: String,
+        source: io::Error,
+    },
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
 }
@@ -200,6 +206,11 @@ impl Hint for DaemonError {
             DaemonError::Unresponsive { pid, .. } => Some(format!(
                 "if it hangs, kill it (kill {pid}) and run unmount again"
             )),
+            DaemonError::Socket { .. } => Some(
+                "set CONDA_FUSE_RUNTIME_DIR to a node-local directory (such as \
+                 /tmp/conda-fuse-$UID): it holds this node's sockets and mount records"
+                    .into(),
+            ),
             DaemonError::Io { .. } => None,
         }
     }
@@ -419,10 +430,12 @@ fn serve(
     // (which would look stale and be cleaned up under us); a record of a live daemon without a
     // mount reads as "mounting".
     let record = mount_record(mounted, req);
-    let listener = control::bind(&record.socket).map_err(io_err(format!(
-        "cannot create control socket {}",
-        record.socket.display()
-    )))?;
+    let listener = control::bind(&record.socket).map_err(|source| DaemonError::Socket {
+        fs: crate::hostfs::of(&record.socket)
+            .map_or_else(|| "an unknown filesystem".into(), |f| f.describe()),
+        path: record.socket.clone(),
+        source,
+    })?;
     record
         .save()
         .map_err(io_err("cannot write the mount record"))?;
