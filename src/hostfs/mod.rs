@@ -1,114 +1,18 @@
 //! The filesystems conda-fuse keeps its files on (archives, state, TMPDIR): which one a path is on
-//! (`kind.rs`), what each offers and what that implies (`traits.rs`, the README's table), and the
-//! calls whose local-disk form fails on network filesystems, with fallbacks that keep the
-//! guarantee (`rename.rs`).
+//! (`kind.rs`), what each offers and what that implies (`traits.rs`, the README's table; `probe.rs`
+//! measures a directory for `doctor`), and the calls whose local-disk form goes wrong on network
+//! filesystems, each with what keeps the guarantee there: renames without replacing
+//! (`rename.rs`), what another node changed (`other_nodes.rs`: sizes asked of the server,
+//! exclusive creates), and files removed while open (`silly.rs`).
 
 pub mod kind;
+mod other_nodes;
 pub mod probe;
 pub mod rename;
+mod silly;
 pub mod traits;
 
 pub use kind::{FsType, HostFs, of};
+pub use other_nodes::{create_new, fresh_len};
 pub use rename::rename_noreplace;
-
-/// Whether `name` is what a network filesystem's client calls a file that was unlinked while it
-/// was open on this node (NFS `.nfsXXXX`, FUSE `.fuse_hiddenXXXX`): it goes by itself when closed,
-/// and unlinking it fails (EBUSY), so cleanups leave it alone.
-pub fn is_silly_renamed(name: &std::ffi::OsStr) -> bool {
-    let b = name.as_encoded_bytes();
-    b.starts_with(b".nfs") || b.starts_with(b".fuse_hidden")
-}
-
-/// Removes the empty directory `name` of `parent`. A file unlinked while it was open stays as a
-/// silly-renamed name until its last close reaches the server (FUSE sends that asynchronously, so
-/// shortly after the close(2)): while nothing else is left in the directory, this waits for such
-/// names to go, up to `patience`.
-pub fn remove_dir_when_released(
-    parent: &crate::private_dir::PrivateDir,
-    name: &std::ffi::OsStr,
-    patience: std::time::Duration,
-) -> std::io::Result<()> {
-    let until = std::time::Instant::now() + patience;
-    loop {
-        let err = match parent.remove_dir(name) {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        let waiting = matches!(err.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST))
-            && std::time::Instant::now() < until
-            && parent
-                .open_subdir(name)
-                .ok()
-                .flatten()
-                .and_then(|d| d.entries().ok())
-                .is_some_and(|e| e.iter().all(|n| is_silly_renamed(n)));
-        if !waiting {
-            return Err(err);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
-/// The length of `file` as its filesystem's server knows it now. A client of a network filesystem
-/// may answer stat(2) from its cache, and after another node replaced the file by rename that
-/// cache can hold the old file's size (sshfs for 20 s; NFS until its attribute cache expires):
-/// reading an archive's end record at the old size finds none. `statx` with
-/// `AT_STATX_FORCE_SYNC` asks the server; where the kernel lacks statx, the cached answer is used.
-pub fn fresh_len(file: &std::fs::File) -> std::io::Result<u64> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: an all-zero statx is a valid value for the kernel to fill.
-    let mut st: libc::statx = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid descriptor, an empty NUL-terminated path with AT_EMPTY_PATH, and a pointer
-    // to a statx the kernel may write. Called through syscall(2): older C libraries have no
-    // wrapper.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_statx,
-            file.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_STATX_FORCE_SYNC,
-            libc::STATX_SIZE,
-            &mut st as *mut libc::statx,
-        )
-    };
-    if r == 0 && st.stx_mask & libc::STATX_SIZE != 0 {
-        return Ok(st.stx_size);
-    }
-    Ok(file.metadata()?.len())
-}
-
-/// Creates `path` exclusively with `options` (which this sets to create a new file). Where the
-/// name exists, this is AlreadyExists, as on a local disk: an SFTP server (sshfs) answers an
-/// exclusive create of an existing file with a generic failure (EPERM), which a client sends when
-/// its cache still says the name is free (another node made it meanwhile); the directory listing,
-/// which no client caches, then tells.
-pub fn create_new(
-    options: &mut std::fs::OpenOptions,
-    path: &std::path::Path,
-) -> std::io::Result<std::fs::File> {
-    let err = match options.create_new(true).open(path) {
-        Ok(f) => return Ok(f),
-        Err(e) => e,
-    };
-    if err.kind() == std::io::ErrorKind::AlreadyExists
-        || !matches!(
-            err.raw_os_error(),
-            Some(libc::EPERM | libc::EACCES | libc::EIO)
-        )
-    {
-        return Err(err);
-    }
-    let listed = path
-        .parent()
-        .and_then(|dir| std::fs::read_dir(dir).ok())
-        .is_some_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| Some(e.file_name().as_os_str()) == path.file_name())
-        });
-    if listed {
-        Err(std::io::Error::from_raw_os_error(libc::EEXIST))
-    } else {
-        Err(err)
-    }
-}
+pub use silly::{is_silly_renamed, remove_dir_when_released};

@@ -278,6 +278,21 @@ impl Need {
         }
     }
 
+    /// What to do where a filesystem limits this need (for `doctor`).
+    pub fn advice(self) -> Option<&'static str> {
+        match self {
+            Need::SnapshotLink => Some(
+                "keep archives on a filesystem with hard links to have snapshots, or set \
+                 CONDA_FUSE_SNAPSHOTS=0 to say you do without",
+            ),
+            Need::ReplacedArchive => Some(
+                "keep CONDA_FUSE_SNAPSHOTS at 1 or more (the snapshot keeps the version readers \
+                 use), and remount long-running readers on other nodes after a save",
+            ),
+            _ => None,
+        }
+    }
+
     /// The places this need concerns (for `doctor`).
     pub fn places(self) -> &'static [Place] {
         match self {

@@ -39,7 +39,7 @@ pub(super) fn check(r: &mut Report, paths: &Paths) {
         };
         for (need, level, text) in traits::implications(place, fs.fs) {
             if !measured.contains(&need) {
-                say_implication(r, level, &fs, text);
+                say_implication(r, need, level, &fs, text);
             }
         }
         if place == Place::Archives && fs.local_flock_option {
@@ -59,17 +59,14 @@ pub(super) fn check(r: &mut Report, paths: &Paths) {
     check_node_state(r, paths, &archives);
 }
 
-fn say_implication(r: &mut Report, level: traits::Level, fs: &HostFs, text: String) {
-    let (level, fix) = match level {
-        traits::Level::Limited => (
-            Level::Warn,
-            Some(format!(
-                "see the README's table of filesystems for {}",
-                fs.fs.name()
-            )),
-        ),
-        _ => (Level::Ok, None),
+fn say_implication(r: &mut Report, need: Need, level: traits::Level, fs: &HostFs, text: String) {
+    let level = match level {
+        traits::Level::Limited => Level::Warn,
+        _ => Level::Ok,
     };
+    let fix = (level == Level::Warn)
+        .then(|| need.advice().map(str::to_string))
+        .flatten();
     r.say(level, format!("  {}: {text}", fs.fs.name()), fix);
 }
 
@@ -116,11 +113,7 @@ fn measure(r: &mut Report, dir: &Path, fs: &HostFs) -> Vec<Need> {
         Some(e) => r.say(
             Level::Warn,
             format!("  snapshots: {name} refuses hard links into another directory here ({e:?}), so saves keep no snapshots"),
-            Some(
-                "keep archives on a filesystem with hard links to have snapshots, or set \
-                 CONDA_FUSE_SNAPSHOTS=0 to say you do without"
-                    .into(),
-            ),
+            Need::SnapshotLink.advice().map(str::to_string),
         ),
     }
     if !p.subsecond_mtime {
