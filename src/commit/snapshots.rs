@@ -245,7 +245,7 @@ pub fn keep_current(archive: &Path, current: Identity, keep: u32) -> Result<(), 
             AtFlags::empty(),
         ) {
             let source = io::Error::from(e);
-            return Err(if no_hard_links(&source) {
+            return Err(if crate::hostfs::no_hard_links(&source) {
                 SnapshotError::NoHardLinks {
                     dir: dir.path().to_owned(),
                     fs: crate::hostfs::of(dir.path())
@@ -261,14 +261,6 @@ pub fn keep_current(archive: &Path, current: Identity, keep: u32) -> Result<(), 
     dir.sync().map_err(io_err)?;
     // Until the rename, the link of the current version is not listed: keep one fewer.
     prune(archive, keep - 1).map(|_| ()).map_err(io_err)
-}
-
-/// Errors of `link` that mean the filesystem makes no such links (as opposed to a full disk).
-fn no_hard_links(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS | libc::EXDEV | libc::EMLINK)
-    )
 }
 
 /// Deletes all but the newest `keep` snapshots; returns how many went.

@@ -14,5 +14,5 @@ pub mod traits;
 
 pub use kind::{FsType, HostFs, of};
 pub use other_nodes::{create_new, fresh_len};
-pub use rename::rename_noreplace;
+pub use rename::{no_hard_links, rename_noreplace};
 pub use silly::{is_silly_renamed, remove_dir_when_released};

@@ -20,8 +20,9 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-/// Errors of `link` that mean "no hard links here" rather than "cannot do this now".
-fn no_hard_links(e: &io::Error) -> bool {
+/// Errors of `link` that mean "no such hard links here" rather than "cannot do this now" (a full
+/// disk, a quota).
+pub fn no_hard_links(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS | libc::EXDEV | libc::EMLINK)
