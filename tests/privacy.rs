@@ -182,7 +182,12 @@ fn a_journal_of_another_archive_is_never_replayed() {
     drop(m);
     // ...put where `archive`'s upper layer would be (a planted, or colliding, directory).
     let upper = w.state_dir().join("upper");
-    let dir_of = |a: &Path| conda_fuse::overlay::upper::dir_for(&upper, &a.canonicalize().unwrap());
+    let dir_of = |a: &Path| {
+        conda_fuse::overlay::upper::dir_for(
+            &upper,
+            &conda_fuse::archive::ArchiveId::resolve(a).unwrap(),
+        )
+    };
     fs::rename(dir_of(&other), dir_of(&archive)).unwrap();
     let point = w.path("mnt2");
     fs::create_dir_all(&point).unwrap();

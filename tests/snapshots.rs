@@ -210,3 +210,69 @@ fn snapshots_story(w: World) {
     e.ok(&["rm", "-y", "demo"]);
     assert!(!e.archives.join(".snapshots").exists());
 }
+
+/// `NAME.zip` may be a symlink to the archive elsewhere (a scratch or project directory): the
+/// archive has one identity, so its lock, upper layer and snapshots are the target's whichever
+/// name reaches it, and history, `run NAME@N`, rollback and rm all find them.
+#[test]
+fn a_symlinked_archive_has_one_lock_one_upper_layer_and_one_snapshot_folder() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = World::new();
+    let e = Envs {
+        archives: w.path("archives"),
+        mounts: w.path("envs"),
+        w,
+    };
+    let src = e.w.path("src");
+    fs::create_dir_all(src.join("conda-meta")).unwrap();
+    fs::write(src.join("version.txt"), b"v1\n").unwrap();
+    let elsewhere = e.w.path("scratch");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::create_dir_all(&e.archives).unwrap();
+    let real = elsewhere.join("real.zip");
+    e.w.pack(&src, &real, &["--prefix-dir", "demo"]);
+    std::os::unix::fs::symlink(&real, e.archives.join("demo.zip")).unwrap();
+
+    e.save(&[], |p| fs::write(p.join("version.txt"), b"v2\n").unwrap());
+    // Everything keyed by the archive is beside the target.
+    assert!(elsewhere.join("real.zip.lock").exists());
+    assert!(!e.archives.join("demo.zip.lock").exists());
+    assert!(!e.archives.join(".snapshots").exists());
+    let history = e.ok(&["history", "demo"]);
+    assert_eq!(history.lines().count(), 3, "{history}");
+    let old = e.mounts.join("demo@1/demo/version.txt");
+    assert_eq!(
+        e.ok(&["run", "demo@1", "--", "cat", old.to_str().unwrap()]),
+        "v1\n"
+    );
+
+    // A writable mount through the symlink holds the one lock: rollback waits for it.
+    e.ok(&["activate", "demo"]);
+    assert!(e.ok(&["env-list"]).contains("rw (pid"));
+    let err = e.fails(&["rollback", "demo"]);
+    assert!(err.contains("unmount it first"), "{err}");
+    e.ok(&["unmount", "demo"]);
+    let out = e.ok(&["rollback", "demo"]);
+    assert!(
+        out.contains("the version it replaced is snapshot 1"),
+        "{out}"
+    );
+    let now = e.mounts.join("demo/demo/version.txt");
+    assert_eq!(
+        e.ok(&["run", "demo", "--", "cat", now.to_str().unwrap()]),
+        "v1\n"
+    );
+
+    // rm takes the archive it names, the name, and everything beside the target.
+    let out = e.ok(&["rm", "demo", "--yes"]);
+    assert!(out.contains("deleted 'demo'"), "{out}");
+    let left: Vec<_> = fs::read_dir(&elsewhere)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left beside the target: {left:?}");
+    assert!(e.archives.join("demo.zip").symlink_metadata().is_err());
+}

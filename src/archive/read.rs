@@ -5,12 +5,13 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{ArchiveError, EntryError};
 use super::format;
+use super::id::ArchiveId;
 use super::index::{Entry, Index};
 
 /// Buffer for reading compressed bytes; large enough that a sequential decode issues few preads.
@@ -18,7 +19,7 @@ const RAW_BUF: usize = 256 * 1024;
 
 pub struct Archive {
     file: Arc<File>,
-    path: PathBuf,
+    id: ArchiveId,
     index: Index,
     /// Absolute start of each entry's data, resolved from its local header on first use (0 = not yet).
     data_starts: Vec<AtomicU64>,
@@ -31,11 +32,14 @@ pub struct Archive {
 }
 
 impl Archive {
+    /// Opens the archive at `path`, known from then on by its identity (its resolved path).
     pub fn open(path: &Path) -> Result<Archive, ArchiveError> {
-        let file = File::open(path).map_err(|source| ArchiveError::Io {
+        let io_err = |source| ArchiveError::Io {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let file = File::open(path).map_err(io_err)?;
+        let id = ArchiveId::resolve(path).map_err(io_err)?;
         let index = Index::read(&file, path)?;
         let mtime = {
             use std::os::unix::fs::MetadataExt;
@@ -44,7 +48,7 @@ impl Archive {
         let data_starts = (0..index.len()).map(|_| AtomicU64::new(0)).collect();
         Ok(Archive {
             file: Arc::new(file),
-            path: path.to_owned(),
+            id,
             index,
             data_starts,
             decompressed: Arc::new(AtomicU64::new(0)),
@@ -56,7 +60,7 @@ impl Archive {
     /// The same open archive, known by the name it was renamed to (a temporary archive put in
     /// place: its descriptor reads the same file).
     pub fn renamed(mut self, path: &Path) -> Archive {
-        self.path = path.to_owned();
+        self.id = ArchiveId::of(path);
         self
     }
 
@@ -66,7 +70,10 @@ impl Archive {
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.id.path()
+    }
+    pub fn id(&self) -> &ArchiveId {
+        &self.id
     }
     pub fn index(&self) -> &Index {
         &self.index

@@ -174,18 +174,14 @@ pub(super) fn mount_env_with(env: &Env, want: Want, steal_lock: bool) -> anyhow:
         return Err(missing(env));
     }
     let want = want_for_me(env, want)?;
-    let archive = env
-        .archive
-        .canonicalize()
-        .with_context(|| format!("cannot open {}", env.archive.display()))?;
     if let Probe::Live(r) = clear_stale(env)? {
-        if r.archive != archive {
+        if r.archive != env.id.path() {
             return Err(error_with_hint(
                 format!(
                     "{} serves {}, not {}",
                     env.mountpoint.display(),
                     r.archive.display(),
-                    archive.display()
+                    env.id
                 ),
                 format!(
                     "unmount it first (conda-fuse unmount {})",
@@ -217,7 +213,7 @@ pub(super) fn mount_env_with(env: &Env, want: Want, steal_lock: bool) -> anyhow:
         .with_context(|| format!("cannot create the mount point {}", env.mountpoint.display()))
         .hint("check CONDA_FUSE_MOUNT_ROOT and its permissions")?;
     let mount = |read_only| {
-        let mut req = MountRequest::new(archive.clone(), env.mountpoint.clone(), read_only);
+        let mut req = MountRequest::new(env.id.clone(), env.mountpoint.clone(), read_only);
         req.steal_lock = steal_lock;
         daemon::mount(&req, &mut |m| super::mount::print_report(m))
     };

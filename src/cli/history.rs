@@ -132,11 +132,19 @@ pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
     refuse_if_not_mine(&env, "roll back")?;
     refuse_if_mounted(&env)?;
     // The writer lock keeps every writable mount out while the archive changes under it.
-    let acquired = WriterLock::acquire(&env.archive, &env.mountpoint, false)
+    let acquired = WriterLock::acquire(&env.id, &env.mountpoint, false)
         .map_err(|e| anyhow::anyhow!("cannot roll back '{}': {e}", env.name))?;
     let paths = Paths::from_env()?;
-    let archive = env.archive.canonicalize()?;
-    let unsaved = overlay::unsaved_on_disk(&paths.upper, &archive).unwrap_or(0);
+    // A journal this version cannot read may hold changes: never taken for none.
+    let unsaved = overlay::unsaved_on_disk(&paths.upper, &env.id).map_err(|e| {
+        error_with_hint(
+            format!(
+                "cannot tell whether '{}' has unsaved changes: {e}",
+                env.name
+            ),
+            "mount it with a conda-fuse that reads that journal, and save or discard them",
+        )
+    })?;
     if unsaved > 0 {
         return Err(error_with_hint(
             format!(
@@ -152,9 +160,8 @@ pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
     }
     let all = versions(&env);
     let chosen = pick(&all, a.to)?.clone();
-    let (restored, replaced) =
-        snapshots::restore(&env.archive, a.to, snapshots::keep_from_env())
-            .with_context(|| format!("cannot roll back {}", env.archive.display()))?;
+    let (restored, replaced) = snapshots::restore(&env.id, a.to, snapshots::keep_from_env())
+        .with_context(|| format!("cannot roll back {}", env.archive.display()))?;
     drop(acquired);
     let undo = match replaced {
         Some(n) => format!(
@@ -176,15 +183,15 @@ pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
 
 pub(super) fn prune(a: PruneArgs) -> anyhow::Result<()> {
     let env = existing(&a.name)?;
-    let before: u64 = snapshots::list(&env.archive).iter().map(|s| s.size).sum();
-    let gone = snapshots::prune(&env.archive, a.keep)
-        .with_context(|| format!("cannot prune {}", snapshots::dir_of(&env.archive).display()))?;
-    let after: u64 = snapshots::list(&env.archive).iter().map(|s| s.size).sum();
+    let before: u64 = snapshots::list(&env.id).iter().map(|s| s.size).sum();
+    let gone = snapshots::prune(&env.id, a.keep)
+        .with_context(|| format!("cannot prune {}", snapshots::dir_of(&env.id).display()))?;
+    let after: u64 = snapshots::list(&env.id).iter().map(|s| s.size).sum();
     println!(
         "pruned {gone} snapshots of '{}' ({} freed), {} kept",
         env.name,
         progress::bytes(before - after),
-        snapshots::list(&env.archive).len()
+        snapshots::list(&env.id).len()
     );
     Ok(())
 }

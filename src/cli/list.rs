@@ -72,9 +72,8 @@ struct Elsewhere {
 
 fn row(paths: &Paths, info: list::EnvInfo) -> Row {
     let env = paths.env(&info.name).expect("listed names are valid");
-    let archive = env.resolved_archive();
     let (mounted, pid, live_unsaved) = match daemon::probe(&env.mountpoint) {
-        Probe::Live(r) if r.archive == archive => {
+        Probe::Live(r) if r.archive == env.id.path() => {
             let unsaved = if r.read_only {
                 0
             } else {
@@ -94,7 +93,7 @@ fn row(paths: &Paths, info: list::EnvInfo) -> Row {
         _ => (None, None, None),
     };
     let unsaved = live_unsaved
-        .unwrap_or_else(|| overlay::unsaved_on_disk(&paths.upper, &archive).unwrap_or(0) as u64);
+        .unwrap_or_else(|| overlay::unsaved_on_disk(&paths.upper, &env.id).unwrap_or(0) as u64);
     let writer_elsewhere = match env.writer() {
         Some((h, None)) if !h.node.is_this() => Some(Elsewhere {
             host: h.node.host,

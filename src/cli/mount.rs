@@ -2,7 +2,7 @@
 //! by name), and the save summaries and progress they print.
 
 use super::{CommitArgs, MountArgs, StatusArgs, UnmountArgs, progress};
-use crate::archive::{CacheLimits, Compression};
+use crate::archive::{ArchiveId, CacheLimits, Compression};
 use crate::daemon::control::SaveSummary;
 use crate::daemon::{self, MountRequest, Mounted, Unmounted};
 use crate::envs::{self, Env, Paths};
@@ -12,7 +12,14 @@ pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
         super::Method::Deflate => Compression::SAVE,
         m => Compression::new(m.into(), None).map_err(anyhow::Error::msg)?,
     };
-    let mut req = MountRequest::new(a.archive, a.mountpoint, a.read_only);
+    let archive = ArchiveId::resolve(&a.archive).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => daemon::DaemonError::ArchiveMissing(a.archive.clone()),
+        _ => daemon::DaemonError::Io {
+            what: format!("cannot open archive {}", a.archive.display()),
+            source: e,
+        },
+    })?;
+    let mut req = MountRequest::new(archive, a.mountpoint, a.read_only);
     req.foreground = a.foreground;
     req.cache = CacheLimits {
         memory: a.cache_size << 20,
@@ -42,7 +49,7 @@ pub(super) fn run_mount(a: MountArgs) -> anyhow::Result<()> {
         };
         println!(
             "mounted {} at {} ({mode}, {} entries, daemon pid {})",
-            m.archive.display(),
+            m.archive.path().display(),
             m.mountpoint.display(),
             m.entries,
             m.pid
@@ -70,7 +77,7 @@ pub(super) fn print_report(m: &Mounted) {
         if !examples.is_empty() {
             eprintln!(
                 "conda-fuse: warning: {}: {what}: {}",
-                m.archive.display(),
+                m.archive.path().display(),
                 examples.join(", ")
             );
         }
@@ -79,14 +86,14 @@ pub(super) fn print_report(m: &Mounted) {
         eprintln!(
             "conda-fuse: warning: {}: {} entries have setuid or setgid bits; the mount is nosuid, \
              so they grant nothing",
-            m.archive.display(),
+            m.archive.path().display(),
             r.setid
         );
     }
     if r.absolute > 0 {
         eprintln!(
             "conda-fuse: warning: {}: {} absolute entry names are served relative to the mount",
-            m.archive.display(),
+            m.archive.path().display(),
             r.absolute
         );
     }
@@ -109,7 +116,7 @@ pub(super) fn print_report(m: &Mounted) {
         eprintln!(
             "conda-fuse: note: {} is on {fs}, whose flock often reaches only this node; conda-fuse \
              keeps writers on two nodes apart with the lock's heartbeat instead (said once)",
-            m.archive.display()
+            m.archive.path().display()
         );
     }
     if rec.replayed > 0 {

@@ -103,7 +103,7 @@ pub fn save(
     // A snapshot is a safety net: failing to keep one (a full quota, a filesystem without hard
     // links) is logged and reported, and the save goes on.
     let current = identity_of(archive.index());
-    let snapshot_skipped = snapshots::keep_current(archive.path(), current, keep_snapshots).err();
+    let snapshot_skipped = snapshots::keep_current(archive.id(), current, keep_snapshots).err();
     if let Some(e) = &snapshot_skipped {
         tracing::warn!("{}", crate::hint::messages(e).join(": "));
     }

@@ -22,7 +22,7 @@ use nix::fcntl::AT_FDCWD;
 use nix::fcntl::AtFlags;
 use nix::unistd::linkat;
 
-use crate::archive::Index;
+use crate::archive::{ArchiveId, Index};
 use crate::overlay::identity_of;
 use crate::overlay::journal::Identity;
 use crate::private_dir::PrivateDir;
@@ -72,14 +72,15 @@ pub struct Snapshot {
     pub size: u64,
 }
 
-/// Where the snapshots of `archive` live.
-pub fn dir_of(archive: &Path) -> PathBuf {
+/// Where the snapshots of `archive` live: beside its resolved path.
+pub fn dir_of(archive: &ArchiveId) -> PathBuf {
+    let archive = archive.path();
     let parent = archive.parent().unwrap_or(Path::new("."));
     let file = archive.file_name().unwrap_or_default();
     parent.join(DIR).join(file)
 }
 
-fn open_dir(archive: &Path, create: bool) -> io::Result<Option<PrivateDir>> {
+fn open_dir(archive: &ArchiveId, create: bool) -> io::Result<Option<PrivateDir>> {
     let dir = dir_of(archive);
     let opened = if create {
         PrivateDir::ensure(&dir).map(Some)
@@ -153,15 +154,15 @@ pub fn identity_at(path: &Path) -> io::Result<Identity> {
 /// Whether the snapshot named `name` is the archive itself (a link left by a crash before the
 /// save's rename). Its identity is read only when the sizes agree.
 struct Current<'a> {
-    archive: &'a Path,
+    archive: &'a ArchiveId,
     size: Option<u64>,
     inode: Option<(u64, u64)>,
     identity: std::cell::OnceCell<Option<Identity>>,
 }
 
 impl<'a> Current<'a> {
-    fn of(archive: &'a Path) -> Current<'a> {
-        let md = std::fs::metadata(archive).ok();
+    fn of(archive: &'a ArchiveId) -> Current<'a> {
+        let md = std::fs::metadata(archive.path()).ok();
         Current {
             archive,
             size: md.as_ref().map(|m| m.len()),
@@ -176,7 +177,7 @@ impl<'a> Current<'a> {
                 Some(i.size) == self.size
                     && self
                         .identity
-                        .get_or_init(|| identity_at(self.archive).ok())
+                        .get_or_init(|| identity_at(self.archive.path()).ok())
                         .as_ref()
                         == Some(i)
             }
@@ -189,7 +190,7 @@ impl<'a> Current<'a> {
 /// The earlier versions of `archive`, newest first (`[0]` is the one before the current), by the
 /// time each was saved (its mtime; ties, as on filesystems that keep whole seconds, in the order
 /// they were replaced).
-pub fn list(archive: &Path) -> Vec<Snapshot> {
+pub fn list(archive: &ArchiveId) -> Vec<Snapshot> {
     let Ok(Some(dir)) = open_dir(archive, false) else {
         return Vec::new();
     };
@@ -217,12 +218,16 @@ pub fn list(archive: &Path) -> Vec<Snapshot> {
 /// Links the current `archive` (whose identity is `current`) in as the newest snapshot, before a
 /// save or restore replaces it, then keeps only the newest `keep` (counting it). Nothing when
 /// `keep` is 0 (older snapshots then stay as they are until pruned).
-pub fn keep_current(archive: &Path, current: Identity, keep: u32) -> Result<(), SnapshotError> {
-    if keep == 0 || !archive.is_file() {
+pub fn keep_current(
+    archive: &ArchiveId,
+    current: Identity,
+    keep: u32,
+) -> Result<(), SnapshotError> {
+    if keep == 0 || !archive.path().is_file() {
         return Ok(());
     }
     let io_err = |source| SnapshotError::Io {
-        archive: archive.to_owned(),
+        archive: archive.path().to_owned(),
         source,
     };
     let dir = open_dir(archive, true).map_err(io_err)?.expect("created");
@@ -239,7 +244,7 @@ pub fn keep_current(archive: &Path, current: Identity, keep: u32) -> Result<(), 
         .render();
         if let Err(e) = linkat(
             AT_FDCWD,
-            archive,
+            archive.path(),
             dir.fd(),
             Path::new(&name),
             AtFlags::empty(),
@@ -264,7 +269,7 @@ pub fn keep_current(archive: &Path, current: Identity, keep: u32) -> Result<(), 
 }
 
 /// Deletes all but the newest `keep` snapshots; returns how many went.
-pub fn prune(archive: &Path, keep: u32) -> io::Result<usize> {
+pub fn prune(archive: &ArchiveId, keep: u32) -> io::Result<usize> {
     let Some(dir) = open_dir(archive, false)? else {
         return Ok(0);
     };
@@ -282,8 +287,8 @@ pub fn prune(archive: &Path, keep: u32) -> io::Result<usize> {
 /// Makes snapshot `n` (1 = the newest) the current archive: the current one becomes a snapshot
 /// first (so a restore can be undone), then one rename puts the chosen one in place. Returns the
 /// snapshot restored and the number the replaced version has now.
-pub fn restore(archive: &Path, n: usize, keep: u32) -> io::Result<(Snapshot, Option<usize>)> {
-    let replaced = identity_at(archive)?;
+pub fn restore(archive: &ArchiveId, n: usize, keep: u32) -> io::Result<(Snapshot, Option<usize>)> {
+    let replaced = identity_at(archive.path())?;
     let all = list(archive);
     let chosen = n
         .checked_sub(1)
@@ -302,8 +307,8 @@ pub fn restore(archive: &Path, n: usize, keep: u32) -> io::Result<(Snapshot, Opt
         keep.max(1).saturating_add(all.len() as u32),
     )
     .map_err(io::Error::other)?;
-    std::fs::rename(&chosen.path, archive)?;
-    let parent = archive.parent().unwrap_or(Path::new("."));
+    std::fs::rename(&chosen.path, archive.path())?;
+    let parent = archive.path().parent().unwrap_or(Path::new("."));
     std::fs::File::open(parent)?.sync_all()?;
     prune(archive, keep.max(1))?;
     let number = list(archive).iter().position(|s| {
@@ -318,7 +323,7 @@ pub fn restore(archive: &Path, n: usize, keep: u32) -> io::Result<(Snapshot, Opt
 /// Deletes every snapshot of `archive` and their directory (when the environment goes). A
 /// snapshot still open on this node (a `run NAME@N`) may stay behind on NFS as `.nfsXXXX` until it
 /// is closed; the directory then stays too.
-pub fn remove_all(archive: &Path) -> io::Result<()> {
+pub fn remove_all(archive: &ArchiveId) -> io::Result<()> {
     if let Some(dir) = open_dir(archive, false)? {
         let mut busy = false;
         for name in dir.entries()? {
@@ -332,7 +337,7 @@ pub fn remove_all(archive: &Path) -> io::Result<()> {
             std::fs::remove_dir(dir.path())?;
         }
     }
-    let parent = archive.parent().unwrap_or(Path::new(".")).join(DIR);
+    let parent = archive.path().parent().unwrap_or(Path::new(".")).join(DIR);
     let _ = std::fs::remove_dir(parent); // only if empty
     Ok(())
 }

@@ -9,7 +9,7 @@ pub mod control;
 mod handler;
 pub mod mountpoint;
 pub mod runtime;
-mod startup;
+pub mod startup;
 pub mod state;
 
 use std::fs::File;
@@ -21,7 +21,7 @@ use std::time::Duration;
 use nix::sys::signal::{SigSet, Signal};
 use nix::unistd::{ForkResult, fork, setsid};
 
-use crate::archive::{Archive, ArchiveError, CacheLimits, Compression};
+use crate::archive::{Archive, ArchiveError, ArchiveId, CacheLimits, Compression};
 use crate::fs::{Filesystem, FuseAdapter};
 use crate::hint::{Hint, RemoteError};
 use crate::overlay::tree::{BuildReport, Defaults};
@@ -33,7 +33,7 @@ pub use client::{Probe, Unmounted, probe, save, status, unmount};
 
 #[derive(Debug, Clone)]
 pub struct MountRequest {
-    pub archive: PathBuf,
+    pub archive: ArchiveId,
     pub mountpoint: PathBuf,
     pub read_only: bool,
     pub foreground: bool,
@@ -56,7 +56,7 @@ pub struct MountRequest {
 
 impl MountRequest {
     /// A background mount with the default cache, threads and compression.
-    pub fn new(archive: PathBuf, mountpoint: PathBuf, read_only: bool) -> MountRequest {
+    pub fn new(archive: ArchiveId, mountpoint: PathBuf, read_only: bool) -> MountRequest {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         MountRequest {
             archive,
@@ -79,7 +79,7 @@ impl MountRequest {
 pub struct Mounted {
     pub pid: u32,
     pub mountpoint: PathBuf,
-    pub archive: PathBuf,
+    pub archive: ArchiveId,
     pub entries: usize,
     pub report: BuildReport,
     pub recovery: Recovery,
@@ -232,15 +232,12 @@ pub fn mount(
     let inherited = crate::process::open_fds();
     raise_open_file_limit();
     mountpoint::check_fuse_available()?;
-    let archive_path = req.archive.canonicalize().map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => DaemonError::ArchiveMissing(req.archive.clone()),
-        _ => DaemonError::Io {
-            what: format!("cannot open archive {}", req.archive.display()),
-            source: e,
-        },
-    })?;
+    if !req.archive.path().exists() {
+        return Err(DaemonError::ArchiveMissing(req.archive.path().to_owned()));
+    }
     let mountpoint = mountpoint::check_mountpoint(&req.mountpoint)?;
-    let archive = Arc::new(Archive::open(&archive_path)?);
+    let archive = Arc::new(Archive::open(req.archive.path())?);
+    let id = archive.id().clone();
     let mut defaults = Defaults::for_archive(&archive);
     defaults.trust_owners |= req.keep_owners;
     if req.allow_other {
@@ -251,7 +248,7 @@ pub fn mount(
         let (o, r) = Overlay::read_only(archive, defaults, req.cache.clone());
         (o, r, Recovery::default(), None)
     } else {
-        let dir = upper::dir_for(&req.upper_root, &archive_path);
+        let dir = upper::dir_for(&req.upper_root, &id);
         let (o, r, rec) = Overlay::writable(
             archive,
             defaults,
@@ -269,7 +266,7 @@ pub fn mount(
         pid: std::process::id(),
         entries,
         mountpoint,
-        archive: archive_path,
+        archive: id,
         report,
         recovery,
         upper_dir,
@@ -458,13 +455,13 @@ fn serve(
     start_signal_and_heartbeat_threads(&fs, signals, &mounted.mountpoint)?;
 
     tracing::info!(
-        archive = %mounted.archive.display(),
+        archive = %mounted.archive.path().display(),
         mountpoint = %mounted.mountpoint.display(),
         entries = mounted.entries,
         read_only = req.read_only,
         "mounted"
     );
-    let startup = startup::Startup::begin(fs.overlay().view().base().clone(), &mounted.archive);
+    let startup = startup::Startup::begin(fs.overlay().view().base().clone());
     ready(record.pid);
     let result = session.run();
     startup.finish();
@@ -483,7 +480,7 @@ fn session_config(mounted: &Mounted, req: &MountRequest) -> fuser::Config {
         fuser::MountOption::FSName(format!(
             "{}{}",
             mountpoint::SOURCE_PREFIX,
-            mounted.archive.display()
+            mounted.archive.path().display()
         )),
         fuser::MountOption::Subtype("conda-fuse".into()),
         fuser::MountOption::DefaultPermissions,
@@ -514,7 +511,7 @@ fn mount_record(mounted: &Mounted, req: &MountRequest) -> MountRecord {
         node: crate::node::Node::this(),
         pid: std::process::id(),
         mountpoint: mounted.mountpoint.clone(),
-        archive: mounted.archive.clone(),
+        archive: mounted.archive.path().to_owned(),
         read_only: req.read_only,
         since: crate::clock::now().0.max(0) as u64,
         socket: runtime::socket_path(&mounted.mountpoint),

@@ -7,7 +7,6 @@
 //! how long after the mount the recording lasts.
 
 use std::io::Read;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
@@ -15,6 +14,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::archive::ArchiveId;
 use crate::archive::startup::{MAX_PROFILE_BYTES, Profile, prefetch};
 use crate::overlay::base::Base;
 
@@ -29,7 +29,7 @@ pub struct Startup {
 
 impl Startup {
     /// Starts the prefetch and, when the profile is missing or of another version, the recording.
-    pub fn begin(base: Arc<Base>, archive_path: &Path) -> Startup {
+    pub fn begin(base: Arc<Base>) -> Startup {
         let idle = Startup {
             stop: None,
             recorder: None,
@@ -37,7 +37,7 @@ impl Startup {
         if std::env::var("CONDA_FUSE_PREFETCH").is_ok_and(|v| v == "off" || v == "0") {
             return idle;
         }
-        let name = file_name(archive_path);
+        let name = file_name(base.archive().id());
         let profile = load(&name);
         let archive = base.archive().clone();
         let record = !profile.as_ref().is_some_and(|p| p.is_for(&archive));
@@ -115,10 +115,15 @@ fn record_after(base: &Base, name: &str, window: Duration, stopped: &Receiver<()
     }
 }
 
+/// Where the start-up profile of `archive` is kept (for `rm`, which deletes it with the env).
+pub fn profile_path(archive: &ArchiveId) -> std::path::PathBuf {
+    super::state::state_dir().join(DIR).join(file_name(archive))
+}
+
 /// The profile's file name: a hash of the archive's path (it names no user data).
-fn file_name(archive_path: &Path) -> String {
+fn file_name(archive: &ArchiveId) -> String {
     use std::os::unix::ffi::OsStrExt;
-    let digest = Sha256::digest(archive_path.as_os_str().as_bytes());
+    let digest = Sha256::digest(archive.path().as_os_str().as_bytes());
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
     format!("{hex}.profile")
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::files::EnvFiles;
 use super::{Env, Paths};
-use crate::archive::{BuildError, BuildOptions, Compression, build_archive};
+use crate::archive::{ArchiveId, BuildError, BuildOptions, Compression, build_archive};
 use crate::daemon::{self, DaemonError, MountRequest, Probe};
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +88,7 @@ impl<'a> Creation<'a> {
         let archive = paths.archives().join(format!(".{}.creating.zip", env.name));
         let mut creation = Creation {
             env,
-            temporary: EnvFiles::of(paths, &archive, &env.mountpoint),
+            temporary: EnvFiles::of(paths, &archive, &ArchiveId::of(&archive), &env.mountpoint),
             armed: false,
         };
         creation.claim()?;
@@ -106,7 +106,7 @@ impl<'a> Creation<'a> {
             path: env.mountpoint.clone(),
             source,
         })?;
-        let mut req = MountRequest::new(archive, env.mountpoint.clone(), false);
+        let mut req = MountRequest::new(ArchiveId::of(&archive), env.mountpoint.clone(), false);
         // The empty archive is no version of the env (and a snapshot of the temporary's name
         // would be left behind by the rename to the final one).
         req.snapshots = 0;
@@ -133,7 +133,7 @@ impl<'a> Creation<'a> {
             match crate::hostfs::create_new(std::fs::OpenOptions::new().write(true), path) {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt == 0 => {
-                    if let Some(by) = running_create(path) {
+                    if let Some(by) = running_create(&self.temporary.id) {
                         return Err(CreateError::Busy {
                             name: self.env.name.clone(),
                             by,
@@ -191,14 +191,14 @@ const STARTING: std::time::Duration = std::time::Duration::from_secs(10);
 /// Who is creating the temporary archive `path` now, if anyone: the writer of its lock (on any
 /// node: the lock's heartbeat says), or a create that claimed it moments ago and has not mounted
 /// it yet. Anything else (a lock nobody holds any more) is what an interrupted create left.
-fn running_create(path: &Path) -> Option<String> {
-    if crate::overlay::lock::lock_path(path).exists() {
-        return match crate::overlay::lock::inspect(path) {
+fn running_create(temporary: &ArchiveId) -> Option<String> {
+    if crate::overlay::lock::lock_path(temporary).exists() {
+        return match crate::overlay::lock::inspect(temporary) {
             Some((holder, None)) => Some(format!("its mount's daemon is {}", holder.describe())),
             _ => None,
         };
     }
-    let age = std::fs::metadata(path)
+    let age = std::fs::metadata(temporary.path())
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())?;

@@ -30,7 +30,7 @@ pub fn versions(env: &Env) -> Vec<Version> {
         all.push((env.archive.clone(), m.mtime(), m.len()));
     }
     all.extend(
-        snapshots::list(&env.archive)
+        snapshots::list(&env.id)
             .into_iter()
             .map(|s| (s.path, s.saved, s.size)),
     );

@@ -39,7 +39,7 @@ pub fn info(env: &Env) -> EnvInfo {
         }
         Err(e) => (Err(e), false),
     };
-    let snapshots = crate::commit::snapshots::list(&env.archive);
+    let snapshots = crate::commit::snapshots::list(&env.id);
     EnvInfo {
         name: env.name.clone(),
         archive: env.archive.clone(),

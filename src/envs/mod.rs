@@ -19,6 +19,7 @@ pub mod runs;
 
 use std::path::{Path, PathBuf};
 
+use crate::archive::ArchiveId;
 use crate::daemon::state;
 
 #[derive(Debug, Clone)]
@@ -103,6 +104,7 @@ impl Paths {
             .unwrap_or_else(|| self.archives().join(&file));
         Ok(Env {
             name: name.to_string(),
+            id: ArchiveId::of(&archive),
             archive,
             mountpoint: self.mounts.join(name),
             prefix: self.mounts.join(name).join(name),
@@ -117,7 +119,7 @@ impl Paths {
             return self.env(spec);
         };
         let env = self.env(name)?;
-        let snapshots = crate::commit::snapshots::list(&env.archive);
+        let snapshots = crate::commit::snapshots::list(&env.id);
         let snapshot = n
             .parse::<usize>()
             .ok()
@@ -130,6 +132,7 @@ impl Paths {
         let mountpoint = self.mounts.join(spec);
         Ok(Env {
             name: env.name.clone(),
+            id: ArchiveId::of(&snapshot.path),
             archive: snapshot.path.clone(),
             prefix: mountpoint.join(&env.name),
             mountpoint,
@@ -166,7 +169,11 @@ impl Paths {
 #[derive(Debug, Clone)]
 pub struct Env {
     pub name: String,
+    /// The archive as found (`DIR/NAME.zip`, maybe a symlink): for messages and existence.
     pub archive: PathBuf,
+    /// What every file of the environment is keyed by (its lock, upper layer, snapshots) and
+    /// what a mount serves: the archive's resolved path.
+    pub id: ArchiveId,
     pub mountpoint: PathBuf,
     pub prefix: PathBuf,
 }

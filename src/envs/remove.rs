@@ -44,13 +44,12 @@ pub fn doomed(paths: &Paths, env: &Env) -> Vec<Doomed> {
         });
     }
     if files.upper.exists() {
-        let resolved = env.resolved_archive();
         doomed.push(Doomed::Upper {
             path: files.upper.clone(),
-            unsaved: crate::overlay::unsaved_on_disk(&paths.upper, &resolved).unwrap_or(0),
+            unsaved: crate::overlay::unsaved_on_disk(&paths.upper, &files.id).unwrap_or(0),
         });
     }
-    let kept = snapshots::list(&files.archive);
+    let kept = snapshots::list(&files.id);
     if !kept.is_empty() {
         doomed.push(Doomed::Snapshots {
             dir: files.snapshots.clone(),
@@ -82,8 +81,8 @@ impl crate::hint::Hint for RemoveError {
 }
 
 /// Deletes every file of the environment: the archive first (so a deletion cut short leaves no
-/// environment that looks whole), then its snapshots, upper layer and lock, and the mount point
-/// if it is empty.
+/// environment that looks whole; through a symlinked `NAME.zip`, the archive it names and then
+/// the name), then its snapshots, upper layer and lock, and the mount point if it is empty.
 pub fn remove(files: &EnvFiles) -> Result<(), RemoveError> {
     let fail = |what, path: &PathBuf| {
         let path = path.clone();
@@ -93,12 +92,15 @@ pub fn remove(files: &EnvFiles) -> Result<(), RemoveError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
     };
+    let real = files.id.path().to_path_buf();
+    missing_is_fine(std::fs::remove_file(&real)).map_err(fail("the archive", &real))?;
     missing_is_fine(std::fs::remove_file(&files.archive))
         .map_err(fail("the archive", &files.archive))?;
-    snapshots::remove_all(&files.archive).map_err(fail("the snapshots in", &files.snapshots))?;
+    snapshots::remove_all(&files.id).map_err(fail("the snapshots in", &files.snapshots))?;
     missing_is_fine(std::fs::remove_dir_all(&files.upper))
         .map_err(fail("the upper layer", &files.upper))?;
     missing_is_fine(std::fs::remove_file(&files.lock)).map_err(fail("the lock", &files.lock))?;
+    let _ = std::fs::remove_file(&files.startup_profile); // a cache: nothing lost if it stays
     let _ = std::fs::remove_dir(&files.mountpoint);
     Ok(())
 }

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use nix::errno::Errno;
 
-use crate::archive::{Archive, CacheLimits, Index};
+use crate::archive::{Archive, ArchiveId, CacheLimits, Index};
 use crate::clock;
 use base::{ArchiveEntry, Base};
 use journal::{Header, Identity, Journal, JournalError, Op};
@@ -178,16 +178,16 @@ pub fn identity_of(index: &Index) -> Identity {
     }
 }
 
-/// Changes of `archive` (a canonical path) waiting in its upper layer under `upper_root` while it
+/// Changes of `archive` waiting in its upper layer under `upper_root` while it
 /// is not mounted; they come back at the next writable mount. Changes a finished save already put
 /// into the archive in place do not count.
-pub fn unsaved_on_disk(upper_root: &Path, archive: &Path) -> Result<usize, String> {
+pub fn unsaved_on_disk(upper_root: &Path, archive: &ArchiveId) -> Result<usize, String> {
     let Some(loaded) = upper::peek(upper_root, archive).map_err(|e| e.to_string())? else {
         return Ok(0);
     };
-    let current = std::fs::File::open(archive)
+    let current = std::fs::File::open(archive.path())
         .ok()
-        .and_then(|f| Index::read(&f, archive).ok())
+        .and_then(|f| Index::read(&f, archive.path()).ok())
         .map(|i| identity_of(&i));
     let after_save = current.and_then(|c| {
         loaded
@@ -308,9 +308,9 @@ impl Overlay {
         mountpoint: &Path,
         steal_lock: bool,
     ) -> Result<(Overlay, BuildReport, Recovery), OverlayError> {
-        let acquired = WriterLock::acquire(archive.path(), mountpoint, steal_lock)?;
+        let acquired = WriterLock::acquire(archive.id(), mountpoint, steal_lock)?;
         let lock = acquired.lock;
-        let upper = Upper::open(upper_root, archive.path())?;
+        let upper = Upper::open(upper_root, archive.id())?;
         let (mut tree, report) = Tree::build(archive.index(), defaults);
         let mut recovery = Recovery {
             took_over: acquired.took_over,

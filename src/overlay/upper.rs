@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 
 use super::journal::{self, Header, Journal, legacy};
+use crate::archive::ArchiveId;
 use crate::file_key::{file_key, readable};
 use crate::private_dir::{PrivateDir, PrivateDirError};
 
@@ -152,7 +153,8 @@ pub struct Upper {
 
 /// The name of `archive`'s upper directory: its file name plus a hash of its full path, so two
 /// archives named alike in different places never share one.
-fn dir_name(archive: &Path) -> String {
+fn dir_name(archive: &ArchiveId) -> String {
+    let archive = archive.path();
     file_key(archive, DIR_READABLE, &[archive.as_os_str().as_bytes()])
 }
 
@@ -169,7 +171,7 @@ fn legacy_dir_name(archive: &Path) -> String {
 }
 
 /// The upper directory for `archive` under `upper_root` (for messages and listings).
-pub fn dir_for(upper_root: &Path, archive: &Path) -> PathBuf {
+pub fn dir_for(upper_root: &Path, archive: &ArchiveId) -> PathBuf {
     upper_root.join(dir_name(archive))
 }
 
@@ -177,7 +179,7 @@ pub fn dir_for(upper_root: &Path, archive: &Path) -> PathBuf {
 /// the journal (if any). Errors name the problem (a damaged or newer journal).
 pub fn peek(
     upper_root: &Path,
-    archive: &Path,
+    archive: &ArchiveId,
 ) -> Result<Option<journal::Loaded>, Box<dyn std::error::Error + Send + Sync>> {
     let Some(root) = PrivateDir::open(upper_root)? else {
         return Ok(None);
@@ -203,10 +205,9 @@ fn list_ids(data: &PrivateDir) -> io::Result<Vec<u64>> {
 }
 
 impl Upper {
-    /// Opens (creating if needed) the upper layer of `archive` (a canonical path) under
-    /// `upper_root`. Unsaved changes a conda-fuse before journal version 1 left for it are carried
-    /// over.
-    pub fn open(upper_root: &Path, archive: &Path) -> Result<Upper, UpperError> {
+    /// Opens (creating if needed) the upper layer of `archive` under `upper_root`. Unsaved
+    /// changes a conda-fuse before journal version 1 left for it are carried over.
+    pub fn open(upper_root: &Path, archive: &ArchiveId) -> Result<Upper, UpperError> {
         let root = PrivateDir::ensure(upper_root)?;
         let name = dir_name(archive);
         let io_err = |source| UpperError::Io {
@@ -214,7 +215,7 @@ impl Upper {
             source,
         };
         if root.open_subdir(&name)?.is_none() {
-            import_legacy(&root, &name, archive).map_err(io_err)?;
+            import_legacy(&root, &name, archive.path()).map_err(io_err)?;
         }
         let dir = root.subdir(&name)?;
         let data = dir.subdir(DATA)?;

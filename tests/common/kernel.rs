@@ -39,7 +39,7 @@ pub fn open_writable(archive: &Path, upper_root: &Path) -> (Filesystem, Recovery
     let archive = archive.canonicalize().unwrap();
     let opened = Arc::new(Archive::open(&archive).unwrap());
     let defaults = Defaults::for_archive(&opened);
-    let dir = upper::dir_for(upper_root, &archive);
+    let dir = upper::dir_for(upper_root, opened.id());
     let (overlay, _, recovery) = Overlay::writable(
         opened,
         defaults,

@@ -33,6 +33,7 @@ use nix::fcntl::{Flock, FlockArg};
 pub use holder::{Holder, Staleness};
 use holder::{Read, Verdict};
 
+use crate::archive::ArchiveId;
 use crate::node::Node;
 
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +161,9 @@ impl crate::hint::Hint for LockLost {
     }
 }
 
-pub fn lock_path(archive: &Path) -> PathBuf {
+/// `NAME.zip.lock` beside the archive (its resolved path: one lock whatever name reaches it).
+pub fn lock_path(archive: &ArchiveId) -> PathBuf {
+    let archive = archive.path();
     let mut name = archive.file_name().unwrap_or_default().to_os_string();
     name.push(".lock");
     archive.with_file_name(name)
@@ -187,7 +190,7 @@ fn read_fresh(path: &Path) -> io::Result<Read> {
 
 /// What the lock of `archive` looks like from this node, without taking or changing anything
 /// (`env-list`, `doctor`).
-pub fn inspect(archive: &Path) -> Option<(Holder, Option<Staleness>)> {
+pub fn inspect(archive: &ArchiveId) -> Option<(Holder, Option<Staleness>)> {
     let read = read_fresh(&lock_path(archive)).ok()?;
     match holder::judge(
         read,
@@ -205,12 +208,16 @@ pub fn inspect(archive: &Path) -> Option<(Holder, Option<Staleness>)> {
 impl WriterLock {
     /// Takes the writer lock of `archive` for a mount at `mountpoint`; `steal` takes it even from a
     /// holder that looks alive (its node's flock permitting).
-    pub fn acquire(archive: &Path, mountpoint: &Path, steal: bool) -> Result<Acquired, LockError> {
+    pub fn acquire(
+        archive: &ArchiveId,
+        mountpoint: &Path,
+        steal: bool,
+    ) -> Result<Acquired, LockError> {
         Self::acquire_as(archive, mountpoint, steal, trust_flock())
     }
 
     fn acquire_as(
-        archive: &Path,
+        archive: &ArchiveId,
         mountpoint: &Path,
         steal: bool,
         use_flock: bool,
@@ -222,7 +229,7 @@ impl WriterLock {
         };
         let file = file::open(&path, true)?.expect("created or opened");
         let held_by = |holder| LockError::Held {
-            archive: archive.to_owned(),
+            archive: archive.path().to_owned(),
             holder: Box::new(holder),
         };
         let (held, flocked) = Self::flock(file, use_flock).map_err(|h| held_by(*h))?;
@@ -452,7 +459,7 @@ impl Drop for WriterLock {
 mod tests {
     use super::*;
 
-    fn acquire(archive: &Path, mp: &str) -> Result<Acquired, LockError> {
+    fn acquire(archive: &ArchiveId, mp: &str) -> Result<Acquired, LockError> {
         WriterLock::acquire_as(archive, Path::new(mp), false, true)
     }
 
@@ -460,7 +467,7 @@ mod tests {
     fn the_lock_file_is_private_and_planted_files_are_never_written() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("env.zip");
+        let archive = ArchiveId::of(&dir.path().join("env.zip"));
         let lock = acquire(&archive, "/mnt/a").unwrap();
         assert_eq!(
             std::fs::metadata(lock_path(&archive)).unwrap().mode() & 0o777,
@@ -496,7 +503,7 @@ mod tests {
     #[test]
     fn a_second_writer_is_refused_with_the_holder_and_a_dead_one_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("env.zip");
+        let archive = ArchiveId::of(&dir.path().join("env.zip"));
         let first = acquire(&archive, "/mnt/a").unwrap();
         assert!(first.took_over.is_none());
         match acquire(&archive, "/mnt/b") {
@@ -523,7 +530,7 @@ mod tests {
     }
 
     /// Another node's record, as it would write it: `beat_ms_ago` since its last heartbeat.
-    fn plant_other_node(archive: &Path, beat_ms_ago: i64, period_ms: u64) -> Holder {
+    fn plant_other_node(archive: &ArchiveId, beat_ms_ago: i64, period_ms: u64) -> Holder {
         let mut h = Holder::me(Path::new("/mnt/elsewhere"));
         h.node.host = "node-b".into();
         h.node.boot_id = "another-boot".into();
@@ -537,7 +544,7 @@ mod tests {
     #[test]
     fn without_flock_a_live_heartbeat_holds_and_a_silent_one_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("env.zip");
+        let archive = ArchiveId::of(&dir.path().join("env.zip"));
         let record_only = |steal| WriterLock::acquire_as(&archive, Path::new("/m"), steal, false);
         // This node, flock not used: the record's pid (ours, alive) holds.
         let mine = record_only(false).unwrap();
@@ -595,7 +602,7 @@ mod tests {
     #[test]
     fn a_holder_whose_record_was_taken_stops_and_never_clears_the_new_one() {
         let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("env.zip");
+        let archive = ArchiveId::of(&dir.path().join("env.zip"));
         let ours = WriterLock::acquire_as(&archive, Path::new("/m"), false, false).unwrap();
         ours.lock.beat().unwrap();
         assert!(!ours.lock.is_lost());
@@ -614,7 +621,7 @@ mod tests {
     #[test]
     fn a_holder_confirms_its_lease_before_a_change_and_refuses_once_it_is_taken() {
         let dir = tempfile::tempdir().unwrap();
-        let archive = dir.path().join("env.zip");
+        let archive = ArchiveId::of(&dir.path().join("env.zip"));
         let mut ours = WriterLock::acquire_as(&archive, Path::new("/m"), false, false).unwrap();
         ours.lock.lease_ms = 50;
         assert!(ours.lock.may_change());
