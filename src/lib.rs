@@ -29,4 +29,5 @@ pub mod node;
 pub mod overlay;
 pub mod private_dir;
 pub mod process;
+pub mod settings;
 pub mod shell;

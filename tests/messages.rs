@@ -311,6 +311,26 @@ fn snapshot_notes() {
     insta::assert_snapshot!(notes.join("\n"));
 }
 
+/// A setting conda-fuse cannot use names its variable, what it holds and what it takes.
+#[test]
+fn settings_errors() {
+    use conda_fuse::settings::SettingsError;
+    insta::assert_snapshot!(shown(vec![
+        SettingsError {
+            var: "CONDA_FUSE_RUN_LINGER",
+            value: "ten".into(),
+            takes: "seconds between 0 and 86400",
+        }
+        .into(),
+        SettingsError {
+            var: "CONDA_FUSE_STATE_DIR",
+            value: "state".into(),
+            takes: "an absolute path without newlines",
+        }
+        .into(),
+    ]));
+}
+
 #[test]
 fn save_summary_lines() {
     let s = SaveSummary {

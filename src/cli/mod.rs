@@ -312,6 +312,16 @@ struct StatusArgs {
 pub fn main() -> ExitCode {
     crate::logging::init_cli();
     let cli = Cli::parse();
+    // Every command reads the settings first and refuses unusable ones, but those that the shell
+    // runs at its start and when leaving an env: a bad variable must not break a login shell.
+    let needs_settings = !matches!(
+        cli.command,
+        Command::ShellHook { .. } | Command::DeactivateScript(_)
+    );
+    if needs_settings && let Err(e) = crate::settings::load() {
+        eprintln!("{}", report::render(&e.into()));
+        return ExitCode::FAILURE;
+    }
     let done = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         Command::Pack(a) => done(pack::run(a)),

@@ -90,6 +90,7 @@ fn hint_of(link: &(dyn Error + 'static)) -> Option<String> {
         crate::overlay::journal::JournalError,
         crate::overlay::upper::UpperError,
         crate::private_dir::PrivateDirError,
+        crate::settings::SettingsError,
     );
     None
 }

@@ -31,10 +31,7 @@ const DIR: &str = ".snapshots";
 
 /// How many earlier versions saves keep: `CONDA_FUSE_SNAPSHOTS` (default 1; 0 keeps none).
 pub fn keep_from_env() -> u32 {
-    std::env::var("CONDA_FUSE_SNAPSHOTS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(1)
+    crate::settings::get().snapshots
 }
 
 /// Why a save kept no snapshot (the save itself went on).

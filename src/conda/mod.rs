@@ -87,10 +87,7 @@ fn split_command_line(line: &str) -> Result<(String, Vec<String>), CondaError> {
 
 /// Finds the conda to use, in the order documented above.
 pub fn find() -> Result<Conda, CondaError> {
-    if let Some(line) = std::env::var("CONDA_FUSE_CONDA")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-    {
+    if let Some(line) = crate::settings::get().conda.clone() {
         let (program, words) = split_command_line(&line)?;
         let program = which::which(&program).unwrap_or_else(|_| PathBuf::from(&program));
         return Ok(found(program, words, "CONDA_FUSE_CONDA"));

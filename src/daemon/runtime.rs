@@ -32,8 +32,8 @@ pub struct MountRecord {
 
 /// Where this node's records and sockets are.
 pub fn runtime_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CONDA_FUSE_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
+    if let Some(d) = &crate::settings::get().runtime_dir {
+        return d.clone();
     }
     // Batch systems copy the login shell's XDG_RUNTIME_DIR into jobs on nodes where it does not
     // exist: use it only where it is there and ours.

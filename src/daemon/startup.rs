@@ -19,7 +19,6 @@ use crate::archive::startup::{MAX_PROFILE_BYTES, Profile, prefetch};
 use crate::overlay::base::Base;
 
 const DIR: &str = "startup";
-const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
 
 /// The recording in progress, if any: `finish` writes it (at unmount, if the window has not ended).
 pub struct Startup {
@@ -34,7 +33,7 @@ impl Startup {
             stop: None,
             recorder: None,
         };
-        if std::env::var("CONDA_FUSE_PREFETCH").is_ok_and(|v| v == "off" || v == "0") {
+        if !crate::settings::get().prefetch {
             return idle;
         }
         let name = file_name(base.archive().id());
@@ -89,11 +88,7 @@ impl Startup {
 }
 
 fn window() -> Duration {
-    std::env::var("CONDA_FUSE_STARTUP_WINDOW")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(DEFAULT_WINDOW, Duration::from_secs_f64)
+    crate::settings::get().startup_window
 }
 
 fn record_after(base: &Base, name: &str, window: Duration, stopped: &Receiver<()>) {

@@ -12,8 +12,8 @@ use crate::file_key::file_key;
 use crate::private_dir::{PrivateDir, PrivateDirError};
 
 pub fn state_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CONDA_FUSE_STATE_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d);
+    if let Some(d) = &crate::settings::get().state_dir {
+        return d.clone();
     }
     if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("conda-fuse");
@@ -24,8 +24,8 @@ pub fn state_dir() -> PathBuf {
 /// Where writable mounts keep changes until saved: `$CONDA_FUSE_UPPER_DIR`, else the state
 /// directory's `upper/` (one directory per archive below it).
 pub fn upper_root() -> PathBuf {
-    match std::env::var_os("CONDA_FUSE_UPPER_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d),
+    match &crate::settings::get().upper_dir {
+        Some(d) => d.clone(),
         None => state_dir().join("upper"),
     }
 }

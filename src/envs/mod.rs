@@ -34,14 +34,6 @@ pub struct Paths {
     pub tmp: PathBuf,
 }
 
-/// Where an environment variable, or its default, says a place is.
-fn place(var: &str, default: impl FnOnce() -> PathBuf) -> PathBuf {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(default)
-}
-
 /// Absolute, with symlinks resolved when it exists (daemons record canonical paths), and free of
 /// newlines (shell functions read the prefix as one line).
 fn settle(var: &str, path: PathBuf) -> Result<PathBuf, EnvError> {
@@ -61,9 +53,9 @@ fn settle(var: &str, path: PathBuf) -> Result<PathBuf, EnvError> {
 impl Paths {
     pub fn from_env() -> Result<Paths, EnvError> {
         let home = state::home_dir();
+        let settings = crate::settings::get();
         let mut archive_dirs = Vec::new();
-        let list = std::env::var_os("CONDA_FUSE_ARCHIVE_PATH").unwrap_or_default();
-        for dir in std::env::split_paths(&list).filter(|d| !d.as_os_str().is_empty()) {
+        for dir in settings.archive_path.iter().cloned() {
             let dir = settle("CONDA_FUSE_ARCHIVE_PATH", dir)?;
             if !archive_dirs.contains(&dir) {
                 archive_dirs.push(dir);
@@ -75,7 +67,10 @@ impl Paths {
                 home.join("miniconda_fuse/archives"),
             )?);
         }
-        let mounts = place("CONDA_FUSE_MOUNT_ROOT", || home.join("miniconda_fuse/envs"));
+        let mounts = settings
+            .mount_root
+            .clone()
+            .unwrap_or_else(|| home.join("miniconda_fuse/envs"));
         Ok(Paths {
             archive_dirs,
             mounts: settle("CONDA_FUSE_MOUNT_ROOT", mounts)?,

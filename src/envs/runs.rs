@@ -34,23 +34,14 @@ pub fn linger() -> Duration {
     let in_batch_job = ["SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID"]
         .iter()
         .any(|v| std::env::var_os(v).is_some());
-    std::env::var("CONDA_FUSE_RUN_LINGER")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map_or(
-            Duration::from_secs(if in_batch_job { 0 } else { 60 }),
-            Duration::from_secs,
-        )
+    crate::settings::get()
+        .run_linger
+        .unwrap_or(Duration::from_secs(if in_batch_job { 0 } else { 60 }))
 }
-/// How long a run waits for another to finish deciding (a decision may include a save), unless
-/// CONDA_FUSE_RUN_WAIT says how many seconds.
-const DECIDE_TIMEOUT: Duration = Duration::from_secs(600);
-
+/// How long a run waits for another to finish deciding (a decision may include a save):
+/// CONDA_FUSE_RUN_WAIT.
 fn decide_timeout() -> Duration {
-    std::env::var("CONDA_FUSE_RUN_WAIT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map_or(DECIDE_TIMEOUT, Duration::from_secs)
+    crate::settings::get().run_wait
 }
 /// When a waiting run says what it waits for.
 const DECIDE_NOTE_AFTER: Duration = Duration::from_secs(5);

@@ -39,13 +39,7 @@ pub struct Holder {
 /// How often a writable daemon refreshes its record: `CONDA_FUSE_HEARTBEAT` seconds (tests use
 /// fractions), default 5 s.
 pub fn period() -> Duration {
-    std::env::var("CONDA_FUSE_HEARTBEAT")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map_or(Duration::from_secs(5), |s| {
-            Duration::from_secs_f64(s.clamp(0.05, 600.0))
-        })
+    crate::settings::get().heartbeat
 }
 
 /// A holder silent for this many of its own periods is stale (a loaded node can miss a few).

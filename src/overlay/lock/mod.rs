@@ -174,7 +174,7 @@ pub fn lock_path(archive: &ArchiveId) -> PathBuf {
 const SETTLE: Duration = Duration::from_millis(150);
 
 fn trust_flock() -> bool {
-    std::env::var_os("CONDA_FUSE_FLOCK").is_none_or(|v| v != "off")
+    crate::settings::get().flock
 }
 
 /// The record in the lock file at `path`, opened afresh (on NFS another client's write is seen
