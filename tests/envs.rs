@@ -298,7 +298,7 @@ fn stale_mounts_are_cleaned_up_by_the_next_command() {
     );
     // activate cleans up and mounts again; the unsaved change comes back from the upper layer.
     let out = ok(&w, &["activate", "st"]);
-    assert!(out.contains("cleaning up the stale mount"), "{out}");
+    assert!(out.contains("cleaned up the stale mount"), "{out}");
     assert_eq!(
         std::fs::read(w.mounts.join("st/st/unsaved")).unwrap(),
         b"keep me"

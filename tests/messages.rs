@@ -311,6 +311,83 @@ fn snapshot_notes() {
     insta::assert_snapshot!(notes.join("\n"));
 }
 
+/// Why an environment cannot be made usable for what was asked, or rolled back.
+#[test]
+fn session_and_history_errors() {
+    use conda_fuse::envs::history::HistoryError;
+    use conda_fuse::envs::session::SessionError;
+    insta::assert_snapshot!(shown(vec![
+        SessionError::Missing {
+            name: "ml".into(),
+            archive: p("/h/envs/ml.zip"),
+        }
+        .into(),
+        SessionError::SnapshotIsReadOnly {
+            spec: "ml@2".into(),
+            name: "ml".into(),
+        }
+        .into(),
+        SessionError::NotWritableByYou {
+            name: "tools".into(),
+            archive: p("/proj/lab/envs/tools.zip"),
+            dir: p("/proj/lab/envs"),
+        }
+        .into(),
+        SessionError::Foreign {
+            mountpoint: p("/h/mnt/ml"),
+            fstype: "fuse.fuse-zip".into(),
+            source_name: "fuse-zip".into(),
+        }
+        .into(),
+        SessionError::Unrecorded {
+            mountpoint: p("/h/mnt/ml"),
+            runtime_dir: p("/run/user/1000/conda-fuse"),
+            archive: "/h/envs/ml.zip".into(),
+        }
+        .into(),
+        SessionError::ServesAnother {
+            mountpoint: p("/h/mnt/ml"),
+            serves: p("/h/other.zip"),
+            archive: p("/h/envs/ml.zip"),
+        }
+        .into(),
+        SessionError::MountedReadOnly {
+            name: "ml".into(),
+            mountpoint: p("/h/mnt/ml"),
+            pid: 42,
+        }
+        .into(),
+        SessionError::Mounted {
+            name: "ml".into(),
+            mountpoint: p("/h/mnt/ml"),
+            pid: 42,
+        }
+        .into(),
+        SessionError::NotMine {
+            name: "tools".into(),
+            archive: p("/proj/lab/envs/tools.zip"),
+            what: "delete",
+        }
+        .into(),
+        SessionError::MountPoint {
+            path: p("/h/mnt/ml"),
+            source: io::Error::from_raw_os_error(libc::EACCES),
+        }
+        .into(),
+        HistoryError::Unsaved {
+            name: "ml".into(),
+            count: 3,
+        }
+        .into(),
+        HistoryError::UnreadableChanges {
+            name: "ml".into(),
+            why: "the journal was written by a newer conda-fuse (version 9)".into(),
+        }
+        .into(),
+        HistoryError::NoSnapshot { n: 7, count: 2 }.into(),
+    ]));
+}
+
 /// A setting conda-fuse cannot use names its variable, what it holds and what it takes.
 #[test]
 fn settings_errors() {

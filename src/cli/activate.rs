@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 
-use super::envs::{Want, mount_env_with};
 use super::report::error_with_hint;
 use crate::conda;
 use crate::envs::Paths;
+use crate::envs::session::{Options, Purpose, Session};
 use crate::shell::ENV_VALUE_NAME as ENV;
 use crate::shell::{self, Shell, activation};
 
@@ -31,20 +31,17 @@ pub(super) struct ActivateArgs {
 }
 
 pub(super) fn activate(a: ActivateArgs) -> anyhow::Result<()> {
-    let paths = Paths::from_env()?;
-    let env = paths.env(&a.name)?;
-    let want = super::envs::want_for_me(
-        &env,
-        if a.read_only {
-            Want::ReadOnly
-        } else {
-            Want::PreferWritable
-        },
-    )?;
-    if want != Want::ReadOnly {
-        super::run::reclaim_lingering_mount(&env)?;
-    }
-    let mount = mount_env_with(&env, want, a.steal_lock)?;
+    let env = Paths::from_env()?.env(&a.name)?;
+    let purpose = Purpose::Activate {
+        read_only: a.read_only,
+    };
+    let options = Options {
+        steal_lock: a.steal_lock,
+    };
+    let session = Session::open(&env, purpose, options, &mut |m| {
+        super::mount::print_report(m)
+    })?;
+    super::envs::say(&env, &session.said);
     if !env.prefix.is_dir() {
         return Err(error_with_hint(
             format!(
@@ -57,8 +54,8 @@ pub(super) fn activate(a: ActivateArgs) -> anyhow::Result<()> {
             format!("repack it with conda-fuse pack DIR --name {}", env.name),
         ));
     }
-    if mount.we_mounted {
-        let mode = if mount.read_only {
+    if session.we_mounted {
+        let mode = if session.read_only {
             "read-only"
         } else {
             "writable"

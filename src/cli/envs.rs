@@ -1,243 +1,58 @@
-//! Environments by name: create, install, remove, rm (the commands; the lifecycle itself is
-//! `envs::create` and `envs::remove`), and mounting an environment at its place (shared by
-//! activate, install, remove and run).
+//! Environments by name: create, install, remove, rm (the commands: the lifecycle itself is
+//! `envs::create`, `envs::remove` and `envs::session`), and what sessions say, in words.
 
 use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::Args;
 
-use super::report::{WithHint, error_with_hint};
+use super::report::error_with_hint;
 use super::{child, mount::print_saved, mount::save_bar, progress};
 use crate::conda;
-use crate::daemon::{self, DaemonError, MountRequest, Probe, Unmounted};
+use crate::daemon::{self, Probe, Unmounted};
 use crate::envs::create::Creation;
 use crate::envs::remove::{self, Doomed};
+use crate::envs::session::{self, Note, Options, Outcome, Purpose, Said, Session};
 use crate::envs::{Env, Paths, list};
-use crate::overlay::OverlayError;
-use crate::overlay::lock::LockError;
 use crate::shell::ENV_VALUE_NAME as ENV;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Want {
-    Writable,
-    /// Writable if the writer lock is free, else read-only with a note.
-    PreferWritable,
-    ReadOnly,
-}
-
-pub(super) struct EnvMount {
-    pub read_only: bool,
-    /// This call mounted it (so it may unmount it when done).
-    pub we_mounted: bool,
-}
-
-pub(super) fn missing(env: &Env) -> anyhow::Error {
-    error_with_hint(
-        format!(
-            "there is no environment '{}' (no archive {})",
-            env.name,
-            env.archive.display()
-        ),
-        format!(
-            "list them with conda-fuse-env-list, or create it with conda-fuse-create {}",
-            env.name
-        ),
-    )
-}
 
 /// The environment `name`, which must have an archive.
 pub(super) fn existing(name: &str) -> anyhow::Result<Env> {
     let env = Paths::from_env()?.env(name)?;
-    if !env.archive.is_file() {
-        return Err(missing(&env));
-    }
+    session::require_archive(&env)?;
     Ok(env)
 }
 
-/// Refuses what must not happen while the environment is mounted on this node.
 pub(super) fn refuse_if_mounted(env: &Env) -> anyhow::Result<()> {
-    if let Probe::Live(r) = daemon::probe(&env.mountpoint) {
-        return Err(error_with_hint(
-            format!(
-                "'{}' is mounted at {} (daemon pid {})",
-                env.name,
-                env.mountpoint.display(),
-                r.pid
-            ),
-            format!("unmount it first (conda-fuse-unmount {})", env.name),
-        ));
-    }
-    Ok(())
+    Ok(session::refuse_if_mounted(env)?)
 }
 
-/// Refuses to `what` (delete, roll back) an environment this user cannot write.
-pub(super) fn refuse_if_not_mine(env: &Env, what: &str) -> anyhow::Result<()> {
-    if env.archive.exists() && !env.writable_by_me() {
-        return Err(error_with_hint(
-            format!(
-                "'{}' is {}, in a directory you cannot write",
+pub(super) fn refuse_if_not_mine(env: &Env, what: &'static str) -> anyhow::Result<()> {
+    Ok(session::refuse_if_not_mine(env, what)?)
+}
+
+/// Says what a session did along the way (`Said`) that the user should know.
+pub(super) fn say(env: &Env, said: &[Said]) {
+    for s in said {
+        match s {
+            Said::Plan(Note::CleanedStale) => eprintln!(
+                "conda-fuse: note: cleaned up the stale mount at {} (its daemon had died; unsaved \
+                 changes come back at the next writable mount)",
+                env.mountpoint.display()
+            ),
+            Said::Plan(Note::NotWritableByYou) => eprintln!(
+                "conda-fuse: note: '{}' is {}, which you cannot write; mounting it read-only",
                 env.name,
                 env.archive.display()
             ),
-            format!("only its owner can {what} it"),
-        ));
-    }
-    Ok(())
-}
-
-/// Cleans up a stale mount at the environment's mount point, and refuses a foreign one.
-fn clear_stale(env: &Env) -> anyhow::Result<Probe> {
-    let probe = daemon::probe(&env.mountpoint);
-    match probe {
-        Probe::Stale => {
-            eprintln!(
-                "conda-fuse: note: cleaning up the stale mount at {} (its daemon had died; unsaved \
-                 changes come back at the next writable mount)",
-                env.mountpoint.display()
-            );
-            daemon::unmount(&env.mountpoint, false, false, &mut |_, _| {})?;
-            Ok(Probe::NotMounted)
-        }
-        Probe::Foreign(m) => Err(error_with_hint(
-            format!(
-                "{} has another filesystem mounted ({} from {}), perhaps fuse-zip of the old \
-                 conda-fuse.sh",
-                env.mountpoint.display(),
-                m.fstype,
-                m.source
-            ),
-            format!(
-                "unmount it (fusermount3 -u {}) and try again",
-                env.mountpoint.display()
-            ),
-        )),
-        Probe::Unrecorded(m) => Err(error_with_hint(
-            format!(
-                "{} is mounted by a conda-fuse daemon that this node's runtime directory ({}) has \
-                 no record of (archive {}): another user's, or one started with another \
-                 CONDA_FUSE_RUNTIME_DIR or XDG_RUNTIME_DIR",
-                env.mountpoint.display(),
-                crate::daemon::runtime::runtime_dir().display(),
-                m.archive()
-            ),
-            format!(
-                "use that directory, or unmount it (fusermount3 -u {}) and try again",
-                env.mountpoint.display()
-            ),
-        )),
-        other => Ok(other),
-    }
-}
-
-/// Makes sure `env` is mounted at its mount point the way `want` asks.
-pub(super) fn mount_env(env: &Env, want: Want) -> anyhow::Result<EnvMount> {
-    mount_env_with(env, want, false)
-}
-
-/// What `want` comes to for this user: an env in a directory shared with them (a lab's, a
-/// site's) that they cannot write is served read-only, with a note, where writable was only
-/// preferred; where it is needed, that is an error naming the directory.
-pub(super) fn want_for_me(env: &Env, want: Want) -> anyhow::Result<Want> {
-    if want == Want::ReadOnly || !env.archive.is_file() || env.writable_by_me() {
-        return Ok(want);
-    }
-    let dir = env.archive.parent().unwrap_or(Path::new("/"));
-    if want == Want::Writable {
-        return Err(error_with_hint(
-            format!(
-                "'{}' is {}, in a directory you cannot write ({}): it can only be used read-only \
-                 (conda-fuse-activate {} or conda-fuse run {})",
-                env.name,
-                env.archive.display(),
-                dir.display(),
-                env.name,
+            Said::ReadOnlyBecauseWriter { holder } => eprintln!(
+                "conda-fuse: note: '{}' is mounted writable by {holder}; mounting it read-only \
+                 here (changes need that mount: unmount it there to write here)",
                 env.name
             ),
-            "to change it, ask its owner, or copy it into your own first directory of \
-             CONDA_FUSE_ARCHIVE_PATH under another name",
-        ));
-    }
-    eprintln!(
-        "conda-fuse: note: '{}' is {}, which you cannot write; mounting it read-only",
-        env.name,
-        env.archive.display()
-    );
-    Ok(Want::ReadOnly)
-}
-
-/// `mount_env`, taking the writer lock from a live-looking holder when `steal_lock`.
-pub(super) fn mount_env_with(env: &Env, want: Want, steal_lock: bool) -> anyhow::Result<EnvMount> {
-    if !env.archive.is_file() {
-        return Err(missing(env));
-    }
-    let want = want_for_me(env, want)?;
-    if let Probe::Live(r) = clear_stale(env)? {
-        if r.archive != env.id.path() {
-            return Err(error_with_hint(
-                format!(
-                    "{} serves {}, not {}",
-                    env.mountpoint.display(),
-                    r.archive.display(),
-                    env.id
-                ),
-                format!(
-                    "unmount it first (conda-fuse unmount {})",
-                    env.mountpoint.display()
-                ),
-            ));
+            Said::Mounted { .. } => {}
         }
-        if want == Want::Writable && r.read_only {
-            return Err(error_with_hint(
-                format!(
-                    "'{}' is mounted read-only at {} (daemon pid {}), and this needs it writable",
-                    env.name,
-                    env.mountpoint.display(),
-                    r.pid
-                ),
-                format!(
-                    "unmount it (conda-fuse-unmount {}) and try again; if another mount holds the \
-                     writer lock, conda-fuse-env-list shows it",
-                    env.name
-                ),
-            ));
-        }
-        return Ok(EnvMount {
-            read_only: r.read_only,
-            we_mounted: false,
-        });
-    }
-    std::fs::create_dir_all(&env.mountpoint)
-        .with_context(|| format!("cannot create the mount point {}", env.mountpoint.display()))
-        .hint("check CONDA_FUSE_MOUNT_ROOT and its permissions")?;
-    let mount = |read_only| {
-        let mut req = MountRequest::new(env.id.clone(), env.mountpoint.clone(), read_only);
-        req.steal_lock = steal_lock;
-        daemon::mount(&req, &mut |m| super::mount::print_report(m))
-    };
-    match mount(want == Want::ReadOnly) {
-        Ok(_) => Ok(EnvMount {
-            read_only: want == Want::ReadOnly,
-            we_mounted: true,
-        }),
-        Err(DaemonError::Overlay(OverlayError::Lock(LockError::Held { holder, .. })))
-            if want == Want::PreferWritable =>
-        {
-            eprintln!(
-                "conda-fuse: note: '{}' is mounted writable by {}; mounting it read-only here \
-                 (changes need that mount: unmount it there to write here)",
-                env.name,
-                holder.describe()
-            );
-            mount(true)?;
-            Ok(EnvMount {
-                read_only: true,
-                we_mounted: true,
-            })
-        }
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -271,7 +86,9 @@ pub(super) struct CreateArgs {
 /// A new environment needs its mount point free: no mount (a stale one is cleaned up) and
 /// nothing in it.
 fn refuse_busy_mount_point(env: &Env) -> anyhow::Result<()> {
-    match clear_stale(env)? {
+    let (probe, said) = session::settle_mount_point(env)?;
+    say(env, &said);
+    match probe {
         Probe::Live(r) => Err(error_with_hint(
             format!(
                 "{} is already a mount (of {}, daemon pid {})",
@@ -377,18 +194,27 @@ pub(super) fn conda_change(sub: &str, a: CondaArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
     let conda = conda::find()?;
-    super::run::reclaim_lingering_mount(&env)?;
-    let mount = mount_env(&env, Want::Writable)?;
-    let before = daemon::status(&env.mountpoint)?.unsaved_changes;
+    let session = Session::open(&env, Purpose::Change, Options::default(), &mut |m| {
+        super::mount::print_report(m)
+    })?;
+    say(&env, &session.said);
+    let before = session.unsaved()?;
     eprintln!(
         "conda-fuse: running {}",
         conda.describe(sub, &env.prefix, &a.conda_args)
     );
     let status = child::run(&mut conda.command(sub, &env.prefix, &a.conda_args))
-        .with_context(|| format!("cannot run {}", conda.program.display()))?;
-    if !status.success() {
-        if mount.we_mounted && before == 0 {
-            unmount_env(&env, true)?;
+        .with_context(|| format!("cannot run {}", conda.program.display()));
+    let ok = status.as_ref().is_ok_and(|s| s.success());
+    let thrown_away = !ok && session.we_mounted && before == 0;
+    let (bar, mut on_progress) = save_bar();
+    let outcome = if ok { Outcome::Done } else { Outcome::Failed };
+    let closed = session.close(outcome, before, &mut on_progress);
+    bar.finish_and_clear();
+    let closed = closed?;
+    let status = status?;
+    if !ok {
+        if thrown_away {
             bail!("conda {sub} failed ({status}); the environment is as it was");
         }
         return Err(error_with_hint(
@@ -404,13 +230,8 @@ pub(super) fn conda_change(sub: &str, a: CondaArgs) -> anyhow::Result<()> {
             ),
         ));
     }
-    if mount.we_mounted {
-        unmount_env(&env, false)?;
-    } else {
-        let (bar, mut on_progress) = save_bar();
-        let saved = daemon::save(&env.mountpoint, &mut on_progress);
-        bar.finish_and_clear();
-        print_saved(&format!("saved {}", env.name), &saved?);
+    if let Some(s) = &closed.saved {
+        print_saved(&format!("saved {}", env.name), s);
     }
     Ok(())
 }
@@ -433,10 +254,12 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     let env = paths.env(&a.name)?;
     let files = env.files(&paths);
     if !files.any_exist() {
-        return Err(missing(&env));
+        session::require_archive(&env)?;
     }
     refuse_if_not_mine(&env, "delete")?;
-    if let Probe::Live(r) = clear_stale(&env)?
+    let (probe, said) = session::settle_mount_point(&env)?;
+    say(&env, &said);
+    if let Probe::Live(r) = probe
         && !a.force
     {
         return Err(error_with_hint(

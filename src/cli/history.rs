@@ -1,15 +1,11 @@
 //! `history`, `diff`, `rollback` and `prune`: an environment's earlier versions, kept by saves.
 
-use anyhow::Context;
 use clap::Args;
 
-use super::envs::{existing, refuse_if_mounted, refuse_if_not_mine};
+use super::envs::existing;
 use super::progress;
-use super::report::error_with_hint;
-use crate::commit::snapshots;
 use crate::envs::Paths;
-use crate::envs::history::{Changes, Version, versions};
-use crate::overlay::{self, lock::WriterLock};
+use crate::envs::history::{self, Changes, Version, pick, versions};
 use crate::shell::ENV_VALUE_NAME as ENV;
 
 #[derive(Args)]
@@ -98,15 +94,6 @@ fn history_table(all: &[Version], when: impl Fn(i64) -> String) -> String {
     out
 }
 
-fn pick(all: &[Version], n: usize) -> anyhow::Result<&Version> {
-    all.get(n).filter(|_| n > 0).with_context(|| {
-        format!(
-            "there is no snapshot {n}: there are {} (see conda-fuse history)",
-            all.len().saturating_sub(1)
-        )
-    })
-}
-
 pub(super) fn diff(a: DiffArgs) -> anyhow::Result<()> {
     let env = existing(&a.name)?;
     let all = versions(&env);
@@ -128,42 +115,10 @@ pub(super) fn diff(a: DiffArgs) -> anyhow::Result<()> {
 }
 
 pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
-    let env = existing(&a.name)?;
-    refuse_if_not_mine(&env, "roll back")?;
-    refuse_if_mounted(&env)?;
-    // The writer lock keeps every writable mount out while the archive changes under it.
-    let acquired = WriterLock::acquire(&env.id, &env.mountpoint, false)
-        .map_err(|e| anyhow::anyhow!("cannot roll back '{}': {e}", env.name))?;
     let paths = Paths::from_env()?;
-    // A journal this version cannot read may hold changes: never taken for none.
-    let unsaved = overlay::unsaved_on_disk(&paths.upper, &env.id).map_err(|e| {
-        error_with_hint(
-            format!(
-                "cannot tell whether '{}' has unsaved changes: {e}",
-                env.name
-            ),
-            "mount it with a conda-fuse that reads that journal, and save or discard them",
-        )
-    })?;
-    if unsaved > 0 {
-        return Err(error_with_hint(
-            format!(
-                "'{}' has {unsaved} unsaved changes (from a mount that ended without saving)",
-                env.name
-            ),
-            format!(
-                "mount it and save or discard them first (conda-fuse-activate {}, then \
-                 conda-fuse-unmount {} or conda-fuse unmount --discard)",
-                env.name, env.name
-            ),
-        ));
-    }
-    let all = versions(&env);
-    let chosen = pick(&all, a.to)?.clone();
-    let (restored, replaced) = snapshots::restore(&env.id, a.to, snapshots::keep_from_env())
-        .with_context(|| format!("cannot roll back {}", env.archive.display()))?;
-    drop(acquired);
-    let undo = match replaced {
+    let env = paths.env(&a.name)?;
+    let done = history::rollback(&paths, &env, a.to)?;
+    let undo = match done.replaced {
         Some(n) => format!(
             "the version it replaced is snapshot {n} (conda-fuse rollback {} --to {n} undoes this)",
             env.name
@@ -173,25 +128,23 @@ pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
     println!(
         "rolled '{}' back to the version saved {} ({}); {undo}",
         env.name,
-        crate::clock::local(restored.saved)
+        crate::clock::local(done.restored.saved)
             .get(..16)
             .unwrap_or_default(),
-        Changes::between(&all[0], &chosen).summary(),
+        done.changes,
     );
     Ok(())
 }
 
 pub(super) fn prune(a: PruneArgs) -> anyhow::Result<()> {
-    let env = existing(&a.name)?;
-    let before: u64 = snapshots::list(&env.id).iter().map(|s| s.size).sum();
-    let gone = snapshots::prune(&env.id, a.keep)
-        .with_context(|| format!("cannot prune {}", snapshots::dir_of(&env.id).display()))?;
-    let after: u64 = snapshots::list(&env.id).iter().map(|s| s.size).sum();
+    let env = Paths::from_env()?.env(&a.name)?;
+    let p = history::prune(&env, a.keep)?;
     println!(
-        "pruned {gone} snapshots of '{}' ({} freed), {} kept",
+        "pruned {} snapshots of '{}' ({} freed), {} kept",
+        p.gone,
         env.name,
-        progress::bytes(before - after),
-        snapshots::list(&env.id).len()
+        progress::bytes(p.freed),
+        p.kept
     );
     Ok(())
 }

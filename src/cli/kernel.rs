@@ -143,7 +143,7 @@ pub(super) fn kernel(a: KernelArgs) -> anyhow::Result<ExitCode> {
                 .map(OsString::from)
                 .chain([connection_file])
                 .collect();
-            return run(RunArgs::read_only(name, command));
+            return run(RunArgs::kernel(name, command));
         }
     }
     Ok(ExitCode::SUCCESS)

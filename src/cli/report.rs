@@ -83,6 +83,8 @@ fn hint_of(link: &(dyn Error + 'static)) -> Option<String> {
         crate::envs::create::CreateError,
         crate::envs::remove::RemoveError,
         crate::envs::runs::RunsError,
+        crate::envs::session::SessionError,
+        crate::envs::history::HistoryError,
         crate::overlay::OverlayError,
         crate::overlay::OpError,
         crate::overlay::lock::LockError,

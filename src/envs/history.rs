@@ -1,13 +1,17 @@
 //! An environment's versions: the current archive and the snapshots saves kept (see
 //! `commit::snapshots`), with the conda packages each holds, read from the names of its
-//! `NAME/conda-meta/*.json` records (`name-version-build.json`), so listing needs only the index.
+//! `NAME/conda-meta/*.json` records (`name-version-build.json`), so listing needs only the index;
+//! and going back to one (`rollback`) or deleting old ones (`prune`).
 
 use std::collections::BTreeMap;
+use std::io;
 use std::path::PathBuf;
 
-use super::Env;
+use super::session::{self, SessionError};
+use super::{Env, Paths};
 use crate::archive::Index;
-use crate::commit::snapshots;
+use crate::commit::snapshots::{self, Snapshot};
+use crate::overlay::lock::{LockError, WriterLock};
 
 #[derive(Debug, Clone)]
 pub struct Version {
@@ -130,4 +134,126 @@ impl Changes {
             parts.join(", ")
         }
     }
+}
+
+/// Why a rollback or prune did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("cannot roll back '{name}'")]
+    Locked { name: String, source: LockError },
+    #[error("cannot tell whether '{name}' has unsaved changes: {why}")]
+    UnreadableChanges { name: String, why: String },
+    #[error("'{name}' has {count} unsaved changes (from a mount that ended without saving)")]
+    Unsaved { name: String, count: usize },
+    #[error("there is no snapshot {n}: there are {count} (see conda-fuse history)")]
+    NoSnapshot { n: usize, count: usize },
+    #[error("cannot roll back {}", archive.display())]
+    Restore { archive: PathBuf, source: io::Error },
+    #[error("cannot prune {}", dir.display())]
+    Prune { dir: PathBuf, source: io::Error },
+}
+
+impl crate::hint::Hint for HistoryError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            HistoryError::Session(e) => e.hint(),
+            HistoryError::Locked { source, .. } => source.hint(),
+            HistoryError::UnreadableChanges { .. } => Some(
+                "mount it with a conda-fuse that reads that journal, and save or discard them"
+                    .into(),
+            ),
+            HistoryError::Unsaved { name, .. } => Some(format!(
+                "mount it and save or discard them first (conda-fuse-activate {name}, then \
+                 conda-fuse-unmount {name} or conda-fuse unmount --discard)"
+            )),
+            HistoryError::NoSnapshot { .. } | HistoryError::Restore { .. } => None,
+            HistoryError::Prune { .. } => None,
+        }
+    }
+}
+
+/// The version `n` of `all` (`versions`): 1 is the newest snapshot.
+pub fn pick(all: &[Version], n: usize) -> Result<&Version, HistoryError> {
+    all.get(n)
+        .filter(|_| n > 0)
+        .ok_or(HistoryError::NoSnapshot {
+            n,
+            count: all.len().saturating_sub(1),
+        })
+}
+
+/// What a rollback did.
+#[derive(Debug)]
+pub struct RolledBack {
+    pub restored: Snapshot,
+    /// The number the replaced version has now (None: pruned away at once).
+    pub replaced: Option<usize>,
+    /// The package changes from the version that was current to the restored one.
+    pub changes: String,
+}
+
+/// Makes snapshot `to` of `env` the current version. Refused while the env is mounted on this
+/// node, written anywhere (the writer lock), not this user's to change, or holding unsaved changes
+/// (or a journal this version cannot read, which may hold some).
+pub fn rollback(paths: &Paths, env: &Env, to: usize) -> Result<RolledBack, HistoryError> {
+    session::require_archive(env)?;
+    session::refuse_if_not_mine(env, "roll back")?;
+    session::refuse_if_mounted(env)?;
+    // The writer lock keeps every writable mount out while the archive changes under it.
+    let acquired = WriterLock::acquire(&env.id, &env.mountpoint, false).map_err(|source| {
+        HistoryError::Locked {
+            name: env.name.clone(),
+            source,
+        }
+    })?;
+    let unsaved = crate::overlay::unsaved_on_disk(&paths.upper, &env.id).map_err(|why| {
+        HistoryError::UnreadableChanges {
+            name: env.name.clone(),
+            why,
+        }
+    })?;
+    if unsaved > 0 {
+        return Err(HistoryError::Unsaved {
+            name: env.name.clone(),
+            count: unsaved,
+        });
+    }
+    let all = versions(env);
+    let changes = Changes::between(&all[0], pick(&all, to)?).summary();
+    let (restored, replaced) = snapshots::restore(&env.id, to, snapshots::keep_from_env())
+        .map_err(|source| HistoryError::Restore {
+            archive: env.archive.clone(),
+            source,
+        })?;
+    drop(acquired);
+    Ok(RolledBack {
+        restored,
+        replaced,
+        changes,
+    })
+}
+
+/// What pruning did: snapshots deleted, bytes freed, snapshots kept.
+pub struct Pruned {
+    pub gone: usize,
+    pub freed: u64,
+    pub kept: usize,
+}
+
+/// Deletes all but the newest `keep` snapshots of `env`.
+pub fn prune(env: &Env, keep: u32) -> Result<Pruned, HistoryError> {
+    session::require_archive(env)?;
+    let bytes = || snapshots::list(&env.id).iter().map(|s| s.size).sum::<u64>();
+    let before = bytes();
+    let gone = snapshots::prune(&env.id, keep).map_err(|source| HistoryError::Prune {
+        dir: snapshots::dir_of(&env.id),
+        source,
+    })?;
+    Ok(Pruned {
+        gone,
+        freed: before.saturating_sub(bytes()),
+        kept: snapshots::list(&env.id).len(),
+    })
 }

@@ -16,6 +16,7 @@ pub mod kernels;
 pub mod list;
 pub mod remove;
 pub mod runs;
+pub mod session;
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +101,7 @@ impl Paths {
         Ok(Env {
             name: name.to_string(),
             id: ArchiveId::of(&archive),
+            snapshot: None,
             archive,
             mountpoint: self.mounts.join(name),
             prefix: self.mounts.join(name).join(name),
@@ -115,9 +117,8 @@ impl Paths {
         };
         let env = self.env(name)?;
         let snapshots = crate::commit::snapshots::list(&env.id);
-        let snapshot = n
-            .parse::<usize>()
-            .ok()
+        let number = n.parse::<usize>().ok();
+        let snapshot = number
             .and_then(|n| n.checked_sub(1))
             .and_then(|i| snapshots.get(i))
             .ok_or_else(|| EnvError::NoSnapshot {
@@ -128,6 +129,7 @@ impl Paths {
         Ok(Env {
             name: env.name.clone(),
             id: ArchiveId::of(&snapshot.path),
+            snapshot: number,
             archive: snapshot.path.clone(),
             prefix: mountpoint.join(&env.name),
             mountpoint,
@@ -169,6 +171,8 @@ pub struct Env {
     /// What every file of the environment is keyed by (its lock, upper layer, snapshots) and
     /// what a mount serves: the archive's resolved path.
     pub id: ArchiveId,
+    /// `NAME@N`: snapshot N of the environment, which runs read-only beside it.
+    pub snapshot: Option<usize>,
     pub mountpoint: PathBuf,
     pub prefix: PathBuf,
 }

@@ -1,0 +1,432 @@
+//! An environment made usable for a purpose, and let go of again. `Session::open` finds out what
+//! there is (the archive, what is at the mount point, the node's batch runs of it), asks the
+//! policy (`plan.rs`, a pure function) what to do, does it, and returns what the user should be
+//! told as data (`Note`s). Closing does what the purpose calls for: a change is saved (or thrown
+//! away when conda failed on a mount this session made), a run leaves, saves with `--write`, and
+//! the last run's mount lingers for the next job or goes.
+//!
+//! Every open takes the node's run decision for the environment (`runs.rs`) while it decides, so
+//! a run that mounts or unmounts and anything that reclaims a lingering mount never interleave.
+
+pub mod error;
+pub mod plan;
+
+use std::time::Duration;
+
+pub use error::SessionError;
+pub use plan::{Note, Purpose};
+
+use super::Env;
+use super::runs::{Decision, Runs};
+use crate::daemon::control::SaveSummary;
+use crate::daemon::{self, DaemonError, MountRequest, Mounted, Probe, Unmounted};
+use crate::overlay::OverlayError;
+use crate::overlay::lock::LockError;
+use plan::{AtMountPoint, Found, Step};
+
+/// What is said along the way (besides the plan's notes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Said {
+    Plan(Note),
+    /// Another mount holds the writer lock: mounted read-only instead.
+    ReadOnlyBecauseWriter {
+        holder: String,
+    },
+    /// Mounted by this session.
+    Mounted {
+        read_only: bool,
+    },
+}
+
+/// Options the user gave.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Take the writer lock even from a holder that looks alive (`--steal-lock`).
+    pub steal_lock: bool,
+}
+
+pub struct Session {
+    pub env: Env,
+    purpose: Purpose,
+    pub read_only: bool,
+    /// This session mounted it (so it may unmount it when done).
+    pub we_mounted: bool,
+    pub said: Vec<Said>,
+    runs: Runs,
+}
+
+/// What closing a session did.
+#[derive(Debug, Default)]
+pub struct Closed {
+    /// The save, when one was made.
+    pub saved: Option<SaveSummary>,
+    /// The run's mount stays this long for the next job (None: it is gone, or not the runs').
+    pub lingering: Option<Duration>,
+}
+
+/// What a session's purpose came to, for `close`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// What was done should be kept (saved where the purpose saves).
+    Done,
+    /// It failed: a change conda left half done on a mount this session made with nothing
+    /// unsaved before is thrown away; anything else stays for the user to look at.
+    Failed,
+}
+
+fn at_mount_point(env: &Env, runs: &Runs, d: &Decision) -> AtMountPoint {
+    match daemon::probe(&env.mountpoint) {
+        Probe::NotMounted => AtMountPoint::Nothing,
+        Probe::Stale => AtMountPoint::Stale,
+        Probe::Foreign(m) => AtMountPoint::Foreign {
+            fstype: m.fstype,
+            source: m.source,
+        },
+        Probe::Unrecorded(m) => AtMountPoint::Unrecorded {
+            archive: m.archive().to_string(),
+        },
+        Probe::Live(r) => AtMountPoint::Ours {
+            same_archive: r.archive == env.id.path(),
+            read_only: r.read_only,
+            pid: r.pid,
+            lingering_after_runs: runs.others(d, std::process::id()) == 0
+                && runs.mounted_by_run(d) == Some(r.pid),
+        },
+    }
+}
+
+impl Session {
+    /// Makes `env` usable for `purpose`; `on_mounted` sees a mount this session makes (the CLI
+    /// prints its report).
+    pub fn open(
+        env: &Env,
+        purpose: Purpose,
+        options: Options,
+        on_mounted: &mut dyn FnMut(&Mounted),
+    ) -> Result<Session, SessionError> {
+        let runs = Runs::of(env);
+        let decision = runs.decide()?;
+        let found = Found {
+            archive_exists: env.archive.is_file(),
+            writable_by_me: env.writable_by_me(),
+            snapshot: env.snapshot.is_some(),
+            at_mount_point: at_mount_point(env, &runs, &decision),
+        };
+        let serves = match daemon::probe(&env.mountpoint) {
+            Probe::Live(r) => r.archive,
+            _ => Default::default(),
+        };
+        let plan = plan::plan(purpose, &found)
+            .map_err(|refusal| SessionError::refused(env, refusal, serves))?;
+        let mut session = Session {
+            env: env.clone(),
+            purpose,
+            read_only: true,
+            we_mounted: false,
+            said: plan.notes.into_iter().map(Said::Plan).collect(),
+            runs,
+        };
+        for step in plan.steps {
+            session.take(step, &decision, options, on_mounted)?;
+        }
+        if purpose.is_run() {
+            if session.we_mounted
+                && let Probe::Live(r) = daemon::probe(&env.mountpoint)
+            {
+                session.runs.set_mounted_by_run(&decision, Some(r.pid))?;
+            }
+            session.runs.join(&decision, std::process::id())?;
+        }
+        Ok(session)
+    }
+
+    fn take(
+        &mut self,
+        step: Step,
+        decision: &Decision,
+        options: Options,
+        on_mounted: &mut dyn FnMut(&Mounted),
+    ) -> Result<(), SessionError> {
+        let env = &self.env;
+        match step {
+            Step::CleanStale => {
+                daemon::unmount(&env.mountpoint, false, false, &mut |_, _| {})?;
+            }
+            Step::Reclaim => {
+                self.runs.clear_lingerer(decision);
+                unmount_runs_mount(env, &self.runs, decision, &mut |_, _| {})?;
+            }
+            Step::Use { read_only } => self.read_only = read_only,
+            Step::Mount {
+                read_only,
+                or_read_only,
+            } => {
+                std::fs::create_dir_all(&env.mountpoint).map_err(|source| {
+                    SessionError::MountPoint {
+                        path: env.mountpoint.clone(),
+                        source,
+                    }
+                })?;
+                let mount = |read_only, on_mounted: &mut dyn FnMut(&Mounted)| {
+                    let mut req =
+                        MountRequest::new(env.id.clone(), env.mountpoint.clone(), read_only);
+                    req.steal_lock = options.steal_lock && !read_only;
+                    daemon::mount(&req, on_mounted)
+                };
+                self.read_only = match mount(read_only, on_mounted) {
+                    Ok(_) => read_only,
+                    Err(DaemonError::Overlay(OverlayError::Lock(LockError::Held {
+                        holder,
+                        ..
+                    }))) if or_read_only => {
+                        self.said.push(Said::ReadOnlyBecauseWriter {
+                            holder: holder.describe(),
+                        });
+                        mount(true, on_mounted)?;
+                        true
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                self.we_mounted = true;
+                self.said.push(Said::Mounted {
+                    read_only: self.read_only,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Unsaved changes of the mount now (0 for a read-only one).
+    pub fn unsaved(&self) -> Result<u64, SessionError> {
+        if self.read_only {
+            return Ok(0);
+        }
+        Ok(daemon::status(&self.env.mountpoint)?.unsaved_changes)
+    }
+
+    /// Lets go of the environment as its purpose calls for (an activation stays mounted). Changes
+    /// made on a mount this session did not make stay unsaved after a failure, for the user.
+    /// `progress` follows a save.
+    pub fn close(
+        self,
+        outcome: Outcome,
+        unsaved_before: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Closed, SessionError> {
+        match self.purpose {
+            Purpose::Activate { .. } => Ok(Closed::default()),
+            Purpose::Change => self.close_change(outcome, unsaved_before, progress),
+            Purpose::Run { .. } | Purpose::Kernel => self.close_run(progress),
+        }
+    }
+
+    fn close_change(
+        self,
+        outcome: Outcome,
+        unsaved_before: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Closed, SessionError> {
+        let env = &self.env;
+        let saved = match (outcome, self.we_mounted) {
+            (Outcome::Failed, true) if unsaved_before == 0 => {
+                daemon::unmount(&env.mountpoint, false, true, progress)?;
+                None
+            }
+            (Outcome::Failed, _) => None,
+            (Outcome::Done, true) => {
+                saved_by(daemon::unmount(&env.mountpoint, false, false, progress)?)
+            }
+            (Outcome::Done, false) => Some(daemon::save(&env.mountpoint, progress)?),
+        };
+        Ok(Closed {
+            saved,
+            lingering: None,
+        })
+    }
+
+    fn close_run(self, progress: &mut dyn FnMut(u64, u64)) -> Result<Closed, SessionError> {
+        let env = &self.env;
+        let me = std::process::id();
+        let decision = self.runs.decide()?;
+        self.runs.leave(&decision, me);
+        let write = self.purpose == Purpose::Run { write: true };
+        let saved = if write {
+            match daemon::save(&env.mountpoint, progress) {
+                Ok(s) => Some(s),
+                Err(source) => {
+                    return Err(SessionError::SaveAfterRun {
+                        name: env.name.clone(),
+                        source,
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        let mut closed = Closed {
+            saved,
+            lingering: None,
+        };
+        if self.runs.others(&decision, me) > 0 || !runs_mount_is_there(env, &self.runs, &decision)?
+        {
+            return Ok(closed);
+        }
+        // The last run out: a read-only mount lingers for the next job; a writable one holds the
+        // writer lock, so it goes at once.
+        let linger = super::runs::linger();
+        if !write && !linger.is_zero() {
+            match spawn_lingerer(env, linger) {
+                Ok(pid) => {
+                    self.runs.set_lingerer(&decision, pid)?;
+                    closed.lingering = Some(linger);
+                    return Ok(closed);
+                }
+                Err(e) => {
+                    tracing::warn!("cannot keep '{}' mounted for the next job: {e}", env.name)
+                }
+            }
+        }
+        unmount_runs_mount(env, &self.runs, &decision, &mut |_, _| {})?;
+        Ok(closed)
+    }
+}
+
+fn saved_by(u: Unmounted) -> Option<SaveSummary> {
+    match u {
+        Unmounted::Clean { saved, .. } => saved,
+        _ => None,
+    }
+}
+
+/// Whether the mount runs made of `env` is still there (a record of one that is gone is
+/// forgotten: a user may have unmounted it and mounted the env again, which runs leave alone).
+fn runs_mount_is_there(env: &Env, runs: &Runs, d: &Decision) -> Result<bool, SessionError> {
+    let Some(daemon) = runs.mounted_by_run(d) else {
+        return Ok(false);
+    };
+    match daemon::probe(&env.mountpoint) {
+        Probe::Live(r) if r.pid == daemon => Ok(true),
+        _ => {
+            runs.set_mounted_by_run(d, None)?;
+            Ok(false)
+        }
+    }
+}
+
+/// Unmounts the runs' mount of `env` (the last run has left, the linger time is over, or a writer
+/// reclaims it).
+fn unmount_runs_mount(
+    env: &Env,
+    runs: &Runs,
+    d: &Decision,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), SessionError> {
+    daemon::unmount(&env.mountpoint, false, false, progress)?;
+    runs.set_mounted_by_run(d, None)?;
+    Ok(())
+}
+
+/// Starts the process that unmounts `env` after `linger` unless a run comes by then; it is
+/// detached from the terminal's process group (Ctrl-C there is not for it) and reads nothing.
+fn spawn_lingerer(env: &Env, linger: Duration) -> std::io::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe()?;
+    let child = Command::new(exe)
+        .args(["linger-run", &env.name, &linger.as_secs().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    Ok(child.id())
+}
+
+/// The lingerer (`conda-fuse linger-run`): waits, then unmounts the runs' mount of `env` if no run
+/// came in the meantime (a run that comes calls it off; a later lingerer replaces it). Looks once
+/// a second whether it was called off or the mount is gone, so it never sits out the time for
+/// nothing.
+pub fn linger_then_unmount(env: &Env, seconds: u64) -> Result<(), SessionError> {
+    let runs = Runs::of(env);
+    let me = std::process::id();
+    let until = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+        if !runs.still_lingerer(me)
+            || !matches!(daemon::probe(&env.mountpoint), daemon::Probe::Live(_))
+        {
+            return Ok(());
+        }
+    }
+    let decision = runs.decide()?;
+    if !runs.is_lingerer(&decision, me) {
+        return Ok(());
+    }
+    runs.clear_lingerer(&decision);
+    if runs.others(&decision, me) == 0 && runs_mount_is_there(env, &runs, &decision)? {
+        unmount_runs_mount(env, &runs, &decision, &mut |_, _| {})?;
+    }
+    Ok(())
+}
+
+/// What is at `env`'s mount point once a stale mount there is cleaned up (for create and rm, which
+/// need it free or know what to do with a live one); another filesystem, or a mount this node has
+/// no record of, is refused.
+pub fn settle_mount_point(env: &Env) -> Result<(Probe, Vec<Said>), SessionError> {
+    let probe = daemon::probe(&env.mountpoint);
+    let refused = |r| SessionError::refused(env, r, Default::default());
+    match probe {
+        Probe::Stale => {
+            daemon::unmount(&env.mountpoint, false, false, &mut |_, _| {})?;
+            Ok((Probe::NotMounted, vec![Said::Plan(Note::CleanedStale)]))
+        }
+        Probe::Foreign(m) => Err(refused(plan::Refusal::Foreign {
+            fstype: m.fstype,
+            source: m.source,
+        })),
+        Probe::Unrecorded(m) => Err(refused(plan::Refusal::Unrecorded {
+            archive: m.archive().to_string(),
+        })),
+        other => Ok((other, Vec::new())),
+    }
+}
+
+/// Refuses what must not happen while `env` is mounted on this node (rollback, rm).
+pub fn refuse_if_mounted(env: &Env) -> Result<(), SessionError> {
+    if let Probe::Live(r) = daemon::probe(&env.mountpoint) {
+        return Err(SessionError::Mounted {
+            name: env.name.clone(),
+            mountpoint: env.mountpoint.clone(),
+            pid: r.pid,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses to `what` (delete, roll back) an environment this user cannot write.
+pub fn refuse_if_not_mine(env: &Env, what: &'static str) -> Result<(), SessionError> {
+    if env.archive.exists() && !env.writable_by_me() {
+        return Err(SessionError::NotMine {
+            name: env.name.clone(),
+            archive: env.archive.clone(),
+            what,
+        });
+    }
+    Ok(())
+}
+
+/// The environment `env`, which must have an archive.
+pub fn require_archive(env: &Env) -> Result<(), SessionError> {
+    if env.archive.is_file() {
+        Ok(())
+    } else {
+        Err(SessionError::Missing {
+            name: env.name.clone(),
+            archive: env.archive.clone(),
+        })
+    }
+}
