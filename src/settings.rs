@@ -42,6 +42,9 @@ pub struct Settings {
     pub run_linger: Option<Duration>,
     /// `CONDA_FUSE_RUN_WAIT`: how long a run waits for another run's mounting or unmounting.
     pub run_wait: Duration,
+    /// The batch job this process belongs to: `CONDA_FUSE_JOB_ID` (`none`: no job), else the
+    /// scheduler's (`SLURM_JOB_ID`, `PBS_JOBID`, `LSB_JOBID`, `FLUX_JOB_ID`).
+    pub job: Option<String>,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             startup_window: Duration::from_secs(10),
             run_linger: None,
             run_wait: Duration::from_secs(600),
+            job: None,
         }
     }
 }
@@ -178,6 +182,14 @@ fn parse(var: &dyn Fn(&str) -> Option<OsString>) -> Result<Settings, SettingsErr
             "seconds between 0 and 86400",
         )?
         .unwrap_or(d.run_wait),
+        job: match text("CONDA_FUSE_JOB_ID")? {
+            Some(v) if v.trim() == "none" => None,
+            Some(v) => Some(v),
+            None => ["SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "FLUX_JOB_ID"]
+                .into_iter()
+                .find_map(|v| var(v).and_then(|s| s.into_string().ok()))
+                .filter(|s| !s.trim().is_empty()),
+        },
     })
 }
 
@@ -234,7 +246,18 @@ mod tests {
         assert_eq!(s.run_wait, Duration::from_secs(30));
         assert_eq!(s.state_dir, Some(PathBuf::from("/s")));
         assert_eq!(s.archive_path, [PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert_eq!((s.conda, s.mount_root), (None, None));
+        assert_eq!((s.conda, s.mount_root, s.job), (None, None, None));
+        let job = |pairs: &[(&str, &str)]| with(pairs).unwrap().job;
+        assert_eq!(job(&[("SLURM_JOB_ID", "42")]).as_deref(), Some("42"));
+        assert_eq!(job(&[("PBS_JOBID", "7.pbs")]).as_deref(), Some("7.pbs"));
+        assert_eq!(
+            job(&[("SLURM_JOB_ID", "42"), ("CONDA_FUSE_JOB_ID", "mine")]).as_deref(),
+            Some("mine")
+        );
+        assert_eq!(
+            job(&[("SLURM_JOB_ID", "42"), ("CONDA_FUSE_JOB_ID", "none")]),
+            None
+        );
 
         let table: &[(&str, &str, &str)] = &[
             (

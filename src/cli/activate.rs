@@ -37,11 +37,9 @@ pub(super) fn activate(a: ActivateArgs) -> anyhow::Result<()> {
     };
     let options = Options {
         steal_lock: a.steal_lock,
+        ..Options::default()
     };
-    let session = Session::open(&env, purpose, options, &mut |m| {
-        super::mount::print_report(m)
-    })?;
-    super::envs::say(&env, &session.said);
+    let session = Session::open(&env, purpose, options, &mut super::envs::tell(&env))?;
     if !env.prefix.is_dir() {
         return Err(error_with_hint(
             format!(

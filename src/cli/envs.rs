@@ -13,7 +13,7 @@ use crate::conda;
 use crate::daemon::{self, Probe, Unmounted};
 use crate::envs::create::Creation;
 use crate::envs::remove::{self, Doomed};
-use crate::envs::session::{self, Note, Options, Outcome, Purpose, Said, Session};
+use crate::envs::session::{self, Event, Note, Options, Outcome, Purpose, Said, Session};
 use crate::envs::{Env, Paths, list};
 use crate::shell::ENV_VALUE_NAME as ENV;
 
@@ -30,6 +30,14 @@ pub(super) fn refuse_if_mounted(env: &Env) -> anyhow::Result<()> {
 
 pub(super) fn refuse_if_not_mine(env: &Env, what: &'static str) -> anyhow::Result<()> {
     Ok(session::refuse_if_not_mine(env, what)?)
+}
+
+/// What a session tells, in words: the report of a mount it made, and what it says.
+pub(super) fn tell(env: &Env) -> impl FnMut(Event<'_>) + '_ {
+    move |e| match e {
+        Event::Mounted(m) => super::mount::print_report(m),
+        Event::Said(s) => say(env, &[s]),
+    }
 }
 
 /// Says what a session did along the way (`Said`) that the user should know.
@@ -51,7 +59,25 @@ pub(super) fn say(env: &Env, said: &[Said]) {
                  here (changes need that mount: unmount it there to write here)",
                 env.name
             ),
-            Said::Mounted { .. } => {}
+            Said::WaitingForLease {
+                holder,
+                silent,
+                takeover,
+            } => eprintln!(
+                "conda-fuse: note: '{}' is held writable by {holder}, whose heartbeat stopped {}s \
+                 ago; this job waits for its lease to run out (at {}s) and then takes it over \
+                 with its unsaved changes",
+                env.name,
+                silent.as_secs(),
+                takeover.as_secs()
+            ),
+            Said::WaitingForJob { job, pid, limit } => eprintln!(
+                "conda-fuse: note: '{}' is mounted by job {job}'s command (daemon pid {pid}), \
+                 which goes when that job ends; waiting for it to go (up to {}s, \
+                 CONDA_FUSE_RUN_WAIT)",
+                env.name,
+                limit.as_secs()
+            ),
         }
     }
 }
@@ -194,10 +220,7 @@ pub(super) fn conda_change(sub: &str, a: CondaArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
     let conda = conda::find()?;
-    let session = Session::open(&env, Purpose::Change, Options::default(), &mut |m| {
-        super::mount::print_report(m)
-    })?;
-    say(&env, &session.said);
+    let session = Session::open(&env, Purpose::Change, Options::default(), &mut tell(&env))?;
     let before = session.unsaved()?;
     eprintln!(
         "conda-fuse: running {}",

@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::child;
+use crate::daemon::jobns::{self, JobSpace};
 use crate::envs::Paths;
 use crate::envs::session::{self, Options, Outcome, Purpose, Session};
 use crate::shell::ENV_VALUE_NAME as ENV;
@@ -103,17 +104,44 @@ pub(super) fn linger_run(a: LingerArgs) -> anyhow::Result<()> {
     Ok(session::linger_then_unmount(&env, a.seconds)?)
 }
 
+/// Inside a batch job, enters the job's own mounts on this node (`daemon::jobns`) before
+/// anything else; where that cannot be, the session options keep this job off other jobs'
+/// mounts. Must be called while single-threaded.
+pub(super) fn enter_job_space() -> anyhow::Result<Options> {
+    let Some(job) = crate::settings::get().job.clone() else {
+        return Ok(Options::default());
+    };
+    match jobns::enter(&job)? {
+        JobSpace::Entered { .. } | JobSpace::AlreadyIn => Ok(Options::default()),
+        JobSpace::Unavailable(why) => {
+            let node = crate::node::Node::this();
+            let key = format!("no-job-namespaces-{}", node.boot_id);
+            if crate::daemon::state::once(&key) {
+                eprintln!(
+                    "conda-fuse: note: jobs cannot have mounts of their own on {} ({why}): each \
+                     job mounts its environments itself and waits while another job's mount of \
+                     the same environment is there, since that one goes when its job ends (said \
+                     once per node; conda-fuse doctor)",
+                    node.host
+                );
+            }
+            Ok(Options {
+                only_job: Some(job),
+                ..Options::default()
+            })
+        }
+    }
+}
+
 pub(super) fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let options = enter_job_space()?;
     let env = Paths::from_env()?.env_version(&a.name)?;
     let purpose = if a.kernel {
         Purpose::Kernel
     } else {
         Purpose::Run { write: a.write }
     };
-    let session = Session::open(&env, purpose, Options::default(), &mut |m| {
-        super::mount::print_report(m)
-    })?;
-    super::envs::say(&env, &session.said);
+    let session = Session::open(&env, purpose, options, &mut super::envs::tell(&env))?;
     let prefix = env.prefix.to_string_lossy().into_owned();
     let status = child::run(&mut activated_command(&prefix, &a.command));
     match session.close(Outcome::Done, 0, &mut |_, _| {}) {

@@ -7,6 +7,7 @@
 mod client;
 pub mod control;
 mod handler;
+pub mod jobns;
 pub mod mountpoint;
 pub mod runtime;
 pub mod startup;
@@ -52,6 +53,8 @@ pub struct MountRequest {
     pub steal_lock: bool,
     /// Earlier versions each save keeps (`CONDA_FUSE_SNAPSHOTS`).
     pub snapshots: u32,
+    /// The batch job the mount is for, recorded where jobs share the node's mounts.
+    pub job: Option<String>,
 }
 
 impl MountRequest {
@@ -71,6 +74,7 @@ impl MountRequest {
             compression: Compression::SAVE,
             steal_lock: false,
             snapshots: crate::commit::snapshots::keep_from_env(),
+            job: None,
         }
     }
 }
@@ -516,6 +520,7 @@ fn mount_record(mounted: &Mounted, req: &MountRequest) -> MountRecord {
         since: crate::clock::now().0.max(0) as u64,
         socket: runtime::socket_path(&mounted.mountpoint),
         log: state::log_path(&mounted.mountpoint),
+        job: req.job.clone(),
     }
 }
 

@@ -28,6 +28,10 @@ pub struct MountRecord {
     pub since: u64,
     pub socket: PathBuf,
     pub log: PathBuf,
+    /// The batch job whose command made it, where jobs share the node's mounts (no job
+    /// namespaces): another job must not use it, it goes when that job ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
 }
 
 /// Where this node's records and sockets are.
@@ -191,6 +195,7 @@ mod legacy {
             since: r.since,
             socket: r.socket,
             log: r.log,
+            job: None,
         })
     }
 }

@@ -31,10 +31,9 @@ const LINGERER: &str = "lingerer";
 /// daemon too, perhaps with SIGKILL, which would leave a stale mount behind), so a mount cannot
 /// outlive its job there anyway.
 pub fn linger() -> Duration {
-    let in_batch_job = ["SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some());
-    crate::settings::get()
+    let settings = crate::settings::get();
+    let in_batch_job = settings.job.is_some();
+    settings
         .run_linger
         .unwrap_or(Duration::from_secs(if in_batch_job { 0 } else { 60 }))
 }

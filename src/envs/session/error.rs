@@ -77,6 +77,17 @@ pub enum SessionError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "'{name}' is mounted by job {job}'s command (daemon pid {pid}) and still was after {}s; \
+         it goes when that job's commands end",
+        waited.as_secs()
+    )]
+    AnotherJobs {
+        name: String,
+        job: String,
+        pid: u32,
+        waited: std::time::Duration,
+    },
     #[error("saving '{name}' after the run failed; its changes stay in the mount")]
     SaveAfterRun { name: String, source: DaemonError },
     #[error(transparent)]
@@ -126,6 +137,12 @@ impl SessionError {
                 mountpoint: env.mountpoint.clone(),
                 pid,
             },
+            Refusal::AnotherJobs { job, pid } => SessionError::AnotherJobs {
+                name,
+                job,
+                pid,
+                waited: std::time::Duration::ZERO,
+            },
         }
     }
 }
@@ -163,6 +180,11 @@ impl crate::hint::Hint for SessionError {
                 format!("unmount it first (conda-fuse-unmount {name})")
             }
             SessionError::NotMine { what, .. } => format!("only its owner can {what} it"),
+            SessionError::AnotherJobs { .. } => "jobs on this node cannot have mounts of their \
+                                                 own (conda-fuse doctor says why): run this job \
+                                                 when that one is done, or raise \
+                                                 CONDA_FUSE_RUN_WAIT"
+                .into(),
             SessionError::MountPoint { .. } => {
                 "check CONDA_FUSE_MOUNT_ROOT and its permissions".into()
             }

@@ -24,7 +24,7 @@ use crate::overlay::OverlayError;
 use crate::overlay::lock::LockError;
 use plan::{AtMountPoint, Found, Step};
 
-/// What is said along the way (besides the plan's notes).
+/// What the user should know, said as it happens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Said {
     Plan(Note),
@@ -32,17 +32,37 @@ pub enum Said {
     ReadOnlyBecauseWriter {
         holder: String,
     },
-    /// Mounted by this session.
-    Mounted {
-        read_only: bool,
+    /// A batch job found the writer lock of a holder whose heartbeat stopped: waiting for its
+    /// lease to run out (at `takeover` of silence), then taking over.
+    WaitingForLease {
+        holder: String,
+        silent: Duration,
+        takeover: Duration,
+    },
+    /// Another job's mount of the environment is there (jobs share the node's mounts): waiting
+    /// for it to go, at most `limit`.
+    WaitingForJob {
+        job: String,
+        pid: u32,
+        limit: Duration,
     },
 }
 
-/// Options the user gave.
-#[derive(Debug, Clone, Copy, Default)]
+/// What a session tells as it goes.
+pub enum Event<'a> {
+    /// It mounted the environment (the report of what the mount found).
+    Mounted(&'a Mounted),
+    Said(Said),
+}
+
+/// How to open a session.
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Take the writer lock even from a holder that looks alive (`--steal-lock`).
     pub steal_lock: bool,
+    /// A batch job where jobs share the node's mounts (no job namespaces): mounts are recorded
+    /// as this job's, and other jobs' mounts are waited out rather than used.
+    pub only_job: Option<String>,
 }
 
 pub struct Session {
@@ -51,7 +71,6 @@ pub struct Session {
     pub read_only: bool,
     /// This session mounted it (so it may unmount it when done).
     pub we_mounted: bool,
-    pub said: Vec<Said>,
     runs: Runs,
 }
 
@@ -91,43 +110,34 @@ fn at_mount_point(env: &Env, runs: &Runs, d: &Decision) -> AtMountPoint {
             pid: r.pid,
             lingering_after_runs: runs.others(d, std::process::id()) == 0
                 && runs.mounted_by_run(d) == Some(r.pid),
+            job: r.job,
         },
     }
 }
 
 impl Session {
-    /// Makes `env` usable for `purpose`; `on_mounted` sees a mount this session makes (the CLI
-    /// prints its report).
+    /// Makes `env` usable for `purpose`; `tell` hears what the user should know, as it happens
+    /// (the CLI words it).
     pub fn open(
         env: &Env,
         purpose: Purpose,
         options: Options,
-        on_mounted: &mut dyn FnMut(&Mounted),
+        tell: &mut dyn FnMut(Event<'_>),
     ) -> Result<Session, SessionError> {
         let runs = Runs::of(env);
-        let decision = runs.decide()?;
-        let found = Found {
-            archive_exists: env.archive.is_file(),
-            writable_by_me: env.writable_by_me(),
-            snapshot: env.snapshot.is_some(),
-            at_mount_point: at_mount_point(env, &runs, &decision),
-        };
-        let serves = match daemon::probe(&env.mountpoint) {
-            Probe::Live(r) => r.archive,
-            _ => Default::default(),
-        };
-        let plan = plan::plan(purpose, &found)
-            .map_err(|refusal| SessionError::refused(env, refusal, serves))?;
+        let (decision, plan) = Self::decide(env, purpose, &options, &runs, tell)?;
         let mut session = Session {
             env: env.clone(),
             purpose,
             read_only: true,
             we_mounted: false,
-            said: plan.notes.into_iter().map(Said::Plan).collect(),
             runs,
         };
+        for note in plan.notes {
+            tell(Event::Said(Said::Plan(note)));
+        }
         for step in plan.steps {
-            session.take(step, &decision, options, on_mounted)?;
+            session.take(step, &decision, &options, tell)?;
         }
         if purpose.is_run() {
             if session.we_mounted
@@ -140,12 +150,62 @@ impl Session {
         Ok(session)
     }
 
+    /// Takes the run decision and plans under it. Another job's mount (where jobs share the
+    /// node's mounts) is waited out, up to `CONDA_FUSE_RUN_WAIT`, without holding the decision.
+    fn decide(
+        env: &Env,
+        purpose: Purpose,
+        options: &Options,
+        runs: &Runs,
+        tell: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(Decision, plan::Plan), SessionError> {
+        let started = std::time::Instant::now();
+        let limit = crate::settings::get().run_wait;
+        let mut told = false;
+        loop {
+            let decision = runs.decide()?;
+            let found = Found {
+                archive_exists: env.archive.is_file(),
+                writable_by_me: env.writable_by_me(),
+                snapshot: env.snapshot.is_some(),
+                only_job: options.only_job.clone(),
+                at_mount_point: at_mount_point(env, runs, &decision),
+            };
+            let refusal = match plan::plan(purpose, &found) {
+                Ok(plan) => return Ok((decision, plan)),
+                Err(r) => r,
+            };
+            let plan::Refusal::AnotherJobs { job, pid } = refusal else {
+                let serves = match daemon::probe(&env.mountpoint) {
+                    Probe::Live(r) => r.archive,
+                    _ => Default::default(),
+                };
+                return Err(SessionError::refused(env, refusal, serves));
+            };
+            drop(decision);
+            let waited = started.elapsed();
+            if waited >= limit {
+                return Err(SessionError::AnotherJobs {
+                    name: env.name.clone(),
+                    job,
+                    pid,
+                    waited,
+                });
+            }
+            if !told {
+                told = true;
+                tell(Event::Said(Said::WaitingForJob { job, pid, limit }));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     fn take(
         &mut self,
         step: Step,
         decision: &Decision,
-        options: Options,
-        on_mounted: &mut dyn FnMut(&Mounted),
+        options: &Options,
+        tell: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), SessionError> {
         let env = &self.env;
         match step {
@@ -167,30 +227,68 @@ impl Session {
                         source,
                     }
                 })?;
-                let mount = |read_only, on_mounted: &mut dyn FnMut(&Mounted)| {
+                let mount = |read_only, tell: &mut dyn FnMut(Event<'_>)| {
                     let mut req =
                         MountRequest::new(env.id.clone(), env.mountpoint.clone(), read_only);
                     req.steal_lock = options.steal_lock && !read_only;
-                    daemon::mount(&req, on_mounted)
+                    req.job = options.only_job.clone();
+                    daemon::mount(&req, &mut |m| tell(Event::Mounted(m)))
                 };
-                self.read_only = match mount(read_only, on_mounted) {
-                    Ok(_) => read_only,
-                    Err(DaemonError::Overlay(OverlayError::Lock(LockError::Held {
-                        holder,
-                        ..
-                    }))) if or_read_only => {
-                        self.said.push(Said::ReadOnlyBecauseWriter {
-                            holder: holder.describe(),
-                        });
-                        mount(true, on_mounted)?;
-                        true
+                let started = std::time::Instant::now();
+                let settings = crate::settings::get();
+                let mut told = false;
+                self.read_only = loop {
+                    let holder = match mount(read_only, tell) {
+                        Ok(_) => break read_only,
+                        Err(DaemonError::Overlay(OverlayError::Lock(LockError::Held {
+                            holder,
+                            ..
+                        }))) => holder,
+                        Err(e) => return Err(e.into()),
+                    };
+                    let silent = Duration::from_millis(
+                        (crate::overlay::lock::holder::now_ms() - holder.heartbeat_ms).max(0)
+                            as u64,
+                    );
+                    let period = Duration::from_millis(holder.period_ms);
+                    match plan::when_held(
+                        settings.job.is_some() && holder.period_ms > 0,
+                        or_read_only,
+                        silent,
+                        period,
+                        started.elapsed(),
+                        settings.run_wait,
+                    ) {
+                        plan::WhenHeld::Wait => {
+                            if !told {
+                                told = true;
+                                tell(Event::Said(Said::WaitingForLease {
+                                    holder: holder.describe(),
+                                    silent,
+                                    takeover: holder.silence_limit(),
+                                }));
+                            }
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                        plan::WhenHeld::ReadOnly => {
+                            tell(Event::Said(Said::ReadOnlyBecauseWriter {
+                                holder: holder.describe(),
+                            }));
+                            mount(true, tell)?;
+                            break true;
+                        }
+                        plan::WhenHeld::Refuse => {
+                            return Err(DaemonError::Overlay(OverlayError::Lock(
+                                LockError::Held {
+                                    archive: env.id.path().to_path_buf(),
+                                    holder,
+                                },
+                            ))
+                            .into());
+                        }
                     }
-                    Err(e) => return Err(e.into()),
                 };
                 self.we_mounted = true;
-                self.said.push(Said::Mounted {
-                    read_only: self.read_only,
-                });
             }
         }
         Ok(())

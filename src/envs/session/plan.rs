@@ -1,6 +1,9 @@
 //! How an environment is made usable for a purpose, decided as a pure function of what was found
-//! (`Found`) into the steps that do it (`Plan`), or why it cannot be (`Refusal`). Everything that
-//! looks or acts is in `session/mod.rs`; this file is the policy, tested as a table.
+//! (`Found`) into the steps that do it (`Plan`), or why it cannot be (`Refusal`), and what a
+//! writable mount does about a held writer lock (`when_held`). Everything that looks or acts is
+//! in `session/mod.rs`; this file is the policy, tested as tables.
+
+use std::time::Duration;
 
 /// What the environment is made usable for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,8 @@ pub enum AtMountPoint {
         pid: u32,
         /// Runs made it and none is in it now (a mount lingering for the next job).
         lingering_after_runs: bool,
+        /// The batch job it was made for, where jobs share the node's mounts.
+        job: Option<String>,
     },
 }
 
@@ -58,6 +63,9 @@ pub struct Found {
     pub writable_by_me: bool,
     /// A snapshot (`NAME@N`), which only ever runs read-only.
     pub snapshot: bool,
+    /// The batch job this session is for, where jobs share the node's mounts (no job
+    /// namespaces): it must not use another job's mount, which goes when that job ends.
+    pub only_job: Option<String>,
     pub at_mount_point: AtMountPoint,
 }
 
@@ -107,6 +115,11 @@ pub enum Refusal {
     ServesAnother,
     /// Mounted read-only (by a user, or runs still in it), and this needs it writable.
     MountedReadOnly {
+        pid: u32,
+    },
+    /// Another batch job's mount, which goes when that job ends: wait for it to go.
+    AnotherJobs {
+        job: String,
         pid: u32,
     },
 }
@@ -168,6 +181,16 @@ pub fn plan(purpose: Purpose, found: &Found) -> Result<Plan, Refusal> {
             same_archive: false,
             ..
         } => return Err(Refusal::ServesAnother),
+        AtMountPoint::Ours {
+            job: Some(theirs),
+            pid,
+            ..
+        } if found.only_job.as_ref().is_some_and(|mine| mine != theirs) => {
+            return Err(Refusal::AnotherJobs {
+                job: theirs.clone(),
+                pid: *pid,
+            });
+        }
         // A mount that is there serves whatever its mode when read-only is enough; a writable
         // one serves everything.
         AtMountPoint::Ours { read_only, .. } if want == Want::ReadOnly || !read_only => {
@@ -188,9 +211,72 @@ pub fn plan(purpose: Purpose, found: &Found) -> Result<Plan, Refusal> {
     Ok(Plan { steps, notes })
 }
 
+/// What to do when a writable mount finds the writer lock held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenHeld {
+    /// Mount read-only instead (the purpose can do with it).
+    ReadOnly,
+    /// Try again shortly: the holder's heartbeat has stopped, and a batch job would rather wait
+    /// for its lease to run out (then the lock is taken over and its changes recovered) than fail.
+    Wait,
+    Refuse,
+}
+
+/// The holder's heartbeat counts as stopped after this many of its periods without one (it is
+/// taken over after `SILENT_PERIODS`).
+pub const STOPPED_AFTER_PERIODS: u32 = 2;
+
+/// What a writable mount does about a held writer lock: `in_job` (a batch job, which waits for a
+/// stopped holder's lease), whether read-only would do (`or_read_only`), how long the holder has
+/// been silent against its heartbeat period, and how long this has waited against the limit.
+pub fn when_held(
+    in_job: bool,
+    or_read_only: bool,
+    silent: Duration,
+    period: Duration,
+    waited: Duration,
+    limit: Duration,
+) -> WhenHeld {
+    let stopped = silent > period * STOPPED_AFTER_PERIODS;
+    if in_job && stopped && waited < limit {
+        WhenHeld::Wait
+    } else if or_read_only {
+        WhenHeld::ReadOnly
+    } else {
+        WhenHeld::Refuse
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_waits_out_a_stopped_writer_and_nothing_else() {
+        let s = Duration::from_secs;
+        let period = s(5);
+        let limit = s(600);
+        let table = [
+            // (in_job, or_read_only, silent, waited) -> what
+            (true, false, s(12), s(0), WhenHeld::Wait),
+            (true, true, s(12), s(20), WhenHeld::Wait),
+            // A live writer (beating) is refused at once, or read-only where that does.
+            (true, false, s(3), s(0), WhenHeld::Refuse),
+            (true, true, s(3), s(0), WhenHeld::ReadOnly),
+            // Outside jobs nobody waits.
+            (false, false, s(25), s(0), WhenHeld::Refuse),
+            (false, true, s(25), s(0), WhenHeld::ReadOnly),
+            // The wait is bounded.
+            (true, false, s(25), s(600), WhenHeld::Refuse),
+        ];
+        for (in_job, or_ro, silent, waited, what) in table {
+            assert_eq!(
+                when_held(in_job, or_ro, silent, period, waited, limit),
+                what,
+                "in_job={in_job} or_read_only={or_ro} silent={silent:?} waited={waited:?}"
+            );
+        }
+    }
 
     fn ours(read_only: bool, lingering: bool) -> AtMountPoint {
         AtMountPoint::Ours {
@@ -198,6 +284,7 @@ mod tests {
             read_only,
             pid: 42,
             lingering_after_runs: lingering,
+            job: None,
         }
     }
 
@@ -206,6 +293,7 @@ mod tests {
             archive_exists: true,
             writable_by_me: true,
             snapshot: false,
+            only_job: None,
             at_mount_point: at,
         }
     }
@@ -297,6 +385,7 @@ mod tests {
                     read_only: true,
                     pid: 1,
                     lingering_after_runs: false,
+                    job: None,
                 },
                 Err(Refusal::ServesAnother),
             ),
@@ -354,5 +443,45 @@ mod tests {
         }
         let stale = plan(RUN, &found(AtMountPoint::Stale)).unwrap();
         assert_eq!(stale.notes, vec![Note::CleanedStale]);
+    }
+
+    /// Where jobs share the node's mounts, a job uses its own mounts and ones made outside jobs,
+    /// never another job's (which goes when that job ends).
+    #[test]
+    fn a_job_without_a_namespace_of_its_own_waits_for_other_jobs_mounts() {
+        let of_job = |job: Option<&str>| AtMountPoint::Ours {
+            same_archive: true,
+            read_only: true,
+            pid: 7,
+            lingering_after_runs: false,
+            job: job.map(str::to_string),
+        };
+        let in_job = |at| Found {
+            only_job: Some("100".into()),
+            ..found(at)
+        };
+        for purpose in [RUN, Purpose::Kernel, RUN_WRITE, Purpose::Change] {
+            assert_eq!(
+                plan(purpose, &in_job(of_job(Some("99")))),
+                Err(Refusal::AnotherJobs {
+                    job: "99".into(),
+                    pid: 7
+                }),
+                "{purpose:?}"
+            );
+        }
+        assert_eq!(
+            plan(RUN, &in_job(of_job(Some("100")))).unwrap().steps,
+            vec![Step::Use { read_only: true }]
+        );
+        assert_eq!(
+            plan(RUN, &in_job(of_job(None))).unwrap().steps,
+            vec![Step::Use { read_only: true }]
+        );
+        // Outside jobs, a job's mount is used as any other.
+        assert_eq!(
+            plan(RUN, &found(of_job(Some("99")))).unwrap().steps,
+            vec![Step::Use { read_only: true }]
+        );
     }
 }
