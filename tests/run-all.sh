@@ -4,7 +4,8 @@
 # too, through setpriv and fusermount3) and drive the real tools they interoperate with: zip,
 # unzip, fuse-zip, python3, bash, zsh, fish and pjdfstest; conda environments are installed
 # offline by py-rattler (in a venv under target/, from PyPI) from a local channel the tests build;
-# homes on a network filesystem live on an SFTP server + sshfs (tests/support/netfs.sh).
+# homes on a network filesystem live on an SFTP server + sshfs (tests/support/netfs.sh), batch
+# jobs run on a real Slurm cluster (slurm-wlm, munge; tests/support/slurm.sh).
 # As an ordinary user, `cargo test` runs the library and semantic suites and skips mount tests.
 #
 #   tests/run-all.sh [extra cargo test arguments]
@@ -12,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(fuse3 zip unzip fuse-zip python3 python3-venv util-linux procps gcc libc6-dev zsh fish
-  sshfs openssh-server openssh-client)
+  sshfs openssh-server openssh-client slurm-wlm munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -50,14 +51,23 @@ if [[ ! -x target/tools/bin/pjdfstest ]]; then
 fi
 
 # The network filesystem the tests keep homes on (tests/netfs.rs and the *_on_a_network_filesystem
-# tests): an SFTP server on loopback and an sshfs mount, stopped again however the tests end.
+# tests): an SFTP server on loopback and an sshfs mount; and the Slurm cluster of tests/jobs.rs
+# (slurmctld and three slurmd nodes in namespaces of their own). Both are stopped again however
+# the tests end.
 if [[ $(id -u) == 0 ]]; then
-  netfs=$PWD/target/netfs
+  netfs=$PWD/target/netfs slurm=$PWD/target/slurm
   tests/support/netfs.sh down "$netfs" 2>/dev/null || true
+  tests/support/slurm.sh down "$slurm" 2>/dev/null || true
+  trap 'tests/support/slurm.sh down "$slurm"; tests/support/netfs.sh down "$netfs"' EXIT
   echo "==> starting the network-filesystem stand-in (sshfs) at $netfs/home"
   tests/support/netfs.sh up "$netfs"
-  trap 'tests/support/netfs.sh down "$netfs"' EXIT
   export CONDA_FUSE_TEST_NETFS=$netfs
+  echo "==> starting a Slurm cluster (n1, n2, n3) under $slurm"
+  if tests/support/slurm.sh up "$slurm"; then
+    export CONDA_FUSE_TEST_SLURM=$slurm
+  else
+    echo "warning: Slurm could not start here (see above); tests/jobs.rs skips" >&2
+  fi
 fi
 
 echo "==> cargo test --release"

@@ -67,6 +67,8 @@ impl crate::hint::Hint for JobNsError {
 /// The connection that counts this process in the job space, kept for its lifetime.
 static KEEP: std::sync::OnceLock<UnixStream> = std::sync::OnceLock::new();
 
+/// The keeper's name: the user's, the job's and the node's (a node is one kernel; the node's
+/// name keeps apart nodes that share a network namespace, as the tests' do).
 fn socket_name(job: &str) -> String {
     let job: String = job
         .chars()
@@ -79,7 +81,11 @@ fn socket_name(job: &str) -> String {
         })
         .take(64)
         .collect();
-    format!("conda-fuse/job/{}/{job}", nix::unistd::getuid())
+    format!(
+        "conda-fuse/job/{}/{job}/{}",
+        nix::unistd::getuid(),
+        crate::node::hostname()
+    )
 }
 
 fn address(job: &str) -> io::Result<SocketAddr> {

@@ -168,13 +168,17 @@ pub fn check_fuse_available() -> Result<(), MountPointError> {
 /// Detaches the mount at `path`: umount2 as root, `fusermount3 -u` otherwise; `lazy` detaches even
 /// while busy (used for stale mounts, whose daemon is gone).
 pub fn detach(path: &Path, lazy: bool) -> io::Result<()> {
-    if nix::unistd::geteuid().is_root() {
-        // Never through a symlink someone put in place of the mount point.
-        let mut flags = nix::mount::MntFlags::UMOUNT_NOFOLLOW;
-        if lazy {
-            flags |= nix::mount::MntFlags::MNT_DETACH;
-        }
-        return nix::mount::umount2(path, flags).map_err(io::Error::from);
+    // Directly where this process may (root, or a batch job's own mount namespace, where it has
+    // the capability); else through the setuid helper, as FUSE users do.
+    // Never through a symlink someone put in place of the mount point.
+    let mut flags = nix::mount::MntFlags::UMOUNT_NOFOLLOW;
+    if lazy {
+        flags |= nix::mount::MntFlags::MNT_DETACH;
+    }
+    match nix::mount::umount2(path, flags) {
+        Ok(()) => return Ok(()),
+        Err(nix::errno::Errno::EPERM) if !nix::unistd::geteuid().is_root() => {}
+        Err(e) => return Err(e.into()),
     }
     let tool = if which::which("fusermount3").is_ok() {
         "fusermount3"

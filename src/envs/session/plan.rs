@@ -226,6 +226,11 @@ pub enum WhenHeld {
 /// taken over after `SILENT_PERIODS`).
 pub const STOPPED_AFTER_PERIODS: u32 = 2;
 
+/// How long a batch job watches a holder that still beats: a writer job the scheduler is
+/// ending (`scancel`, walltime) stops within this, and is then waited out; one that goes on
+/// beating is a live writer, and refused.
+pub const WATCH_PERIODS: u32 = 3;
+
 /// What a writable mount does about a held writer lock: `in_job` (a batch job, which waits for a
 /// stopped holder's lease), whether read-only would do (`or_read_only`), how long the holder has
 /// been silent against its heartbeat period, and how long this has waited against the limit.
@@ -238,7 +243,8 @@ pub fn when_held(
     limit: Duration,
 ) -> WhenHeld {
     let stopped = silent > period * STOPPED_AFTER_PERIODS;
-    if in_job && stopped && waited < limit {
+    let watching = waited < period * WATCH_PERIODS;
+    if in_job && (stopped || watching) && waited < limit {
         WhenHeld::Wait
     } else if or_read_only {
         WhenHeld::ReadOnly
@@ -260,9 +266,12 @@ mod tests {
             // (in_job, or_read_only, silent, waited) -> what
             (true, false, s(12), s(0), WhenHeld::Wait),
             (true, true, s(12), s(20), WhenHeld::Wait),
-            // A live writer (beating) is refused at once, or read-only where that does.
-            (true, false, s(3), s(0), WhenHeld::Refuse),
-            (true, true, s(3), s(0), WhenHeld::ReadOnly),
+            // One still beating is watched a few periods (a job being ended stops)...
+            (true, false, s(3), s(0), WhenHeld::Wait),
+            (true, false, s(3), s(14), WhenHeld::Wait),
+            // ... and then refused as a live writer, or read-only where that does.
+            (true, false, s(3), s(15), WhenHeld::Refuse),
+            (true, true, s(3), s(16), WhenHeld::ReadOnly),
             // Outside jobs nobody waits.
             (false, false, s(25), s(0), WhenHeld::Refuse),
             (false, true, s(25), s(0), WhenHeld::ReadOnly),
