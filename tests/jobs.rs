@@ -289,6 +289,23 @@ fn where_user_namespaces_are_off_a_job_waits_out_another_jobs_mount() {
         first.contains("jobs cannot have mounts of their own on n3"),
         "said once, by the first job: {first}"
     );
+    // doctor, run in a job on each kind of node, says which it is.
+    let doctor = c.script("doctor.sh", &[], "conda-fuse doctor");
+    let (d1, d3) = (
+        c.sbatch(&doctor, &["-w", "n1"]),
+        c.sbatch(&doctor, &["-w", "n3"]),
+    );
+    c.wait(&[d1, d3]);
+    let (d1, d3) = (c.output(d1, None), c.output(d3, None));
+    assert!(
+        d1.contains("batch jobs get mounts of their own here"),
+        "{d1}"
+    );
+    assert!(
+        d3.contains("batch jobs cannot have mounts of their own here")
+            && d3.contains("allow unprivileged user namespaces"),
+        "{d3}"
+    );
     assert!(
         second.contains("waiting for it to go")
             && second.contains("value 42")

@@ -103,7 +103,16 @@ pub fn enter(job: &str) -> Result<JobSpace, JobNsError> {
     let mut created = false;
     for attempt in 0..3 {
         match UnixStream::connect_addr(&addr) {
-            Ok(stream) => return join(job, stream, created),
+            // Another user's process holding the name must not stop this job: it goes without
+            // a namespace of its own (and so never shares another job's mount), saying why.
+            Ok(stream) => {
+                return match join(job, stream, created) {
+                    Err(JobNsError::Squatted { found, .. }) => Ok(JobSpace::Unavailable(format!(
+                        "the name of its keeper is taken by {found}"
+                    ))),
+                    other => other,
+                };
+            }
             Err(e)
                 if attempt < 2
                     && matches!(
@@ -392,10 +401,12 @@ pub fn user_namespaces_work() -> Result<(), String> {
     // SAFETY: the child only makes syscalls and exits.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
+            // Before unsharing: in the new namespace the uid reads as unmapped until mapped.
+            let uid = nix::unistd::getuid();
             let ok = nix::sched::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)
                 .is_ok()
                 && write_proc("setgroups", "deny").is_ok()
-                && write_proc("uid_map", &format!("{0} {0} 1", nix::unistd::getuid())).is_ok();
+                && write_proc("uid_map", &format!("{uid} {uid} 1")).is_ok();
             // SAFETY: exiting the child without unwinding.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) }
         }

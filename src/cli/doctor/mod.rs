@@ -261,6 +261,39 @@ fn check_archives(r: &mut Report, paths: &Paths) {
     }
 }
 
+/// Whether batch jobs on this node get mounts of their own (a user + mount namespace each), or
+/// take turns on an environment another job has mounted.
+fn check_jobs(r: &mut Report) {
+    let job = crate::settings::get().job.as_deref();
+    let here = match job {
+        Some(j) => format!(" (this is job {j})"),
+        None => String::new(),
+    };
+    match crate::daemon::jobns::user_namespaces_work() {
+        Ok(()) => r.say(
+            Level::Ok,
+            format!(
+                "batch jobs get mounts of their own here: user namespaces work{here}; a job's \
+                 mounts are its own and go with it"
+            ),
+            None,
+        ),
+        Err(why) => r.say(
+            Level::Warn,
+            format!(
+                "batch jobs cannot have mounts of their own here: {why}{here}; jobs on one node \
+                 take turns on an environment another job has mounted (CONDA_FUSE_RUN_WAIT)"
+            ),
+            Some(
+                "ask your administrators to allow unprivileged user namespaces (sysctl \
+                 user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1), as \
+                 Apptainer needs too"
+                    .into(),
+            ),
+        ),
+    }
+}
+
 fn check_hooks(r: &mut Report) {
     let home = crate::daemon::state::home_dir();
     let login = std::env::var("SHELL").unwrap_or_default();
@@ -310,6 +343,7 @@ pub(super) fn doctor() -> anyhow::Result<()> {
     check_dir(&mut r, "upper layers", &paths.upper, "CONDA_FUSE_UPPER_DIR");
     check_dir(&mut r, "temporary files", &paths.tmp, "TMPDIR");
     filesystems::check(&mut r, &paths);
+    check_jobs(&mut r);
     check_mounts(&mut r, &paths);
     check_archives(&mut r, &paths);
     check_hooks(&mut r);
