@@ -248,6 +248,77 @@ def cluster_section(args, binary, ref, work, row, rows):
             node.kill()
 
 
+def jobs_section(args, binary, ref, work, row, rows):
+    """Batch jobs with mounts of their own (a user + mount namespace per job and node): the cost
+    one `run` pays for it against a mount shared outside jobs and against the native import; and
+    a job array on a real Slurm cluster (tests/support/slurm.sh: three nodes on this machine), nine
+    tasks, three per node, each importing the stack, against the same tasks on the native tree."""
+    env = dict(os.environ, CONDA_FUSE_STATE_DIR=str(work / "state"), CONDA_FUSE_RUN_LINGER="0",
+               CONDA_FUSE_ARCHIVE_PATH=str(work / "archives"), CONDA_FUSE_MOUNT_ROOT=str(work / "envs"))
+    for v in ("CONDA_FUSE_RUNTIME_DIR", "XDG_RUNTIME_DIR", "SLURM_JOB_ID", "CONDA_FUSE_JOB_ID"):
+        env.pop(v, None)
+    if not (work / "archives/bench.zip").exists():
+        sh([str(binary), "pack", str(ref), "--name", "bench"], env=env, stdout=subprocess.DEVNULL)
+    native = [str(ref / "bin/python3"), "-c", IMPORT]
+    job = [str(binary), "run", "bench", "--", "python3", "-c", IMPORT]
+    counter = iter(range(10**6))
+    shared = dict(env, CONDA_FUSE_JOB_ID="none")
+    own = lambda: dict(env, CONDA_FUSE_JOB_ID=f"bench-{next(counter)}")  # a new job each time
+    timed(native)
+    timed(job, env=shared)
+    timed(job, env=own())
+    n, m = median_pair(args.runs, lambda: timed(job, env=shared), lambda: timed(job, env=own()))
+    row("one run in a batch job, its own namespace + mount + import (vs a fresh mount shared "
+        "outside jobs)", n, m, 1.1)
+    n, m = median_pair(args.runs, lambda: timed(native), lambda: timed(job, env=own()))
+    row("one run in a batch job, its own namespace + mount + import (vs the native import)", n, m, 1.6)
+
+    slurm = work / "slurm"
+    script = REPO / "tests/support/slurm.sh"
+    sh([str(script), "up", str(slurm)], stdout=subprocess.DEVNULL)
+    try:
+        senv = dict(env, SLURM_CONF=str(slurm / "slurm.conf"))
+        out = work / "job-out"
+        out.mkdir(exist_ok=True)
+
+        def array(cmd):
+            """Nine tasks, three per node at once; seconds from the first start to the last end."""
+            for f in out.glob("*"):
+                f.unlink()
+            task = work / "task.sh"
+            task.write_text("#!/bin/bash\n" +
+                            f"export HOME={work} PATH={binary.parent}:/usr/bin:/bin\n" +
+                            'python3 -c "import time; print(time.time())" > /dev/null\n' +
+                            "s=$(date +%s.%N)\n" + " ".join(cmd) + " > /dev/null\n" +
+                            f"echo $s $(date +%s.%N) > {out}/$SLURM_JOB_ID\n")
+            task.chmod(0o755)
+            ids = []
+            for n in ("n1", "n2", "n3"):
+                r = subprocess.run(["sbatch", "--parsable", "--array=1-3", "-w", n,
+                                    f"--output={out}/log-%A_%a", str(task)],
+                                   env=senv, check=True, stdout=subprocess.PIPE, text=True)
+                ids.append(r.stdout.strip())
+            deadline = time.time() + 600
+            while subprocess.run(["squeue", "-h", "-j", ",".join(ids)], env=senv,
+                                 stdout=subprocess.PIPE, text=True).stdout.strip():
+                if time.time() > deadline:
+                    raise RuntimeError("the job array did not end")
+                time.sleep(0.2)
+            spans = [tuple(map(float, f.read_text().split())) for f in out.iterdir()
+                     if not f.name.startswith("log-")]
+            if len(spans) != 9:
+                raise RuntimeError(f"{len(spans)} of 9 tasks finished: {list(out.iterdir())}")
+            return max(e for _, e in spans) - min(s for s, _ in spans)
+
+        array(native)
+        array(job)
+        n, m = median_pair(args.runs, lambda: array(native), lambda: array(job))
+        row("job array on Slurm: 9 tasks on 3 nodes at once, each importing the stack through "
+            "`conda-fuse run` (first start to last end)", n, m, 1.3)
+    finally:
+        subprocess.run([str(script), "down", str(slurm)], stdout=subprocess.DEVNULL)
+
+
 def netfs_section(args, binary, ref, work, row, rows):
     """A cluster's shared filesystem (../shared/netfs-sim.sh: sshfs of an SFTP server on loopback,
     where every metadata operation and uncached read is a protocol round trip): a cold job start
@@ -498,7 +569,7 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--cold-runs", type=int, default=3)
     ap.add_argument("--fuse-zip", action="store_true", help="also measure fuse-zip (the old tool)")
-    ap.add_argument("--only", choices=["read", "write", "names", "cluster", "threads", "netfs", "install"], help="measure one section (with pack)")
+    ap.add_argument("--only", choices=["read", "write", "names", "cluster", "threads", "netfs", "install", "jobs"], help="measure one section (with pack)")
     ap.add_argument("--nodes", type=int, default=6, help="simulated nodes of the cluster section (root only)")
     ap.add_argument("--out", type=Path, default=REPO / "bench/results/latest.md")
     args = ap.parse_args()
@@ -553,6 +624,8 @@ def main():
         install_section(args, binary, work, row, rows)
     if args.only in (None, "cluster") and root:
         cluster_section(args, binary, ref, work, row, rows)
+    if args.only in (None, "jobs") and root:
+        jobs_section(args, binary, ref, work, row, rows)
 
     cores = os.cpu_count()
     lines = [
