@@ -11,6 +11,7 @@ Cold figures drop the page cache (root only). Results go to stdout and bench/res
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -289,8 +290,8 @@ def jobs_section(args, binary, ref, work, row, rows):
             task.write_text("#!/bin/bash\n" +
                             f"export HOME={work} PATH={binary.parent}:/usr/bin:/bin\n" +
                             'python3 -c "import time; print(time.time())" > /dev/null\n' +
-                            "s=$(date +%s.%N)\n" + " ".join(cmd) + " > /dev/null\n" +
-                            f"echo $s $(date +%s.%N) > {out}/$SLURM_JOB_ID\n")
+                            "s=$(date +%s.%N)\n" + shlex.join(cmd) + " > /dev/null\n" +
+                            f"echo $s $(date +%s.%N) $? > {out}/$SLURM_JOB_ID\n")
             task.chmod(0o755)
             ids = []
             for n in ("n1", "n2", "n3"):
@@ -306,8 +307,9 @@ def jobs_section(args, binary, ref, work, row, rows):
                 time.sleep(0.2)
             spans = [tuple(map(float, f.read_text().split())) for f in out.iterdir()
                      if not f.name.startswith("log-")]
-            if len(spans) != 9:
-                raise RuntimeError(f"{len(spans)} of 9 tasks finished: {list(out.iterdir())}")
+            if len(spans) != 9 or any(code != 0 for _, _, code in spans):
+                raise RuntimeError(f"not all 9 tasks succeeded: {spans}")
+            spans = [(s, e) for s, e, _ in spans]
             return max(e for _, e in spans) - min(s for s, _ in spans)
 
         array(native)
@@ -580,7 +582,8 @@ def main():
         sh(["cargo", "build", "--release", "--quiet"], cwd=REPO)
     work = args.work or Path(tempfile.mkdtemp(prefix="conda-fuse-bench-", dir=REPO / "target"))
     work.mkdir(parents=True, exist_ok=True)
-    ref = args.ref_env
+    work = work.resolve()  # conda-fuse takes absolute places only
+    ref = args.ref_env.resolve() if args.ref_env else None
     if ref is None:
         ref = work / "refenv"
         if not ref.exists():
