@@ -14,6 +14,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use common::jupyter::{client_python, ipykernel_env};
 use common::user::{UID, User, chown_tree};
 
 /// The scenarios share one cluster, and each checks that nothing is left on its nodes.
@@ -24,18 +25,29 @@ const NODES: [&str; 3] = ["n1", "n2", "n3"];
 struct Cluster {
     state: PathBuf,
     user: User,
+    /// Jobs run as root (a Jupyter server's kernels need the tests' own Python).
+    as_root: bool,
 }
 
-fn cluster() -> Option<Cluster> {
-    let Some(state) = std::env::var_os("CONDA_FUSE_TEST_SLURM").map(PathBuf::from) else {
+fn slurm_state() -> Option<PathBuf> {
+    let state = std::env::var_os("CONDA_FUSE_TEST_SLURM").map(PathBuf::from);
+    if state.is_none() {
         eprintln!(
             "skipped: no Slurm cluster (CONDA_FUSE_TEST_SLURM is unset; tests/run-all.sh starts \
              one as root)"
         );
-        return None;
-    };
+    }
+    state
+}
+
+fn cluster() -> Option<Cluster> {
+    let state = slurm_state()?;
     let user = User::new()?;
-    Some(Cluster { state, user })
+    Some(Cluster {
+        state,
+        user,
+        as_root: false,
+    })
 }
 
 impl Cluster {
@@ -73,13 +85,12 @@ impl Cluster {
 
     /// Submits `script` as the user; returns the job id.
     fn sbatch(&self, script: &Path, extra: &[&str]) -> u32 {
-        let out = self
-            .slurm("sbatch")
-            .args([
-                "--parsable",
-                &format!("--uid={UID}"),
-                &format!("--gid={UID}"),
-            ])
+        let mut sbatch = self.slurm("sbatch");
+        sbatch.arg("--parsable");
+        if !self.as_root {
+            sbatch.args([&format!("--uid={UID}"), &format!("--gid={UID}")]);
+        }
+        let out = sbatch
             .arg(format!("--chdir={}", self.user.world.dir.path().display()))
             .arg(format!(
                 "--output={}/out-%A_%a.txt",
@@ -176,10 +187,12 @@ impl Cluster {
                     .map(|l| format!("{n}: {l}")),
             );
         }
-        let out = Command::new("pgrep")
-            .args(["-a", "-u", &UID.to_string(), "conda-fuse"])
-            .output()
-            .unwrap();
+        let mut pgrep = Command::new("pgrep");
+        pgrep.arg("-a");
+        if !self.as_root {
+            pgrep.args(["-u", &UID.to_string()]);
+        }
+        let out = pgrep.arg("-x").arg("conda-fuse").output().unwrap();
         left.extend(
             String::from_utf8_lossy(&out.stdout)
                 .lines()
@@ -426,5 +439,82 @@ fn a_cancelled_writers_acknowledged_write_reaches_the_next_writer_job() {
     c.wait(&[k]);
     let text = c.output(k, None);
     assert!(text.contains("precious\nmore"), "{text}");
+    c.assert_nothing_left();
+}
+
+/// A Jupyter kernel started in a job (a Jupyter server running as the job, as Open OnDemand and
+/// batchspawner do): the kernelspec's `conda-fuse kernel launch` mounts the env for the job, the
+/// kernel imports from it, and the mount goes with the job.
+#[test]
+fn a_jupyter_kernel_started_in_a_job_mounts_for_the_job() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(state) = slurm_state() else { return };
+    let Some(py) = client_python() else {
+        eprintln!(
+            "skipped: CONDA_FUSE_TEST_PYTHON lacks jupyter_client (tests/run-all.sh installs it)"
+        );
+        return;
+    };
+    // The tests' Python lives in root's home: the server and its kernels run as root here.
+    let Some(user) = User::new() else { return };
+    let c = Cluster {
+        state,
+        user,
+        as_root: true,
+    };
+    let home = c.user.world.dir.path();
+    // Root's files: root in a job's user namespace has no say over other users' files.
+    for e in walkdir::WalkDir::new(home).into_iter().flatten() {
+        std::os::unix::fs::lchown(e.path(), Some(0), Some(0)).unwrap();
+    }
+    let (archives, mounts, jupyter) = (
+        home.join("archives"),
+        home.join("envs"),
+        home.join("jupyter"),
+    );
+    std::fs::create_dir_all(&archives).unwrap();
+    c.user.world.pack(
+        ipykernel_env(&py),
+        &archives.join("jk.zip"),
+        &["--prefix-dir", "jk"],
+    );
+    let out = c
+        .user
+        .world
+        .cmd([
+            "kernel",
+            "install",
+            "jk",
+            "--prefix",
+            jupyter.to_str().unwrap(),
+        ])
+        .env("CONDA_FUSE_ARCHIVE_PATH", &archives)
+        .env("CONDA_FUSE_MOUNT_ROOT", &mounts)
+        .output()
+        .unwrap();
+    common::assert_success(&out, "kernel install");
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kernel_client.py");
+    let server = c.script(
+        "server.sh",
+        &[
+            ("JUPYTER_PATH", &jupyter.join("share/jupyter").display().to_string()),
+            ("JUPYTER_RUNTIME_DIR", &home.join("jupyter-runtime").display().to_string()),
+        ],
+        &format!(
+            "{} {} conda-fuse-jk \"import sys, ipykernel; print(sys.prefix, ipykernel.__version__)\"",
+            py.display(),
+            client.display()
+        ),
+    );
+    let id = c.sbatch(&server, &["-w", "n2"]);
+    c.wait(&[id]);
+    let text = c.output(id, None);
+    let prefix = mounts.join("jk/jk");
+    assert!(
+        text.contains("STATUS ok") && text.contains(&format!("OUT {} 6.29.5", prefix.display())),
+        "{text}"
+    );
+    // The host never saw the kernel's mount; nothing is left on the node.
+    assert!(!common::is_mounted(&mounts.join("jk")));
     c.assert_nothing_left();
 }

@@ -5,6 +5,7 @@
 
 pub mod conda;
 pub mod fixture;
+pub mod jupyter;
 pub mod kernel;
 pub mod model;
 pub mod node;
