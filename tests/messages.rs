@@ -185,6 +185,37 @@ fn lifecycle_errors() {
             by: "it began 3s ago and is not mounted yet".into(),
         }
         .into(),
+        CreateError::Exists {
+            name: "ml".into(),
+            archive: p("/h/envs/ml.zip"),
+        }
+        .into(),
+        CreateError::MountPointInUse {
+            mountpoint: p("/h/mnt/ml"),
+            serves: p("/h/envs/other.zip"),
+            pid: 42,
+        }
+        .into(),
+        CreateError::MountPointNotEmpty {
+            mountpoint: p("/h/mnt/ml"),
+        }
+        .into(),
+        CreateError::NothingMade {
+            prefix: p("/h/mnt/ml/ml"),
+        }
+        .into(),
+        conda_fuse::envs::remove::RmRefused::Mounted {
+            name: "ml".into(),
+            mountpoint: p("/h/mnt/ml"),
+            read_only: false,
+            pid: 42,
+        }
+        .into(),
+        conda_fuse::envs::remove::RmRefused::WrittenElsewhere {
+            name: "ml".into(),
+            holder: "pid 4242 on login2 (user ana) since 2026-12-05 10:02:00 at /h/mnt/ml".into(),
+        }
+        .into(),
         CreateError::Rename {
             from: p("/h/envs/.ml.creating.zip"),
             to: p("/h/envs/ml.zip"),

@@ -11,7 +11,7 @@ use super::report::error_with_hint;
 use super::{child, mount::print_saved, mount::save_bar, progress};
 use crate::conda;
 use crate::daemon::{self, Probe, Unmounted};
-use crate::envs::create::Creation;
+use crate::envs::create::{self, Creation};
 use crate::envs::remove::{self, Doomed};
 use crate::envs::session::{self, Event, Note, Options, Outcome, Purpose, Said, Session};
 use crate::envs::{Env, Paths, list};
@@ -109,53 +109,11 @@ pub(super) struct CreateArgs {
     conda_args: Vec<OsString>,
 }
 
-/// A new environment needs its mount point free: no mount (a stale one is cleaned up) and
-/// nothing in it.
-fn refuse_busy_mount_point(env: &Env) -> anyhow::Result<()> {
-    let (probe, said) = session::settle_mount_point(env)?;
-    say(env, &said);
-    match probe {
-        Probe::Live(r) => Err(error_with_hint(
-            format!(
-                "{} is already a mount (of {}, daemon pid {})",
-                env.mountpoint.display(),
-                r.archive.display(),
-                r.pid
-            ),
-            format!(
-                "unmount it first (conda-fuse unmount {})",
-                env.mountpoint.display()
-            ),
-        )),
-        _ if std::fs::read_dir(&env.mountpoint).is_ok_and(|mut d| d.next().is_some()) => {
-            Err(error_with_hint(
-                format!("the mount point {} is not empty", env.mountpoint.display()),
-                "move its contents away (or pick another name) and try again",
-            ))
-        }
-        _ => Ok(()),
-    }
-}
-
 pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
-    if env.archive.exists() {
-        return Err(error_with_hint(
-            format!(
-                "an environment named '{}' exists already ({})",
-                env.name,
-                env.archive.display()
-            ),
-            format!(
-                "see conda-fuse-env-list, choose another name, or delete it first with \
-                 conda-fuse-rm {}",
-                env.name
-            ),
-        ));
-    }
     let conda = conda::find()?;
-    refuse_busy_mount_point(&env)?;
+    create::check_new(&env, &mut tell(&env))?;
     let creation = Creation::begin(&paths, &env)?;
     eprintln!(
         "conda-fuse: running {}",
@@ -163,24 +121,7 @@ pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     );
     let status = child::run(&mut conda.command("create", &env.prefix, &a.conda_args))
         .with_context(|| format!("cannot run {}", conda.program.display()))?;
-    if !status.success() {
-        return Err(error_with_hint(
-            format!("conda create failed ({status}); nothing was kept"),
-            format!(
-                "fix the problem conda reported and run conda-fuse-create {} again",
-                env.name
-            ),
-        ));
-    }
-    if !env.prefix.join("conda-meta").is_dir() {
-        return Err(error_with_hint(
-            format!(
-                "conda exited successfully but made no environment at {}; nothing was kept",
-                env.prefix.display()
-            ),
-            "answer conda's question with yes, or pass -y",
-        ));
-    }
+    create::check_made(&env, status)?;
     match unmount_env(&env, false)? {
         Unmounted::Clean { .. } => {}
         other => {
@@ -282,38 +223,7 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     refuse_if_not_mine(&env, "delete")?;
     let (probe, said) = session::settle_mount_point(&env)?;
     say(&env, &said);
-    if let Probe::Live(r) = probe
-        && !a.force
-    {
-        return Err(error_with_hint(
-            format!(
-                "'{}' is mounted at {} ({}, daemon pid {})",
-                env.name,
-                env.mountpoint.display(),
-                if r.read_only { "read-only" } else { "writable" },
-                r.pid
-            ),
-            format!(
-                "unmount it first (conda-fuse-unmount {}), or pass --force to throw its unsaved \
-                 changes away and unmount it",
-                env.name
-            ),
-        ));
-    }
-    // A writer elsewhere (another node, or a mount this node does not know) works in the upper
-    // layer and lock this would delete; --force is for this node's mount only.
-    if let Some((holder, None)) = env.writer()
-        && !matches!(daemon::probe(&env.mountpoint), Probe::Live(r) if !r.read_only)
-    {
-        return Err(error_with_hint(
-            format!(
-                "'{}' is mounted writable by {}",
-                env.name,
-                holder.describe()
-            ),
-            "unmount it there first",
-        ));
-    }
+    remove::refuse(&env, &probe, a.force)?;
     println!("conda-fuse rm {} deletes:", env.name);
     for d in remove::doomed(&paths, &env) {
         println!("  {}", doomed_line(&d));

@@ -15,6 +15,25 @@ use crate::daemon::{self, DaemonError, MountRequest, Probe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
+    #[error("an environment named '{name}' exists already ({})", archive.display())]
+    Exists { name: String, archive: PathBuf },
+    #[error("{} is already a mount (of {}, daemon pid {pid})", mountpoint.display(), serves.display())]
+    MountPointInUse {
+        mountpoint: PathBuf,
+        serves: PathBuf,
+        pid: u32,
+    },
+    #[error("the mount point {} is not empty", mountpoint.display())]
+    MountPointNotEmpty { mountpoint: PathBuf },
+    #[error("conda create failed ({status}); nothing was kept")]
+    CondaFailed {
+        name: String,
+        status: std::process::ExitStatus,
+    },
+    #[error("conda exited successfully but made no environment at {}; nothing was kept", prefix.display())]
+    NothingMade { prefix: PathBuf },
+    #[error(transparent)]
+    Session(#[from] super::session::SessionError),
     #[error("cannot create the directory {path}")]
     Dir { path: PathBuf, source: io::Error },
     #[error("cannot create {path}")]
@@ -36,6 +55,24 @@ pub enum CreateError {
 impl crate::hint::Hint for CreateError {
     fn hint(&self) -> Option<String> {
         match self {
+            CreateError::Exists { name, .. } => Some(format!(
+                "see conda-fuse-env-list, choose another name, or delete it first with \
+                 conda-fuse-rm {name}"
+            )),
+            CreateError::MountPointInUse { mountpoint, .. } => Some(format!(
+                "unmount it first (conda-fuse unmount {})",
+                mountpoint.display()
+            )),
+            CreateError::MountPointNotEmpty { .. } => {
+                Some("move its contents away (or pick another name) and try again".into())
+            }
+            CreateError::CondaFailed { name, .. } => Some(format!(
+                "fix the problem conda reported and run conda-fuse-create {name} again"
+            )),
+            CreateError::NothingMade { .. } => {
+                Some("answer conda's question with yes, or pass -y".into())
+            }
+            CreateError::Session(e) => e.hint(),
             CreateError::Dir { .. } => Some(
                 "check CONDA_FUSE_ARCHIVE_PATH and CONDA_FUSE_MOUNT_ROOT and their permissions"
                     .into(),
@@ -63,6 +100,53 @@ impl crate::hint::Hint for CreateError {
             }
         }
     }
+}
+
+/// Whether `env` can be created: no archive of that name, and its mount point free (a stale mount
+/// is cleaned up, `tell` hears so) and empty.
+pub fn check_new(
+    env: &Env,
+    tell: &mut dyn FnMut(super::session::Event<'_>),
+) -> Result<(), CreateError> {
+    if env.archive.exists() {
+        return Err(CreateError::Exists {
+            name: env.name.clone(),
+            archive: env.archive.clone(),
+        });
+    }
+    let (probe, said) = super::session::settle_mount_point(env)?;
+    for s in said {
+        tell(super::session::Event::Said(s));
+    }
+    if let Probe::Live(r) = probe {
+        return Err(CreateError::MountPointInUse {
+            mountpoint: env.mountpoint.clone(),
+            serves: r.archive,
+            pid: r.pid,
+        });
+    }
+    if std::fs::read_dir(&env.mountpoint).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(CreateError::MountPointNotEmpty {
+            mountpoint: env.mountpoint.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// What conda's run in a create came to: an error unless it made an environment.
+pub fn check_made(env: &Env, status: std::process::ExitStatus) -> Result<(), CreateError> {
+    if !status.success() {
+        return Err(CreateError::CondaFailed {
+            name: env.name.clone(),
+            status,
+        });
+    }
+    if !env.prefix.join("conda-meta").is_dir() {
+        return Err(CreateError::NothingMade {
+            prefix: env.prefix.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// A create under way, mounted writable at the environment's mount point. Dropped before

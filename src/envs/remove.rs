@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::files::EnvFiles;
 use super::{Env, Paths, list};
 use crate::commit::snapshots;
+use crate::daemon::Probe;
 
 /// One thing `rm` deletes, with what the user needs to judge it.
 #[derive(Debug, Clone)]
@@ -64,6 +65,59 @@ pub fn doomed(paths: &Paths, env: &Env) -> Vec<Doomed> {
         doomed.push(Doomed::MountPoint(files.mountpoint.clone()));
     }
     doomed
+}
+
+/// Why `rm` does not delete an environment now.
+#[derive(Debug, thiserror::Error)]
+pub enum RmRefused {
+    #[error("'{name}' is mounted at {} ({}, daemon pid {pid})", mountpoint.display(), if *read_only { "read-only" } else { "writable" })]
+    Mounted {
+        name: String,
+        mountpoint: PathBuf,
+        read_only: bool,
+        pid: u32,
+    },
+    #[error("'{name}' is mounted writable by {holder}")]
+    WrittenElsewhere { name: String, holder: String },
+}
+
+impl crate::hint::Hint for RmRefused {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RmRefused::Mounted { name, .. } => format!(
+                "unmount it first (conda-fuse-unmount {name}), or pass --force to throw its \
+                 unsaved changes away and unmount it"
+            ),
+            RmRefused::WrittenElsewhere { .. } => "unmount it there first".into(),
+        })
+    }
+}
+
+/// Whether `env` may be deleted now, with what is at its mount point (`probe`): not while it is
+/// mounted here unless `force` (which unmounts it, throwing changes away), and never while a
+/// writer elsewhere (another node, or a mount this node does not know) works in the upper layer
+/// and lock this would delete.
+pub fn refuse(env: &Env, probe: &Probe, force: bool) -> Result<(), RmRefused> {
+    if let Probe::Live(r) = probe
+        && !force
+    {
+        return Err(RmRefused::Mounted {
+            name: env.name.clone(),
+            mountpoint: env.mountpoint.clone(),
+            read_only: r.read_only,
+            pid: r.pid,
+        });
+    }
+    let ours_writable = matches!(probe, Probe::Live(r) if !r.read_only);
+    if let Some((holder, None)) = env.writer()
+        && !ours_writable
+    {
+        return Err(RmRefused::WrittenElsewhere {
+            name: env.name.clone(),
+            holder: holder.describe(),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
