@@ -112,8 +112,8 @@ pub(super) struct CreateArgs {
 pub(super) fn create(a: CreateArgs) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let env = paths.env(&a.name)?;
-    let conda = conda::find()?;
     create::check_new(&env, &mut tell(&env))?;
+    let conda = conda::find()?;
     let creation = Creation::begin(&paths, &env)?;
     eprintln!(
         "conda-fuse: running {}",
