@@ -25,13 +25,21 @@ fn save(fs: &Filesystem, progress: &mut dyn FnMut(u64, u64)) {
 }
 
 /// Waits until thread `tid` of this process sleeps (blocked on a lock).
+/// Waits until thread `tid` of this process sleeps (blocked on a lock); fails, saying so, if the
+/// thread is gone (it finished: nothing blocked it) or does not block within 30 s.
 fn wait_until_blocked(tid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+        let stat = fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+            .unwrap_or_else(|_| panic!("thread {tid} finished: nothing blocked it"));
         let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
         if state == Some('S') {
             return;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "thread {tid} did not block within 30 s (state {state:?})"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -53,33 +61,35 @@ fn a_write_during_a_save_copies_up_the_file_it_names() {
     // A new entry early in the tree: in the saved archive every file of z/ has the next number.
     Kernel::new(&fs).write("a/new", 0, b"new\n").unwrap();
 
+    // The writer starts once the save holds the gate (from its first progress report), so its
+    // write can only wait for it.
     let writer_tid = Arc::new(AtomicI32::new(0));
     let wrote = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (fs, tid, wrote) = (fs.clone(), writer_tid.clone(), wrote.clone());
-        std::thread::spawn(move || {
+    let mut writer = None;
+    save(&fs, &mut |_, _| {
+        if writer.is_some() {
+            return;
+        }
+        let (fs, tid, done) = (fs.clone(), writer_tid.clone(), wrote.clone());
+        writer = Some(std::thread::spawn(move || {
             tid.store(nix::unistd::gettid().as_raw(), Ordering::SeqCst);
-            // Blocks until the save is done: it holds the gate.
             let k = Kernel::new(&fs);
             let r = k.write("z/f150", 9, b"appended\n");
-            wrote.store(true, Ordering::SeqCst);
+            done.store(true, Ordering::SeqCst);
             r
-        })
-    };
-    let mut waited = false;
-    save(&fs, &mut |_, _| {
-        if !waited {
-            waited = true;
-            while writer_tid.load(Ordering::SeqCst) == 0 {
-                std::thread::yield_now();
-            }
-            wait_until_blocked(writer_tid.load(Ordering::SeqCst));
-            assert!(
-                !wrote.load(Ordering::SeqCst),
-                "the write went past a running save"
-            );
+        }));
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while writer_tid.load(Ordering::SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "the writer never started");
+            std::thread::yield_now();
         }
+        wait_until_blocked(writer_tid.load(Ordering::SeqCst));
+        assert!(
+            !wrote.load(Ordering::SeqCst),
+            "the write went past a running save"
+        );
     });
+    let writer = writer.expect("the save reported progress");
     writer.join().unwrap().unwrap();
     let k = Kernel::new(&fs);
     assert_eq!(k.read("z/f150").unwrap(), b"file 150\nappended\n");
