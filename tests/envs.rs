@@ -578,4 +578,20 @@ fn a_runs_mount_lingers_for_the_next_job_and_yields_to_a_writer() {
     // With 0, the mount goes with the last job.
     run("0");
     assert!(!common::is_mounted(&point));
+    // A lingering mount yields to rollback and rm too (nothing of it is unsaved: it is
+    // read-only), but a mount a user made does not.
+    ok(&w, &["install", "job", "six", "-y"]);
+    run("600");
+    assert!(common::is_mounted(&point));
+    let out = ok(&w, &["rollback", "job"]);
+    assert!(out.contains("rolled 'job' back"), "{out}");
+    run("600");
+    ok(&w, &["activate", "job", "--read-only"]);
+    let err = fails(&w, &["rm", "job", "--yes"]);
+    assert!(err.contains("unmount it first"), "{err}");
+    ok(&w, &["unmount", "job"]);
+    run("600");
+    let out = ok(&w, &["rm", "job", "--yes"]);
+    assert!(out.contains("deleted 'job'"), "{out}");
+    assert!(!common::is_mounted(&point));
 }

@@ -80,7 +80,10 @@ fn a_write_during_a_save_copies_up_the_file_it_names() {
         }));
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while writer_tid.load(Ordering::SeqCst) == 0 {
-            assert!(std::time::Instant::now() < deadline, "the writer never started");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer never started"
+            );
             std::thread::yield_now();
         }
         wait_until_blocked(writer_tid.load(Ordering::SeqCst));

@@ -221,6 +221,7 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
         session::require_archive(&env)?;
     }
     refuse_if_not_mine(&env, "delete")?;
+    session::reclaim_lingering(&env)?;
     let (probe, said) = session::settle_mount_point(&env)?;
     say(&env, &said);
     remove::refuse(&env, &probe, a.force)?;

@@ -200,6 +200,7 @@ pub struct RolledBack {
 pub fn rollback(paths: &Paths, env: &Env, to: usize) -> Result<RolledBack, HistoryError> {
     session::require_archive(env)?;
     session::refuse_if_not_mine(env, "roll back")?;
+    session::reclaim_lingering(env)?;
     session::refuse_if_mounted(env)?;
     // The writer lock keeps every writable mount out while the archive changes under it.
     let acquired = WriterLock::acquire(&env.id, &env.mountpoint, false).map_err(|source| {

@@ -216,7 +216,15 @@ impl Session {
                 self.runs.clear_lingerer(decision);
                 unmount_runs_mount(env, &self.runs, decision, &mut |_, _| {})?;
             }
-            Step::Use { read_only } => self.read_only = read_only,
+            Step::Use { read_only } => {
+                self.read_only = read_only;
+                // Activated, or changed through: the mount is the user's from now on, and runs
+                // (in it, or lingering after them) never unmount it from under them.
+                if !self.purpose.is_run() && runs_mount_is_there(env, &self.runs, decision)? {
+                    self.runs.clear_lingerer(decision);
+                    self.runs.set_mounted_by_run(decision, None)?;
+                }
+            }
             Step::Mount {
                 read_only,
                 or_read_only,
@@ -491,6 +499,27 @@ pub fn settle_mount_point(env: &Env) -> Result<(Probe, Vec<Said>), SessionError>
         })),
         other => Ok((other, Vec::new())),
     }
+}
+
+/// Unmounts the read-only mount runs left lingering for the next job, if that is what is at
+/// `env`'s mount point (no run is in it): it gives way to `rm` and `rollback` as it gives way to
+/// a writer. Returns whether it did.
+pub fn reclaim_lingering(env: &Env) -> Result<bool, SessionError> {
+    let runs = Runs::of(env);
+    let decision = runs.decide()?;
+    let lingering = matches!(
+        at_mount_point(env, &runs, &decision),
+        AtMountPoint::Ours {
+            read_only: true,
+            lingering_after_runs: true,
+            ..
+        }
+    );
+    if lingering {
+        runs.clear_lingerer(&decision);
+        unmount_runs_mount(env, &runs, &decision, &mut |_, _| {})?;
+    }
+    Ok(lingering)
 }
 
 /// Refuses what must not happen while `env` is mounted on this node (rollback, rm).
