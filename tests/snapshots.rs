@@ -276,3 +276,40 @@ fn a_symlinked_archive_has_one_lock_one_upper_layer_and_one_snapshot_folder() {
     assert!(left.is_empty(), "left beside the target: {left:?}");
     assert!(e.archives.join("demo.zip").symlink_metadata().is_err());
 }
+
+/// Who may read an environment is decided on its archive (a `chmod 600`, a lab's group): saves
+/// keep its mode and group, and a rollback gives the version coming back the current ones, not
+/// those it had when it was replaced.
+#[test]
+fn saves_and_rollbacks_keep_the_archives_mode_and_group() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = World::new();
+    let e = Envs {
+        archives: w.path("archives"),
+        mounts: w.path("envs"),
+        w,
+    };
+    let src = e.w.path("src");
+    fs::create_dir_all(src.join("conda-meta")).unwrap();
+    fs::write(src.join("version.txt"), b"v1\n").unwrap();
+    fs::create_dir_all(&e.archives).unwrap();
+    let archive = e.archives.join("demo.zip");
+    e.w.pack(&src, &archive, &["--prefix-dir", "demo"]);
+    e.save(&[], |p| fs::write(p.join("version.txt"), b"v2\n").unwrap());
+    // Now the owner decides: private, and the lab's group (gid 1, "daemon" on Debian).
+    fs::set_permissions(&archive, fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&archive, None, Some(1)).unwrap();
+    let access = || {
+        let m = fs::metadata(&archive).unwrap();
+        (m.mode() & 0o7777, m.gid())
+    };
+    e.save(&[], |p| fs::write(p.join("version.txt"), b"v3\n").unwrap());
+    assert_eq!(access(), (0o640, 1), "after a save");
+    e.ok(&["rollback", "demo"]);
+    assert_eq!(access(), (0o640, 1), "after a rollback");
+    let now = e.mounts.join("demo/demo/version.txt");
+    assert_eq!(e.ok(&["run", "demo", "--", "cat", now.to_str().unwrap()]), "v2\n");
+}

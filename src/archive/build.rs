@@ -423,10 +423,14 @@ fn finish_file(
     let write_failed = |e| write_error("cannot write", tmp_path, e);
     let (buf, bytes_out) = writer.finish().map_err(write_failed)?;
     let file: &File = buf.into_inner().map_err(|e| write_failed(e.into_error()))?;
-    // Temporary files are created 0600; the archive gets the mode of the one it replaces, or the
-    // usual 0666 minus umask.
-    std::fs::set_permissions(tmp_path, std::fs::Permissions::from_mode(final_mode(dest)))
-        .map_err(|e| write_error("cannot set permissions of", tmp_path, e))?;
+    // Temporary files are created 0600 in the creator's group; the archive gets the mode and
+    // group of the one it replaces (who may read it is decided there), or the usual 0666 minus
+    // umask.
+    match std::fs::metadata(dest) {
+        Ok(replaced) => take_access(file, &replaced),
+        Err(_) => file.set_permissions(std::fs::Permissions::from_mode(new_mode())),
+    }
+    .map_err(|e| write_error("cannot set permissions of", tmp_path, e))?;
     file.sync_all()
         .map_err(|e| write_error("cannot flush", tmp_path, e))?;
     Ok(bytes_out)
@@ -454,11 +458,23 @@ fn verify(path: &Path, plan: &[Planned]) -> Result<Archive, BuildError> {
     Ok(archive)
 }
 
-fn final_mode(dest: &Path) -> u32 {
+/// Gives `file` the group and permission bits of `replaced` (the archive it takes the place of):
+/// the group first, since a change of group clears set-group-ID bits. A group this user is not in
+/// cannot be given; the mode still is.
+pub fn take_access(file: &File, replaced: &std::fs::Metadata) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    if let Ok(md) = std::fs::metadata(dest) {
-        return md.mode() & 0o7777;
+    let mine = file.metadata()?;
+    if mine.gid() != replaced.gid() {
+        match nix::unistd::fchown(file, None, Some(nix::unistd::Gid::from_raw(replaced.gid()))) {
+            Ok(()) | Err(nix::errno::Errno::EPERM) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
+    file.set_permissions(std::fs::Permissions::from_mode(replaced.mode() & 0o7777))
+}
+
+/// The mode of a new archive: 0666 minus the umask.
+fn new_mode() -> u32 {
     let mask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
     nix::sys::stat::umask(mask);
     0o666 & !mask.bits()

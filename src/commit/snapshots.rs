@@ -304,6 +304,10 @@ pub fn restore(archive: &ArchiveId, n: usize, keep: u32) -> io::Result<(Snapshot
         keep.max(1).saturating_add(all.len() as u32),
     )
     .map_err(io::Error::other)?;
+    // Who may read the archive was decided on the current one (a chmod 600, a lab's group): the
+    // version coming back gets that, not what it had when it was replaced.
+    let current = std::fs::metadata(archive.path())?;
+    crate::archive::build::take_access(&std::fs::File::open(&chosen.path)?, &current)?;
     std::fs::rename(&chosen.path, archive.path())?;
     let parent = archive.path().parent().unwrap_or(Path::new("."));
     std::fs::File::open(parent)?.sync_all()?;
