@@ -181,11 +181,14 @@ fn snapshots_story(w: World) {
 
     // A save killed between its snapshot link and its rename leaves a link of the current
     // archive: never listed, and the save that recovers the change keeps it instead of a copy.
+    // Nothing was pruned yet (with the default of one kept, the older ones would have gone
+    // although the archive they were kept for is still the current one).
     let listed = e.ok(&["history", "demo"]).lines().count();
+    assert!(listed > 3, "more than one snapshot to lose");
     let keep = &[("CONDA_FUSE_SNAPSHOTS", "9")];
     e.ok_with(
         &["activate", "demo"],
-        &[("CONDA_FUSE_FAULT", "save:before-rename"), keep[0]],
+        &[("CONDA_FUSE_FAULT", "save:before-rename")],
     );
     fs::write(e.prefix().join("version.txt"), b"v6\n").unwrap();
     let err = e.fails(&["unmount", "demo"]);

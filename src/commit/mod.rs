@@ -110,6 +110,12 @@ pub fn save(
     fault::point(Point::SaveBeforeRename);
     let (stats, new) = pending.install()?;
     fault::point(Point::SaveAfterRename);
+    // Only now is the version the snapshot keeps replaced: the oldest beyond `keep` may go.
+    if keep_snapshots > 0
+        && let Err(e) = snapshots::prune(new.id(), keep_snapshots)
+    {
+        tracing::warn!("cannot prune the snapshots of {}: {e}", new.path().display());
+    }
     let installed = started.elapsed();
     let new = Arc::new(new);
     overlay

@@ -213,8 +213,8 @@ pub fn list(archive: &ArchiveId) -> Vec<Snapshot> {
 }
 
 /// Links the current `archive` (whose identity is `current`) in as the newest snapshot, before a
-/// save or restore replaces it, then keeps only the newest `keep` (counting it). Nothing when
-/// `keep` is 0 (older snapshots then stay as they are until pruned).
+/// save or restore replaces it. Nothing when `keep` is 0 (older snapshots then stay as they are
+/// until pruned).
 pub fn keep_current(
     archive: &ArchiveId,
     current: Identity,
@@ -260,9 +260,9 @@ pub fn keep_current(
         }
     }
     // The links must be on disk before the rename that makes them the only name of a version.
-    dir.sync().map_err(io_err)?;
-    // Until the rename, the link of the current version is not listed: keep one fewer.
-    prune(archive, keep - 1).map(|_| ()).map_err(io_err)
+    // Nothing is pruned here: until the rename the current archive is this version, and a save
+    // that dies before it must not have cost an older one (`prune` runs after the rename).
+    dir.sync().map_err(io_err)
 }
 
 /// Deletes all but the newest `keep` snapshots; returns how many went.
