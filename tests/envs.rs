@@ -595,3 +595,46 @@ fn a_runs_mount_lingers_for_the_next_job_and_yields_to_a_writer() {
     assert!(out.contains("deleted 'job'"), "{out}");
     assert!(!common::is_mounted(&point));
 }
+
+/// Another node saves (or rolls back) the environment while this node's runs left their mount
+/// lingering: the next run gets the new version, not the one the lingering mount serves.
+#[test]
+fn a_lingering_run_mount_never_serves_a_replaced_version() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = EnvWorld::new("envs");
+    let version = |v: &str| {
+        let src = w.world.path(&format!("src-{v}"));
+        std::fs::create_dir_all(src.join("conda-meta")).unwrap();
+        std::fs::write(src.join("version.txt"), v).unwrap();
+        src
+    };
+    std::fs::create_dir_all(&w.archives).unwrap();
+    let archive = w.archives.join("job.zip");
+    w.world
+        .pack(&version("v1"), &archive, &["--prefix-dir", "job"]);
+    let file = w.mounts.join("job/job/version.txt");
+    let run = || {
+        let out = w
+            .cf(&["run", "job", "--", "cat", file.to_str().unwrap()])
+            .env("CONDA_FUSE_RUN_LINGER", "600")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    assert!(run().contains("v1"));
+    assert!(common::is_mounted(&w.mounts.join("job")), "lingers");
+    // What a save on another node does: a new archive renamed over the old one.
+    let next = w.archives.join(".next.zip");
+    w.world
+        .pack(&version("v2"), &next, &["--prefix-dir", "job"]);
+    std::fs::rename(&next, &archive).unwrap();
+    let out = run();
+    assert!(
+        out.contains("v2") && out.contains("was saved since it was mounted here"),
+        "{out}"
+    );
+    let _ = w.cf(&["unmount", "job"]).output();
+}

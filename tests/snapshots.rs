@@ -314,5 +314,8 @@ fn saves_and_rollbacks_keep_the_archives_mode_and_group() {
     e.ok(&["rollback", "demo"]);
     assert_eq!(access(), (0o640, 1), "after a rollback");
     let now = e.mounts.join("demo/demo/version.txt");
-    assert_eq!(e.ok(&["run", "demo", "--", "cat", now.to_str().unwrap()]), "v2\n");
+    assert_eq!(
+        e.ok(&["run", "demo", "--", "cat", now.to_str().unwrap()]),
+        "v2\n"
+    );
 }

@@ -49,6 +49,18 @@ pub(super) fn say(env: &Env, said: &[Said]) {
                  changes come back at the next writable mount)",
                 env.mountpoint.display()
             ),
+            Said::Plan(Note::RemountedNewer) => eprintln!(
+                "conda-fuse: note: '{}' was saved since it was mounted here: mounting the new \
+                 version",
+                env.name
+            ),
+            Said::Plan(Note::ServesOlder) => eprintln!(
+                "conda-fuse: note: '{}' was saved since it was mounted at {}, and commands still \
+                 use that mount: this one gets the version they have (unmount it when they are \
+                 done to get the new one)",
+                env.name,
+                env.mountpoint.display()
+            ),
             Said::Plan(Note::NotWritableByYou) => eprintln!(
                 "conda-fuse: note: '{}' is {}, which you cannot write; mounting it read-only",
                 env.name,

@@ -133,6 +133,11 @@ pub(super) fn rollback(a: RollbackArgs) -> anyhow::Result<()> {
             .unwrap_or_default(),
         done.changes,
     );
+    eprintln!(
+        "conda-fuse: note: read-only mounts of '{}' elsewhere (other nodes, running jobs) keep the \
+         version they mounted; new mounts, and runs that find a lingering one, get this one",
+        env.name
+    );
     Ok(())
 }
 

@@ -114,7 +114,10 @@ pub fn save(
     if keep_snapshots > 0
         && let Err(e) = snapshots::prune(new.id(), keep_snapshots)
     {
-        tracing::warn!("cannot prune the snapshots of {}: {e}", new.path().display());
+        tracing::warn!(
+            "cannot prune the snapshots of {}: {e}",
+            new.path().display()
+        );
     }
     let installed = started.elapsed();
     let new = Arc::new(new);

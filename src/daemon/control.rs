@@ -48,6 +48,12 @@ pub struct Status {
     pub unsaved_changes: u64,
     pub unsaved_files: u64,
     pub unsaved_bytes: u64,
+    /// The version of the archive served (its size and central directory CRC): another node may
+    /// have saved a newer one since this mount was made.
+    #[serde(default)]
+    pub served_size: u64,
+    #[serde(default)]
+    pub served_cd_crc: u32,
 }
 
 /// What a save did.

@@ -156,8 +156,10 @@ fn resident_bytes() -> u64 {
 }
 
 fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
-    let (mem, spill, decompressed, entries, prefetched) = {
+    let (mem, spill, decompressed, entries, prefetched, served) = {
         let view = fs.overlay().view();
+        let index = view.base().archive().index();
+        let served = (index.file_len, index.cd_crc);
         let (mem, spill) = view.base().cache().usage();
         let decompressed = view.base().archive().decompressed_bytes();
         let prefetched = view.base().cache().prefetched().clone();
@@ -167,6 +169,7 @@ fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
             decompressed,
             view.tree().live() as u64,
             prefetched,
+            served,
         )
     };
     let pending = fs.overlay().pending();
@@ -188,5 +191,7 @@ fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
         unsaved_changes: pending.changes,
         unsaved_files: pending.files,
         unsaved_bytes: pending.bytes,
+        served_size: served.0,
+        served_cd_crc: served.1,
     }
 }

@@ -110,8 +110,25 @@ fn at_mount_point(env: &Env, runs: &Runs, d: &Decision) -> AtMountPoint {
             pid: r.pid,
             lingering_after_runs: runs.others(d, std::process::id()) == 0
                 && runs.mounted_by_run(d) == Some(r.pid),
+            outdated: r.read_only && outdated(env, &r.mountpoint),
             job: r.job,
         },
+    }
+}
+
+/// Whether the read-only mount at `mountpoint` serves an older version than `env`'s archive now
+/// holds (another node saved, or rolled back, since it was mounted). A mount that cannot say is
+/// taken as current.
+fn outdated(env: &Env, mountpoint: &std::path::Path) -> bool {
+    let Ok(status) = daemon::status(mountpoint) else {
+        return false;
+    };
+    if status.served_size == 0 {
+        return false; // a daemon of an older conda-fuse
+    }
+    match crate::commit::snapshots::identity_at(env.id.path()) {
+        Ok(now) => (now.size, now.cd_crc) != (status.served_size, status.served_cd_crc),
+        Err(_) => false,
     }
 }
 

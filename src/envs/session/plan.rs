@@ -52,6 +52,8 @@ pub enum AtMountPoint {
         lingering_after_runs: bool,
         /// The batch job it was made for, where jobs share the node's mounts.
         job: Option<String>,
+        /// It serves an older version than the archive holds now (another node saved since).
+        outdated: bool,
     },
 }
 
@@ -89,6 +91,12 @@ pub enum Note {
     CleanedStale,
     /// Mounted read-only: this user cannot write the archive.
     NotWritableByYou,
+    /// The mount runs left served an older version than the archive holds now: a fresh one
+    /// replaces it.
+    RemountedNewer,
+    /// The mount serves an older version than the archive holds now, and commands (runs in it, or
+    /// a user's shell) use it: new commands get it too until it is unmounted.
+    ServesOlder,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,9 +199,25 @@ pub fn plan(purpose: Purpose, found: &Found) -> Result<Plan, Refusal> {
                 pid: *pid,
             });
         }
+        // A mount runs left that serves an older version gives way to a fresh one.
+        AtMountPoint::Ours {
+            outdated: true,
+            lingering_after_runs: true,
+            ..
+        } => {
+            notes.push(Note::RemountedNewer);
+            steps.extend([Step::Reclaim, mount]);
+        }
         // A mount that is there serves whatever its mode when read-only is enough; a writable
         // one serves everything.
-        AtMountPoint::Ours { read_only, .. } if want == Want::ReadOnly || !read_only => {
+        AtMountPoint::Ours {
+            read_only,
+            outdated,
+            ..
+        } if want == Want::ReadOnly || !read_only => {
+            if *outdated {
+                notes.push(Note::ServesOlder);
+            }
             steps.push(Step::Use {
                 read_only: *read_only,
             });
@@ -294,6 +318,7 @@ mod tests {
             pid: 42,
             lingering_after_runs: lingering,
             job: None,
+            outdated: false,
         }
     }
 
@@ -395,6 +420,7 @@ mod tests {
                     pid: 1,
                     lingering_after_runs: false,
                     job: None,
+                    outdated: false,
                 },
                 Err(Refusal::ServesAnother),
             ),
@@ -454,6 +480,32 @@ mod tests {
         assert_eq!(stale.notes, vec![Note::CleanedStale]);
     }
 
+    /// A mount serving an older version than the archive now holds: one runs left lingering is
+    /// replaced by a fresh mount; one in use serves on, saying so.
+    #[test]
+    fn an_outdated_mount_is_replaced_when_nobody_uses_it() {
+        let outdated = |lingering| AtMountPoint::Ours {
+            same_archive: true,
+            read_only: true,
+            pid: 7,
+            lingering_after_runs: lingering,
+            job: None,
+            outdated: true,
+        };
+        for purpose in [RUN, Purpose::Kernel, ACTIVATE_RO] {
+            let p = plan(purpose, &found(outdated(true))).unwrap();
+            assert_eq!(p.steps, vec![Step::Reclaim, RO], "{purpose:?}");
+            assert_eq!(p.notes, vec![Note::RemountedNewer]);
+            let p = plan(purpose, &found(outdated(false))).unwrap();
+            assert_eq!(p.steps, vec![Step::Use { read_only: true }], "{purpose:?}");
+            assert_eq!(p.notes, vec![Note::ServesOlder]);
+        }
+        assert_eq!(
+            plan(ACTIVATE, &found(outdated(true))).unwrap().steps,
+            vec![Step::Reclaim, RW_OR_RO]
+        );
+    }
+
     /// Where jobs share the node's mounts, a job uses its own mounts and ones made outside jobs,
     /// never another job's (which goes when that job ends).
     #[test]
@@ -464,6 +516,7 @@ mod tests {
             pid: 7,
             lingering_after_runs: false,
             job: job.map(str::to_string),
+            outdated: false,
         };
         let in_job = |at| Found {
             only_job: Some("100".into()),
