@@ -583,3 +583,96 @@ fn a_daemon_recorded_by_an_earlier_version_is_still_reached() {
     let ro = w.mount_ro(&archive, "ro");
     assert_eq!(std::fs::read(ro.path("changed.txt")).unwrap(), b"keep me");
 }
+
+/// `--steal-lock` with flock node-local: the old holder, still running, must not save after the
+/// steal (its save re-confirms the record before its rename), the thief waits out the old holder's
+/// lease before touching the upper layer, a holder frozen across the steal acknowledges nothing
+/// afterwards, and the thief's acknowledged change survives the thief's death.
+#[test]
+fn a_stolen_lock_never_lets_two_writers_save() {
+    if skip() {
+        return;
+    }
+    let w = World::new();
+    let knobs = |c: &mut std::process::Command| {
+        c.env("CONDA_FUSE_FLOCK", "off")
+            .env("CONDA_FUSE_HEARTBEAT", "2");
+    };
+    let a = Node::boot(&w, "nodeA");
+    let b = Node::boot(&w, "nodeB");
+    let prefix = make_env(&w, &a);
+    let p = |rel: &str| prefix.join(rel).display().to_string();
+    let archive = w.path("miniconda_fuse/archives/demo.zip");
+    let point = w.path("miniconda_fuse/envs/demo");
+    std::fs::create_dir_all(&point).unwrap();
+    let mount = |on: &Node, extra: &[&str]| {
+        let mut c = on.cf(["mount"]);
+        c.arg(&archive).arg(&point).args(extra);
+        knobs(&mut c);
+        c
+    };
+    common::assert_success(&mount(&a, &[]).output().unwrap(), "mount on nodeA");
+    sh_ok(
+        &a,
+        &format!("echo from-a | dd of={} conv=fsync status=none", p("a.txt")),
+    );
+    // B steals while A runs, and waits out A's lease; meanwhile A saves: refused.
+    let steal = mount(&b, &["--steal-lock"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let commit = a.cf(["commit", point.to_str().unwrap()]).output().unwrap();
+    assert!(
+        !commit.status.success(),
+        "A saved after the steal:\n{}",
+        both(&commit)
+    );
+    assert!(both(&commit).contains("taken over"), "{}", both(&commit));
+    let stolen = steal.wait_with_output().unwrap();
+    let text = both(&stolen);
+    assert!(stolen.status.success(), "{text}");
+    assert!(text.contains("waited") && text.contains("lease"), "{text}");
+    // A was frozen across the steal: thawed, it acknowledges no write.
+    // (The pid is the node's: signals go from inside it.)
+    let a_daemon = a.daemon_pid(&point);
+    sh_ok(&a, &format!("kill -STOP {a_daemon}"));
+    std::thread::sleep(Duration::from_secs(1));
+    sh_ok(
+        &b,
+        &format!("echo from-b | dd of={} conv=fsync status=none", p("b.txt")),
+    );
+    sh_ok(&a, &format!("kill -CONT {a_daemon}"));
+    let late = a
+        .sh(&format!("echo late > {}", p("late.txt")))
+        .output()
+        .unwrap();
+    assert!(
+        !late.status.success(),
+        "a write acknowledged after the steal"
+    );
+    // B dies with its acknowledged change unsaved; a third mount recovers everything B had.
+    let _ = a.cf(["unmount", point.to_str().unwrap()]).output();
+    b.crash();
+    let c = Node::boot(&w, "nodeC");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let taken = loop {
+        let out = mount(&c, &[]).output().unwrap();
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(taken.status.success(), "{}", both(&taken));
+    assert_eq!(sh_ok(&c, &format!("cat {}", p("a.txt"))), "from-a\n");
+    assert_eq!(sh_ok(&c, &format!("cat {}", p("b.txt"))), "from-b\n");
+    assert!(
+        c.sh(&format!("cat {}", p("late.txt")))
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty()
+    );
+    c.ok(["unmount", point.to_str().unwrap()]);
+}

@@ -282,6 +282,7 @@ fn lock_held_messages() {
         mountpoint: p("/h/miniconda_fuse/envs/ml"),
         heartbeat_ms: now_ms() - 12_000,
         period_ms: 5_000,
+        epoch: 0,
         beats: 3,
     };
     let here = Holder {

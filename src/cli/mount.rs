@@ -110,6 +110,13 @@ pub(super) fn print_report(m: &Mounted) {
             t.why
         );
     }
+    if let Some(waited) = rec.waited_out_lease {
+        eprintln!(
+            "conda-fuse: note: waited {:.0}s for its lease to run out before using the upper \
+             layer (a holder that still runs accepts changes and saves only within its lease)",
+            waited.as_secs_f64()
+        );
+    }
     if let Some(fs) = &rec.node_local_flock
         && crate::daemon::state::once(&format!("node-local-flock-{}", fs.replace(' ', "-")))
     {

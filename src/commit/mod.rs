@@ -108,6 +108,11 @@ pub fn save(
         tracing::warn!("{}", crate::hint::messages(e).join(": "));
     }
     fault::point(Point::SaveBeforeRename);
+    // The fence: another holder that took the lock (a steal) must not find its upper layer
+    // replayed onto an archive this one renamed in after it took over.
+    if overlay.confirm_lock().is_err() {
+        return Err(SaveError::TakenOver(archive.path().to_path_buf()));
+    }
     let (stats, new) = pending.install()?;
     fault::point(Point::SaveAfterRename);
     // Only now is the version the snapshot keeps replaced: the oldest beyond `keep` may go.
@@ -121,6 +126,17 @@ pub fn save(
     }
     let installed = started.elapsed();
     let new = Arc::new(new);
+    // The upper layer is the current holder's alone: one that took over meanwhile finds this
+    // save's committing record matching the archive and retires the journal itself.
+    if overlay.confirm_lock().is_err() {
+        tracing::warn!(
+            "the writer lock was taken over during the save; its upper layer is left to the new holder"
+        );
+        return Ok(Saved {
+            stats: Some(stats),
+            snapshot_skipped,
+        });
+    }
     overlay
         .rebase(&guard, new, &plan)
         .map_err(SaveError::Journal)?;

@@ -155,7 +155,9 @@ impl Overlay {
         f: impl FnOnce(&Writable, &mut Layers) -> Result<R, OpError>,
     ) -> Result<R, OpError> {
         let (rw, _gate) = self.changing()?;
-        f(rw, &mut self.layers.write().expect("layers lock"))
+        let r = f(rw, &mut self.layers.write().expect("layers lock"))?;
+        Self::still_holding(rw)?;
+        Ok(r)
     }
 
     pub fn mkdir(&self, new: &NewNode<'_>) -> Result<NodeRef, OpError> {
@@ -359,7 +361,10 @@ impl Overlay {
         )?;
         match failure {
             Some(e) if written == 0 => Err(e),
-            _ => Ok(written),
+            _ => {
+                Self::still_holding(rw)?;
+                Ok(written)
+            }
         }
     }
 

@@ -97,6 +97,8 @@ pub struct Recovery {
     /// The archive's filesystem is known for node-local flock (its name): the lock's heartbeat is
     /// what keeps writers on two nodes apart.
     pub node_local_flock: Option<String>,
+    /// A steal waited this long for the old holder's lease to run out.
+    pub waited_out_lease: Option<std::time::Duration>,
     /// Leftover temporary archives from interrupted saves that were removed.
     pub removed_temporaries: usize,
 }
@@ -315,6 +317,7 @@ impl Overlay {
         let mut recovery = Recovery {
             took_over: acquired.took_over,
             node_local_flock: acquired.node_local_flock,
+            waited_out_lease: acquired.waited_out_lease,
             ..Recovery::default()
         };
         let journal = recover(&archive, &upper, &mut tree, &mut recovery)?;
@@ -381,6 +384,21 @@ impl Overlay {
     }
 
     /// Whether another mount has taken this one's writer lock over (see `heartbeat`).
+    /// Re-reads the writer lock's record (see `WriterLock::confirm`); Ok on a read-only mount.
+    pub fn confirm_lock(&self) -> Result<(), lock::LockLost> {
+        self.rw.as_ref().map_or(Ok(()), |rw| rw.lock.confirm())
+    }
+
+    /// After a change: it is acknowledged only if the lease still holds (a holder frozen between
+    /// its check and its change, and thawed after another took the lock over, must not say done).
+    fn still_holding(rw: &Writable) -> Result<(), OpError> {
+        if rw.lock.may_change() {
+            Ok(())
+        } else {
+            Err(Errno::EROFS.into())
+        }
+    }
+
     pub fn lock_lost(&self) -> bool {
         self.rw.as_ref().is_some_and(|rw| rw.lock.is_lost())
     }

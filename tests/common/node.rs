@@ -161,6 +161,18 @@ impl Node {
         both(&out)
     }
 
+    /// The pid of the daemon serving `point` on this node (from `status --json`).
+    pub fn daemon_pid(&self, point: &Path) -> nix::unistd::Pid {
+        let out = self.cf(["status".as_ref(), point.as_os_str(), "--json".as_ref()]);
+        let out = {
+            let mut c = out;
+            c.output().unwrap()
+        };
+        super::assert_success(&out, &format!("status on {}", self.name));
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        nix::unistd::Pid::from_raw(status["pid"].as_i64().unwrap() as i32)
+    }
+
     /// The conda-fuse mounts this node sees in the shared home.
     pub fn mounts(&self) -> Vec<String> {
         std::fs::read_to_string(format!("/proc/{}/mountinfo", self.init))

@@ -34,6 +34,10 @@ pub struct Holder {
     /// Beats so far: a change shows life without comparing two nodes' clocks.
     #[serde(default)]
     pub beats: u64,
+    /// The fencing token: one more than the holder it took the lock from had. A holder whose
+    /// record shows another epoch (or process) has lost the lock.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 /// How often a writable daemon refreshes its record: `CONDA_FUSE_HEARTBEAT` seconds (tests use
@@ -59,12 +63,13 @@ impl Holder {
             heartbeat_ms: now_ms(),
             period_ms: period().as_millis() as u64,
             beats: 0,
+            epoch: 0,
         }
     }
 
-    /// Whether `other` names the same process (ignoring its heartbeat).
+    /// Whether `other` names the same process in the same holding (ignoring its heartbeat).
     pub fn same_process(&self, other: &Holder) -> bool {
-        self.node == other.node && self.pid == other.pid
+        self.node == other.node && self.pid == other.pid && self.epoch == other.epoch
     }
 
     /// The record an observer may call stale after this long without a beat.
@@ -244,6 +249,7 @@ mod tests {
             heartbeat_ms,
             period_ms,
             beats: 1,
+            epoch: 0,
         }
     }
 

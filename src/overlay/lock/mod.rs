@@ -94,6 +94,8 @@ pub struct Acquired {
     /// The archive's filesystem (by name) is known for a flock that reaches no further than the
     /// node: only the heartbeat keeps writers on two nodes apart.
     pub node_local_flock: Option<String>,
+    /// A steal waited this long for the old holder's lease to run out.
+    pub waited_out_lease: Option<Duration>,
 }
 
 enum Held {
@@ -253,7 +255,18 @@ impl WriterLock {
             }
             Verdict::Stale(holder, why) => Some(TakenOver { holder, why }),
         };
-        let me = Holder::me(mountpoint);
+        // The fencing token: one more than the holder's this takes the lock from.
+        let previous = match &took_over {
+            Some(t) => Some(t.holder.clone()),
+            None => match holder::read(held.file()) {
+                Read::Holder(h) => Some(h),
+                _ => None,
+            },
+        };
+        let me = Holder {
+            epoch: previous.as_ref().map_or(0, |h| h.epoch + 1),
+            ..Holder::me(mountpoint)
+        };
         holder::write(held.file(), &me).map_err(io_err)?;
         let fs = crate::hostfs::of(&path);
         if !flocked || fs.as_ref().is_some_and(|f| f.fs.is_shared()) {
@@ -268,6 +281,19 @@ impl WriterLock {
         let node_local_flock = fs
             .filter(|f| f.fs.is_shared() && f.node_local_flock())
             .map(|f| f.describe());
+        // A holder taken from while it still beat may go on for its lease (it saves and accepts
+        // changes only within one): nothing of the upper layer is touched before that runs out.
+        let waited_out_lease = match &took_over {
+            Some(TakenOver {
+                holder,
+                why: Staleness::Stolen,
+            }) if holder.period_ms > 0 => {
+                let lease = holder.silence_limit() / 2 + Duration::from_millis(holder.period_ms);
+                std::thread::sleep(lease);
+                Some(lease)
+            }
+            _ => None,
+        };
         let lease_ms = (me.silence_limit().as_millis() / 2) as i64;
         Ok(Acquired {
             lock: WriterLock {
@@ -283,6 +309,7 @@ impl WriterLock {
             },
             took_over,
             node_local_flock,
+            waited_out_lease,
         })
     }
 
@@ -346,6 +373,37 @@ impl WriterLock {
         Ok(())
     }
 
+    /// Re-reads the record now (not trusting the lease): an error, and from then on `is_lost`,
+    /// when another holder has it. A save calls this right before and after its rename, so a
+    /// stolen lock never lets two writers save.
+    pub fn confirm(&self) -> Result<(), LockLost> {
+        let inner = self.inner.lock().expect("lock record");
+        if self.is_lost() {
+            return Err(LockLost {
+                path: self.path.clone(),
+                by: None,
+            });
+        }
+        match read_fresh(&self.path) {
+            Ok(Read::Holder(h)) if h.same_process(&inner.me) => Ok(()),
+            Ok(other) => {
+                self.lost.store(true, Ordering::Release);
+                Err(LockLost {
+                    path: self.path.clone(),
+                    by: match other {
+                        Read::Holder(h) => Some(Box::new(h)),
+                        _ => None,
+                    },
+                })
+            }
+            // Unreadable now: not confirmed, so not saved.
+            Err(_) => Err(LockLost {
+                path: self.path.clone(),
+                by: None,
+            }),
+        }
+    }
+
     /// Whether a change may go through now: the lock is not lost and its lease is current (else
     /// a heartbeat renews it first, or says it cannot).
     pub fn may_change(&self) -> bool {
@@ -407,6 +465,7 @@ impl WriterLock {
         let mut inner = self.inner.lock().expect("lock record");
         inner.me = Holder {
             since: inner.me.since,
+            epoch: inner.me.epoch,
             ..Holder::me(&inner.me.mountpoint)
         };
         let before = boot_clock_ms();
@@ -429,6 +488,7 @@ fn unknown_holder() -> Holder {
         heartbeat_ms: 0,
         period_ms: 0,
         beats: 0,
+        epoch: 0,
     }
 }
 
