@@ -172,6 +172,21 @@ impl PrivateDir {
         })
     }
 
+    /// Whether `path` is a real directory of ours that no other user can write: checked, never
+    /// changed (for a directory conda-fuse did not make, such as the one XDG_RUNTIME_DIR names).
+    pub fn is_own_and_unshared(path: &Path) -> bool {
+        // SAFETY: AT_FDCWD is a valid "descriptor" for the *at calls.
+        let cwd = unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) };
+        let Ok(Some(fd)) = open_dir(cwd, path, path) else {
+            return false;
+        };
+        fstat(&fd).is_ok_and(|st| {
+            st.st_mode & libc::S_IFMT == libc::S_IFDIR
+                && st.st_uid == nix::unistd::geteuid().as_raw()
+                && st.st_mode & 0o022 == 0
+        })
+    }
+
     /// The existing directory at `path`, verified; None if there is none.
     pub fn open(path: &Path) -> Result<Option<PrivateDir>, PrivateDirError> {
         // SAFETY: AT_FDCWD is a valid "descriptor" for the *at calls.
@@ -372,6 +387,21 @@ mod tests {
         std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).unwrap();
         PrivateDir::ensure(&old).unwrap();
         assert_eq!(std::fs::metadata(&old).unwrap().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_directory_checked_as_is_keeps_its_mode() {
+        let t = tempfile::tempdir().unwrap();
+        let xdg = t.path().join("xdg");
+        std::fs::create_dir(&xdg).unwrap();
+        std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(PrivateDir::is_own_and_unshared(&xdg));
+        assert_eq!(std::fs::metadata(&xdg).unwrap().mode() & 0o777, 0o755);
+        std::fs::set_permissions(&xdg, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(!PrivateDir::is_own_and_unshared(&xdg));
+        std::os::unix::fs::symlink(t.path(), t.path().join("link")).unwrap();
+        assert!(!PrivateDir::is_own_and_unshared(&t.path().join("link")));
+        assert!(!PrivateDir::is_own_and_unshared(&t.path().join("missing")));
     }
 
     #[test]

@@ -32,6 +32,16 @@ fn foreign_archive(w: &World) -> std::path::PathBuf {
     archive
 }
 
+/// `conda-fuse pack SRC -o ARCHIVE` as the user.
+fn pack_as(u: &User, src: &std::path::Path, archive: &std::path::Path) {
+    u.ok([
+        OsStr::new("pack"),
+        src.as_os_str(),
+        OsStr::new("-o"),
+        archive.as_os_str(),
+    ]);
+}
+
 #[test]
 fn an_ordinary_user_mounts_changes_saves_and_unmounts() {
     let Some(u) = User::new() else { return };
@@ -40,12 +50,7 @@ fn an_ordinary_user_mounts_changes_saves_and_unmounts() {
     fs::write(src.join("bin/tool"), b"#!/bin/sh\necho hi\n").unwrap();
     user::chown_tree(&src);
     let archive = u.path("env.zip");
-    u.ok([
-        OsStr::new("pack"),
-        src.as_os_str(),
-        OsStr::new("-o"),
-        archive.as_os_str(),
-    ]);
+    pack_as(&u, &src, &archive);
     let m = u.mount(&archive, "mnt", &[]);
     let write = u
         .command("sh")
@@ -262,4 +267,124 @@ fn envs_a_lab_shares_are_found_in_path_order_and_served_read_only_to_its_users()
     assert!(err.contains("exists"), "{err}");
     assert_eq!(fs::read(&tools).unwrap(), before);
     assert!(!common::is_mounted(&envs.join("tools")));
+}
+
+/// Another local user who makes `/tmp/conda-fuse-UID` first (batch jobs have no XDG_RUNTIME_DIR,
+/// so that is where their mounts are recorded) stops nothing: the user's commands settle on a
+/// name nobody could foresee, all of them on the same one.
+#[test]
+fn a_runtime_directory_another_user_took_first_blocks_no_mount() {
+    let Some(u) = User::new() else { return };
+    let usual = std::path::PathBuf::from(format!("/tmp/conda-fuse-{}", user::UID));
+    if usual.exists() {
+        eprintln!("skipped: {} exists on this machine", usual.display());
+        return;
+    }
+    // Removes the taken name and whatever the user made beside it, even when the test fails.
+    struct Taken(std::path::PathBuf);
+    impl Drop for Taken {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+            for e in fs::read_dir("/tmp").unwrap().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&format!("conda-fuse-{}-", user::UID)) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    fs::create_dir(&usual).unwrap();
+    let _taken = Taken(usual.clone());
+    nix::unistd::chown(&usual, Some(1.into()), Some(1.into())).unwrap();
+    fs::set_permissions(&usual, fs::Permissions::from_mode(0o755)).unwrap();
+
+    let src = u.mkdir("env");
+    fs::write(src.join("f"), b"served\n").unwrap();
+    user::chown_tree(&src);
+    let archive = u.path("env.zip");
+    pack_as(&u, &src, &archive);
+    let point = u.mkdir("mnt");
+    let cf = |args: &[&OsStr]| {
+        u.command(common::bin())
+            .args(args)
+            .env_remove("CONDA_FUSE_RUNTIME_DIR")
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .unwrap()
+    };
+    let mounted = cf(&[
+        "mount".as_ref(),
+        archive.as_os_str(),
+        point.as_os_str(),
+        "--read-only".as_ref(),
+    ]);
+    let guard = scopeguard(&point);
+    common::assert_success(&mounted, "mount with the usual runtime directory taken");
+    let note = String::from_utf8_lossy(&mounted.stderr);
+    assert!(note.contains("belongs to uid 1, not to you"), "{note}");
+    assert_eq!(u.read(&point.join("f")), b"served\n");
+    // The other user's directory got nothing of ours; ours is private.
+    assert_eq!(fs::read_dir(&usual).unwrap().count(), 0);
+    let ours: Vec<_> = fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("conda-fuse-{}-", user::UID))
+        })
+        .collect();
+    assert_eq!(
+        ours.len(),
+        1,
+        "one directory for all of the user's commands"
+    );
+    let md = fs::symlink_metadata(ours[0].path()).unwrap();
+    assert_eq!((md.uid(), md.mode() & 0o777), (user::UID, 0o700));
+    // Another command finds the mount's record there, and says the note only once.
+    let status = cf(&["status".as_ref(), point.as_os_str()]);
+    common::assert_success(&status, "status");
+    assert!(String::from_utf8_lossy(&status.stdout).contains("read-only"));
+    assert!(!String::from_utf8_lossy(&status.stderr).contains("belongs to uid 1"));
+    let out = cf(&["unmount".as_ref(), point.as_os_str()]);
+    common::assert_success(&out, "unmount");
+    assert!(!common::is_mounted(&point));
+    drop(guard);
+}
+
+/// Unmounts `point` (lazily, as root) if a test leaves it mounted.
+fn scopeguard(point: &std::path::Path) -> impl Drop + '_ {
+    struct Guard<'a>(&'a std::path::Path);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            if common::is_mounted(self.0) {
+                let _ = Command::new("umount").arg("-l").arg(self.0).status();
+            }
+        }
+    }
+    Guard(point)
+}
+
+/// The directory XDG_RUNTIME_DIR names belongs to the login manager: conda-fuse uses it where it
+/// is the user's, and never changes its mode.
+#[test]
+fn the_directory_xdg_runtime_dir_names_is_never_changed() {
+    let Some(u) = User::new() else { return };
+    let xdg = u.mkdir("xdg");
+    fs::set_permissions(&xdg, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = u
+        .command(common::bin())
+        .arg("paths")
+        .env_remove("CONDA_FUSE_RUNTIME_DIR")
+        .env("XDG_RUNTIME_DIR", &xdg)
+        .output()
+        .unwrap();
+    common::assert_success(&out, "paths");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&xdg.join("conda-fuse").display().to_string()),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(fs::metadata(&xdg).unwrap().mode() & 0o7777, 0o755);
 }

@@ -3,7 +3,8 @@
 //! reference counts. A pid, a socket and a mount are this node's; in a shared `$HOME` another node
 //! would take them for stale and remove them, or talk to a daemon it cannot reach. So they live in
 //! `$CONDA_FUSE_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/conda-fuse` (when that directory exists and
-//! is ours), else `/tmp/conda-fuse-$UID`, verified private like every conda-fuse directory. Each
+//! is ours), else `/tmp/conda-fuse-$UID` (or, where another user took that name, one nobody else
+//! can foresee), verified private like every conda-fuse directory. Each
 //! record also names its node (host and boot id) and file names carry a hash of it, so that even a
 //! runtime directory shared by mistake never makes one node touch another's entries.
 
@@ -40,20 +41,134 @@ pub fn runtime_dir() -> PathBuf {
         return d.clone();
     }
     // Batch systems copy the login shell's XDG_RUNTIME_DIR into jobs on nodes where it does not
-    // exist: use it only where it is there and ours.
+    // exist: use it only where it is there and ours. It is checked, not changed: the login
+    // manager made it, not conda-fuse (our own directory in it is private).
     if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .filter(|d| d.is_absolute())
-        && matches!(PrivateDir::open(&d), Ok(Some(_)))
+        && PrivateDir::is_own_and_unshared(&d)
     {
         return d.join("conda-fuse");
     }
+    let mut chosen = CHOSEN_IN_TMP.lock().unwrap_or_else(|e| e.into_inner());
+    chosen.get_or_insert_with(in_tmp).clone()
+}
+
+/// The directory in /tmp this process settled on (every process of the user on this node settles
+/// on the same one: see `in_tmp`).
+static CHOSEN_IN_TMP: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
+fn usual_in_tmp() -> PathBuf {
     PathBuf::from(format!("/tmp/conda-fuse-{}", nix::unistd::geteuid()))
 }
 
-/// The verified runtime directory, created if needed.
+/// `/tmp/conda-fuse-UID`, unless someone else took that name first (any local user can: batch jobs
+/// have no XDG_RUNTIME_DIR, so this would stop every job of ours on the node). Then a name no other
+/// user can foresee: `/tmp/conda-fuse-UID-HASH`, HASH made from a secret in our private state
+/// directory and this boot, so every process of ours on this node finds the same directory without
+/// a pointer anyone could race, and a name someone saw and took after a cleaner removed ours is
+/// skipped for the next one.
+fn in_tmp() -> PathBuf {
+    let usual = usual_in_tmp();
+    match PrivateDir::open(&usual) {
+        Ok(_) => usual,
+        Err(taken) => match unforeseeable_in_tmp() {
+            Ok(d) => {
+                let node = Node::this();
+                if super::state::once(&format!("runtime-dir-taken-{}", node.boot_id)) {
+                    eprintln!(
+                        "conda-fuse: note: {taken}; using {} on {} instead (said once per boot)",
+                        crate::display::path(&d),
+                        node.host
+                    );
+                }
+                d
+            }
+            Err(e) => {
+                tracing::warn!("{taken}, and no other runtime directory can be made: {e}");
+                usual
+            }
+        },
+    }
+}
+
+/// The first of this node's unforeseeable names in /tmp that is ours or free (created then).
+fn unforeseeable_in_tmp() -> Result<PathBuf, PrivateDirError> {
+    let secret = runtime_secret()?;
+    let node = Node::this();
+    let uid = nix::unistd::geteuid();
+    let mut last = None;
+    for attempt in 0u32..16 {
+        let key = crate::file_key::file_key(
+            Path::new(""),
+            0,
+            &[&secret, node.boot_id.as_bytes(), &attempt.to_le_bytes()],
+        );
+        let dir = PathBuf::from(format!("/tmp/conda-fuse-{uid}{key}"));
+        match PrivateDir::ensure(&dir) {
+            Ok(_) => return Ok(dir),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+const SECRET: &str = "runtime-name-secret";
+
+/// 32 random bytes in the private state directory, made once (the first of racing makers wins:
+/// its file is complete before it gets the name).
+fn runtime_secret() -> Result<Vec<u8>, PrivateDirError> {
+    let state = super::state::state()?;
+    let io = |source| PrivateDirError::Io {
+        what: "keep the runtime directory's secret in",
+        path: state.path().to_owned(),
+        source,
+    };
+    let read = |state: &PrivateDir| -> io::Result<Vec<u8>> {
+        let mut data = Vec::new();
+        io::Read::read_to_end(&mut state.open_read(SECRET)?, &mut data)?;
+        Ok(data)
+    };
+    match read(&state) {
+        Ok(data) if data.len() >= 32 => return Ok(data),
+        Ok(_) | Err(_) => {}
+    }
+    let mut secret = [0u8; 32];
+    io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").map_err(io)?,
+        &mut secret,
+    )
+    .map_err(io)?;
+    let tmp = format!(".{SECRET}.{}", std::process::id());
+    let mut f = state.create_new(&tmp).map_err(io)?;
+    io::Write::write_all(&mut f, &secret)
+        .and_then(|()| f.sync_all())
+        .map_err(io)?;
+    match crate::hostfs::rename::rename_noreplace(&state.show(&tmp), &state.show(SECRET)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = state.remove_file(&tmp);
+        }
+        Err(e) => {
+            let _ = state.remove_file(&tmp);
+            return Err(io(e));
+        }
+    }
+    read(&state).map_err(io)
+}
+
+/// The verified runtime directory, created if needed. Where the usual name in /tmp was free when
+/// looked at and someone took it before we made it, the unforeseeable name is used from then on.
 pub fn runtime() -> Result<PrivateDir, PrivateDirError> {
-    PrivateDir::ensure(&runtime_dir())
+    let dir = runtime_dir();
+    match PrivateDir::ensure(&dir) {
+        Err(e) if dir == usual_in_tmp() && crate::settings::get().runtime_dir.is_none() => {
+            let other = unforeseeable_in_tmp().map_err(|_| e)?;
+            *CHOSEN_IN_TMP.lock().unwrap_or_else(|e| e.into_inner()) = Some(other.clone());
+            PrivateDir::ensure(&other)
+        }
+        r => r,
+    }
 }
 
 const MOUNTS: &str = "mounts";
