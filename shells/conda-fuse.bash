@@ -160,9 +160,6 @@ _conda_fuse() {
             conda_fuse,kernel)
                 cmd="conda_fuse__subcmd__kernel"
                 ;;
-            conda_fuse,linger-run)
-                cmd="conda_fuse__subcmd__linger__subcmd__run"
-                ;;
             conda_fuse,mount)
                 cmd="conda_fuse__subcmd__mount"
                 ;;
@@ -231,9 +228,6 @@ _conda_fuse() {
                 ;;
             conda_fuse__subcmd__help,kernel)
                 cmd="conda_fuse__subcmd__help__subcmd__kernel"
-                ;;
-            conda_fuse__subcmd__help,linger-run)
-                cmd="conda_fuse__subcmd__help__subcmd__linger__subcmd__run"
                 ;;
             conda_fuse__subcmd__help,mount)
                 cmd="conda_fuse__subcmd__help__subcmd__mount"
@@ -317,7 +311,7 @@ _conda_fuse() {
 
     case "${cmd}" in
         conda_fuse)
-            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
+            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -451,7 +445,7 @@ _conda_fuse() {
             return 0
             ;;
         conda_fuse__subcmd__help)
-            opts="pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script linger-run deactivate-script help"
+            opts="pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -677,20 +671,6 @@ _conda_fuse() {
         conda_fuse__subcmd__help__subcmd__kernel__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        conda_fuse__subcmd__help__subcmd__linger__subcmd__run)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1047,20 +1027,6 @@ _conda_fuse() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        conda_fuse__subcmd__linger__subcmd__run)
-            opts="-h --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

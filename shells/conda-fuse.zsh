@@ -420,14 +420,6 @@ _arguments "${_arguments_options[@]}" : \
 '\'':prefix -- Prefix of the environment:_files'\'' \
 && ret=0
 ;;
-(linger-run)
-_arguments "${_arguments_options[@]}" : \
-'\''-h[Print help]'\'' \
-'\''--help[Print help]'\'' \
-'\'':name:_default'\'' \
-'\'':seconds:_default'\'' \
-&& ret=0
-;;
 (deactivate-script)
 _arguments "${_arguments_options[@]}" : \
 '\''--shell=[Shell to write code for]:SHELL:(bash zsh fish)'\'' \
@@ -559,10 +551,6 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
-(linger-run)
-_arguments "${_arguments_options[@]}" : \
-&& ret=0
-;;
 (deactivate-script)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -604,7 +592,6 @@ _conda-fuse_commands() {
 '\''doctor:Check FUSE, conda, free space, stale mounts and locks, and the shell hook'\'' \
 '\''shell-hook:Print the shell functions (conda-fuse-*) and TAB completion for a shell'\'' \
 '\''activate-script:Shell code activating PREFIX without conda'\''\'\'''\''s shell function (used by conda-fuse-activate)'\'' \
-'\''linger-run:(internal) unmount a run'\''\'\'''\''s mount once its linger time is over'\'' \
 '\''deactivate-script:Shell code deactivating the active environment (used by conda-fuse-deactivate)'\'' \
 '\''help:Print this message or the help of the given subcommand(s)'\'' \
     )
@@ -674,7 +661,6 @@ _conda-fuse__subcmd__help_commands() {
 '\''doctor:Check FUSE, conda, free space, stale mounts and locks, and the shell hook'\'' \
 '\''shell-hook:Print the shell functions (conda-fuse-*) and TAB completion for a shell'\'' \
 '\''activate-script:Shell code activating PREFIX without conda'\''\'\'''\''s shell function (used by conda-fuse-activate)'\'' \
-'\''linger-run:(internal) unmount a run'\''\'\'''\''s mount once its linger time is over'\'' \
 '\''deactivate-script:Shell code deactivating the active environment (used by conda-fuse-deactivate)'\'' \
 '\''help:Print this message or the help of the given subcommand(s)'\'' \
     )
@@ -764,11 +750,6 @@ _conda-fuse__subcmd__help__subcmd__kernel__subcmd__list_commands() {
 _conda-fuse__subcmd__help__subcmd__kernel__subcmd__remove_commands() {
     local commands; commands=()
     _describe -t commands '\''conda-fuse help kernel remove commands'\'' commands "$@"
-}
-(( $+functions[_conda-fuse__subcmd__help__subcmd__linger-run_commands] )) ||
-_conda-fuse__subcmd__help__subcmd__linger-run_commands() {
-    local commands; commands=()
-    _describe -t commands '\''conda-fuse help linger-run commands'\'' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__help__subcmd__mount_commands] )) ||
 _conda-fuse__subcmd__help__subcmd__mount_commands() {
@@ -901,11 +882,6 @@ _conda-fuse__subcmd__kernel__subcmd__list_commands() {
 _conda-fuse__subcmd__kernel__subcmd__remove_commands() {
     local commands; commands=()
     _describe -t commands '\''conda-fuse kernel remove commands'\'' commands "$@"
-}
-(( $+functions[_conda-fuse__subcmd__linger-run_commands] )) ||
-_conda-fuse__subcmd__linger-run_commands() {
-    local commands; commands=()
-    _describe -t commands '\''conda-fuse linger-run commands'\'' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__mount_commands] )) ||
 _conda-fuse__subcmd__mount_commands() {

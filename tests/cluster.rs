@@ -563,7 +563,13 @@ fn a_daemon_recorded_by_an_earlier_version_is_still_reached() {
     )
     .unwrap();
     let legacy = legacy_dir.join(format!("mnt-{hex}.json"));
-    std::fs::remove_file(&json).unwrap();
+    // Today's daemon makes a vanished record again (`keeper`); an earlier one did not. Where the
+    // runtime directory cannot hold records, it cannot, and its socket answers where it moved.
+    let moved = w.runtime_dir().join("mounts.moved");
+    std::fs::rename(&records, &moved).unwrap();
+    std::fs::write(&records, b"not a directory").unwrap();
+    let socket = moved.join(json.with_extension("sock").file_name().unwrap());
+    record["socket"] = serde_json::json!(socket);
     // A record whose socket answers nobody here is not used: nothing is detached.
     let mut dead = record.clone();
     dead["socket"] = serde_json::json!(w.path("nobody.sock"));
@@ -580,6 +586,8 @@ fn a_daemon_recorded_by_an_earlier_version_is_still_reached() {
     let out = w.ok([std::ffi::OsStr::new("unmount"), m.point.as_os_str()]);
     assert!(out.contains("saved"), "{out}");
     assert!(!common::is_mounted(&m.point));
+    std::fs::remove_file(&records).unwrap();
+    std::fs::rename(&moved, &records).unwrap();
     let ro = w.mount_ro(&archive, "ro");
     assert_eq!(std::fs::read(ro.path("changed.txt")).unwrap(), b"keep me");
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
 use common::conda::EnvWorld;
@@ -486,19 +487,13 @@ fn a_runs_decision_is_private_and_waits_a_bounded_time_naming_its_holder() {
     assert!(ok(&w, &["run", "job", "--", "hello"]).contains("hello"));
 }
 
-/// The lingerers (`conda-fuse linger-run`) started for this world's runs.
-fn lingerers(w: &EnvWorld) -> Vec<u32> {
-    let needle = format!("CONDA_FUSE_RUNTIME_DIR={}", w.world.runtime_dir().display());
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            String::from_utf8_lossy(&cmdline).contains("linger-run")
-                && environ.split(|b| *b == 0).any(|v| v == needle.as_bytes())
-        })
-        .collect()
+/// Waits (at most 20 s) for `point` to be unmounted; whether it was.
+fn unmounted_within_bound(point: &std::path::Path) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while common::is_mounted(point) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    !common::is_mounted(point)
 }
 
 #[test]
@@ -521,26 +516,15 @@ fn a_runs_mount_lingers_for_the_next_job_and_yields_to_a_writer() {
             text(&out)
         );
     };
-    // The mount stays for the next job, which finds it; one lingerer at a time.
+    // The mount stays for the next job, which finds it.
     run("2");
     assert!(common::is_mounted(&point));
     run("2");
     assert!(common::is_mounted(&point));
-    // Once the linger time is over with no job, it goes, and so does the lingerer.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while (common::is_mounted(&point) || !lingerers(&w).is_empty())
-        && std::time::Instant::now() < deadline
-    {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    // Once the linger time is over with no job, its daemon unmounts it.
     assert!(
-        !common::is_mounted(&point),
+        unmounted_within_bound(&point),
         "still mounted after the linger time"
-    );
-    assert!(
-        lingerers(&w).is_empty(),
-        "lingerers left: {:?}",
-        lingerers(&w)
     );
     // A lingering read-only mount yields to a command that needs the env writable.
     run("600");
@@ -550,26 +534,12 @@ fn a_runs_mount_lingers_for_the_next_job_and_yields_to_a_writer() {
     let rows: serde_json::Value = serde_json::from_str(&ok(&w, &["env-list", "--json"])).unwrap();
     assert_eq!(rows[0]["mounted"], "rw", "{rows:#}");
     ok(&w, &["unmount", "job"]);
-    // Its lingerer sees it was called off and ends, rather than after 600 s.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !lingerers(&w).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(
-        lingerers(&w).is_empty(),
-        "lingerers left: {:?}",
-        lingerers(&w)
-    );
-    // A user unmounts the lingering mount and mounts the env again: that mount is theirs, and the
-    // lingerer leaves it alone when its time is over.
+    // A user unmounts the lingering mount and mounts the env again: that mount is theirs, and is
+    // still there well after the runs' linger time.
     run("2");
     ok(&w, &["unmount", "job"]);
     ok(&w, &["activate", "job"]);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !lingerers(&w).is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(lingerers(&w).is_empty());
+    std::thread::sleep(std::time::Duration::from_secs(4));
     assert!(
         common::is_mounted(&point),
         "the user's mount was taken away"
@@ -615,15 +585,7 @@ fn a_lingering_run_mount_never_serves_a_replaced_version() {
     w.world
         .pack(&version("v1"), &archive, &["--prefix-dir", "job"]);
     let file = w.mounts.join("job/job/version.txt");
-    let run = || {
-        let out = w
-            .cf(&["run", "job", "--", "cat", file.to_str().unwrap()])
-            .env("CONDA_FUSE_RUN_LINGER", "600")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-        text(&out)
-    };
+    let run = || cat_in_run(&w, "job", &file, "600");
     assert!(run().contains("v1"));
     assert!(common::is_mounted(&w.mounts.join("job")), "lingers");
     // What a save on another node does: a new archive renamed over the old one.
@@ -637,4 +599,142 @@ fn a_lingering_run_mount_never_serves_a_replaced_version() {
         "{out}"
     );
     let _ = w.cf(&["unmount", "job"]).output();
+}
+
+/// `conda-fuse run SPEC -- cat FILE` lingering `linger` seconds; what it said.
+fn cat_in_run(w: &EnvWorld, spec: &str, file: &std::path::Path, linger: &str) -> String {
+    let out = w
+        .cf(&["run", spec, "--", "cat", file.to_str().unwrap()])
+        .env("CONDA_FUSE_RUN_LINGER", linger)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    text(&out)
+}
+
+/// A world with the environment `job` holding `files` (packed, no conda needed).
+fn world_with_job(files: &[(&str, &str)]) -> EnvWorld {
+    let w = EnvWorld::new("envs");
+    let src = w.world.path("src");
+    std::fs::create_dir_all(src.join("conda-meta")).unwrap();
+    for (name, text) in files {
+        std::fs::write(src.join(name), text).unwrap();
+    }
+    std::fs::create_dir_all(&w.archives).unwrap();
+    w.world
+        .pack(&src, &w.archives.join("job.zip"), &["--prefix-dir", "job"]);
+    w
+}
+
+/// A run that dies without leaving (a Jupyter kernel or a job killed with SIGKILL) leaves no mount
+/// behind for ever: its daemon notices and lingers as after a leave. Runs of a snapshot
+/// (`NAME@N`) linger and go like any other.
+#[test]
+fn a_killed_run_and_a_snapshot_run_leave_no_mount_behind() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = world_with_job(&[("version.txt", "v1")]);
+    let point = w.mounts.join("job");
+
+    let mut killed = w
+        .cf(&["run", "job", "--", "sleep", "600"])
+        .env("CONDA_FUSE_RUN_LINGER", "1")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !common::is_mounted(&point) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(common::is_mounted(&point), "the run never mounted");
+    // As jupyter_client kills a kernel: SIGKILL to its process group.
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(killed.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    killed.wait().unwrap();
+    assert!(
+        unmounted_within_bound(&point),
+        "the killed run's mount is still there"
+    );
+
+    // A new version, so that snapshot 1 is the old one.
+    let out = w
+        .cf(&[
+            "run",
+            "job",
+            "--write",
+            "--",
+            "sh",
+            "-c",
+            "echo v2 > \"$CONDA_PREFIX/version.txt\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let old = w.mounts.join("job@1");
+    let file = old.join("job/version.txt");
+    let out = cat_in_run(&w, "job@1", &file, "1");
+    assert!(out.contains("v1"), "{out}");
+    assert!(
+        unmounted_within_bound(&old),
+        "the snapshot run's mount is still there"
+    );
+}
+
+/// systemd-logind deletes XDG_RUNTIME_DIR at the last logout while the daemons live on: after the
+/// next login, `status`, `commit` and `unmount` find the mount again and nothing is lost.
+#[test]
+fn a_logout_that_deletes_the_runtime_directory_loses_no_mount() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = world_with_job(&[]);
+    let xdg = w.world.path("run-user");
+    std::fs::create_dir(&xdg).unwrap();
+    let cf = |args: &[&str]| {
+        let mut c = w.cf(args);
+        c.env_remove("CONDA_FUSE_RUNTIME_DIR")
+            .env("XDG_RUNTIME_DIR", &xdg);
+        c.output().unwrap()
+    };
+    let must = |args: &[&str]| {
+        let out = cf(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        text(&out)
+    };
+    must(&["activate", "job"]);
+    let point = w.mounts.join("job");
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            if common::is_mounted(self.0) {
+                let _ = Command::new("umount").arg("-l").arg(self.0).status();
+            }
+        }
+    }
+    let _guard = Unmount(&point);
+    std::fs::write(point.join("job/note.txt"), "kept").unwrap();
+    // The logout: the directory goes at once (a rename is atomic), the login makes it again.
+    let gone = w.world.path("run-user.gone");
+    std::fs::rename(&xdg, &gone).unwrap();
+    std::fs::remove_dir_all(&gone).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::create_dir(&xdg).unwrap();
+    let status = must(&["status", "job"]);
+    assert!(status.contains("unsaved"), "{status}");
+    must(&["commit", "job"]);
+    must(&["unmount", "job"]);
+    assert!(!common::is_mounted(&point));
+    let out = must(&[
+        "run",
+        "job",
+        "--",
+        "sh",
+        "-c",
+        "cat \"$CONDA_PREFIX/note.txt\"",
+    ]);
+    assert!(out.contains("kept"), "{out}");
 }

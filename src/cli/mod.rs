@@ -177,9 +177,6 @@ Examples:
     /// Shell code activating PREFIX without conda's shell function (used by conda-fuse-activate)
     #[command(hide = true)]
     ActivateScript(activate::ActivateScriptArgs),
-    /// (internal) unmount a run's mount once its linger time is over
-    #[command(hide = true)]
-    LingerRun(run::LingerArgs),
     /// Shell code deactivating the active environment (used by conda-fuse-deactivate)
     #[command(hide = true)]
     DeactivateScript(activate::DeactivateScriptArgs),
@@ -349,7 +346,6 @@ pub fn main() -> ExitCode {
             add_to_rc,
         } => done(shell_hook(shell, rc_file, add_to_rc)),
         Command::ActivateScript(a) => done(activate::activate_script(a)),
-        Command::LingerRun(a) => done(run::linger_run(a)),
         Command::DeactivateScript(a) => done(activate::deactivate_script(a)),
     };
     match result {

@@ -1,6 +1,6 @@
 //! `run NAME -- CMD`: batch jobs. The environment is mounted read-only unless it is mounted already
 //! (concurrent runs on one node share the mount; after the last one leaves, a mount that runs made
-//! lingers `runs::linger()` for the next job, then goes), CMD runs with the environment activated,
+//! lingers `runs::linger()` for the next job, then its daemon unmounts it), CMD runs with the environment activated,
 //! and its exit code is returned.
 
 use std::ffi::OsString;
@@ -12,7 +12,7 @@ use clap::Args;
 use super::child;
 use crate::daemon::jobns::{self, JobSpace};
 use crate::envs::Paths;
-use crate::envs::session::{self, Options, Outcome, Purpose, Session};
+use crate::envs::session::{Options, Outcome, Purpose, Session};
 use crate::shell::ENV_VALUE_NAME as ENV;
 use crate::shell::{Shell, activation, quote};
 
@@ -90,18 +90,6 @@ fn activated_command(prefix: &str, command: &[OsString]) -> Command {
         };
     }
     cmd
-}
-
-#[derive(Args)]
-pub(super) struct LingerArgs {
-    name: String,
-    seconds: u64,
-}
-
-/// The lingerer: waits, then unmounts the runs' mount if no run came in the meantime.
-pub(super) fn linger_run(a: LingerArgs) -> anyhow::Result<()> {
-    let env = Paths::from_env()?.env(&a.name)?;
-    Ok(session::linger_then_unmount(&env, a.seconds)?)
 }
 
 /// Inside a batch job, enters the job's own mounts on this node (`daemon::jobns`) before

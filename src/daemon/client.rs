@@ -36,7 +36,7 @@ fn canonical(path: &Path) -> PathBuf {
 /// The record of the live daemon serving `path`.
 fn live_record(path: &Path) -> Result<MountRecord, DaemonError> {
     let canonical = canonical(path);
-    MountRecord::load(&canonical)
+    find_record(&canonical, mountpoint::mounted_at(&canonical).as_ref())
         .filter(|r| r.daemon_alive())
         .ok_or(DaemonError::NotMounted(canonical))
 }
@@ -58,8 +58,8 @@ pub fn unmount(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Unmounted, DaemonError> {
     let canonical = canonical(path);
-    let record = MountRecord::load(&canonical);
     let mounted = mountpoint::mounted_at(&canonical);
+    let record = find_record(&canonical, mounted.as_ref());
     match (&record, &mounted) {
         (_, Some(m)) if !m.is_conda_fuse() => {
             return Err(DaemonError::NotOurs {
@@ -222,8 +222,9 @@ pub enum Probe {
 /// after its mount was already gone.
 pub fn probe(path: &Path) -> Probe {
     let canonical = canonical(path);
-    let record = MountRecord::load(&canonical);
-    match (mountpoint::mounted_at(&canonical), record) {
+    let mounted = mountpoint::mounted_at(&canonical);
+    let record = find_record(&canonical, mounted.as_ref());
+    match (mounted, record) {
         (Some(m), _) if !m.is_conda_fuse() => Probe::Foreign(m),
         (Some(_), Some(r)) if r.daemon_alive() => Probe::Live(r),
         // Without a live daemon of ours (no record in this state directory, or one whose daemon
@@ -238,4 +239,33 @@ pub fn probe(path: &Path) -> Probe {
         }
         (None, None) => Probe::NotMounted,
     }
+}
+
+/// The record of the mount at `canonical` (`mounted` is what the mount table shows there). Where
+/// the user's live conda-fuse mount has none, its daemon may be making it again (a logout deleted
+/// the runtime directory: `keeper`), which is waited for a little longer than it takes.
+fn find_record(canonical: &Path, mounted: Option<&mountpoint::MountInfo>) -> Option<MountRecord> {
+    MountRecord::load(canonical).or_else(|| {
+        mounted
+            .is_some_and(is_ours_unrecorded)
+            .then(|| wait_for_record(canonical))
+            .flatten()
+    })
+}
+
+fn is_ours_unrecorded(m: &mountpoint::MountInfo) -> bool {
+    m.is_conda_fuse()
+        && m.user_id() == Some(nix::unistd::geteuid().as_raw())
+        && !mountpoint::is_stale(&m.point)
+}
+
+fn wait_for_record(mountpoint: &Path) -> Option<MountRecord> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(r) = MountRecord::load(mountpoint) {
+            return Some(r);
+        }
+    }
+    None
 }

@@ -8,7 +8,9 @@ mod client;
 pub mod control;
 mod handler;
 pub mod jobns;
+mod keeper;
 pub mod mountpoint;
+pub mod runs;
 pub mod runtime;
 pub mod startup;
 pub mod state;
@@ -410,6 +412,7 @@ fn serve(
     ready: &mut dyn FnMut(u32),
 ) -> Result<(), DaemonError> {
     bound_malloc();
+    runtime::pin();
     let signals = {
         let mut s = SigSet::empty();
         s.add(Signal::SIGINT);
@@ -451,11 +454,14 @@ fn serve(
 
     let in_flight = Arc::new(control::InFlight::default());
     let handler = handler::new(fs.clone(), record.clone(), req.clone(), session.notifier());
-    let control_in_flight = in_flight.clone();
-    std::thread::Builder::new()
-        .name("control".into())
-        .spawn(move || control::serve(listener, control_in_flight, handler))
+    serve_control(listener, in_flight.clone(), handler.clone())
         .map_err(io_err("cannot start the control thread"))?;
+    let ending = keeper::Ending::default();
+    let (socket, again) = (record.socket.clone(), in_flight.clone());
+    let rebind: keeper::Rebind =
+        Box::new(move || serve_control(control::bind(&socket)?, again.clone(), handler.clone()));
+    keeper::start(record.clone(), ending.clone(), rebind)
+        .map_err(io_err("cannot start the keeper thread"))?;
     start_signal_and_heartbeat_threads(&fs, signals, &mounted.mountpoint)?;
 
     tracing::info!(
@@ -471,10 +477,22 @@ fn serve(
     startup.finish();
     // Unsaved changes must survive the machine too, not only this process (close flushes them).
     fs.overlay().close();
+    ending.begin();
     MountRecord::remove(&mounted.mountpoint);
     in_flight.wait_idle(Duration::from_secs(5));
     tracing::info!(mountpoint = %mounted.mountpoint.display(), "unmounted");
     result.map_err(io_err("serving the mount"))
+}
+
+fn serve_control(
+    listener: std::os::unix::net::UnixListener,
+    in_flight: Arc<control::InFlight>,
+    handler: Arc<control::Handler>,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || control::serve(listener, in_flight, handler))
+        .map(drop)
 }
 
 /// The kernel session's options: our source name and subtype (how a mount is recognised as

@@ -37,6 +37,9 @@ pub struct MountRecord {
 
 /// Where this node's records and sockets are.
 pub fn runtime_dir() -> PathBuf {
+    if let Some(d) = PINNED.get() {
+        return d.clone();
+    }
     if let Some(d) = &crate::settings::get().runtime_dir {
         return d.clone();
     }
@@ -52,6 +55,15 @@ pub fn runtime_dir() -> PathBuf {
     }
     let mut chosen = CHOSEN_IN_TMP.lock().unwrap_or_else(|e| e.into_inner());
     chosen.get_or_insert_with(in_tmp).clone()
+}
+
+/// A daemon's runtime directory, fixed when it starts: where it keeps its record even after the
+/// directory vanished (a logout deletes XDG_RUNTIME_DIR), since that is where commands look.
+static PINNED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Fixes this process's runtime directory for its lifetime (daemons).
+pub fn pin() {
+    let _ = PINNED.set(runtime_dir());
 }
 
 /// The directory in /tmp this process settled on (every process of the user on this node settles

@@ -15,7 +15,6 @@ pub mod history;
 pub mod kernels;
 pub mod list;
 pub mod remove;
-pub mod runs;
 pub mod session;
 
 use std::path::{Path, PathBuf};

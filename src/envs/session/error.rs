@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::plan::Refusal;
 use crate::daemon::DaemonError;
-use crate::envs::runs::RunsError;
+use crate::daemon::runs::RunsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {

@@ -17,8 +17,8 @@ pub use error::SessionError;
 pub use plan::{Note, Purpose};
 
 use super::Env;
-use super::runs::{Decision, Runs};
 use crate::daemon::control::SaveSummary;
+use crate::daemon::runs::{Decision, Runs};
 use crate::daemon::{self, DaemonError, MountRequest, Mounted, Probe, Unmounted};
 use crate::overlay::OverlayError;
 use crate::overlay::lock::LockError;
@@ -141,7 +141,7 @@ impl Session {
         options: Options,
         tell: &mut dyn FnMut(Event<'_>),
     ) -> Result<Session, SessionError> {
-        let runs = Runs::of(env);
+        let runs = runs_of(env);
         let (decision, plan) = Self::decide(env, purpose, &options, &runs, tell)?;
         let mut session = Session {
             env: env.clone(),
@@ -230,7 +230,7 @@ impl Session {
                 daemon::unmount(&env.mountpoint, false, false, &mut |_, _| {})?;
             }
             Step::Reclaim => {
-                self.runs.clear_lingerer(decision);
+                self.runs.clear_lingering(decision);
                 unmount_runs_mount(env, &self.runs, decision, &mut |_, _| {})?;
             }
             Step::Use { read_only } => {
@@ -238,7 +238,7 @@ impl Session {
                 // Activated, or changed through: the mount is the user's from now on, and runs
                 // (in it, or lingering after them) never unmount it from under them.
                 if !self.purpose.is_run() && runs_mount_is_there(env, &self.runs, decision)? {
-                    self.runs.clear_lingerer(decision);
+                    self.runs.clear_lingering(decision);
                     self.runs.set_mounted_by_run(decision, None)?;
                 }
             }
@@ -394,20 +394,14 @@ impl Session {
         {
             return Ok(closed);
         }
-        // The last run out: a read-only mount lingers for the next job; a writable one holds the
-        // writer lock, so it goes at once.
-        let linger = super::runs::linger();
+        // The last run out: a read-only mount lingers for the next job (its daemon unmounts it
+        // when the time is over: `daemon::keeper`); a writable one holds the writer lock, so it
+        // goes at once.
+        let linger = crate::daemon::runs::linger();
         if !write && !linger.is_zero() {
-            match spawn_lingerer(env, linger) {
-                Ok(pid) => {
-                    self.runs.set_lingerer(&decision, pid)?;
-                    closed.lingering = Some(linger);
-                    return Ok(closed);
-                }
-                Err(e) => {
-                    tracing::warn!("cannot keep '{}' mounted for the next job: {e}", env.name)
-                }
-            }
+            self.runs.ask_to_linger(&decision, linger, me)?;
+            closed.lingering = Some(linger);
+            return Ok(closed);
         }
         unmount_runs_mount(env, &self.runs, &decision, &mut |_, _| {})?;
         Ok(closed)
@@ -449,53 +443,6 @@ fn unmount_runs_mount(
     Ok(())
 }
 
-/// Starts the process that unmounts `env` after `linger` unless a run comes by then; it is
-/// detached from the terminal's process group (Ctrl-C there is not for it) and reads nothing.
-fn spawn_lingerer(env: &Env, linger: Duration) -> std::io::Result<u32> {
-    use std::os::unix::process::CommandExt;
-    use std::process::{Command, Stdio};
-    let exe = std::env::current_exe()?;
-    let child = Command::new(exe)
-        .args(["linger-run", &env.name, &linger.as_secs().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()?;
-    Ok(child.id())
-}
-
-/// The lingerer (`conda-fuse linger-run`): waits, then unmounts the runs' mount of `env` if no run
-/// came in the meantime (a run that comes calls it off; a later lingerer replaces it). Looks once
-/// a second whether it was called off or the mount is gone, so it never sits out the time for
-/// nothing.
-pub fn linger_then_unmount(env: &Env, seconds: u64) -> Result<(), SessionError> {
-    let runs = Runs::of(env);
-    let me = std::process::id();
-    let until = std::time::Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let left = until.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        std::thread::sleep(left.min(Duration::from_secs(1)));
-        if !runs.still_lingerer(me)
-            || !matches!(daemon::probe(&env.mountpoint), daemon::Probe::Live(_))
-        {
-            return Ok(());
-        }
-    }
-    let decision = runs.decide()?;
-    if !runs.is_lingerer(&decision, me) {
-        return Ok(());
-    }
-    runs.clear_lingerer(&decision);
-    if runs.others(&decision, me) == 0 && runs_mount_is_there(env, &runs, &decision)? {
-        unmount_runs_mount(env, &runs, &decision, &mut |_, _| {})?;
-    }
-    Ok(())
-}
-
 /// What is at `env`'s mount point once a stale mount there is cleaned up (for create and rm, which
 /// need it free or know what to do with a live one); another filesystem, or a mount this node has
 /// no record of, is refused.
@@ -518,11 +465,16 @@ pub fn settle_mount_point(env: &Env) -> Result<(Probe, Vec<Said>), SessionError>
     }
 }
 
+/// The runs of `env` on this node.
+fn runs_of(env: &Env) -> Runs {
+    Runs::at(&env.mountpoint, &env.name)
+}
+
 /// Unmounts the read-only mount runs left lingering for the next job, if that is what is at
 /// `env`'s mount point (no run is in it): it gives way to `rm` and `rollback` as it gives way to
 /// a writer. Returns whether it did.
 pub fn reclaim_lingering(env: &Env) -> Result<bool, SessionError> {
-    let runs = Runs::of(env);
+    let runs = runs_of(env);
     let decision = runs.decide()?;
     let lingering = matches!(
         at_mount_point(env, &runs, &decision),
@@ -533,7 +485,7 @@ pub fn reclaim_lingering(env: &Env) -> Result<bool, SessionError> {
         }
     );
     if lingering {
-        runs.clear_lingerer(&decision);
+        runs.clear_lingering(&decision);
         unmount_runs_mount(env, &runs, &decision, &mut |_, _| {})?;
     }
     Ok(lingering)

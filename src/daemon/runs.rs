@@ -16,14 +16,13 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 
-use super::Env;
-use crate::daemon::runtime;
+use super::runtime;
 use crate::private_dir::PrivateDir;
 
 const MOUNTED_BY_RUN: &str = "mounted-by-run";
-/// The pid of the process that will unmount the runs' mount once the linger time is over, if no
-/// run has come by then (a run that comes removes it).
-const LINGERER: &str = "lingerer";
+/// Written by the last run to leave: how long its daemon keeps the mount for the next job, and
+/// who asked (each leave is told apart). A run that comes removes it.
+const LINGERING: &str = "lingering";
 
 /// How long a mount made by runs stays after the last run left, so that the next job on the node
 /// finds it with its caches warm: CONDA_FUSE_RUN_LINGER seconds; 0 unmounts at once. By default
@@ -85,10 +84,11 @@ impl crate::hint::Hint for RunsError {
 }
 
 impl Runs {
-    pub fn of(env: &Env) -> Runs {
+    /// The runs of the environment `name` (for messages) mounted at `mountpoint` on this node.
+    pub fn at(mountpoint: &std::path::Path, name: &str) -> Runs {
         Runs {
-            name: env.name.clone(),
-            key: crate::daemon::state::key_for(&env.mountpoint),
+            name: name.to_string(),
+            key: super::state::key_for(mountpoint),
         }
     }
 
@@ -104,6 +104,28 @@ impl Runs {
         let runs = runtime::runtime()?.subdir("runs")?;
         let dir = runs.subdir(&self.key)?;
         Ok((runs, dir))
+    }
+
+    /// This env's directory of pid files, if runs ever used this mount point.
+    fn existing_dir(&self) -> Option<PrivateDir> {
+        PrivateDir::open(&runtime::runtime_dir())
+            .ok()??
+            .open_subdir("runs")
+            .ok()??
+            .open_subdir(&self.key)
+            .ok()?
+    }
+
+    /// The decision lock if nobody holds it now (for the daemon, which looks again later).
+    pub fn try_decide(&self) -> Option<Decision> {
+        let dir = self.existing_dir()?;
+        let runs = PrivateDir::open(&runtime::runtime_dir())
+            .ok()??
+            .open_subdir("runs")
+            .ok()??;
+        let file = runs.open_rw(format!("{}.lock", self.key), true).ok()?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
+        Some(Decision { _lock: lock, dir })
     }
 
     /// Takes the decision lock, waiting (a bounded time) for other runs deciding.
@@ -183,41 +205,41 @@ impl Runs {
 
     /// Counts run `pid` in; a lingering unmount is called off.
     pub fn join(&self, d: &Decision, pid: u32) -> Result<(), RunsError> {
-        let _ = d.dir.remove_file(LINGERER);
+        let _ = d.dir.remove_file(LINGERING);
         d.dir
             .open_rw(pid.to_string(), true)
             .map(drop)
             .map_err(self.io())
     }
 
-    /// Names `pid` as the process that unmounts once the linger time is over.
-    pub fn set_lingerer(&self, d: &Decision, pid: u32) -> Result<(), RunsError> {
+    /// Asks the runs' daemon to keep the mount `linger` for the next job; `leaver` tells this
+    /// leave from an earlier one.
+    pub fn ask_to_linger(
+        &self,
+        d: &Decision,
+        linger: Duration,
+        leaver: u32,
+    ) -> Result<(), RunsError> {
+        let text = format!("{} {leaver}", linger.as_secs());
         d.dir
-            .write_atomic(LINGERER, pid.to_string().as_bytes())
+            .write_atomic(LINGERING, text.as_bytes())
             .map_err(self.io())
     }
 
-    /// Whether `pid` is still the lingerer (no run came, no later lingerer took over).
-    pub fn is_lingerer(&self, d: &Decision, pid: u32) -> bool {
-        Self::names_lingerer(&d.dir, pid)
-    }
-
-    /// `is_lingerer` without deciding: for a lingerer to see early that it was called off.
-    pub fn still_lingerer(&self, pid: u32) -> bool {
-        self.dirs()
-            .is_ok_and(|(_, dir)| Self::names_lingerer(&dir, pid))
-    }
-
-    fn names_lingerer(dir: &PrivateDir, pid: u32) -> bool {
+    /// What the last leaver asked (`ask_to_linger`): the linger time and the whole request, which
+    /// differs from one leave to the next. None if no run asked since the last one came.
+    pub fn lingering_asked(&self, d: &Decision) -> Option<(Duration, String)> {
         let mut text = String::new();
-        dir.open_read(LINGERER)
+        d.dir
+            .open_read(LINGERING)
             .and_then(|mut f| f.read_to_string(&mut text))
-            .is_ok()
-            && text.trim() == pid.to_string()
+            .ok()?;
+        let seconds = text.split_whitespace().next()?.parse().ok()?;
+        Some((Duration::from_secs(seconds), text))
     }
 
-    pub fn clear_lingerer(&self, d: &Decision) {
-        let _ = d.dir.remove_file(LINGERER);
+    pub fn clear_lingering(&self, d: &Decision) {
+        let _ = d.dir.remove_file(LINGERING);
     }
 
     pub fn leave(&self, d: &Decision, pid: u32) {
@@ -227,9 +249,17 @@ impl Runs {
     /// The daemon of the mount runs made, if they made one. Only that mount is the runs' to
     /// unmount: a user may have unmounted it and mounted the env again since.
     pub fn mounted_by_run(&self, d: &Decision) -> Option<u32> {
+        Self::read_mounted_by_run(&d.dir)
+    }
+
+    /// `mounted_by_run` without deciding: for a daemon to see cheaply whether runs made it.
+    pub fn peek_mounted_by_run(&self) -> Option<u32> {
+        Self::read_mounted_by_run(&self.existing_dir()?)
+    }
+
+    fn read_mounted_by_run(dir: &PrivateDir) -> Option<u32> {
         let mut text = String::new();
-        d.dir
-            .open_read(MOUNTED_BY_RUN)
+        dir.open_read(MOUNTED_BY_RUN)
             .and_then(|mut f| f.read_to_string(&mut text))
             .ok()?;
         text.trim().parse().ok()
