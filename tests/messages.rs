@@ -284,23 +284,36 @@ fn lock_held_messages() {
         period_ms: 5_000,
         epoch: 0,
         beats: 3,
+        unsaved: false,
     };
     let here = Holder {
         node: Node::this(),
         period_ms: 0,
         ..elsewhere.clone()
     };
-    let shown = shown(
-        [elsewhere, here]
-            .map(|holder| {
-                LockError::Held {
-                    archive: p("/h/envs/ml.zip"),
-                    holder: Box::new(holder),
-                }
-                .into()
-            })
-            .into(),
+    let of_alice = Holder {
+        user: "alice".into(),
+        unsaved: true,
+        ..elsewhere.clone()
+    };
+    let mut errors: Vec<anyhow::Error> = [elsewhere, here]
+        .map(|holder| {
+            LockError::Held {
+                archive: p("/h/envs/ml.zip"),
+                holder: Box::new(holder),
+            }
+            .into()
+        })
+        .into();
+    errors.push(
+        LockError::UnsavedOfAnother {
+            archive: p("/lab/envs/tools.zip"),
+            holder: Box::new(of_alice),
+            why: conda_fuse::overlay::lock::Staleness::Dead,
+        }
+        .into(),
     );
+    let shown = shown(errors);
     let this_host = format!(" on {} ", Node::this().host);
     let mut shown = shown
         .replace(&conda_fuse::clock::local(since), "<local time>")

@@ -24,7 +24,19 @@ fn save(fs: &Filesystem, progress: &mut dyn FnMut(u64, u64)) {
     conda_fuse::commit::save(fs.overlay(), &opts, 0, progress).expect("save");
 }
 
-/// Waits until thread `tid` of this process sleeps (blocked on a lock).
+/// `env.zip` in a new temporary directory, holding `files`.
+fn packed(files: &[(&str, &[u8])]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    for (name, data) in files {
+        fs::write(src.join(name), data).unwrap();
+    }
+    let archive = dir.path().join("env.zip");
+    kernel::pack(&src, &archive);
+    (dir, archive)
+}
+
 /// Waits until thread `tid` of this process sleeps (blocked on a lock); fails, saying so, if the
 /// thread is gone (it finished: nothing blocked it) or does not block within 30 s.
 fn wait_until_blocked(tid: i32) {
@@ -138,16 +150,32 @@ fn the_root_keeps_its_attributes_across_a_save_and_a_crash() {
     assert_eq!(before, after, "{}", model::differences(&before, &after));
 }
 
+/// The writer lock's record says whether its holder has unsaved changes, before the first one is
+/// acknowledged and until a save: another user who finds the record of a dead holder knows there
+/// is work only that holder's user can recover.
+#[test]
+fn the_lock_record_says_whether_changes_are_unsaved() {
+    let (dir, archive) = packed(&[("f", b"x")]);
+    let (fs, _) = kernel::open_writable(&archive, &dir.path().join("upper"));
+    let unsaved = || {
+        let text = fs::read_to_string(dir.path().join("env.zip.lock")).unwrap();
+        let record: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        record["unsaved"].as_bool().unwrap()
+    };
+    assert!(!unsaved());
+    Kernel::new(&fs).mkdir("new").unwrap();
+    assert!(unsaved());
+    save(&fs, &mut |_, _| {});
+    assert!(!unsaved());
+    Kernel::new(&fs).write("f", 0, b"y").unwrap();
+    assert!(unsaved(), "a write after a save marks it again");
+}
+
 /// Many threads forgetting the last references of one node at once never wrap its count (which
 /// would keep a deleted file's data forever) nor free it twice.
 #[test]
 fn concurrent_forgets_never_wrap_the_reference_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("keep"), b"k").unwrap();
-    let archive = dir.path().join("env.zip");
-    kernel::pack(&src, &archive);
+    let (dir, archive) = packed(&[("keep", b"k")]);
     let (fs, _) = kernel::open_writable(&archive, &dir.path().join("upper"));
     let fs = Arc::new(fs);
     for round in 0..50 {

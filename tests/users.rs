@@ -388,3 +388,109 @@ fn the_directory_xdg_runtime_dir_names_is_never_changed() {
     );
     assert_eq!(fs::metadata(&xdg).unwrap().mode() & 0o7777, 0o755);
 }
+
+/// A lab's env: root's writer died with unsaved changes (only root can read them: they are in
+/// root's private state directory). The user's writable mount does not strand them: it is
+/// refused naming whose they are, root's next writable mount recovers and saves them, and after
+/// that, or with --steal-lock, the user writes.
+#[test]
+fn a_takeover_by_another_user_strands_no_unsaved_changes() {
+    let Some(u) = User::new() else { return };
+    // The lab's directory: setgid, shared with the group both are in (nogroup here).
+    let lab = u.path("lab");
+    fs::create_dir(&lab).unwrap();
+    nix::unistd::chown(&lab, Some(0.into()), Some(user::UID.into())).unwrap();
+    fs::set_permissions(&lab, fs::Permissions::from_mode(0o2770)).unwrap();
+    let src = u.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("f"), b"v1\n").unwrap();
+    let archive = lab.join("tools.zip");
+    u.world.pack(&src, &archive, &[]);
+    nix::unistd::chown(&archive, Some(0.into()), Some(user::UID.into())).unwrap();
+    fs::set_permissions(&archive, fs::Permissions::from_mode(0o660)).unwrap();
+    // Root has a state and runtime directory of its own.
+    let root = |args: &[&OsStr]| {
+        u.world
+            .cmd(args)
+            .env("CONDA_FUSE_STATE_DIR", u.path("root-state"))
+            .env("CONDA_FUSE_RUNTIME_DIR", u.path("root-runtime"))
+            .output()
+            .unwrap()
+    };
+    let root_point = u.path("root-mnt");
+    fs::create_dir(&root_point).unwrap();
+    let _root_guard = scopeguard(&root_point);
+    let root_dies_with_a_change = |text: &[u8]| {
+        let out = root(&[
+            "mount".as_ref(),
+            archive.as_os_str(),
+            root_point.as_os_str(),
+        ]);
+        common::assert_success(&out, "root's writable mount");
+        fs::write(root_point.join("f"), text).unwrap();
+        let out = root(&["status".as_ref(), root_point.as_os_str(), "--json".as_ref()]);
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pid = status["pid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "daemon {pid} lives on"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = Command::new("umount").arg("-l").arg(&root_point).status();
+    };
+    root_dies_with_a_change(b"root's change\n");
+
+    let point = u.mkdir("mnt");
+    let _guard = scopeguard(&point);
+    let mount = |extra: &[&str]| {
+        let mut c = u.command(common::bin());
+        c.args([OsStr::new("mount"), archive.as_os_str(), point.as_os_str()]);
+        c.args(extra);
+        c.output().unwrap()
+    };
+    let refused = mount(&[]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("left changes unsaved that only user root can recover")
+            && err.contains("--steal-lock"),
+        "{err}"
+    );
+    assert!(!common::is_mounted(&point));
+
+    // Root comes back: the changes are recovered and saved.
+    let out = root(&[
+        "mount".as_ref(),
+        archive.as_os_str(),
+        root_point.as_os_str(),
+    ]);
+    common::assert_success(&out, "root's second writable mount");
+    assert_eq!(fs::read(root_point.join("f")).unwrap(), b"root's change\n");
+    common::assert_success(
+        &root(&["unmount".as_ref(), root_point.as_os_str()]),
+        "root's unmount",
+    );
+    let out = mount(&[]);
+    common::assert_success(&out, "the user's writable mount after root saved");
+    assert_eq!(u.read(&point.join("f")), b"root's change\n");
+    u.ok([OsStr::new("unmount"), point.as_os_str()]);
+
+    // Or the user takes it over knowingly: told what stays behind.
+    root_dies_with_a_change(b"root's second change\n");
+    let out = mount(&["--steal-lock"]);
+    common::assert_success(&out, "the user's --steal-lock");
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("the changes root left unsaved stay in root's state directory"),
+        "{note}"
+    );
+    u.ok([OsStr::new("unmount"), point.as_os_str()]);
+}

@@ -109,6 +109,14 @@ pub(super) fn print_report(m: &Mounted) {
             t.holder.describe(),
             t.why
         );
+        let me = crate::overlay::lock::Holder::me(&m.mountpoint);
+        if crate::overlay::lock::strands_unsaved_changes(&t.holder, &me) {
+            eprintln!(
+                "conda-fuse: note: the changes {0} left unsaved stay in {0}'s state directory; \
+                 they will not apply to the version you save",
+                t.holder.user
+            );
+        }
     }
     if let Some(waited) = rec.waited_out_lease {
         eprintln!(

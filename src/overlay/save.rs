@@ -13,7 +13,7 @@ use super::base::Base;
 use super::journal::{Identity, Journal, Op, Record};
 use super::tree::{Content, Defaults, EntryNo, Ino, Tree};
 use super::upper::Upper;
-use super::{OpError, Overlay, apply};
+use super::{OpError, Overlay, Writable, apply};
 use crate::archive::build::dir_name;
 use crate::archive::{Archive, Kind, Meta, Planned, Source};
 use crate::clock;
@@ -260,6 +260,7 @@ impl Overlay {
             ),
         }
         rw.changes.store(0, Ordering::Relaxed);
+        note_saved(rw);
         // Exactly the data files the old tree used and the new one does not: derived from the
         // trees, never from a listing, which would also catch files the janitor is preparing.
         let after = upper_ids(tree);
@@ -277,6 +278,7 @@ impl Overlay {
             .map_err(OpError::upper("start a new journal"))?;
         *rw.journal.lock().expect("journal lock") = journal;
         rw.changes.store(0, Ordering::Relaxed);
+        note_saved(rw);
         let used = upper_ids(self.view().tree());
         rw.upper.retire(used.into_iter().collect());
         Ok(())
@@ -291,4 +293,12 @@ fn upper_ids(tree: &Tree) -> HashSet<u64> {
             _ => None,
         })
         .collect()
+}
+
+/// Nothing is unsaved any more: the lock record says so (a failure only makes a takeover by
+/// another user ask for --steal-lock where it need not).
+fn note_saved(rw: &Writable) {
+    if let Err(e) = rw.lock.note_unsaved(false) {
+        tracing::warn!("cannot update the writer lock's record: {e}");
+    }
 }

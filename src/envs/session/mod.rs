@@ -269,6 +269,20 @@ impl Session {
                             holder,
                             ..
                         }))) => holder,
+                        // Another user's unsaved changes: a writer of sorts, until they save.
+                        Err(DaemonError::Overlay(OverlayError::Lock(
+                            LockError::UnsavedOfAnother { holder, .. },
+                        ))) if or_read_only => {
+                            tell(Event::Said(Said::ReadOnlyBecauseWriter {
+                                holder: format!(
+                                    "{}, which left changes only {} can save",
+                                    holder.describe(),
+                                    holder.user
+                                ),
+                            }));
+                            mount(true, tell)?;
+                            break true;
+                        }
                         Err(e) => return Err(e.into()),
                     };
                     let silent = Duration::from_millis(

@@ -38,6 +38,11 @@ pub struct Holder {
     /// record shows another epoch (or process) has lost the lock.
     #[serde(default)]
     pub epoch: u64,
+    /// Whether the holder has acknowledged changes it has not saved yet (set before the first one
+    /// is acknowledged). Only its user can recover them (they are in that user's private state
+    /// directory), so another user does not take such a lock over without --steal-lock.
+    #[serde(default)]
+    pub unsaved: bool,
 }
 
 /// How often a writable daemon refreshes its record: `CONDA_FUSE_HEARTBEAT` seconds (tests use
@@ -64,6 +69,7 @@ impl Holder {
             period_ms: period().as_millis() as u64,
             beats: 0,
             epoch: 0,
+            unsaved: false,
         }
     }
 
@@ -250,6 +256,7 @@ mod tests {
             period_ms,
             beats: 1,
             epoch: 0,
+            unsaved: false,
         }
     }
 

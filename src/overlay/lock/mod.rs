@@ -50,6 +50,24 @@ pub enum LockError {
          file"
     )]
     NotALock { path: PathBuf, why: &'static str },
+    #[error(
+        "{archive} was last mounted writable by {} ({why}), which left changes unsaved that only \
+         user {} can recover",
+        holder.describe(),
+        holder.user
+    )]
+    UnsavedOfAnother {
+        archive: PathBuf,
+        holder: Box<Holder>,
+        why: Staleness,
+    },
+}
+
+/// Whether taking the lock over from `holder` would strand changes it acknowledged and did not
+/// save: they are in its user's private state directory, which `me` cannot read (the same user's
+/// next writable mount recovers them from there).
+pub fn strands_unsaved_changes(holder: &Holder, me: &Holder) -> bool {
+    holder.unsaved && holder.user != me.user
 }
 
 /// How long a holder on another node has been silent, when it has a heartbeat.
@@ -75,6 +93,12 @@ impl crate::hint::Hint for LockError {
             LockError::Held { .. } => "mount it --read-only here, or unmount it there first".into(),
             LockError::Io { .. } => "the archive's directory must be writable by you".into(),
             LockError::NotALock { .. } => "look at it, and remove it if nothing needs it".into(),
+            LockError::UnsavedOfAnother { holder, .. } => format!(
+                "ask {0} to mount it writable once (their changes come back and are saved with \
+                 conda-fuse commit), or pass --steal-lock to take it over without them (they stay \
+                 in {0}'s state directory and will not apply to the version you save)",
+                holder.user
+            ),
         })
     }
 }
@@ -255,6 +279,16 @@ impl WriterLock {
             }
             Verdict::Stale(holder, why) => Some(TakenOver { holder, why }),
         };
+        if let Some(t) = &took_over
+            && strands_unsaved_changes(&t.holder, &Holder::me(mountpoint))
+            && !steal
+        {
+            return Err(LockError::UnsavedOfAnother {
+                archive: archive.path().to_owned(),
+                holder: Box::new(t.holder.clone()),
+                why: t.why,
+            });
+        }
         // The fencing token: one more than the holder's this takes the lock from.
         let previous = match &took_over {
             Some(t) => Some(t.holder.clone()),
@@ -311,6 +345,21 @@ impl WriterLock {
             node_local_flock,
             waited_out_lease,
         })
+    }
+
+    /// Records whether this holder has unsaved changes (written at once, and durably, when it
+    /// changes: it must be there before a change is acknowledged).
+    pub fn note_unsaved(&self, unsaved: bool) -> io::Result<()> {
+        let mut inner = self.inner.lock().expect("lock record");
+        if inner.me.unsaved == unsaved || inner.closed {
+            return Ok(());
+        }
+        inner.me.unsaved = unsaved;
+        let written = holder::write(inner.held.file(), &inner.me);
+        if written.is_err() {
+            inner.me.unsaved = !unsaved;
+        }
+        written
     }
 
     /// Takes the lock file's flock when `use_flock` and the filesystem supports it; returns the
@@ -489,6 +538,7 @@ fn unknown_holder() -> Holder {
         period_ms: 0,
         beats: 0,
         epoch: 0,
+        unsaved: false,
     }
 }
 
@@ -558,6 +608,43 @@ mod tests {
         ));
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         assert_eq!(std::fs::read(lock_path(&archive)).unwrap(), b"my notes");
+    }
+
+    /// Who may take over a dead or silent holder's lock without --steal-lock: anyone where it
+    /// saved everything, only its own user (whose next mount recovers them) where it did not.
+    #[test]
+    fn another_users_unsaved_changes_are_never_stranded_without_asking() {
+        let me = Holder::me(Path::new("/mnt/a"));
+        let other = |user: &str, unsaved| Holder {
+            user: user.into(),
+            unsaved,
+            ..me.clone()
+        };
+        for (holder, strands) in [
+            (other(&me.user, true), false),
+            (other(&me.user, false), false),
+            (other("alice-of-the-lab", false), false),
+            (other("alice-of-the-lab", true), true),
+        ] {
+            assert_eq!(strands_unsaved_changes(&holder, &me), strands, "{holder:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let archive = ArchiveId::of(&dir.path().join("env.zip"));
+        let mut dead = other("alice-of-the-lab", true);
+        dead.pid = u32::MAX - 1;
+        let f = file::open(&lock_path(&archive), true).unwrap().unwrap();
+        holder::write(&f, &dead).unwrap();
+        match acquire(&archive, "/mnt/b") {
+            Err(LockError::UnsavedOfAnother { holder, why, .. }) => {
+                assert_eq!(holder.user, "alice-of-the-lab");
+                assert_eq!(why, Staleness::Dead);
+            }
+            other => panic!("expected UnsavedOfAnother, got {:?}", other.map(|_| ())),
+        }
+        // The record is left as it was, for alice.
+        assert_eq!(holder::read(&f), Read::Holder(dead));
+        let stolen = WriterLock::acquire_as(&archive, Path::new("/mnt/b"), true, true).unwrap();
+        assert!(stolen.took_over.is_some());
     }
 
     #[test]
