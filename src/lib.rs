@@ -29,5 +29,6 @@ pub mod node;
 pub mod overlay;
 pub mod private_dir;
 pub mod process;
+pub mod regular_file;
 pub mod settings;
 pub mod shell;

@@ -618,7 +618,9 @@ fn world_with_job(files: &[(&str, &str)]) -> EnvWorld {
     let src = w.world.path("src");
     std::fs::create_dir_all(src.join("conda-meta")).unwrap();
     for (name, text) in files {
-        std::fs::write(src.join(name), text).unwrap();
+        let path = src.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
     }
     std::fs::create_dir_all(&w.archives).unwrap();
     w.world
@@ -737,4 +739,109 @@ fn a_logout_that_deletes_the_runtime_directory_loses_no_mount() {
         "cat \"$CONDA_PREFIX/note.txt\"",
     ]);
     assert!(out.contains("kept"), "{out}");
+}
+
+/// Runs `cmd` and returns its output, failing (and killing it) if it does not end within 60 s.
+fn output_within_bound(mut cmd: Command, what: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} hung for 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// FIFOs a lab member planted in a shared directory as an archive, a lock file or a kernelspec
+/// block nothing: each is reported as not a regular file.
+#[test]
+fn planted_fifos_hang_no_command() {
+    let w = world_with_job(&[]);
+    let fifo = |p: &std::path::Path| {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    };
+    fifo(&w.archives.join("planted.zip"));
+    fifo(&w.archives.join("job.zip.lock"));
+    let jupyter = w.world.path("jupyter");
+    fifo(&jupyter.join("share/jupyter/kernels/conda-fuse-planted/kernel.json"));
+    for args in [
+        &["env-list"][..],
+        &["env-list", "--json"],
+        &["doctor"],
+        &["kernel", "list", "--prefix", jupyter.to_str().unwrap()],
+    ] {
+        let out = output_within_bound(w.cf(args), &format!("conda-fuse {args:?}"));
+        let said = text(&out);
+        if args[0] == "env-list" {
+            assert!(said.contains("planted"), "{args:?}: {said}");
+            assert!(said.contains("not a regular file"), "{args:?}: {said}");
+        }
+    }
+    let out = output_within_bound(
+        w.cf(&["run", "job", "--write", "--", "true"]),
+        "run --write",
+    );
+    assert!(text(&out).contains("not a regular file"), "{}", text(&out));
+}
+
+/// `kernel install --prefix` into a directory others can write (a JupyterHub's prefix): a
+/// kernel.json planted as a symlink is replaced, never written through; a spec directory that is
+/// a symlink, or another user's, is refused.
+#[test]
+fn kernel_install_writes_through_nothing_planted() {
+    let w = world_with_job(&[("lib/python3.12/site-packages/ipykernel/__init__.py", "")]);
+    let hub = w.world.path("hub");
+    let spec = hub.join("share/jupyter/kernels/conda-fuse-job");
+    std::fs::create_dir_all(&spec).unwrap();
+    let victim = w.world.path("bashrc");
+    std::fs::write(&victim, "my shell setup\n").unwrap();
+    std::os::unix::fs::symlink(&victim, spec.join("kernel.json")).unwrap();
+    let install = || {
+        let out = w
+            .cf(&[
+                "kernel",
+                "install",
+                "job",
+                "--prefix",
+                hub.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out))
+    };
+    let (ok, said) = install();
+    assert!(ok, "{said}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "my shell setup\n"
+    );
+    let md = std::fs::symlink_metadata(spec.join("kernel.json")).unwrap();
+    assert!(md.is_file(), "kernel.json is still a symlink");
+
+    std::fs::remove_dir_all(&spec).unwrap();
+    let elsewhere = w.world.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &spec).unwrap();
+    let (ok, said) = install();
+    assert!(!ok && said.contains("is a symlink"), "{said}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+    if !nix::unistd::geteuid().is_root() {
+        return; // giving the directory to another user needs root
+    }
+    std::fs::remove_file(&spec).unwrap();
+    std::fs::create_dir(&spec).unwrap();
+    nix::unistd::chown(&spec, Some(1.into()), Some(1.into())).unwrap();
+    let (ok, said) = install();
+    assert!(!ok && said.contains("belongs to uid 1"), "{said}");
 }

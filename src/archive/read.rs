@@ -38,7 +38,7 @@ impl Archive {
             path: path.to_owned(),
             source,
         };
-        let file = File::open(path).map_err(io_err)?;
+        let file = crate::regular_file::open(path).map_err(io_err)?;
         let id = ArchiveId::resolve(path).map_err(io_err)?;
         let index = Index::read(&file, path)?;
         let mtime = {

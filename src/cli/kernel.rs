@@ -99,12 +99,8 @@ pub(super) fn kernel(a: KernelArgs) -> anyhow::Result<ExitCode> {
             let binary = std::env::current_exe().context("cannot find the conda-fuse binary")?;
             let spec = KernelSpec::new(&env, &binary, display_name.as_deref());
             let dir = kernels::spec_dir(&place.kernels(), &env.name);
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            let file = dir.join("kernel.json");
             let text = serde_json::to_string_pretty(&spec)?;
-            std::fs::write(&file, text + "\n")
-                .with_context(|| format!("cannot write {}", file.display()))?;
+            kernels::write_spec(&dir, &(text + "\n"))?;
             println!(
                 "installed kernel '{}' ({}) in {}",
                 spec.display_name,

@@ -86,6 +86,7 @@ fn hint_of(link: &(dyn Error + 'static)) -> Option<String> {
         crate::daemon::runs::RunsError,
         crate::envs::session::SessionError,
         crate::envs::history::HistoryError,
+        crate::envs::kernels::InstallError,
         crate::overlay::OverlayError,
         crate::overlay::OpError,
         crate::overlay::lock::LockError,

@@ -143,7 +143,7 @@ fn entries(dir: &PrivateDir) -> Vec<(String, Name)> {
 
 /// The identity of the archive at `path`, read from its central directory.
 pub fn identity_at(path: &Path) -> io::Result<Identity> {
-    let file = std::fs::File::open(path)?;
+    let file = crate::regular_file::open(path)?;
     let index = Index::read(&file, path).map_err(io::Error::other)?;
     Ok(identity_of(&index))
 }
@@ -307,7 +307,7 @@ pub fn restore(archive: &ArchiveId, n: usize, keep: u32) -> io::Result<(Snapshot
     // Who may read the archive was decided on the current one (a chmod 600, a lab's group): the
     // version coming back gets that, not what it had when it was replaced.
     let current = std::fs::metadata(archive.path())?;
-    crate::archive::build::take_access(&std::fs::File::open(&chosen.path)?, &current)?;
+    crate::archive::build::take_access(&crate::regular_file::open(&chosen.path)?, &current)?;
     std::fs::rename(&chosen.path, archive.path())?;
     let parent = archive.path().parent().unwrap_or(Path::new("."));
     std::fs::File::open(parent)?.sync_all()?;

@@ -41,7 +41,7 @@ pub fn versions(env: &Env) -> Vec<Version> {
     all.into_iter()
         .enumerate()
         .map(|(number, (path, saved, size))| {
-            let read = std::fs::File::open(&path)
+            let read = crate::regular_file::open(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|f| Index::read(&f, &path).map_err(|e| e.to_string()));
             let (entries, packages) = match read {

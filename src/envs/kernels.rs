@@ -33,6 +33,89 @@ pub fn spec_dir(kernels: &Path, env_name: &str) -> PathBuf {
     kernels.join(format!("{PREFIX}{env_name}"))
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("{path} is a symlink; conda-fuse writes kernelspecs only into directories it made")]
+    Symlink { path: PathBuf },
+    #[error("{dir} belongs to uid {owner}, not to you: it is their kernel, not yours to replace")]
+    NotYours { dir: PathBuf, owner: u32 },
+    #[error("cannot write the kernelspec in {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl crate::hint::Hint for InstallError {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            InstallError::Symlink { path } => {
+                format!(
+                    "look at {}, and remove it if nothing needs it",
+                    path.display()
+                )
+            }
+            InstallError::NotYours { .. } => {
+                "install into your own Jupyter directory (--user), or ask its owner to remove it"
+                    .into()
+            }
+            InstallError::Io { .. } => return None,
+        })
+    }
+}
+
+/// Writes `text` as `kernel.json` of the spec directory `dir` (made readable by all, as Jupyter's
+/// are: a kernelspec under a JupyterHub prefix is there to be shared). Kernel directories may be
+/// shared with other users, so nothing planted there is followed or overwritten: the spec
+/// directory must be a real directory of ours, and the file is replaced by a rename (a symlink
+/// named kernel.json is replaced, never written through).
+pub fn write_spec(dir: &Path, text: &str) -> Result<(), InstallError> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+    let io = |source| InstallError::Io {
+        dir: dir.to_owned(),
+        source,
+    };
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(e)),
+    }
+    let md = std::fs::symlink_metadata(dir).map_err(io)?;
+    if md.file_type().is_symlink() {
+        return Err(InstallError::Symlink {
+            path: dir.to_owned(),
+        });
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if md.uid() != me {
+        return Err(InstallError::NotYours {
+            dir: dir.to_owned(),
+            owner: md.uid(),
+        });
+    }
+    let tmp = dir.join(format!(".kernel.json.{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(io)?;
+    let written = f
+        .write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, dir.join("kernel.json")));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct KernelSpec {
     pub argv: Vec<String>,
@@ -96,7 +179,7 @@ impl KernelSpec {
 /// Whether the environment's archive holds ipykernel (`NAME/lib/pythonX.Y/site-packages/ipykernel/`),
 /// read from its index alone, without mounting.
 pub fn has_ipykernel(env: &Env) -> Result<bool, String> {
-    let file = std::fs::File::open(&env.archive).map_err(|e| e.to_string())?;
+    let file = crate::regular_file::open(&env.archive).map_err(|e| e.to_string())?;
     let index = Index::read(&file, &env.archive).map_err(|e| e.to_string())?;
     let lib = format!("{}/lib/", env.name);
     Ok(index.entries().iter().any(|e| {
@@ -120,7 +203,7 @@ pub fn list(kernels: &Path) -> Vec<(String, PathBuf)> {
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX))
         .filter_map(|e| {
-            let text = std::fs::read_to_string(e.path().join("kernel.json")).ok()?;
+            let text = crate::regular_file::read_to_string(&e.path().join("kernel.json")).ok()?;
             let spec: KernelSpec = serde_json::from_str(&text).ok()?;
             Some((spec.metadata.conda_fuse?.env, e.path()))
         })

@@ -25,7 +25,7 @@ pub struct EnvInfo {
 
 pub fn info(env: &Env) -> EnvInfo {
     let size = std::fs::metadata(&env.archive).map_or(0, |m| m.len());
-    let (entries, named_layout) = match std::fs::File::open(&env.archive)
+    let (entries, named_layout) = match crate::regular_file::open(&env.archive)
         .map_err(|e| e.to_string())
         .and_then(|f| Index::read(&f, &env.archive).map_err(|e| e.to_string()))
     {

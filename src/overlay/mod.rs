@@ -187,7 +187,7 @@ pub fn unsaved_on_disk(upper_root: &Path, archive: &ArchiveId) -> Result<usize, 
     let Some(loaded) = upper::peek(upper_root, archive).map_err(|e| e.to_string())? else {
         return Ok(0);
     };
-    let current = std::fs::File::open(archive.path())
+    let current = crate::regular_file::open(archive.path())
         .ok()
         .and_then(|f| Index::read(&f, archive.path()).ok())
         .map(|i| identity_of(&i));

@@ -34,7 +34,9 @@ fn open_as(path: &Path, write: bool, create: bool) -> Result<Option<File>, LockE
         let mut o = OpenOptions::new();
         o.read(true)
             .write(write)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW);
+            // Non-blocking: a FIFO planted as the lock would block open(2) for ever (it is
+            // refused below: not a regular file).
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK);
         if create_new {
             crate::hostfs::create_new(o.mode(0o600), path)
         } else {
