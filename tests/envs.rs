@@ -845,3 +845,50 @@ fn kernel_install_writes_through_nothing_planted() {
     let (ok, said) = install();
     assert!(!ok && said.contains("belongs to uid 1"), "{said}");
 }
+
+/// Package names come from an archive, and kernelspecs from a directory others may write: the
+/// terminal control sequences they may hold are shown escaped by history, diff and kernel list.
+#[test]
+fn history_diff_and_kernel_list_print_no_terminal_escapes() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = world_with_job(&[("conda-meta/python-3.12.0-h1.json", "{}")]);
+    let out = w
+        .cf(&[
+            "run",
+            "job",
+            "--write",
+            "--",
+            "sh",
+            "-c",
+            "touch \"$CONDA_PREFIX/conda-meta/$(printf 'ev\\033[2Jil')-1.0-h\\033]0;x\\007.json\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let hub = w.world.path("hub");
+    let spec = hub.join("share/jupyter/kernels/conda-fuse-\x1b[31mred");
+    std::fs::create_dir_all(&spec).unwrap();
+    std::fs::write(
+        spec.join("kernel.json"),
+        r#"{"argv": [], "display_name": "x", "language": "python",
+            "metadata": {"conda_fuse": {"env": "\u001b[2Jcleared"}}}"#,
+    )
+    .unwrap();
+    for args in [
+        &["history", "job"][..],
+        &["diff", "job"],
+        &["kernel", "list", "--prefix", hub.to_str().unwrap()],
+    ] {
+        let said = ok(&w, args);
+        assert!(
+            !said.contains('\x1b') && !said.contains('\x07'),
+            "{args:?}: {said:?}"
+        );
+        assert!(
+            said.contains("\\x1b"),
+            "{args:?} shows the escape escaped: {said}"
+        );
+    }
+}

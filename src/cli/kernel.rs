@@ -110,7 +110,9 @@ pub(super) fn kernel(a: KernelArgs) -> anyhow::Result<ExitCode> {
         }
         Action::List { place } => {
             for (env, dir) in kernels::list(&place.kernels()) {
-                println!("{env:<20} {}", dir.display());
+                // A kernelspec's metadata and directory name are anyone's who could write there.
+                let env = crate::display::escape(env.as_bytes());
+                println!("{env:<20} {}", crate::display::path(&dir));
             }
         }
         Action::Remove { name, place } => {

@@ -73,8 +73,10 @@ fn packages(index: &Index, name: &str) -> BTreeMap<String, (String, String)> {
             // name-version-build: the name may hold dashes, version and build do not.
             let (rest, build) = stem.rsplit_once('-')?;
             let (pkg, version) = rest.rsplit_once('-')?;
+            // The names are an archive's, which anyone may have made: shown escaped.
+            let shown = |s: &str| crate::display::escape(s.as_bytes());
             (!pkg.is_empty() && !pkg.contains('/'))
-                .then(|| (pkg.to_string(), (version.to_string(), build.to_string())))
+                .then(|| (shown(pkg), (shown(version), shown(build))))
         })
         .collect()
 }
