@@ -612,6 +612,15 @@ fn cat_in_run(w: &EnvWorld, spec: &str, file: &std::path::Path, linger: &str) ->
     text(&out)
 }
 
+/// `conda-fuse run job --write -- sh -c SCRIPT`, which must succeed (and so save).
+fn change_in_write_run(w: &EnvWorld, script: &str) {
+    let out = w
+        .cf(&["run", "job", "--write", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
 /// A world with the environment `job` holding `files` (packed, no conda needed).
 fn world_with_job(files: &[(&str, &str)]) -> EnvWorld {
     let w = EnvWorld::new("envs");
@@ -663,19 +672,7 @@ fn a_killed_run_and_a_snapshot_run_leave_no_mount_behind() {
     );
 
     // A new version, so that snapshot 1 is the old one.
-    let out = w
-        .cf(&[
-            "run",
-            "job",
-            "--write",
-            "--",
-            "sh",
-            "-c",
-            "echo v2 > \"$CONDA_PREFIX/version.txt\"",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    change_in_write_run(&w, "echo v2 > \"$CONDA_PREFIX/version.txt\"");
     let old = w.mounts.join("job@1");
     let file = old.join("job/version.txt");
     let out = cat_in_run(&w, "job@1", &file, "1");
@@ -854,19 +851,10 @@ fn history_diff_and_kernel_list_print_no_terminal_escapes() {
         return;
     }
     let w = world_with_job(&[("conda-meta/python-3.12.0-h1.json", "{}")]);
-    let out = w
-        .cf(&[
-            "run",
-            "job",
-            "--write",
-            "--",
-            "sh",
-            "-c",
-            "touch \"$CONDA_PREFIX/conda-meta/$(printf 'ev\\033[2Jil')-1.0-h\\033]0;x\\007.json\"",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    change_in_write_run(
+        &w,
+        "touch \"$CONDA_PREFIX/conda-meta/$(printf 'ev\\033[2Jil')-1.0-h\\033]0;x\\007.json\"",
+    );
     let hub = w.world.path("hub");
     let spec = hub.join("share/jupyter/kernels/conda-fuse-\x1b[31mred");
     std::fs::create_dir_all(&spec).unwrap();
