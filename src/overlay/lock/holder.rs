@@ -175,6 +175,9 @@ pub enum Staleness {
     Unlocked,
     /// Taken by --steal-lock.
     Stolen,
+    /// Its node's clock runs this far ahead of ours, so the times in its record say nothing here;
+    /// its record stopped changing for as long as the silence limit, by this node's clock.
+    ClockAhead(Duration),
 }
 
 impl std::fmt::Display for Staleness {
@@ -185,6 +188,11 @@ impl std::fmt::Display for Staleness {
             Staleness::Silent(d) => write!(f, "its heartbeat stopped {}s ago", d.as_secs()),
             Staleness::Unlocked => write!(f, "it no longer held the file lock"),
             Staleness::Stolen => write!(f, "--steal-lock"),
+            Staleness::ClockAhead(d) => write!(
+                f,
+                "its node's clock runs {}s ahead of this one's, and its record stopped changing",
+                d.as_secs()
+            ),
         }
     }
 }
@@ -225,6 +233,15 @@ pub fn judge(
         } else {
             Verdict::Held(h)
         };
+    }
+    let ahead = h.heartbeat_ms.saturating_sub(now_ms);
+    if ahead > h.silence_limit().as_millis() as i64 {
+        // Its clock is ahead of ours by more than the limit: trusting its times would keep a dead
+        // holder until our clock catches up (hours, days). Only watching its record tells.
+        return Verdict::Stale(
+            h,
+            Staleness::ClockAhead(Duration::from_millis(ahead as u64)),
+        );
     }
     let silent = Duration::from_millis(now_ms.saturating_sub(h.heartbeat_ms).max(0) as u64);
     if silent > h.silence_limit() {
@@ -285,9 +302,17 @@ mod tests {
             judge_now(&silent, &live, false),
             Verdict::Stale(_, Staleness::Silent(d)) if d.as_secs() == 31
         ));
-        // A beat from the future (clocks disagree) is a recent one.
-        let ahead = holder(node("node7", "b2"), 4242, 100_000 + 60_000, 5000);
+        // A beat a little in the future (clocks disagree by less than the limit) is a recent one;
+        // one further ahead says nothing here: only watching the record (for the whole limit, by
+        // this node's clock) tells whether its holder lives, so a dead holder whose clock ran
+        // ahead does not keep the lock until that time.
+        let ahead = holder(node("node7", "b2"), 4242, 100_000 + 20_000, 5000);
         assert!(matches!(judge_now(&ahead, &dead, false), Verdict::Held(_)));
+        let far_ahead = holder(node("node7", "b2"), 4242, 100_000 + 3_600_000, 5000);
+        assert!(matches!(
+            judge_now(&far_ahead, &dead, false),
+            Verdict::Stale(_, Staleness::ClockAhead(d)) if d.as_secs() == 3600
+        ));
         // Same host, another boot: the node rebooted.
         let before_reboot = holder(node("login1", "b0"), 4242, 100_000, 5000);
         assert!(matches!(

@@ -274,7 +274,13 @@ impl WriterLock {
             }),
             Verdict::Held(h) => return Err(held_by(h)),
             Verdict::Stale(h, why @ Staleness::Silent(_)) if !steal => {
-                watch_for_life(&path, &h).map_err(|h| held_by(*h))?;
+                watch_for_life(&path, &h, watch_window(&h)).map_err(|h| held_by(*h))?;
+                Some(TakenOver { holder: h, why })
+            }
+            // Silence is measured by this node's clock alone: the whole limit.
+            Verdict::Stale(h, why @ Staleness::ClockAhead(_)) if !steal => {
+                let limit = h.silence_limit() + Duration::from_millis(500);
+                watch_for_life(&path, &h, limit).map_err(|h| held_by(*h))?;
                 Some(TakenOver { holder: h, why })
             }
             Verdict::Stale(holder, why) => Some(TakenOver { holder, why }),
@@ -542,11 +548,9 @@ fn unknown_holder() -> Holder {
     }
 }
 
-/// Watches a holder that looks silent for two of its periods (at most 30 s): a record that
-/// changes in the meantime belongs to a live holder (whatever the clocks say), returned as Err.
-fn watch_for_life(path: &Path, silent: &Holder) -> Result<(), Box<Holder>> {
-    let window = (Duration::from_millis(silent.period_ms) * 2 + Duration::from_millis(500))
-        .min(Duration::from_secs(30));
+/// Watches a holder that looks silent for `window`: a record that changes in the meantime belongs
+/// to a live holder (whatever the clocks say), returned as Err.
+fn watch_for_life(path: &Path, silent: &Holder, window: Duration) -> Result<(), Box<Holder>> {
     let until = Instant::now() + window;
     while Instant::now() < until {
         std::thread::sleep(Duration::from_millis(100).min(window));
@@ -556,6 +560,12 @@ fn watch_for_life(path: &Path, silent: &Holder) -> Result<(), Box<Holder>> {
         }
     }
     Ok(())
+}
+
+/// How long a holder silent by the clocks is watched: two of its periods (at most 30 s).
+fn watch_window(silent: &Holder) -> Duration {
+    (Duration::from_millis(silent.period_ms) * 2 + Duration::from_millis(500))
+        .min(Duration::from_secs(30))
 }
 
 impl Drop for WriterLock {
@@ -719,6 +729,20 @@ mod tests {
             taken.took_over,
             Some(TakenOver {
                 why: Staleness::Silent(_),
+                ..
+            })
+        ));
+        drop(taken);
+        // A dead holder whose clock ran an hour ahead: watched for the whole limit by this
+        // node's clock, then taken over (not an hour later).
+        plant_other_node(&archive, -3_600_000, 100);
+        let started = Instant::now();
+        let taken = record_only(false).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(1000));
+        assert!(matches!(
+            taken.took_over,
+            Some(TakenOver {
+                why: Staleness::ClockAhead(_),
                 ..
             })
         ));
