@@ -880,3 +880,59 @@ fn history_diff_and_kernel_list_print_no_terminal_escapes() {
         );
     }
 }
+
+/// How many mounts are stacked on `point` (the mount table lists each).
+fn mounts_on(point: &std::path::Path) -> usize {
+    let point = point.canonicalize().unwrap();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some(point.to_str().unwrap()))
+        .count()
+}
+
+/// Two terminals activating (or mounting) one environment at once never stack two mounts on its
+/// mount point: one mounts, the others find its mount.
+#[test]
+fn concurrent_activations_never_stack_mounts() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = world_with_job(&[]);
+    let point = w.mounts.join("job");
+    let together = |args: &[&str]| -> Vec<Output> {
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                w.cf(args)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect()
+    };
+    for out in together(&["activate", "job"]) {
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert_eq!(mounts_on(&point), 1);
+    ok(&w, &["unmount", "job"]);
+    let archive = w.archives.join("job.zip");
+    let outs = together(&["mount", archive.to_str().unwrap(), point.to_str().unwrap()]);
+    let mounted = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(
+        mounted,
+        1,
+        "{:?}",
+        outs.iter().map(text).collect::<Vec<_>>()
+    );
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert!(text(o).contains("already a mount point"), "{}", text(o));
+    }
+    assert_eq!(mounts_on(&point), 1);
+    ok(&w, &["unmount", "job"]);
+    assert!(!common::is_mounted(&point));
+}

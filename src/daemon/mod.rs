@@ -233,6 +233,16 @@ pub fn mount(
     req: &MountRequest,
     on_ready: &mut dyn FnMut(&Mounted),
 ) -> Result<Mounted, DaemonError> {
+    // Taken before the descriptors are recorded, so the daemon closes its copy: only this
+    // process holds it, until the mount is there.
+    let canonical = req
+        .mountpoint
+        .canonicalize()
+        .unwrap_or_else(|_| req.mountpoint.clone());
+    let mut mounting = Some(
+        runtime::mounting_lock(&canonical)
+            .map_err(io_err("cannot take the mount point's mounting lock"))?,
+    );
     // Recorded before anything is opened: these stay open here, so no descriptor opened for the
     // daemon can share a number with one of them.
     let inherited = crate::process::open_fds();
@@ -278,7 +288,10 @@ pub fn mount(
         upper_dir,
     };
     if req.foreground {
-        serve(fs, &mounted, req, &mut |_| on_ready(&mounted))?;
+        serve(fs, &mounted, req, &mut |_| {
+            mounting.take();
+            on_ready(&mounted)
+        })?;
         return Ok(mounted);
     }
     mounted.pid = spawn_daemon(fs, &mounted, req, &inherited)?;

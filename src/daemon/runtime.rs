@@ -196,6 +196,39 @@ fn existing_mounts_dir() -> Option<PrivateDir> {
         .ok()?
 }
 
+/// Held from the check that a mount point is free until the mount is there, so that two commands
+/// mounting one mount point at once (two terminals activating) never stack two mounts: the second
+/// waits, then finds the first's mount. In the private runtime directory: nobody else can hold it.
+/// Waits at most `CONDA_FUSE_RUN_WAIT`.
+pub fn mounting_lock(mountpoint: &Path) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
+    use nix::fcntl::{Flock, FlockArg};
+    let mounts = mounts_dir().map_err(io::Error::other)?;
+    let name = format!("{}.mounting", key_for(mountpoint));
+    let started = std::time::Instant::now();
+    loop {
+        let file = mounts.open_rw(&name, true)?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((_, nix::errno::Errno::EWOULDBLOCK))
+                if started.elapsed() < crate::settings::get().run_wait =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "another conda-fuse has been mounting {} for {}s",
+                        mountpoint.display(),
+                        started.elapsed().as_secs()
+                    ),
+                ));
+            }
+            Err((_, e)) => return Err(e.into()),
+        }
+    }
+}
+
 /// Creates the runtime directory and its mounts directory (private), or says why it cannot.
 pub fn ensure_dirs() -> Result<(), PrivateDirError> {
     mounts_dir().map(drop)
