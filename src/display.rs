@@ -34,6 +34,15 @@ pub fn path(p: &std::path::Path) -> String {
     escape(p.as_os_str().as_bytes())
 }
 
+/// "user NAME (uid N)", for messages that name another user.
+pub fn user(uid: u32) -> String {
+    let name = nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map_or_else(|| "?".to_string(), |u| u.name);
+    format!("user {name} (uid {uid})")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,6 +128,18 @@ fn commands_on_other_nodes(w: World) {
     assert!(w.path("miniconda_fuse/envs/demo").is_dir());
     let out = other.ok(["run", "demo", "--", "cat", &p("new.txt")]);
     assert!(out.contains("from-login"), "{out}");
+
+    // rm on login1 while node01 has the env mounted read-only (a job using it): the job's mount
+    // and its files stay, as its open archive does; only new mounts find no env.
+    other.ok(["activate", "demo", "--read-only"]);
+    assert!(login.ok(["rm", "demo", "--yes"]).contains("deleted 'demo'"));
+    assert_eq!(other.mounts().len(), 1, "node01's mount was detached");
+    assert_eq!(
+        sh_ok(&other, &format!("cat {}", p("new.txt"))),
+        "from-login\n"
+    );
+    other.ok(["unmount", "demo"]);
+    assert!(other.fails(["activate", "demo"]).contains("no environment"));
 }
 
 #[test]

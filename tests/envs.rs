@@ -175,6 +175,10 @@ fn rm_shows_asks_and_refuses_while_mounted() {
         out.contains("unsaved changes") && out.contains("deleted 'gone'"),
         "{out}"
     );
+    // The mount point stays, empty (another node may have a mount on it).
+    let point = w.mounts.join("gone");
+    assert_eq!(std::fs::read_dir(&point).unwrap().count(), 0);
+    std::fs::remove_dir(&point).unwrap();
     assert_no_trace(&w, "gone");
     let upper = w.world.state_dir().join("upper");
     let left: Vec<_> = std::fs::read_dir(&upper)
@@ -935,4 +939,58 @@ fn concurrent_activations_never_stack_mounts() {
     assert_eq!(mounts_on(&point), 1);
     ok(&w, &["unmount", "job"]);
     assert!(!common::is_mounted(&point));
+}
+
+/// A name a lab member planted in a shared directory as a symlink to my archive: `rm` of it
+/// deletes only that name, never my archive or my unsaved changes (root here, to make the link
+/// another user's).
+#[test]
+fn rm_of_a_name_another_user_planted_deletes_only_the_name() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: making a symlink another user's needs root");
+        return;
+    }
+    let w = world_with_job(&[("base.txt", "v1\n")]);
+    // Unsaved changes left by a daemon that died.
+    ok(&w, &["activate", "job"]);
+    std::fs::write(w.mounts.join("job/job/unsaved"), b"keep me").unwrap();
+    let pid = common::daemon_pid(&w.world, &w.mounts.join("job"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while nix::sys::signal::kill(pid, None).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon {pid} lives on"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let lab = w.world.path("lab");
+    std::fs::create_dir(&lab).unwrap();
+    let planted = lab.join("evil.zip");
+    std::os::unix::fs::symlink(w.archives.join("job.zip"), &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(1234), Some(1234)).unwrap();
+    let path = format!("{}:{}", w.archives.display(), lab.display());
+    let out = w
+        .cf(&["rm", "evil", "--yes"])
+        .env("CONDA_FUSE_ARCHIVE_PATH", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("only the name") && said.contains("uid 1234") && !said.contains("upper"),
+        "{said}"
+    );
+    assert!(planted.symlink_metadata().is_err());
+    // My archive and my unsaved change are all there.
+    let out = ok(&w, &["activate", "job"]);
+    assert!(out.contains("cleaned up the stale mount"), "{out}");
+    assert_eq!(
+        std::fs::read(w.mounts.join("job/job/unsaved")).unwrap(),
+        b"keep me"
+    );
+    ok(&w, &["unmount", "job"]);
 }

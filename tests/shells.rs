@@ -150,8 +150,8 @@ fn story(w: &EnvWorld, shell: Sh) {
     );
 
     // A batch job that changes the env, a remove, the hook added to the rc file; then rm takes
-    // the archive, its snapshots and its mount point, and nothing is left in the upper layers (a
-    // clean unmount leaves no inode there, on a network filesystem too).
+    // the archive and its snapshots (the mount point stays), and nothing is left in the upper
+    // layers (a clean unmount leaves no inode there, on a network filesystem too).
     let hook = format!("conda-fuse shell-hook {} --add-to-rc", shell.name());
     let (ok, out) = w.shell(
         shell,

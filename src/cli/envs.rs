@@ -236,7 +236,8 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     session::reclaim_lingering(&env)?;
     let (probe, said) = session::settle_mount_point(&env)?;
     say(&env, &said);
-    remove::refuse(&env, &probe, a.force)?;
+    let scope = remove::scope_of(&files);
+    remove::refuse(&env, &probe, a.force, scope)?;
     println!("conda-fuse rm {} deletes:", env.name);
     for d in remove::doomed(&paths, &env) {
         println!("  {}", doomed_line(&d));
@@ -248,8 +249,15 @@ pub(super) fn rm(a: RmArgs) -> anyhow::Result<()> {
     if matches!(daemon::probe(&env.mountpoint), Probe::Live(_)) {
         unmount_env(&env, true)?;
     }
-    remove::remove(&files)?;
-    println!("deleted '{}'", env.name);
+    remove::remove(&files, scope)?;
+    match scope {
+        remove::Scope::Everything => println!("deleted '{}'", env.name),
+        remove::Scope::NameOnly { .. } => println!(
+            "deleted the name '{}'; {} stays",
+            env.name,
+            files.id.path().display()
+        ),
+    }
     Ok(())
 }
 
@@ -278,7 +286,17 @@ fn doomed_line(d: &Doomed) -> String {
             progress::bytes(*bytes)
         ),
         Doomed::Lock(path) => format!("lock file   {}", path.display()),
-        Doomed::MountPoint(path) => format!("mount point {} (if empty)", path.display()),
+        Doomed::Name {
+            path,
+            target,
+            owner,
+        } => format!(
+            "only the name {} (a symlink {} made to {}, which stays: only a name of your own \
+             deletes what it names)",
+            path.display(),
+            crate::display::user(*owner),
+            target.display()
+        ),
     }
 }
 

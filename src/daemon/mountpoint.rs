@@ -38,13 +38,7 @@ impl MountInfo {
     /// "the user NAME (uid N)" who made the mount, for messages.
     pub fn owner(&self) -> String {
         match self.user_id() {
-            Some(uid) => {
-                let name = nix::unistd::User::from_uid(uid.into())
-                    .ok()
-                    .flatten()
-                    .map_or_else(|| "?".to_string(), |u| u.name);
-                format!("user {name} (uid {uid})")
-            }
+            Some(uid) => crate::display::user(uid),
             None => "an unknown user".into(),
         }
     }

@@ -1,7 +1,14 @@
 //! Deleting an environment for good: what `rm` would delete (to show before asking), and the
 //! deletion. Whether it is mounted, and by whom, the caller has settled.
+//!
+//! Two things `rm` never deletes. The mount point: on a shared `$HOME` another node (or a batch
+//! job's own mount namespace on this one) may have a mount on it, which deleting the directory
+//! would detach under the job; it is an empty directory the next `create` reuses. And what a
+//! symlink another user made names: a lab member's `evil.zip -> ~/envs/work.zip` in a shared
+//! directory must not make `rm evil` delete my archive and unsaved changes (`scope`).
 
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use super::files::EnvFiles;
@@ -28,13 +35,53 @@ pub enum Doomed {
         bytes: u64,
     },
     Lock(PathBuf),
-    /// Removed only if empty: another node may have a mount on it.
-    MountPoint(PathBuf),
+    /// Only the name: a symlink another user made, to an archive that stays.
+    Name {
+        path: PathBuf,
+        target: PathBuf,
+        owner: u32,
+    },
+}
+
+/// How far `rm NAME` reaches, by what `NAME.zip` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The archive (through a symlink of the user's own, the archive it names), its snapshots,
+    /// upper layer and lock.
+    Everything,
+    /// Only the name: a symlink of another user's. What it names is not theirs to have deleted
+    /// by whoever runs `rm` (it may be the archive of that user's unsaved work).
+    NameOnly { owner: u32 },
+}
+
+/// The scope for a `NAME.zip` that is a symlink owned by `link_owner` (None: not a symlink, or
+/// not there), when `me` runs `rm`. Root's links are trusted as the user's own (an admin made it).
+pub fn scope(link_owner: Option<u32>, me: u32) -> Scope {
+    match link_owner {
+        Some(owner) if owner != me && owner != 0 => Scope::NameOnly { owner },
+        _ => Scope::Everything,
+    }
+}
+
+/// The scope of `rm` for `files`, by who made `NAME.zip` if it is a symlink.
+pub fn scope_of(files: &EnvFiles) -> Scope {
+    let owner = std::fs::symlink_metadata(&files.archive)
+        .ok()
+        .filter(|m| m.file_type().is_symlink())
+        .map(|m| m.uid());
+    scope(owner, nix::unistd::geteuid().as_raw())
 }
 
 /// What deleting `env` deletes, in the order it is deleted.
 pub fn doomed(paths: &Paths, env: &Env) -> Vec<Doomed> {
     let files = env.files(paths);
+    if let Scope::NameOnly { owner } = scope_of(&files) {
+        return vec![Doomed::Name {
+            path: files.archive.clone(),
+            target: files.id.path().to_owned(),
+            owner,
+        }];
+    }
     let mut doomed = Vec::new();
     if files.archive.exists() {
         let info = list::info(env);
@@ -60,9 +107,6 @@ pub fn doomed(paths: &Paths, env: &Env) -> Vec<Doomed> {
     }
     if files.lock.exists() {
         doomed.push(Doomed::Lock(files.lock.clone()));
-    }
-    if files.mountpoint.exists() {
-        doomed.push(Doomed::MountPoint(files.mountpoint.clone()));
     }
     doomed
 }
@@ -93,11 +137,13 @@ impl crate::hint::Hint for RmRefused {
     }
 }
 
-/// Whether `env` may be deleted now, with what is at its mount point (`probe`): not while it is
-/// mounted here unless `force` (which unmounts it, throwing changes away), and never while a
-/// writer elsewhere (another node, or a mount this node does not know) works in the upper layer
-/// and lock this would delete.
-pub fn refuse(env: &Env, probe: &Probe, force: bool) -> Result<(), RmRefused> {
+/// Whether `env` may be deleted now (to `scope`), with what is at its mount point (`probe`): not
+/// while it is mounted here unless `force` (which unmounts it, throwing changes away), and never
+/// while a writer elsewhere (another node, or a mount this node does not know) works in the upper
+/// layer and lock this would delete. Only a name is never worth unsaved changes: while mounted,
+/// it is refused even with `force`.
+pub fn refuse(env: &Env, probe: &Probe, force: bool, scope: Scope) -> Result<(), RmRefused> {
+    let force = force && scope == Scope::Everything;
     if let Probe::Live(r) = probe
         && !force
     {
@@ -109,7 +155,8 @@ pub fn refuse(env: &Env, probe: &Probe, force: bool) -> Result<(), RmRefused> {
         });
     }
     let ours_writable = matches!(probe, Probe::Live(r) if !r.read_only);
-    if let Some((holder, None)) = env.writer()
+    if scope == Scope::Everything
+        && let Some((holder, None)) = env.writer()
         && !ours_writable
     {
         return Err(RmRefused::WrittenElsewhere {
@@ -134,10 +181,11 @@ impl crate::hint::Hint for RemoveError {
     }
 }
 
-/// Deletes every file of the environment: the archive first (so a deletion cut short leaves no
-/// environment that looks whole; through a symlinked `NAME.zip`, the archive it names and then
-/// the name), then its snapshots, upper layer and lock, and the mount point if it is empty.
-pub fn remove(files: &EnvFiles) -> Result<(), RemoveError> {
+/// Deletes every file of the environment (to `scope`): the archive first (so a deletion cut short
+/// leaves no environment that looks whole; through a symlinked `NAME.zip` of the user's own, the
+/// archive it names and then the name), then its snapshots, upper layer and lock. The mount point
+/// stays (see the module's comment).
+pub fn remove(files: &EnvFiles, scope: Scope) -> Result<(), RemoveError> {
     let fail = |what, path: &PathBuf| {
         let path = path.clone();
         move |source| RemoveError { what, path, source }
@@ -146,6 +194,10 @@ pub fn remove(files: &EnvFiles) -> Result<(), RemoveError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other,
     };
+    if let Scope::NameOnly { .. } = scope {
+        return missing_is_fine(std::fs::remove_file(&files.archive))
+            .map_err(fail("the name", &files.archive));
+    }
     let real = files.id.path().to_path_buf();
     missing_is_fine(std::fs::remove_file(&real)).map_err(fail("the archive", &real))?;
     missing_is_fine(std::fs::remove_file(&files.archive))
@@ -155,6 +207,50 @@ pub fn remove(files: &EnvFiles) -> Result<(), RemoveError> {
         .map_err(fail("the upper layer", &files.upper))?;
     missing_is_fine(std::fs::remove_file(&files.lock)).map_err(fail("the lock", &files.lock))?;
     let _ = std::fs::remove_file(&files.startup_profile); // a cache: nothing lost if it stays
-    let _ = std::fs::remove_dir(&files.mountpoint);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_name_of_another_users_goes_alone() {
+        let me = 1000;
+        for (link_owner, want) in [
+            (None, Scope::Everything),
+            (Some(me), Scope::Everything),
+            (Some(0), Scope::Everything),
+            (Some(1001), Scope::NameOnly { owner: 1001 }),
+        ] {
+            assert_eq!(scope(link_owner, me), want, "{link_owner:?}");
+        }
+        assert_eq!(scope(Some(1000), 0), Scope::NameOnly { owner: 1000 });
+    }
+
+    #[test]
+    fn a_name_planted_by_another_user_is_all_that_goes() {
+        if nix::unistd::geteuid().as_raw() != 0 {
+            return; // lchown to another uid needs root
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mine = dir.path().join("work.zip");
+        std::fs::write(&mine, b"my archive").unwrap();
+        let planted = dir.path().join("evil.zip");
+        std::os::unix::fs::symlink(&mine, &planted).unwrap();
+        std::os::unix::fs::lchown(&planted, Some(1234), Some(1234)).unwrap();
+        let id = crate::archive::ArchiveId::of(&planted);
+        let paths = Paths {
+            archive_dirs: vec![dir.path().to_owned()],
+            mounts: dir.path().join("m"),
+            state: dir.path().join("s"),
+            runtime: dir.path().join("r"),
+            upper: dir.path().join("s/upper"),
+            tmp: dir.path().join("t"),
+        };
+        let files = EnvFiles::of(&paths, &planted, &id, &dir.path().join("m/evil"));
+        assert_eq!(scope_of(&files), Scope::NameOnly { owner: 1234 });
+        remove(&files, scope_of(&files)).unwrap();
+        assert!(!planted.exists() && std::fs::read(&mine).unwrap() == b"my archive");
+    }
 }
