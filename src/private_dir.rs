@@ -5,6 +5,10 @@
 //! no symlink is followed: inside a directory only its owner can write, only the owner could have
 //! made one.
 //!
+//! One kind of directory is shared where sharing is the point: the snapshots of an archive in a
+//! lab's directory (group-writable) are for the group (`Audience::Group`), so any member may roll
+//! back, and delete an old version that counts on their quota.
+//!
 //! Written here rather than with a capability crate (cap-std) because what we need is narrow and
 //! must hold on the kernels clusters run (RHEL 8's 4.18 has no openat2): open by descriptor with
 //! O_NOFOLLOW, check owner and mode, tighten what older versions created 0755.
@@ -80,6 +84,28 @@ pub struct PrivateDir {
     path: PathBuf,
 }
 
+/// Who a directory conda-fuse keeps is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The user alone: the user's, 0700.
+    Owner,
+    /// The group sharing a lab's directory: 2770 with this group. Another member's directory
+    /// is used when it has this group and nobody outside the group may write it.
+    Group(u32),
+}
+
+impl Audience {
+    /// Who directories kept beside an archive are for, by the mode and group of the archive's
+    /// directory: one its group may write, and others may not, is a lab's.
+    pub fn beside(dir_mode: u32, dir_gid: u32) -> Audience {
+        if dir_mode & 0o020 != 0 && dir_mode & 0o002 == 0 {
+            Audience::Group(dir_gid)
+        } else {
+            Audience::Owner
+        }
+    }
+}
+
 const DIR_FLAGS: OFlag = OFlag::O_DIRECTORY
     .union(OFlag::O_NOFOLLOW)
     .union(OFlag::O_CLOEXEC)
@@ -147,7 +173,72 @@ fn verify(fd: &OwnedFd, path: &Path) -> Result<(), PrivateDirError> {
     Ok(())
 }
 
+/// Checks an opened directory for `audience`. One of the user's own is given the group and mode
+/// it should have (2770); another member's is used as it is if it has the group and nobody outside
+/// may write it.
+fn verify_for(fd: &OwnedFd, path: &Path, audience: Audience) -> Result<(), PrivateDirError> {
+    let Audience::Group(gid) = audience else {
+        return verify(fd, path);
+    };
+    let st = fstat(fd).map_err(PrivateDirError::io("inspect", path))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFDIR {
+        return Err(PrivateDirError::NotADirectory {
+            path: path.to_owned(),
+        });
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    let mode = st.st_mode & 0o7777;
+    if st.st_uid == me {
+        if st.st_gid != gid {
+            nix::unistd::fchown(fd, None, Some(gid.into()))
+                .map_err(PrivateDirError::io("give to the directory's group", path))?;
+        }
+        if mode != 0o2770 {
+            fchmod(fd, Mode::from_bits_truncate(0o2770))
+                .map_err(PrivateDirError::io("share with the group", path))?;
+        }
+        return Ok(());
+    }
+    if st.st_gid != gid {
+        return Err(PrivateDirError::NotOwned {
+            path: path.to_owned(),
+            owner: st.st_uid,
+            me,
+        });
+    }
+    if mode & 0o002 != 0 {
+        return Err(PrivateDirError::Writable {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
 impl PrivateDir {
+    /// The directory `name` in the open directory `parent` (shown as `parent_path`), reached
+    /// without following a symlink, for `audience`; created if missing and `create`.
+    pub fn open_in(
+        parent: BorrowedFd<'_>,
+        parent_path: &Path,
+        name: &Path,
+        audience: Audience,
+        create: bool,
+    ) -> Result<Option<PrivateDir>, PrivateDirError> {
+        let path = parent_path.join(name);
+        let mut fd = open_dir(parent, name, &path)?;
+        if fd.is_none() && create {
+            match mkdirat(parent, name, Mode::from_bits_truncate(0o700)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(PrivateDirError::io("create", &path)(e)),
+            }
+            fd = open_dir(parent, name, &path)?;
+        }
+        let Some(fd) = fd else { return Ok(None) };
+        verify_for(&fd, &path, audience)?;
+        Ok(Some(PrivateDir { fd, path }))
+    }
+
     /// The directory at `path`, created (0700; missing parents as `mkdir -p` makes them) if needed,
     /// and verified.
     pub fn ensure(path: &Path) -> Result<PrivateDir, PrivateDirError> {
@@ -274,9 +365,10 @@ impl PrivateDir {
         )
     }
 
-    /// Opens the file `name` for reading.
+    /// Opens the file `name` for reading (non-blocking: a FIFO in a shared directory must not
+    /// hang the open; nothing changes for a regular file).
     pub fn open_read(&self, name: impl AsRef<Path>) -> io::Result<File> {
-        self.open_at(name.as_ref(), OFlag::O_RDONLY)
+        self.open_at(name.as_ref(), OFlag::O_RDONLY | OFlag::O_NONBLOCK)
     }
 
     /// Writes `data` as the file `name`, atomically (a temporary file, fsync, rename).
@@ -341,8 +433,17 @@ impl PrivateDir {
     }
 
     pub fn rename(&self, from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
-        nix::fcntl::renameat(&self.fd, from.as_ref(), &self.fd, to.as_ref())
-            .map_err(io::Error::from)
+        self.rename_out(from, self.fd(), to)
+    }
+
+    /// Renames `from` in here to `to` in the directory `dir`.
+    pub fn rename_out(
+        &self,
+        from: impl AsRef<Path>,
+        dir: BorrowedFd<'_>,
+        to: impl AsRef<Path>,
+    ) -> io::Result<()> {
+        nix::fcntl::renameat(&self.fd, from.as_ref(), dir, to.as_ref()).map_err(io::Error::from)
     }
 
     /// Names in the directory ("." and ".." left out).
@@ -402,6 +503,46 @@ mod tests {
         std::os::unix::fs::symlink(t.path(), t.path().join("link")).unwrap();
         assert!(!PrivateDir::is_own_and_unshared(&t.path().join("link")));
         assert!(!PrivateDir::is_own_and_unshared(&t.path().join("missing")));
+    }
+
+    #[test]
+    fn a_labs_directory_shares_what_is_kept_beside_its_archives() {
+        for (mode, want) in [
+            (0o2770, Audience::Group(7)),
+            (0o775, Audience::Group(7)),
+            (0o755, Audience::Owner),
+            (0o700, Audience::Owner),
+            (0o1777, Audience::Owner),
+            (0o777, Audience::Owner),
+        ] {
+            assert_eq!(Audience::beside(mode, 7), want, "{mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_group_directory_of_ones_own_is_made_the_groups() {
+        let t = tempfile::tempdir().unwrap();
+        let parent = File::open(t.path()).unwrap();
+        let gid = nix::unistd::getegid().as_raw();
+        let d = PrivateDir::open_in(
+            parent.as_fd(),
+            t.path(),
+            Path::new("snaps"),
+            Audience::Group(gid),
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        let md = std::fs::metadata(d.path()).unwrap();
+        assert_eq!((md.mode() & 0o7777, md.gid()), (0o2770, gid));
+        // A symlink in its place is never followed, for either audience.
+        std::os::unix::fs::symlink(t.path(), t.path().join("link")).unwrap();
+        for audience in [Audience::Owner, Audience::Group(gid)] {
+            assert!(matches!(
+                PrivateDir::open_in(parent.as_fd(), t.path(), Path::new("link"), audience, true),
+                Err(PrivateDirError::Symlink { .. })
+            ));
+        }
     }
 
     #[test]

@@ -53,6 +53,23 @@ impl Drop for Envs {
     }
 }
 
+/// A world with the env `demo`, whose `version.txt` says v1.
+fn demo_at_v1() -> Envs {
+    let w = World::new();
+    let e = Envs {
+        archives: w.path("archives"),
+        mounts: w.path("envs"),
+        w,
+    };
+    let src = e.w.path("src");
+    fs::create_dir_all(src.join("conda-meta")).unwrap();
+    fs::write(src.join("version.txt"), b"v1\n").unwrap();
+    fs::create_dir_all(&e.archives).unwrap();
+    let archive = e.archives.join("demo.zip");
+    e.w.pack(&src, &archive, &["--prefix-dir", "demo"]);
+    e
+}
+
 fn meta(prefix: &Path, pkg: &str) -> PathBuf {
     prefix.join("conda-meta").join(format!("{pkg}.json"))
 }
@@ -222,20 +239,11 @@ fn a_symlinked_archive_has_one_lock_one_upper_layer_and_one_snapshot_folder() {
     if common::skip_without_mounts() {
         return;
     }
-    let w = World::new();
-    let e = Envs {
-        archives: w.path("archives"),
-        mounts: w.path("envs"),
-        w,
-    };
-    let src = e.w.path("src");
-    fs::create_dir_all(src.join("conda-meta")).unwrap();
-    fs::write(src.join("version.txt"), b"v1\n").unwrap();
+    let e = demo_at_v1();
     let elsewhere = e.w.path("scratch");
     fs::create_dir_all(&elsewhere).unwrap();
-    fs::create_dir_all(&e.archives).unwrap();
     let real = elsewhere.join("real.zip");
-    e.w.pack(&src, &real, &["--prefix-dir", "demo"]);
+    fs::rename(e.archives.join("demo.zip"), &real).unwrap();
     std::os::unix::fs::symlink(&real, e.archives.join("demo.zip")).unwrap();
 
     e.save(&[], |p| fs::write(p.join("version.txt"), b"v2\n").unwrap());
@@ -289,18 +297,8 @@ fn saves_and_rollbacks_keep_the_archives_mode_and_group() {
     if common::skip_without_mounts() {
         return;
     }
-    let w = World::new();
-    let e = Envs {
-        archives: w.path("archives"),
-        mounts: w.path("envs"),
-        w,
-    };
-    let src = e.w.path("src");
-    fs::create_dir_all(src.join("conda-meta")).unwrap();
-    fs::write(src.join("version.txt"), b"v1\n").unwrap();
-    fs::create_dir_all(&e.archives).unwrap();
+    let e = demo_at_v1();
     let archive = e.archives.join("demo.zip");
-    e.w.pack(&src, &archive, &["--prefix-dir", "demo"]);
     e.save(&[], |p| fs::write(p.join("version.txt"), b"v2\n").unwrap());
     // Now the owner decides: private, and the lab's group (gid 1, "daemon" on Debian).
     fs::set_permissions(&archive, fs::Permissions::from_mode(0o640)).unwrap();
@@ -318,4 +316,54 @@ fn saves_and_rollbacks_keep_the_archives_mode_and_group() {
         e.ok(&["run", "demo", "--", "cat", now.to_str().unwrap()]),
         "v2\n"
     );
+}
+
+/// A `.snapshots` a lab member planted as a symlink to another directory of mine: saves, prune and
+/// rm never follow it (they would link into it, prune and delete my snapshots of another archive
+/// there); the save goes on without a snapshot.
+#[test]
+fn a_planted_snapshots_symlink_is_never_followed() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let e = demo_at_v1();
+    let mine = e.w.path("project/.snapshots/demo.zip");
+    fs::create_dir_all(&mine).unwrap();
+    let names = [
+        "00000000000000000001-10-deadbeef-1.zip",
+        "00000000000000000002-10-deadbeef-2.zip",
+    ];
+    for n in names {
+        fs::write(mine.join(n), b"my older version").unwrap();
+    }
+    std::os::unix::fs::symlink(
+        e.w.path("project/.snapshots"),
+        e.archives.join(".snapshots"),
+    )
+    .unwrap();
+    let untouched = || {
+        let mut left: Vec<_> = fs::read_dir(&mine)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, names);
+    };
+    let out = e.cmd(&["activate", "demo"]).output().unwrap();
+    common::assert_success(&out, "activate");
+    fs::write(e.prefix().join("version.txt"), b"v2\n").unwrap();
+    let out = e.cmd(&["unmount", "demo"]).output().unwrap();
+    common::assert_success(&out, "the save");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("is a symlink"), "{said}");
+    untouched();
+    assert!(e.ok(&["history", "demo"]).contains("(no snapshots"));
+    assert!(
+        e.fails(&["prune", "demo", "--keep", "0"])
+            .contains("is a symlink")
+    );
+    untouched();
+    e.ok(&["rm", "demo", "--yes"]);
+    untouched();
 }

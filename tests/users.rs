@@ -408,15 +408,7 @@ fn a_takeover_by_another_user_strands_no_unsaved_changes() {
     u.world.pack(&src, &archive, &[]);
     nix::unistd::chown(&archive, Some(0.into()), Some(user::UID.into())).unwrap();
     fs::set_permissions(&archive, fs::Permissions::from_mode(0o660)).unwrap();
-    // Root has a state and runtime directory of its own.
-    let root = |args: &[&OsStr]| {
-        u.world
-            .cmd(args)
-            .env("CONDA_FUSE_STATE_DIR", u.path("root-state"))
-            .env("CONDA_FUSE_RUNTIME_DIR", u.path("root-runtime"))
-            .output()
-            .unwrap()
-    };
+    let root = |args: &[&OsStr]| as_root(&u, args);
     let root_point = u.path("root-mnt");
     fs::create_dir(&root_point).unwrap();
     let _root_guard = scopeguard(&root_point);
@@ -493,4 +485,74 @@ fn a_takeover_by_another_user_strands_no_unsaved_changes() {
         "{note}"
     );
     u.ok([OsStr::new("unmount"), point.as_os_str()]);
+}
+
+/// conda-fuse as root beside the user, with a state and runtime directory of its own.
+fn as_root(u: &User, args: &[&OsStr]) -> std::process::Output {
+    u.world
+        .cmd(args)
+        .env("CONDA_FUSE_STATE_DIR", u.path("root-state"))
+        .env("CONDA_FUSE_RUNTIME_DIR", u.path("root-runtime"))
+        .output()
+        .unwrap()
+}
+
+/// A lab's snapshots are the lab's: the version of a member that another member's save kept is
+/// never pinned where only the saver may enter (it counts on the member's quota): every member
+/// sees it, rolls back to it and may delete it.
+#[test]
+fn a_labs_snapshots_are_shared_with_the_lab() {
+    let Some(u) = User::new() else { return };
+    let lab = u.path("lab");
+    fs::create_dir(&lab).unwrap();
+    nix::unistd::chown(&lab, Some(0.into()), Some(user::UID.into())).unwrap();
+    fs::set_permissions(&lab, fs::Permissions::from_mode(0o2770)).unwrap();
+    let src = u.mkdir("src");
+    fs::write(src.join("f"), b"v1\n").unwrap();
+    user::chown_tree(&src);
+    let archive = lab.join("tools.zip");
+    pack_as(&u, &src, &archive);
+    fs::set_permissions(&archive, fs::Permissions::from_mode(0o664)).unwrap();
+
+    // Root, another member, saves a change: the user's version is kept as a snapshot.
+    let root_point = u.path("root-mnt");
+    fs::create_dir(&root_point).unwrap();
+    let _root_guard = scopeguard(&root_point);
+    let mount = [
+        OsStr::new("mount"),
+        archive.as_os_str(),
+        root_point.as_os_str(),
+    ];
+    common::assert_success(&as_root(&u, &mount), "root's writable mount");
+    fs::write(root_point.join("f"), b"v2\n").unwrap();
+    let unmount = [OsStr::new("unmount"), root_point.as_os_str()];
+    common::assert_success(&as_root(&u, &unmount), "root's save");
+    let snaps = lab.join(".snapshots/tools.zip");
+    let md = fs::metadata(&snaps).unwrap();
+    assert_eq!((md.mode() & 0o7777, md.gid()), (0o2770, user::UID));
+    let kept: Vec<_> = fs::read_dir(&snaps).unwrap().flatten().collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].metadata().unwrap().uid(),
+        user::UID,
+        "the user's version"
+    );
+
+    let as_user = |args: &[&str]| {
+        let out = u
+            .command(common::bin())
+            .args(args)
+            .env("CONDA_FUSE_ARCHIVE_PATH", &lab)
+            .env("CONDA_FUSE_MOUNT_ROOT", u.path("envs"))
+            .output()
+            .unwrap();
+        common::assert_success(&out, &format!("{args:?} as the user"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let history = as_user(&["history", "tools"]);
+    assert_eq!(history.lines().count(), 3, "{history}");
+    as_user(&["rollback", "tools"]);
+    assert_eq!(fs::metadata(&archive).unwrap().uid(), user::UID);
+    assert!(as_user(&["prune", "tools", "--keep", "0"]).contains("0 kept"));
+    assert_eq!(fs::read_dir(&snaps).unwrap().count(), 0);
 }

@@ -15,17 +15,18 @@
 //! restore links the current archive in as a snapshot first, then renames the chosen one over it.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::AT_FDCWD;
+use nix::errno::Errno;
 use nix::fcntl::AtFlags;
 use nix::unistd::linkat;
 
 use crate::archive::{ArchiveId, Index};
 use crate::overlay::identity_of;
 use crate::overlay::journal::Identity;
-use crate::private_dir::PrivateDir;
+use crate::private_dir::{Audience, PrivateDir};
 
 const DIR: &str = ".snapshots";
 
@@ -43,6 +44,11 @@ pub enum SnapshotError {
         fs: String,
         source: io::Error,
     },
+    #[error(
+        "the version of {archive} this save replaced is {owner}'s, who alone may link it \
+         (fs.protected_hardlinks)"
+    )]
+    OthersVersion { archive: PathBuf, owner: String },
     #[error("cannot keep the previous version of {archive} as a snapshot")]
     Io { archive: PathBuf, source: io::Error },
 }
@@ -56,7 +62,9 @@ impl SnapshotError {
                 "saves keep no snapshots here: {text} (said once; keep archives on a filesystem \
                  with hard links to have them, or set CONDA_FUSE_SNAPSHOTS=0)"
             ),
-            SnapshotError::Io { .. } => format!("{text}; the save itself is complete"),
+            SnapshotError::Io { .. } | SnapshotError::OthersVersion { .. } => {
+                format!("{text}; no snapshot of it was kept; the save itself is complete")
+            }
         }
     }
 }
@@ -77,14 +85,53 @@ pub fn dir_of(archive: &ArchiveId) -> PathBuf {
     parent.join(DIR).join(file)
 }
 
-fn open_dir(archive: &ArchiveId, create: bool) -> io::Result<Option<PrivateDir>> {
-    let dir = dir_of(archive);
-    let opened = if create {
-        PrivateDir::ensure(&dir).map(Some)
-    } else {
-        PrivateDir::open(&dir)
+/// The directory of `archive`'s snapshots, with the directories it is reached through, each
+/// opened from the one before without following a symlink: the archive's directory (anyone's,
+/// maybe a lab's), `.snapshots` in it, `FILE` in that. In a lab's directory a member could plant
+/// a symlink as `.snapshots`; followed, it would make saves prune and `rm` delete elsewhere.
+struct Place {
+    archive_dir: std::fs::File,
+    top: PrivateDir,
+    dir: PrivateDir,
+}
+
+fn open_dir(archive: &ArchiveId, create: bool) -> io::Result<Option<Place>> {
+    let path = archive.path();
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let file = Path::new(path.file_name().unwrap_or_default());
+    let archive_dir = std::fs::File::open(parent)?;
+    let st = nix::sys::stat::fstat(&archive_dir)?;
+    // A lab's snapshots are the lab's: any member may roll back, and delete an old version of
+    // theirs that another member's save kept (it counts on their quota).
+    let audience = Audience::beside(st.st_mode, st.st_gid);
+    let open = |at, at_path: &Path, name: &Path| {
+        PrivateDir::open_in(at, at_path, name, audience, create).map_err(io::Error::other)
     };
-    opened.map_err(io::Error::other)
+    let Some(top) = open(archive_dir.as_fd(), parent, Path::new(DIR))? else {
+        return Ok(None);
+    };
+    let Some(dir) = open(top.fd(), top.path(), file)? else {
+        return Ok(None);
+    };
+    Ok(Some(Place {
+        archive_dir,
+        top,
+        dir,
+    }))
+}
+
+/// Whether opening the snapshot directory failed because something else than a directory is in
+/// its place (a symlink, a file).
+fn is_planted(e: &io::Error) -> bool {
+    use crate::private_dir::PrivateDirError;
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<PrivateDirError>())
+        .is_some_and(|p| {
+            matches!(
+                p,
+                PrivateDirError::Symlink { .. } | PrivateDirError::NotADirectory { .. }
+            )
+        })
 }
 
 /// A snapshot's file name, parsed.
@@ -188,11 +235,15 @@ impl<'a> Current<'a> {
 /// time each was saved (its mtime; ties, as on filesystems that keep whole seconds, in the order
 /// they were replaced).
 pub fn list(archive: &ArchiveId) -> Vec<Snapshot> {
-    let Ok(Some(dir)) = open_dir(archive, false) else {
+    let Ok(Some(place)) = open_dir(archive, false) else {
         return Vec::new();
     };
+    listed(archive, &place.dir)
+}
+
+fn listed(archive: &ArchiveId, dir: &PrivateDir) -> Vec<Snapshot> {
     let current = Current::of(archive);
-    let mut found: Vec<_> = entries(&dir)
+    let mut found: Vec<_> = entries(dir)
         .into_iter()
         .filter_map(|(n, name)| {
             let st = dir.stat(&n).ok()?;
@@ -227,8 +278,9 @@ pub fn keep_current(
         archive: archive.path().to_owned(),
         source,
     };
-    let dir = open_dir(archive, true).map_err(io_err)?.expect("created");
-    let all = entries(&dir);
+    let place = open_dir(archive, true).map_err(io_err)?.expect("created");
+    let dir = &place.dir;
+    let all = entries(dir);
     // A link an interrupted save made is this very version: keep it, link nothing new.
     if !all.iter().any(|(_, n)| n.identity == Some(current)) {
         let now = crate::clock::now();
@@ -239,24 +291,36 @@ pub fn keep_current(
             identity: Some(current),
         }
         .render();
+        let file = Path::new(archive.path().file_name().unwrap_or_default());
         if let Err(e) = linkat(
-            AT_FDCWD,
-            archive.path(),
+            place.archive_dir.as_fd(),
+            file,
             dir.fd(),
             Path::new(&name),
             AtFlags::empty(),
         ) {
             let source = io::Error::from(e);
-            return Err(if crate::hostfs::no_hard_links(&source) {
-                SnapshotError::NoHardLinks {
-                    dir: dir.path().to_owned(),
-                    fs: crate::hostfs::of(dir.path())
-                        .map_or_else(|| "this filesystem".into(), |f| f.describe()),
-                    source,
-                }
-            } else {
-                io_err(source)
-            });
+            let owner = std::fs::symlink_metadata(archive.path())
+                .ok()
+                .map(|m| m.uid());
+            let me = nix::unistd::geteuid().as_raw();
+            return Err(
+                if let Some(owner) = owner.filter(|o| *o != me && e == Errno::EPERM) {
+                    SnapshotError::OthersVersion {
+                        archive: archive.path().to_owned(),
+                        owner: crate::display::user(owner),
+                    }
+                } else if crate::hostfs::no_hard_links(&source) {
+                    SnapshotError::NoHardLinks {
+                        dir: dir.path().to_owned(),
+                        fs: crate::hostfs::of(dir.path())
+                            .map_or_else(|| "this filesystem".into(), |f| f.describe()),
+                        source,
+                    }
+                } else {
+                    io_err(source)
+                },
+            );
         }
     }
     // The links must be on disk before the rename that makes them the only name of a version.
@@ -267,14 +331,14 @@ pub fn keep_current(
 
 /// Deletes all but the newest `keep` snapshots; returns how many went.
 pub fn prune(archive: &ArchiveId, keep: u32) -> io::Result<usize> {
-    let Some(dir) = open_dir(archive, false)? else {
+    let Some(place) = open_dir(archive, false)? else {
         return Ok(0);
     };
-    let all = list(archive);
+    let all = listed(archive, &place.dir);
     let mut gone = 0;
     for s in all.iter().skip(keep as usize) {
         if let Some(name) = s.path.file_name() {
-            dir.remove_file(name)?;
+            place.dir.remove_file(name)?;
             gone += 1;
         }
     }
@@ -304,13 +368,24 @@ pub fn restore(archive: &ArchiveId, n: usize, keep: u32) -> io::Result<(Snapshot
         keep.max(1).saturating_add(all.len() as u32),
     )
     .map_err(io::Error::other)?;
+    let place = open_dir(archive, false)?.ok_or(io::ErrorKind::NotFound)?;
+    let name = chosen.path.file_name().unwrap_or_default();
+    let file = archive.path().file_name().unwrap_or_default();
+    let version = place.dir.open_read(name)?;
+    if !version.metadata()?.is_file() {
+        return Err(io::Error::other(format!(
+            "{} is not a regular file",
+            chosen.path.display()
+        )));
+    }
     // Who may read the archive was decided on the current one (a chmod 600, a lab's group): the
     // version coming back gets that, not what it had when it was replaced.
     let current = std::fs::metadata(archive.path())?;
-    crate::archive::build::take_access(&crate::regular_file::open(&chosen.path)?, &current)?;
-    std::fs::rename(&chosen.path, archive.path())?;
-    let parent = archive.path().parent().unwrap_or(Path::new("."));
-    std::fs::File::open(parent)?.sync_all()?;
+    crate::archive::build::take_access(&version, &current)?;
+    place
+        .dir
+        .rename_out(name, place.archive_dir.as_fd(), file)?;
+    place.archive_dir.sync_all()?;
     prune(archive, keep.max(1))?;
     let number = list(archive).iter().position(|s| {
         s.path
@@ -325,21 +400,31 @@ pub fn restore(archive: &ArchiveId, n: usize, keep: u32) -> io::Result<(Snapshot
 /// snapshot still open on this node (a `run NAME@N`) may stay behind on NFS as `.nfsXXXX` until it
 /// is closed; the directory then stays too.
 pub fn remove_all(archive: &ArchiveId) -> io::Result<()> {
-    if let Some(dir) = open_dir(archive, false)? {
-        let mut busy = false;
-        for name in dir.entries()? {
-            if crate::hostfs::is_silly_renamed(&name) {
-                busy = true;
-                continue;
-            }
-            dir.remove_file(&name)?;
+    let place = match open_dir(archive, false) {
+        Ok(Some(place)) => place,
+        Ok(None) => return Ok(()),
+        // Not a directory conda-fuse made (a symlink someone planted): none of ours is there.
+        Err(e) if is_planted(&e) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut busy = false;
+    for name in place.dir.entries()? {
+        if crate::hostfs::is_silly_renamed(&name) {
+            busy = true;
+            continue;
         }
-        if !busy {
-            std::fs::remove_dir(dir.path())?;
-        }
+        place.dir.remove_file(&name)?;
     }
-    let parent = archive.path().parent().unwrap_or(Path::new(".")).join(DIR);
-    let _ = std::fs::remove_dir(parent); // only if empty
+    if !busy {
+        let file = archive.path().file_name().unwrap_or_default();
+        place.top.remove_dir(file)?;
+    }
+    // Only if empty: other archives of the directory keep theirs there.
+    let _ = nix::unistd::unlinkat(
+        &place.archive_dir,
+        DIR,
+        nix::unistd::UnlinkatFlags::RemoveDir,
+    );
     Ok(())
 }
 

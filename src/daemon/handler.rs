@@ -137,7 +137,7 @@ fn snapshot_note(e: &commit::snapshots::SnapshotError) -> Option<String> {
             let key = crate::file_key::file_key(dir, 40, &[dir.as_os_str().as_encoded_bytes()]);
             super::state::once(&format!("no-snapshots-{key}")).then(|| e.note())
         }
-        SnapshotError::Io { .. } => Some(e.note()),
+        SnapshotError::Io { .. } | SnapshotError::OthersVersion { .. } => Some(e.note()),
     }
 }
 
