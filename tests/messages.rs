@@ -351,6 +351,10 @@ fn snapshot_notes() {
             archive: p("/h/envs/ml.zip"),
             source: io::Error::from_raw_os_error(libc::EDQUOT),
         },
+        SnapshotError::OthersVersion {
+            archive: p("/proj/lab/envs/ml.zip"),
+            owner: "user alice (uid 1001)".into(),
+        },
     ]
     .map(|e| format!("conda-fuse: note: {}", e.note()));
     insta::assert_snapshot!(notes.join("\n"));

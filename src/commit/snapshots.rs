@@ -45,8 +45,8 @@ pub enum SnapshotError {
         source: io::Error,
     },
     #[error(
-        "the version of {archive} this save replaced is {owner}'s, who alone may link it \
-         (fs.protected_hardlinks)"
+        "the version of {archive} this save replaced belongs to {owner} and is not writable by \
+         you, so the kernel refuses to link it (fs.protected_hardlinks)"
     )]
     OthersVersion { archive: PathBuf, owner: String },
     #[error("cannot keep the previous version of {archive} as a snapshot")]
@@ -62,8 +62,12 @@ impl SnapshotError {
                 "saves keep no snapshots here: {text} (said once; keep archives on a filesystem \
                  with hard links to have them, or set CONDA_FUSE_SNAPSHOTS=0)"
             ),
-            SnapshotError::Io { .. } | SnapshotError::OthersVersion { .. } => {
-                format!("{text}; no snapshot of it was kept; the save itself is complete")
+            SnapshotError::Io { .. } => format!("{text}; the save itself is complete"),
+            SnapshotError::OthersVersion { .. } => {
+                format!(
+                    "{text}: no snapshot of it was kept (a lab's archive its members may all \
+                     write, chmod g+w, has them); the save itself is complete"
+                )
             }
         }
     }
