@@ -766,6 +766,9 @@ fn output_within_bound(mut cmd: Command, what: &str) -> Output {
 /// block nothing: each is reported as not a regular file.
 #[test]
 fn planted_fifos_hang_no_command() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = world_with_job(&[]);
     let fifo = |p: &std::path::Path| {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -800,6 +803,9 @@ fn planted_fifos_hang_no_command() {
 /// a symlink, or another user's, is refused.
 #[test]
 fn kernel_install_writes_through_nothing_planted() {
+    if common::skip_without_mounts() {
+        return;
+    }
     let w = world_with_job(&[("lib/python3.12/site-packages/ipykernel/__init__.py", "")]);
     let hub = w.world.path("hub");
     let spec = hub.join("share/jupyter/kernels/conda-fuse-job");
