@@ -213,6 +213,12 @@ impl Drop for NoLinks {
         if is_mounted(&self.0) {
             let _ = Command::new("umount").arg("-l").arg(&self.0).status();
         }
+        // The world's temporary directory could not delete its mount point while it was mounted
+        // (it goes first: its mounts use archives here); what is left goes now.
+        let _ = std::fs::remove_dir(&self.0);
+        if let Some(world) = self.0.parent() {
+            let _ = std::fs::remove_dir(world);
+        }
     }
 }
 
