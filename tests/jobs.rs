@@ -245,24 +245,44 @@ impl Cluster {
 /// package from the env's prefix (`small_env` writes the script).
 const IMPORT: &str = "/usr/bin/python3 $HOME/import_pkg.py";
 
-fn overlapping_jobs_on_one_node(c: &Cluster, node: &str) -> (String, String) {
+/// Two overlapping jobs of the user on `node`: the first mounts, reads and holds until the second
+/// has printed `second_got_to`; the second reads only once the first has ended (and Slurm killed
+/// everything it started). Gates the test opens, not sleeps, order them, so a slow scheduler
+/// cannot; every wait in the jobs is bounded (60 s). Returns both outputs.
+fn overlapping_jobs_on_one_node(c: &Cluster, node: &str, second_got_to: &str) -> (String, String) {
     c.small_env();
+    let (first_may_end, second_may_read) =
+        (c.user.path("first-may-end"), c.user.path("second-may-read"));
+    let hold = |gate: &Path| {
+        format!(
+            "for i in $(seq 600); do [ -e {} ] && break; sleep 0.1; done",
+            gate.display()
+        )
+    };
     let first = c.script(
         "first.sh",
         &[],
         &format!(
-            "conda-fuse run small -- sh -c '{IMPORT}; echo first-read; sleep 3'\necho first-done"
+            "conda-fuse run small -- sh -c '{IMPORT}; echo first-read; {}'\necho first-done",
+            hold(&first_may_end)
         ),
     );
     let second = c.script(
         "second.sh",
         &[],
-        &format!("conda-fuse run small -- sh -c 'sleep 6; {IMPORT}'\necho second-done"),
+        &format!(
+            "conda-fuse run small -- sh -c 'echo second-in; {}; {IMPORT}'\necho second-done",
+            hold(&second_may_read)
+        ),
     );
     let a = c.sbatch(&first, &["-w", node]);
     c.wait_for_output(a, "first-read");
     let b = c.sbatch(&second, &["-w", node]);
-    c.wait(&[a, b]);
+    c.wait_for_output(b, second_got_to);
+    std::fs::write(&first_may_end, b"").unwrap();
+    c.wait(&[a]);
+    std::fs::write(&second_may_read, b"").unwrap();
+    c.wait(&[b]);
     (c.output(a, None), c.output(b, None))
 }
 
@@ -272,7 +292,7 @@ fn overlapping_jobs_on_one_node(c: &Cluster, node: &str) -> (String, String) {
 fn overlapping_jobs_on_one_node_each_have_their_own_mount() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(c) = cluster() else { return };
-    let (first, second) = overlapping_jobs_on_one_node(&c, "n1");
+    let (first, second) = overlapping_jobs_on_one_node(&c, "n1", "second-in");
     assert!(
         first.contains("value 42") && first.contains("first-done"),
         "{first}"
@@ -293,7 +313,7 @@ fn overlapping_jobs_on_one_node_each_have_their_own_mount() {
 fn where_user_namespaces_are_off_a_job_waits_out_another_jobs_mount() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(c) = cluster() else { return };
-    let (first, second) = overlapping_jobs_on_one_node(&c, "n3");
+    let (first, second) = overlapping_jobs_on_one_node(&c, "n3", "waiting for it to go");
     assert!(
         first.contains("value 42") && first.contains("first-done"),
         "{first}"
