@@ -1000,3 +1000,36 @@ fn rm_of_a_name_another_user_planted_deletes_only_the_name() {
     );
     ok(&w, &["unmount", "job"]);
 }
+
+/// A run's pid file whose pid the system has since given to another process (here a `sleep` with
+/// that pid, recorded with another start time) does not count as a run: the mount goes when the
+/// last real run leaves.
+#[test]
+fn a_reused_pid_keeps_no_run_mount() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = world_with_job(&[("version.txt", "v1")]);
+    let point = w.mounts.join("job");
+    let file = point.join("job/version.txt");
+    assert!(cat_in_run(&w, "job", &file, "0").contains("v1"));
+    let runs: Vec<_> = std::fs::read_dir(w.world.runtime_dir().join("runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(runs.len(), 1, "one mount point's runs");
+    let mut other = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let stale = runs[0].path().join(other.id().to_string());
+    std::fs::write(&stale, b"1").unwrap();
+    std::fs::set_permissions(&stale, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = cat_in_run(&w, "job", &file, "0");
+    let gone = unmounted_within_bound(&point);
+    other.kill().unwrap();
+    other.wait().unwrap();
+    assert!(out.contains("v1"), "{out}");
+    assert!(gone, "the run's mount stayed for a pid that is no run");
+}

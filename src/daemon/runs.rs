@@ -4,7 +4,9 @@
 //! runtime directory shared by mistake, never share counts). Decisions (mount it? unmount it?) are
 //! taken under an exclusive flock on `RUNTIME/runs/KEY.lock`, so two runs never both mount or
 //! unmount. A run that mounted records it (`mounted-by-run`); the last run to leave unmounts only a
-//! mount that runs made, never one a user made. Pid files of runs that died are ignored.
+//! mount that runs made, never one a user made. Pid files of runs that died are ignored; each holds
+//! its run's start time, so a pid the system has since given to another process does not keep the
+//! mount for ever.
 //!
 //! Everything lives in the node's private runtime directory (0700, files 0600): pids are this
 //! node's, no other node waits on these locks, and no other user can even open one to block it; a
@@ -194,7 +196,14 @@ impl Runs {
             if pid == except {
                 continue;
             }
-            if crate::process::is_running(pid) {
+            let mut text = String::new();
+            let _ = d
+                .dir
+                .open_read(&e)
+                .and_then(|mut f| f.read_to_string(&mut text));
+            // Empty in files of older versions: the pid alone then.
+            let started = text.trim().parse().ok();
+            if crate::process::is_running_since(pid, started) {
                 n += 1;
             } else {
                 let _ = d.dir.remove_file(&e);
@@ -206,9 +215,9 @@ impl Runs {
     /// Counts run `pid` in; a lingering unmount is called off.
     pub fn join(&self, d: &Decision, pid: u32) -> Result<(), RunsError> {
         let _ = d.dir.remove_file(LINGERING);
+        let started = crate::process::start_time(pid).map_or(String::new(), |t| t.to_string());
         d.dir
-            .open_rw(pid.to_string(), true)
-            .map(drop)
+            .write_atomic(&pid.to_string(), started.as_bytes())
             .map_err(self.io())
     }
 
