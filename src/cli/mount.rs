@@ -251,6 +251,19 @@ fn status_text(s: &crate::daemon::control::Status, since: &str) -> String {
     ));
     lines.push(format!("daemon pid:    {} (since {})", s.pid, since));
     lines.push(format!("entries:       {}", s.entries));
+    if let Some(from) = &s.written_for {
+        lines.push(format!(
+            "prefix:        {} files served rewritten for this mount (written for {from})",
+            s.relocated_files
+        ));
+        if !s.not_relocated.is_empty() {
+            lines.push(format!(
+                "not rewritten: {} (binary strings with no room for this prefix: a shorter \
+                 mount root fits)",
+                s.not_relocated.join(", ")
+            ));
+        }
+    }
     if let Some(upper) = &s.upper_dir {
         lines.push(format!(
             "unsaved:       {} changes, {} files, {} (in {upper})",
@@ -315,6 +328,9 @@ mod tests {
             upper_dir: None,
             read_errors: 0,
             prefetched_parts: 0,
+            written_for: Some("/home/alice/miniconda_fuse/envs/ml/ml".into()),
+            relocated_files: 212,
+            not_relocated: vec!["ml/lib/libcramped.so".into()],
             ..writable.clone()
         };
         insta::assert_snapshot!(format!(

@@ -3,6 +3,7 @@
 //! conda-fuse stays a plain client of it: arguments pass through exactly as the user gave them.
 
 pub mod relocate;
+pub mod relocation;
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};

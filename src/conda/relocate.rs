@@ -100,26 +100,7 @@ pub fn prefix_files(env: &Path) -> Result<Vec<PrefixFile>, RelocateError> {
                 path: path.clone(),
                 source,
             })?;
-            let record: Record =
-                serde_json::from_slice(&text).map_err(|e| RelocateError::Record {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-            for p in record.paths_data.map(|d| d.paths).unwrap_or_default() {
-                let Some(placeholder) = p.prefix_placeholder.filter(|_| is_safe_relative(&p.path))
-                else {
-                    continue;
-                };
-                let mode = match p.file_mode.as_deref() {
-                    Some("binary") => Mode::Binary,
-                    _ => Mode::Text,
-                };
-                files.push(PrefixFile {
-                    rel: PathBuf::from(p.path),
-                    mode,
-                    placeholder_len: placeholder.len(),
-                });
-            }
+            files.extend(recorded_prefix_files(&text, &path)?);
         }
     }
     let bin = env.join("bin");
@@ -144,6 +125,31 @@ pub fn prefix_files(env: &Path) -> Result<Vec<PrefixFile>, RelocateError> {
     }
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
     files.dedup_by(|a, b| a.rel == b.rel);
+    Ok(files)
+}
+
+/// The files one `conda-meta/*.json` record (`text`, read from `path`) lists with a prefix
+/// placeholder, relative to the environment's root.
+pub fn recorded_prefix_files(text: &[u8], path: &Path) -> Result<Vec<PrefixFile>, RelocateError> {
+    let record: Record = serde_json::from_slice(text).map_err(|e| RelocateError::Record {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut files = Vec::new();
+    for p in record.paths_data.map(|d| d.paths).unwrap_or_default() {
+        let Some(placeholder) = p.prefix_placeholder.filter(|_| is_safe_relative(&p.path)) else {
+            continue;
+        };
+        let mode = match p.file_mode.as_deref() {
+            Some("binary") => Mode::Binary,
+            _ => Mode::Text,
+        };
+        files.push(PrefixFile {
+            rel: PathBuf::from(p.path),
+            mode,
+            placeholder_len: placeholder.len(),
+        });
+    }
     Ok(files)
 }
 

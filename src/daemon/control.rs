@@ -54,6 +54,14 @@ pub struct Status {
     pub served_size: u64,
     #[serde(default)]
     pub served_cd_crc: u32,
+    /// Read-only mounts at another prefix than the archive's files hold: that prefix, how many
+    /// files are served rewritten for this one, and those whose binary strings had no room.
+    #[serde(default)]
+    pub written_for: Option<String>,
+    #[serde(default)]
+    pub relocated_files: u64,
+    #[serde(default)]
+    pub not_relocated: Vec<String>,
 }
 
 /// What a save did.

@@ -156,8 +156,15 @@ fn resident_bytes() -> u64 {
 }
 
 fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
-    let (mem, spill, decompressed, entries, prefetched, served) = {
+    let (mem, spill, decompressed, entries, prefetched, served, relocation) = {
         let view = fs.overlay().view();
+        let relocation = view.base().relocation().map(|r| {
+            (
+                r.from.display().to_string(),
+                r.len() as u64,
+                r.too_long.clone(),
+            )
+        });
         let index = view.base().archive().index();
         let served = (index.file_len, index.cd_crc);
         let (mem, spill) = view.base().cache().usage();
@@ -170,7 +177,12 @@ fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
             view.tree().live() as u64,
             prefetched,
             served,
+            relocation,
         )
+    };
+    let (written_for, relocated_files, not_relocated) = match relocation {
+        Some((from, n, too_long)) => (Some(from), n, too_long),
+        None => (None, 0, Vec::new()),
     };
     let pending = fs.overlay().pending();
     Status {
@@ -193,5 +205,8 @@ fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
         unsaved_bytes: pending.bytes,
         served_size: served.0,
         served_cd_crc: served.1,
+        written_for,
+        relocated_files,
+        not_relocated,
     }
 }

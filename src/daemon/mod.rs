@@ -261,7 +261,13 @@ pub fn mount(
         defaults.perm_mask &= !0o022;
     }
     let (overlay, report, recovery, upper_dir) = if req.read_only {
-        let (o, r) = Overlay::read_only(archive, defaults, req.cache.clone());
+        // The prefix as the user names it (conda bakes that path, not one with symlinks resolved).
+        let named = match req.mountpoint.is_absolute() {
+            true => &req.mountpoint,
+            false => &mountpoint,
+        };
+        let relocation = crate::conda::relocation::Relocation::plan(&archive, named);
+        let (o, r) = Overlay::read_only(archive, defaults, req.cache.clone(), relocation);
         (o, r, Recovery::default(), None)
     } else {
         let dir = upper::dir_for(&req.upper_root, &id);

@@ -11,6 +11,7 @@ use lru::LruCache;
 
 use crate::archive::read::CheckedReader;
 use crate::archive::{Archive, CacheLimits, DecodedCache, EntryError, EntryReader};
+use crate::conda::relocation::Relocation;
 
 /// Entry readers kept between reads (they carry streaming state for large entries).
 const READERS: usize = 256;
@@ -19,15 +20,31 @@ pub struct Base {
     archive: Arc<Archive>,
     cache: Arc<DecodedCache>,
     readers: Mutex<LruCache<u32, Arc<EntryReader>>>,
+    /// Files served rewritten for a mount at another prefix (read-only mounts only).
+    relocation: Option<Relocation>,
 }
 
 impl Base {
     pub fn new(archive: Arc<Archive>, limits: CacheLimits) -> Base {
+        Self::relocated(archive, limits, None)
+    }
+
+    /// A base whose entries `relocation` names are served rewritten.
+    pub fn relocated(
+        archive: Arc<Archive>,
+        limits: CacheLimits,
+        relocation: Option<Relocation>,
+    ) -> Base {
         Base {
             archive,
             cache: Arc::new(DecodedCache::new(limits)),
             readers: Mutex::new(LruCache::new(NonZeroUsize::new(READERS).expect("non-zero"))),
+            relocation,
         }
+    }
+
+    pub fn relocation(&self) -> Option<&Relocation> {
+        self.relocation.as_ref()
     }
 
     pub fn archive(&self) -> &Arc<Archive> {
@@ -61,26 +78,53 @@ pub struct ArchiveEntry {
 }
 
 impl ArchiveEntry {
+    /// Its size as served (a file rewritten for this mount's prefix may differ from the archive's).
     pub fn size(&self) -> u64 {
-        self.base
-            .archive
-            .index()
-            .entry(self.entry)
-            .uncompressed_size
+        let relocated = self
+            .base
+            .relocation
+            .as_ref()
+            .and_then(|r| r.size(self.entry));
+        relocated.unwrap_or_else(|| {
+            self.base
+                .archive
+                .index()
+                .entry(self.entry)
+                .uncompressed_size
+        })
     }
 
-    /// Up to `len` bytes at `offset`, through the cache.
+    /// Up to `len` bytes at `offset` as served, through the cache.
     pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, EntryError> {
-        self.base.reader(self.entry).read_at(offset, len)
+        let original = |offset, len| self.base.reader(self.entry).read_at(offset, len);
+        match &self.base.relocation {
+            Some(r) => r
+                .read_at(self.entry, offset, len, original)
+                .unwrap_or_else(|| original(offset, len)),
+            None => original(offset, len),
+        }
     }
 
-    /// The whole entry, decompressed and verified; callers bound `size()` first.
+    /// The whole entry as served, decompressed and verified; callers bound `size()` first.
     pub fn read_all(&self) -> Result<Vec<u8>, EntryError> {
-        self.base.archive.read_all(self.entry)
+        let size = self.size();
+        match &self.base.relocation {
+            Some(r) => r
+                .read_at(self.entry, 0, size as usize, |_, _| {
+                    self.base.archive.read_all(self.entry)
+                })
+                .unwrap_or_else(|| self.base.archive.read_all(self.entry)),
+            None => self.base.archive.read_all(self.entry),
+        }
     }
 
-    /// A streaming, verified decoder of the whole entry (copy-up).
+    /// A streaming, verified decoder of the whole entry as the archive holds it (copy-up, on
+    /// writable mounts, which serve no rewritten files).
     pub fn decoder(&self) -> Result<CheckedReader, EntryError> {
+        debug_assert!(
+            self.base.relocation.is_none(),
+            "a writable mount relocates nothing"
+        );
         self.base.archive.decoder(self.entry)
     }
 

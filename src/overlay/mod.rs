@@ -281,13 +281,17 @@ pub struct Pending {
 }
 
 impl Overlay {
+    /// A read-only overlay of `archive`; the files `relocation` names are served rewritten for
+    /// this mount's prefix.
     pub fn read_only(
         archive: Arc<Archive>,
         defaults: Defaults,
         limits: CacheLimits,
+        relocation: Option<crate::conda::relocation::Relocation>,
     ) -> (Overlay, BuildReport) {
-        let (tree, report) = Tree::build(archive.index(), defaults);
-        let base = Arc::new(Base::new(archive, limits.clone()));
+        let served_size = |i| relocation.as_ref().and_then(|r| r.size(i));
+        let (tree, report) = Tree::build_served(archive.index(), defaults, &served_size);
+        let base = Arc::new(Base::relocated(archive, limits.clone(), relocation));
         let layers = RwLock::new(Layers { tree, base });
         (
             Overlay {

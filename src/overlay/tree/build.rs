@@ -118,6 +118,16 @@ fn note(list: &mut Vec<String>, name: &[u8], why: &str) {
 
 impl Tree {
     pub fn build(index: &Index, defaults: Defaults) -> (Tree, BuildReport) {
+        Self::build_served(index, defaults, &|_| None)
+    }
+
+    /// The tree of `index`, with the sizes files are served with where they differ from the
+    /// archive's (`served_size`: files rewritten for a mount at another prefix).
+    pub fn build_served(
+        index: &Index,
+        defaults: Defaults,
+        served_size: &dyn Fn(u32) -> Option<u64>,
+    ) -> (Tree, BuildReport) {
         let mut report = BuildReport::default();
         let mut links: HashMap<u64, Ino> = HashMap::new();
         let mut tree = Tree::with_root(implied_dir(&defaults));
@@ -151,7 +161,10 @@ impl Tree {
                     continue;
                 }
             }
-            let attr = attr_of(&e.meta, e, &defaults);
+            let mut attr = attr_of(&e.meta, e, &defaults);
+            if let Some(size) = served_size(i as u32).filter(|_| e.meta.kind == Kind::File) {
+                attr.size = size;
+            }
             let content = match e.meta.kind {
                 Kind::Dir => Content::Dir(Box::default()),
                 k if k.is_special() => Content::Special,

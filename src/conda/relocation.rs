@@ -1,0 +1,399 @@
+//! A mount at another prefix than the one its archive's files were written for (a lab member's
+//! own mount root, `run NAME@N`, an env mounted by hand elsewhere): conda bakes the prefix into
+//! files, so the daemon serves those files rewritten for the mount's prefix, by conda's own rules
+//! (`relocate`), while the archive stays as written (`unzip` still gives the files as they were).
+//!
+//! Which files: those the archive's own `conda-meta/*.json` records with a prefix placeholder
+//! (text and binary), and `bin/` scripts with a shebang (pip's entry points are not recorded).
+//! Which prefix they hold: the one their shebangs name (`PREFIX/bin/python3.11`), by majority;
+//! an archive whose scripts name none (all shortened to `/usr/bin/env`) is served as written.
+//!
+//! Computed once per mount, for read-only mounts (a writable mount serves what it writes, so its
+//! files would hold two prefixes): rewritten text files are kept whole (scripts and configs, small),
+//! binaries as the few byte ranges that changed (conda's binary rule keeps the size, so offsets
+//! and `mmap` stay valid). Reads of every other entry cost nothing more.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::relocate::{self, Mode, PrefixFile, Rewrite};
+use crate::archive::Kind;
+use crate::archive::{Archive, EntryError};
+
+/// Larger `bin/` files are programs, not scripts: their shebang is never looked for.
+const SCRIPT_MAX: u64 = 1 << 20;
+/// How many scripts' shebangs decide which prefix an archive's files hold.
+const VOTERS: usize = 32;
+/// What of a script is read to see its shebang.
+const HEAD: u64 = 4096;
+/// Larger entries are served as written (a text file conda recorded that big is not a config).
+const REWRITE_MAX: u64 = 256 << 20;
+
+#[derive(Debug)]
+enum Served {
+    /// The whole rewritten content (text files and scripts; their size may change).
+    Whole(Arc<Vec<u8>>),
+    /// The same size, these byte ranges replaced (binaries).
+    Patched(Vec<(u64, Vec<u8>)>),
+}
+
+#[derive(Debug)]
+pub struct Relocation {
+    /// The prefix the archive's files hold.
+    pub from: PathBuf,
+    /// The prefix of this mount.
+    pub to: PathBuf,
+    served: HashMap<u32, Served>,
+    /// Binaries whose strings have no room for the new prefix: served as written.
+    pub too_long: Vec<String>,
+}
+
+impl Relocation {
+    /// What a mount of `archive` at `mountpoint` serves rewritten; None when nothing needs it (its
+    /// files hold this mount's prefix already, or it holds no conda environment).
+    pub fn plan(archive: &Archive, mountpoint: &Path) -> Option<Relocation> {
+        let files = Files::of(archive)?;
+        let to = if files.root.is_empty() {
+            mountpoint.to_path_buf()
+        } else {
+            mountpoint.join(OsStr::from_bytes(&files.root))
+        };
+        // Only the heads of a few scripts: a mount at the prefix its files hold (the usual case)
+        // costs the mount next to nothing.
+        let in_env = |program: &[u8]| files.by_name.contains_key(&[b"bin/", program].concat());
+        let from = written_for(
+            files.script_heads(archive).iter().map(Vec::as_slice),
+            in_env,
+        )?;
+        if from == to.as_os_str().as_bytes() {
+            return None;
+        }
+        let candidates = files.candidates(archive);
+        let mut relocation = Relocation {
+            from: PathBuf::from(OsStr::from_bytes(&from)),
+            to,
+            served: HashMap::new(),
+            too_long: Vec::new(),
+        };
+        let new = relocation.to.as_os_str().as_bytes().to_vec();
+        for (entry, file, data) in candidates {
+            relocation.add(entry, &file, &data, &from, &new, archive);
+        }
+        tracing::info!(
+            from = %relocation.from.display(),
+            to = %relocation.to.display(),
+            files = relocation.served.len(),
+            too_long = relocation.too_long.len(),
+            "serving files rewritten for this mount's prefix"
+        );
+        Some(relocation)
+    }
+
+    fn add(
+        &mut self,
+        entry: u32,
+        file: &PrefixFile,
+        data: &[u8],
+        old: &[u8],
+        new: &[u8],
+        archive: &Archive,
+    ) {
+        match relocate::rewrite(data, file, old, new) {
+            Rewrite::Unchanged => {}
+            Rewrite::Changed(out) if file.mode == Mode::Binary && out.len() == data.len() => {
+                self.served
+                    .insert(entry, Served::Patched(changed_ranges(data, &out)));
+            }
+            Rewrite::Changed(out) => {
+                self.served.insert(entry, Served::Whole(Arc::new(out)));
+            }
+            Rewrite::TooLong { .. } => {
+                let index = archive.index();
+                let name = index.name(index.entry(entry));
+                self.too_long.push(crate::display::escape(name));
+            }
+        }
+    }
+
+    /// How many entries are served rewritten.
+    pub fn len(&self) -> usize {
+        self.served.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.served.is_empty()
+    }
+
+    /// The size `entry` is served with, if it is rewritten and its size changed.
+    pub fn size(&self, entry: u32) -> Option<u64> {
+        match self.served.get(&entry)? {
+            Served::Whole(data) => Some(data.len() as u64),
+            Served::Patched(_) => None,
+        }
+    }
+
+    /// Up to `len` bytes of `entry` at `offset` as served, if it is rewritten (`original` reads
+    /// the archive's bytes); None for an entry served as written.
+    pub fn read_at(
+        &self,
+        entry: u32,
+        offset: u64,
+        len: usize,
+        original: impl FnOnce(u64, usize) -> Result<Vec<u8>, EntryError>,
+    ) -> Option<Result<Vec<u8>, EntryError>> {
+        Some(match self.served.get(&entry)? {
+            Served::Whole(data) => {
+                let start = (offset.min(data.len() as u64)) as usize;
+                let end = start.saturating_add(len).min(data.len());
+                Ok(data[start..end].to_vec())
+            }
+            Served::Patched(patches) => original(offset, len).map(|mut bytes| {
+                patch(&mut bytes, offset, patches);
+                bytes
+            }),
+        })
+    }
+}
+
+/// The byte ranges where `new` differs from `old` (same length), with their new bytes.
+fn changed_ranges(old: &[u8], new: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while i < old.len() {
+        if old[i] == new[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < old.len() && old[i] != new[i] {
+            i += 1;
+        }
+        ranges.push((start as u64, new[start..i].to_vec()));
+    }
+    ranges
+}
+
+/// Writes the parts of `patches` that fall into `bytes` (read at `offset`).
+fn patch(bytes: &mut [u8], offset: u64, patches: &[(u64, Vec<u8>)]) {
+    let end = offset + bytes.len() as u64;
+    for (at, new) in patches {
+        let (at, stop) = (*at, *at + new.len() as u64);
+        if stop <= offset || at >= end {
+            continue;
+        }
+        let from = at.max(offset);
+        let to = stop.min(end);
+        bytes[(from - offset) as usize..(to - offset) as usize]
+            .copy_from_slice(&new[(from - at) as usize..(to - at) as usize]);
+    }
+}
+
+/// The prefix most of `scripts` name in their shebang (`#!PREFIX/bin/INTERPRETER`), counting only
+/// interpreters the environment has (`in_env`: a name in its `bin/`) outside the system's own
+/// directories: `#!/usr/bin/env python` or `#!/bin/sh` name no prefix.
+pub fn written_for<'a>(
+    scripts: impl Iterator<Item = &'a [u8]>,
+    in_env: impl Fn(&[u8]) -> bool,
+) -> Option<Vec<u8>> {
+    const SYSTEM: [&[u8]; 3] = [b"/usr", b"/usr/local", b"/opt/local"];
+    let mut votes: HashMap<Vec<u8>, usize> = HashMap::new();
+    for data in scripts {
+        let Some(line) = data.strip_prefix(b"#!") else {
+            continue;
+        };
+        let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+        let interpreter = line
+            .split(|b| b.is_ascii_whitespace())
+            .next()
+            .unwrap_or(b"");
+        let at = interpreter.windows(5).rposition(|w| w == b"/bin/");
+        let Some(at) = at.filter(|&at| at > 0 && interpreter.starts_with(b"/")) else {
+            continue;
+        };
+        let (prefix, program) = (&interpreter[..at], &interpreter[at + 5..]);
+        if in_env(program) && !SYSTEM.contains(&prefix) {
+            *votes.entry(prefix.to_vec()).or_default() += 1;
+        }
+    }
+    votes
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map(|(prefix, _)| prefix)
+}
+
+/// The environment inside an archive: its root (`NAME/`, or empty) and its regular files by name.
+struct Files {
+    root: Vec<u8>,
+    by_name: HashMap<Vec<u8>, u32>,
+}
+
+impl Files {
+    fn of(archive: &Archive) -> Option<Files> {
+        let index = archive.index();
+        let name = |e| {
+            let n = index.name(e);
+            n.strip_prefix(b"./").unwrap_or(n)
+        };
+        // The environment is where conda-meta is: at the top, or in one directory (`NAME/NAME`).
+        let root = index
+            .entries()
+            .iter()
+            .filter_map(|e| {
+                let n = name(e);
+                let at = n.windows(11).position(|w| w == b"conda-meta/")?;
+                let root = &n[..at];
+                let depth = root.iter().filter(|&&b| b == b'/').count();
+                (at == 0 || (depth == 1 && root.ends_with(b"/"))).then(|| root.to_vec())
+            })
+            .min_by_key(|r| r.len())?;
+        let by_name = index
+            .entries()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.meta.kind == Kind::File)
+            .filter_map(|(i, e)| {
+                let rel = name(e).strip_prefix(root.as_slice())?;
+                Some((rel.to_vec(), i as u32))
+            })
+            .collect();
+        let root = root.strip_suffix(b"/").unwrap_or(&root).to_vec();
+        Some(Files { root, by_name })
+    }
+
+    /// The first line of up to `VOTERS` `bin/` scripts (in name order), for `written_for`.
+    fn script_heads(&self, archive: &Archive) -> Vec<Vec<u8>> {
+        use std::io::Read;
+        let mut scripts: Vec<(&Vec<u8>, u32)> = self
+            .by_name
+            .iter()
+            .filter(|(name, _)| {
+                name.strip_prefix(b"bin/")
+                    .is_some_and(|s| !s.contains(&b'/'))
+            })
+            .map(|(name, &i)| (name, i))
+            .collect();
+        scripts.sort();
+        let mut heads = Vec::new();
+        for (_, i) in scripts {
+            if heads.len() == VOTERS {
+                break;
+            }
+            if archive.index().entry(i).uncompressed_size > SCRIPT_MAX {
+                continue;
+            }
+            let mut head = Vec::new();
+            let read = archive.decoder(i).and_then(|d| {
+                d.take(HEAD)
+                    .read_to_end(&mut head)
+                    .map_err(EntryError::from)
+            });
+            if read.is_ok() && head.starts_with(b"#!") {
+                heads.push(head);
+            }
+        }
+        heads
+    }
+
+    /// The files that may hold the prefix, with their content: those conda-meta records with a
+    /// placeholder, then `bin/` scripts. Entries that cannot be read are served as written.
+    fn candidates(&self, archive: &Archive) -> Vec<(u32, PrefixFile, Vec<u8>)> {
+        let index = archive.index();
+        let read = |i: u32, max: u64| -> Option<Vec<u8>> {
+            if index.entry(i).uncompressed_size > max {
+                return None;
+            }
+            archive
+                .read_all(i)
+                .inspect_err(|e| tracing::warn!(entry = i, "not relocated: {e}"))
+                .ok()
+        };
+        let mut files: Vec<PrefixFile> = Vec::new();
+        for (name, &i) in &self.by_name {
+            if name.starts_with(b"conda-meta/") && name.ends_with(b".json") {
+                let path = Path::new(OsStr::from_bytes(name));
+                if let Some(text) = read(i, REWRITE_MAX) {
+                    files.extend(relocate::recorded_prefix_files(&text, path).unwrap_or_default());
+                }
+            }
+        }
+        for name in self.by_name.keys() {
+            let Some(script) = name.strip_prefix(b"bin/") else {
+                continue;
+            };
+            let rel = PathBuf::from(OsStr::from_bytes(name));
+            if !script.contains(&b'/') && !files.iter().any(|f| f.rel == rel) {
+                files.push(PrefixFile {
+                    rel,
+                    mode: Mode::Shebang,
+                    placeholder_len: 0,
+                });
+            }
+        }
+        let mut out = Vec::new();
+        for file in files {
+            let key = file.rel.as_os_str().as_bytes();
+            let Some(&i) = self.by_name.get(key) else {
+                continue;
+            };
+            let max = if file.mode == Mode::Shebang {
+                SCRIPT_MAX
+            } else {
+                REWRITE_MAX
+            };
+            if let Some(data) = read(i, max)
+                && (file.mode != Mode::Shebang || data.starts_with(b"#!"))
+            {
+                out.push((i, file, data));
+            }
+        }
+        out.sort_by_key(|(i, _, _)| *i);
+        out.dedup_by_key(|(i, _, _)| *i);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_is_what_most_shebangs_name() {
+        let in_env = |p: &[u8]| [&b"python3.11"[..], b"perl", b"env", b"sh"].contains(&p);
+        let scripts: [&[u8]; 6] = [
+            b"#!/home/a/envs/ml/ml/bin/python3.11\nimport x\n",
+            b"#!/home/a/envs/ml/ml/bin/python3.11 -E\n",
+            b"#!/usr/bin/env python\n",
+            b"#!/opt/other/bin/perl\n",
+            b"#!/opt/other/bin/ruby\n",
+            b"not a script",
+        ];
+        assert_eq!(
+            written_for(scripts.into_iter(), in_env).as_deref(),
+            Some(&b"/home/a/envs/ml/ml"[..])
+        );
+        let none: [&[u8]; 4] = [
+            b"#!/usr/bin/env python\n",
+            b"#!python\n",
+            b"#!/bin/sh\n",
+            b"#!/opt/other/bin/ruby\n",
+        ];
+        assert_eq!(written_for(none.into_iter(), in_env), None);
+    }
+
+    #[test]
+    fn a_patched_read_gets_the_new_bytes_wherever_it_starts() {
+        let old = b"..../old/prefix/lib\0\0\0\0....";
+        let new = b"..../new/p/lib\0\0\0\0\0\0\0\0\0....";
+        let patches = changed_ranges(old, new);
+        for offset in 0..old.len() {
+            for len in 0..old.len() - offset {
+                let mut bytes = old[offset..offset + len].to_vec();
+                patch(&mut bytes, offset as u64, &patches);
+                assert_eq!(bytes, &new[offset..offset + len], "{offset}+{len}");
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Mount anywhere: an archive's environment served at another prefix than the one its files were
+//! written for (another mount root, a snapshot at `NAME@N`), with the files conda bakes the prefix
+//! into rewritten for the mount's prefix: scripts' shebangs, text files and binary strings conda
+//! recorded with a placeholder. The archive itself stays as written.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::conda::EnvWorld;
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `conda-fuse ARGS` with the mount root `root`, which must succeed.
+fn ok_at(w: &EnvWorld, root: &Path, args: &[&str]) -> String {
+    let out = w
+        .cf(args)
+        .env("CONDA_FUSE_MOUNT_ROOT", root)
+        .env("CONDA_FUSE_RUN_LINGER", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} at {}:\n{}",
+        root.display(),
+        text(&out)
+    );
+    text(&out)
+}
+
+#[test]
+fn an_env_runs_at_another_prefix_and_a_snapshot_runs_its_own_scripts() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = EnvWorld::new("envs");
+    ok_at(
+        &w,
+        &w.mounts,
+        &["create", "demo", "python", "cf-prefix-demo", "-y"],
+    );
+    let written_for = w.mounts.join("demo/demo");
+
+    // Another mount root: another prefix (as another user's, or a job's scratch).
+    let other = w.world.path("elsewhere/envs");
+    std::fs::create_dir_all(&other).unwrap();
+    let prefix = other.join("demo/demo");
+    let p = prefix.display().to_string();
+    let hello = ok_at(&w, &other, &["run", "demo", "--", "cf-hello"]);
+    assert!(hello.contains(&format!("hello from {p}")), "{hello}");
+    let config = format!("{p}/etc/cf-prefix-demo/prefix.txt");
+    let script = format!(
+        "import os, sys\n\
+         t = open('{config}').read()\n\
+         print('config=' + repr(t))\n\
+         print('sizes', os.stat('{config}').st_size == len(t.encode()))\n\
+         b = open(sys.prefix + '/lib/libcfdemo.bin', 'rb').read()\n\
+         print('binary=' + b.split(b'\\0')[1].decode())\n\
+         print('binary-tail=' + repr(b[-5:]))\n"
+    );
+    let out = ok_at(&w, &other, &["run", "demo", "--", "python", "-c", &script]);
+    assert!(
+        out.contains(&format!("config='prefix={p}\\nlib={p}/lib\\n'")),
+        "{out}"
+    );
+    assert!(out.contains("sizes True"), "{out}");
+    assert!(out.contains(&format!("binary={p}/lib")), "{out}");
+    assert!(out.contains("binary-tail=b'tail\\x00'"), "{out}");
+    // status says what is rewritten, and for which prefix the files were written.
+    ok_at(&w, &other, &["activate", "demo", "--read-only"]);
+    let status: serde_json::Value =
+        serde_json::from_str(&ok_at(&w, &other, &["status", "demo", "--json"])).unwrap();
+    assert_eq!(status["written_for"], written_for.display().to_string());
+    assert!(status["relocated_files"].as_u64().unwrap() >= 3, "{status}");
+    assert_eq!(status["not_relocated"], serde_json::json!([]));
+    ok_at(&w, &other, &["unmount", "demo"]);
+    // The archive holds the files as written.
+    let unzip = std::process::Command::new("unzip")
+        .arg("-p")
+        .arg(w.archives.join("demo.zip"))
+        .arg("demo/etc/cf-prefix-demo/prefix.txt")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&unzip.stdout),
+        format!("prefix={0}\nlib={0}/lib\n", written_for.display())
+    );
+
+    // A new version; the old one, run as a snapshot, runs its own scripts.
+    ok_at(&w, &w.mounts, &["install", "demo", "six", "-y"]);
+    let old = ok_at(&w, &w.mounts, &["run", "demo@1", "--", "cf-hello"]);
+    assert!(
+        old.contains(&format!(
+            "hello from {}",
+            w.mounts.join("demo@1/demo").display()
+        )),
+        "{old}"
+    );
+    // Its python is the snapshot's: six came with the new version only.
+    let out = w
+        .cf(&["run", "demo@1", "--", "python", "-c", "import six"])
+        .env("CONDA_FUSE_RUN_LINGER", "0")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && text(&out).contains("No module named 'six'"),
+        "{}",
+        text(&out)
+    );
+}
