@@ -484,6 +484,58 @@ def read_section(args, cf, ref, work, ours_zip, info_zip, row, rows):
         cf.unmount(mnt)
 
 
+def relocation_section(args, cf, binary, ref, work, row, rows):
+    """One archive mounted read-only at the prefix its files hold and at another (served
+    rewritten): mount time, warm and cold import."""
+    archives, envs, other = work / "rel-archives", work / "rel-envs", work / "rel-other"
+    for d in (archives, envs, other):
+        d.mkdir(parents=True, exist_ok=True)
+    env = dict(cf.env, CONDA_FUSE_ARCHIVE_PATH=str(archives), CONDA_FUSE_MOUNT_ROOT=str(envs))
+    archive = archives / "rel.zip"
+    if not archive.exists():
+        sh([str(binary), "pack", str(ref), "--name", "rel"], env=env, stdout=subprocess.DEVNULL)
+    own, moved = envs / "rel", other / "rel"
+
+    def mount_time(point):
+        def once():
+            t = timed([str(binary), "mount", "--read-only", str(archive), str(point)], env=cf.env)
+            cf.unmount(point)
+            return t
+        return once
+
+    for p in (own, moved):
+        p.mkdir(parents=True, exist_ok=True)
+    n, m = median_pair(args.runs, mount_time(own), mount_time(moved))
+    row("mount at another prefix (files served rewritten) vs at the archive's own prefix", n, m, 1.10)
+    try:
+        cf.mount(archive, own)
+        cf.mount(archive, moved)
+        status = json.loads(cf.run("status", moved, "--json"))
+        print(f"relocated files: {status.get('relocated_files')} (written for {status.get('written_for')})",
+              file=sys.stderr)
+        py_own, py_moved = own / "rel/bin/python3", moved / "rel/bin/python3"
+        timed([str(py_own), "-c", IMPORT])
+        timed([str(py_moved), "-c", IMPORT])
+        n, m = median_pair(args.runs, lambda: timed([str(py_own), "-c", IMPORT]),
+                           lambda: timed([str(py_moved), "-c", IMPORT]))
+        row("warm import at another prefix vs at the archive's own prefix", n, m, 1.02)
+    finally:
+        cf.unmount(own)
+        cf.unmount(moved)
+    if os.geteuid() == 0:
+        def cold(point):
+            def once():
+                drop_caches()
+                cf.mount(archive, point)
+                try:
+                    return timed([str(point / "rel/bin/python3"), "-c", IMPORT])
+                finally:
+                    cf.unmount(point)
+            return once
+        n, m = median_pair(args.cold_runs, cold(own), cold(moved))
+        row("cold import at another prefix vs at the archive's own prefix", n, m, 1.02)
+
+
 # The scientific stack as the reference env has it, converted from wheels into conda packages.
 SCI_STACK = ["numpy==2.4.6", "scipy==1.17.1", "pandas==3.1.1", "matplotlib==3.11.2", "scikit-learn==1.9.1",
              "contourpy==1.3.3", "cycler==0.12.1", "fonttools==4.68.0", "kiwisolver==1.5.1", "packaging==26.4",
@@ -571,7 +623,7 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--cold-runs", type=int, default=3)
     ap.add_argument("--fuse-zip", action="store_true", help="also measure fuse-zip (the old tool)")
-    ap.add_argument("--only", choices=["read", "write", "names", "cluster", "threads", "netfs", "install", "jobs"], help="measure one section (with pack)")
+    ap.add_argument("--only", choices=["read", "write", "names", "cluster", "threads", "netfs", "install", "jobs", "relocation"], help="measure one section (with pack)")
     ap.add_argument("--nodes", type=int, default=6, help="simulated nodes of the cluster section (root only)")
     ap.add_argument("--out", type=Path, default=REPO / "bench/results/latest.md")
     args = ap.parse_args()
@@ -623,6 +675,8 @@ def main():
         netfs_section(args, binary, ref, work, row, rows)
     if args.only == "threads":
         threads_section(args, cf, ref, work, ours_zip, row, rows)
+    if args.only in (None, "relocation"):
+        relocation_section(args, cf, binary, ref, work, row, rows)
     if args.only in (None, "install"):
         install_section(args, binary, work, row, rows)
     if args.only in (None, "cluster") and root:

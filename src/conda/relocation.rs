@@ -26,7 +26,7 @@ use crate::archive::{Archive, EntryError};
 /// Larger `bin/` files are programs, not scripts: their shebang is never looked for.
 const SCRIPT_MAX: u64 = 1 << 20;
 /// How many scripts' shebangs decide which prefix an archive's files hold.
-const VOTERS: usize = 32;
+const VOTERS: usize = 64;
 /// What of a script is read to see its shebang.
 const HEAD: u64 = 4096;
 /// Larger entries are served as written (a text file conda recorded that big is not a config).
@@ -63,11 +63,9 @@ impl Relocation {
         };
         // Only the heads of a few scripts: a mount at the prefix its files hold (the usual case)
         // costs the mount next to nothing.
-        let in_env = |program: &[u8]| files.by_name.contains_key(&[b"bin/", program].concat());
-        let from = written_for(
-            files.script_heads(archive).iter().map(Vec::as_slice),
-            in_env,
-        )?;
+        let in_env = |program: &[u8]| files.programs.contains(program);
+        let heads = files.script_heads(archive);
+        let from = written_for(heads.iter().map(Vec::as_slice), in_env, &files.root)?;
         if from == to.as_os_str().as_bytes() {
             return None;
         }
@@ -193,10 +191,14 @@ fn patch(bytes: &mut [u8], offset: u64, patches: &[(u64, Vec<u8>)]) {
 
 /// The prefix most of `scripts` name in their shebang (`#!PREFIX/bin/INTERPRETER`), counting only
 /// interpreters the environment has (`in_env`: a name in its `bin/`) outside the system's own
-/// directories: `#!/usr/bin/env python` or `#!/bin/sh` name no prefix.
+/// directories: `#!/usr/bin/env python` or `#!/bin/sh` name no prefix. A prefix named like the
+/// environment's directory in the archive (`name`: conda-fuse keeps env NAME at `NAME/NAME`) goes
+/// first: scripts copied from elsewhere (a Python install the env was copied from) may outnumber
+/// the env's own.
 pub fn written_for<'a>(
     scripts: impl Iterator<Item = &'a [u8]>,
     in_env: impl Fn(&[u8]) -> bool,
+    name: &[u8],
 ) -> Option<Vec<u8>> {
     const SYSTEM: [&[u8]; 3] = [b"/usr", b"/usr/local", b"/opt/local"];
     let mut votes: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -218,16 +220,26 @@ pub fn written_for<'a>(
             *votes.entry(prefix.to_vec()).or_default() += 1;
         }
     }
+    let named = |p: &[u8]| {
+        !name.is_empty() && p.ends_with(name) && p[..p.len() - name.len()].ends_with(b"/")
+    };
     votes
         .into_iter()
-        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .max_by(|a, b| {
+            (named(&a.0), a.1)
+                .cmp(&(named(&b.0), b.1))
+                .then_with(|| b.0.cmp(&a.0))
+        })
         .map(|(prefix, _)| prefix)
 }
 
 /// The environment inside an archive: its root (`NAME/`, or empty) and its regular files by name.
 struct Files {
     root: Vec<u8>,
+    /// Regular files, by name relative to the root.
     by_name: HashMap<Vec<u8>, u32>,
+    /// Every name in `bin/` (programs are often symlinks: `python3 -> python3.11`).
+    programs: std::collections::HashSet<Vec<u8>>,
 }
 
 impl Files {
@@ -249,18 +261,25 @@ impl Files {
                 (at == 0 || (depth == 1 && root.ends_with(b"/"))).then(|| root.to_vec())
             })
             .min_by_key(|r| r.len())?;
+        let rel = |e| name(e).strip_prefix(root.as_slice());
         let by_name = index
             .entries()
             .iter()
             .enumerate()
             .filter(|(_, e)| e.meta.kind == Kind::File)
-            .filter_map(|(i, e)| {
-                let rel = name(e).strip_prefix(root.as_slice())?;
-                Some((rel.to_vec(), i as u32))
-            })
+            .filter_map(|(i, e)| Some((rel(e)?.to_vec(), i as u32)))
+            .collect();
+        let programs = index
+            .entries()
+            .iter()
+            .filter_map(|e| rel(e)?.strip_prefix(b"bin/").map(<[u8]>::to_vec))
             .collect();
         let root = root.strip_suffix(b"/").unwrap_or(&root).to_vec();
-        Some(Files { root, by_name })
+        Some(Files {
+            root,
+            by_name,
+            programs,
+        })
     }
 
     /// The first line of up to `VOTERS` `bin/` scripts (in name order), for `written_for`.
@@ -371,8 +390,22 @@ mod tests {
             b"not a script",
         ];
         assert_eq!(
-            written_for(scripts.into_iter(), in_env).as_deref(),
+            written_for(scripts.into_iter(), in_env, b"").as_deref(),
             Some(&b"/home/a/envs/ml/ml"[..])
+        );
+        // Copied scripts outnumber the env's own: the one named like the env's directory wins.
+        let copied: [&[u8]; 3] = [
+            b"#!/opt/python/3.11/bin/python3.11\n",
+            b"#!/opt/python/3.11/bin/python3.11\n",
+            b"#!/home/a/envs/ml/ml/bin/python3.11\n",
+        ];
+        assert_eq!(
+            written_for(copied.into_iter(), in_env, b"ml").as_deref(),
+            Some(&b"/home/a/envs/ml/ml"[..])
+        );
+        assert_eq!(
+            written_for(copied.into_iter(), in_env, b"l").as_deref(),
+            Some(&b"/opt/python/3.11"[..])
         );
         let none: [&[u8]; 4] = [
             b"#!/usr/bin/env python\n",
@@ -380,7 +413,7 @@ mod tests {
             b"#!/bin/sh\n",
             b"#!/opt/other/bin/ruby\n",
         ];
-        assert_eq!(written_for(none.into_iter(), in_env), None);
+        assert_eq!(written_for(none.into_iter(), in_env, b""), None);
     }
 
     #[test]
