@@ -18,6 +18,20 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// Unmounts what is left mounted at its path, however the test ends.
+struct Unmounted(std::path::PathBuf);
+
+impl Drop for Unmounted {
+    fn drop(&mut self) {
+        if common::is_mounted(&self.0) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+}
+
 /// `conda-fuse ARGS` with the mount root `root`, which must succeed.
 fn ok_at(w: &EnvWorld, root: &Path, args: &[&str]) -> String {
     let out = w
@@ -114,4 +128,50 @@ fn an_env_runs_at_another_prefix_and_a_snapshot_runs_its_own_scripts() {
         "{}",
         text(&out)
     );
+}
+
+/// A lab's env, made by one user (root here) and shared read-only in a lab directory, mounted by
+/// another (uid 65534) at their own mount root: its config and binary hold their prefix, and its
+/// scripts name their mount's python.
+#[test]
+fn a_labs_env_serves_each_member_their_own_prefix() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let Some(u) = common::user::User::new() else {
+        return;
+    };
+    let w = EnvWorld::new("envs");
+    ok_at(
+        &w,
+        &w.mounts,
+        &["create", "tools", "python", "cf-prefix-demo", "-y"],
+    );
+    let lab = u.path("lab");
+    std::fs::create_dir(&lab).unwrap();
+    std::fs::copy(w.archives.join("tools.zip"), lab.join("tools.zip")).unwrap();
+    let as_user = |args: &[&str]| text(&u.ok_in_lab(&lab, args));
+    let _unmounted = Unmounted(u.path("envs/tools"));
+    let activated = as_user(&["activate", "tools"]);
+    assert!(activated.contains("read-only"), "{activated}");
+    let prefix = u.path("envs/tools/tools");
+    let p = prefix.display();
+    let config = u.read(&prefix.join("etc/cf-prefix-demo/prefix.txt"));
+    assert_eq!(
+        String::from_utf8_lossy(&config),
+        format!("prefix={p}\nlib={p}/lib\n")
+    );
+    let script = u.read(&prefix.join("bin/cf-hello"));
+    let shebang = String::from_utf8_lossy(&script);
+    assert!(
+        shebang.starts_with(&format!("#!{p}/bin/python3")),
+        "{shebang}"
+    );
+    let binary = u.read(&prefix.join("lib/libcfdemo.bin"));
+    let needle = format!("{p}/lib\0");
+    assert!(
+        binary.windows(needle.len()).any(|w| w == needle.as_bytes()),
+        "the binary names the user's prefix"
+    );
+    as_user(&["unmount", "tools"]);
 }

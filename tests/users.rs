@@ -538,17 +538,8 @@ fn a_labs_snapshots_are_shared_with_the_lab() {
         "the user's version"
     );
 
-    let as_user = |args: &[&str]| {
-        let out = u
-            .command(common::bin())
-            .args(args)
-            .env("CONDA_FUSE_ARCHIVE_PATH", &lab)
-            .env("CONDA_FUSE_MOUNT_ROOT", u.path("envs"))
-            .output()
-            .unwrap();
-        common::assert_success(&out, &format!("{args:?} as the user"));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let as_user =
+        |args: &[&str]| String::from_utf8_lossy(&u.ok_in_lab(&lab, args).stdout).into_owned();
     let history = as_user(&["history", "tools"]);
     assert_eq!(history.lines().count(), 3, "{history}");
     as_user(&["rollback", "tools"]);

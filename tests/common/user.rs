@@ -126,6 +126,20 @@ impl User {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// conda-fuse ARGS as the user, with the archives in `archives` and their own mount root
+    /// (`envs` in their world); it must succeed.
+    pub fn ok_in_lab(&self, archives: &Path, args: &[&str]) -> Output {
+        let out = self
+            .command(bin())
+            .args(args)
+            .env("CONDA_FUSE_ARCHIVE_PATH", archives)
+            .env("CONDA_FUSE_MOUNT_ROOT", self.path("envs"))
+            .output()
+            .unwrap();
+        assert_success(&out, &format!("{args:?} as the user"));
+        out
+    }
+
     /// The content of `path`, read as the user (only they may enter their mounts).
     pub fn read(&self, path: &Path) -> Vec<u8> {
         let out = self.command("cat").arg(path).output().unwrap();
