@@ -88,9 +88,16 @@ fn an_env_runs_at_another_prefix_and_a_snapshot_runs_its_own_scripts() {
     assert!(out.contains(&format!("binary={p}/lib")), "{out}");
     assert!(out.contains("binary-tail=b'tail\\x00'"), "{out}");
     // status says what is rewritten, and for which prefix the files were written.
-    ok_at(&w, &other, &["activate", "demo", "--read-only"]);
+    // activate there mounts read-only, saying why and where it can be changed.
+    let said = ok_at(&w, &other, &["activate", "demo"]);
+    assert!(
+        said.contains(&format!("was written for {}", written_for.display()))
+            && said.contains(&format!("CONDA_FUSE_MOUNT_ROOT={}", w.mounts.display())),
+        "{said}"
+    );
     let status: serde_json::Value =
         serde_json::from_str(&ok_at(&w, &other, &["status", "demo", "--json"])).unwrap();
+    assert_eq!(status["read_only"], true);
     assert_eq!(status["written_for"], written_for.display().to_string());
     assert!(status["relocated_files"].as_u64().unwrap() >= 3, "{status}");
     assert_eq!(status["not_relocated"], serde_json::json!([]));

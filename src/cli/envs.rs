@@ -40,6 +40,14 @@ pub(super) fn tell(env: &Env) -> impl FnMut(Event<'_>) + '_ {
     }
 }
 
+/// How to mount env `name` where its files were written (`prefix`).
+fn where_written(prefix: &str, name: &str) -> String {
+    match prefix.strip_suffix(&format!("/{name}/{name}")) {
+        Some(root) => format!("mount it with CONDA_FUSE_MOUNT_ROOT={root}"),
+        None => format!("mount it where its prefix is {prefix}"),
+    }
+}
+
 /// Says what a session did along the way (`Said`) that the user should know.
 pub(super) fn say(env: &Env, said: &[Said]) {
     for s in said {
@@ -60,6 +68,19 @@ pub(super) fn say(env: &Env, said: &[Said]) {
                  done to get the new one)",
                 env.name,
                 env.mountpoint.display()
+            ),
+            Said::Plan(Note::WrittenForAnotherPrefix { prefix }) => eprintln!(
+                "conda-fuse: note: '{}' was written for {prefix}; mounting it read-only, which \
+                 serves its files rewritten for {} (to change it, {})",
+                env.name,
+                env.prefix.display(),
+                where_written(prefix, &env.name)
+            ),
+            Said::Plan(Note::ChangedAtAnotherPrefix { prefix }) => eprintln!(
+                "conda-fuse: warning: '{}' was written for {prefix}: a writable mount serves its \
+                 files as written, so its scripts name that prefix ({} instead)",
+                env.name,
+                where_written(prefix, &env.name)
             ),
             Said::Plan(Note::NotWritableByYou) => eprintln!(
                 "conda-fuse: note: '{}' is {}, which you cannot write; mounting it read-only",

@@ -55,20 +55,7 @@ impl Relocation {
     /// What a mount of `archive` at `mountpoint` serves rewritten; None when nothing needs it (its
     /// files hold this mount's prefix already, or it holds no conda environment).
     pub fn plan(archive: &Archive, mountpoint: &Path) -> Option<Relocation> {
-        let files = Files::of(archive)?;
-        let to = if files.root.is_empty() {
-            mountpoint.to_path_buf()
-        } else {
-            mountpoint.join(OsStr::from_bytes(&files.root))
-        };
-        // Only the heads of a few scripts: a mount at the prefix its files hold (the usual case)
-        // costs the mount next to nothing.
-        let in_env = |program: &[u8]| files.programs.contains(program);
-        let heads = files.script_heads(archive);
-        let from = written_for(heads.iter().map(Vec::as_slice), in_env, &files.root)?;
-        if from == to.as_os_str().as_bytes() {
-            return None;
-        }
+        let (files, from, to) = elsewhere(archive, mountpoint)?;
         let candidates = files.candidates(archive);
         let mut relocation = Relocation {
             from: PathBuf::from(OsStr::from_bytes(&from)),
@@ -154,6 +141,27 @@ impl Relocation {
             }),
         })
     }
+}
+
+/// The prefix `archive`'s files were written for, when a mount at `mountpoint` has another.
+pub fn written_elsewhere(archive: &Archive, mountpoint: &Path) -> Option<PathBuf> {
+    elsewhere(archive, mountpoint).map(|(_, from, _)| PathBuf::from(OsStr::from_bytes(&from)))
+}
+
+/// The archive's environment, the prefix its files hold and a mount at `mountpoint`'s prefix,
+/// when they differ. Only the heads of a few scripts are read: a mount at the prefix its files
+/// hold (the usual case) costs next to nothing.
+fn elsewhere(archive: &Archive, mountpoint: &Path) -> Option<(Files, Vec<u8>, PathBuf)> {
+    let files = Files::of(archive)?;
+    let to = if files.root.is_empty() {
+        mountpoint.to_path_buf()
+    } else {
+        mountpoint.join(OsStr::from_bytes(&files.root))
+    };
+    let in_env = |program: &[u8]| files.programs.contains(program);
+    let heads = files.script_heads(archive);
+    let from = written_for(heads.iter().map(Vec::as_slice), in_env, &files.root)?;
+    (from != to.as_os_str().as_bytes()).then_some((files, from, to))
 }
 
 /// The byte ranges where `new` differs from `old` (same length), with their new bytes.
