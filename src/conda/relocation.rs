@@ -25,6 +25,8 @@ use crate::archive::{Archive, EntryError};
 
 /// Larger `bin/` files are programs, not scripts: their shebang is never looked for.
 const SCRIPT_MAX: u64 = 1 << 20;
+/// Rewritten text kept in memory, at most; more is rewritten again at each read.
+const KEPT_MAX: usize = 128 << 20;
 /// How many scripts' shebangs decide which prefix an archive's files hold.
 const VOTERS: usize = 64;
 /// What of a script is read to see its shebang.
@@ -38,6 +40,12 @@ enum Served {
     Whole(Arc<Vec<u8>>),
     /// The same size, these byte ranges replaced (binaries).
     Patched(Vec<(u64, Vec<u8>)>),
+    /// Rewritten again at each read: text beyond what is kept in memory (`KEPT_MAX`).
+    Recomputed {
+        file: PrefixFile,
+        original_size: u64,
+        size: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -47,6 +55,8 @@ pub struct Relocation {
     /// The prefix of this mount.
     pub to: PathBuf,
     served: HashMap<u32, Served>,
+    /// Bytes of rewritten text kept in memory.
+    kept: usize,
     /// Binaries whose strings have no room for the new prefix: served as written.
     pub too_long: Vec<String>,
 }
@@ -61,11 +71,20 @@ impl Relocation {
             from: PathBuf::from(OsStr::from_bytes(&from)),
             to,
             served: HashMap::new(),
+            kept: 0,
             too_long: Vec::new(),
         };
         let new = relocation.to.as_os_str().as_bytes().to_vec();
-        for (entry, file, data) in candidates {
-            relocation.add(entry, &file, &data, &from, &new, archive);
+        // One at a time: only what is kept stays in memory.
+        for (entry, file) in candidates {
+            let max = if file.mode == Mode::Shebang {
+                SCRIPT_MAX
+            } else {
+                REWRITE_MAX
+            };
+            if let Some(data) = read_entry(archive, entry, max) {
+                relocation.add(entry, &file, &data, &from, &new, archive);
+            }
         }
         tracing::info!(
             from = %relocation.from.display(),
@@ -92,8 +111,17 @@ impl Relocation {
                 self.served
                     .insert(entry, Served::Patched(changed_ranges(data, &out)));
             }
-            Rewrite::Changed(out) => {
+            Rewrite::Changed(out) if self.kept + out.len() <= KEPT_MAX => {
+                self.kept += out.len();
                 self.served.insert(entry, Served::Whole(Arc::new(out)));
+            }
+            Rewrite::Changed(out) => {
+                let served = Served::Recomputed {
+                    file: file.clone(),
+                    original_size: data.len() as u64,
+                    size: out.len() as u64,
+                };
+                self.served.insert(entry, served);
             }
             Rewrite::TooLong { .. } => {
                 let index = archive.index();
@@ -116,6 +144,7 @@ impl Relocation {
     pub fn size(&self, entry: u32) -> Option<u64> {
         match self.served.get(&entry)? {
             Served::Whole(data) => Some(data.len() as u64),
+            Served::Recomputed { size, .. } => Some(*size),
             Served::Patched(_) => None,
         }
     }
@@ -130,11 +159,18 @@ impl Relocation {
         original: impl FnOnce(u64, usize) -> Result<Vec<u8>, EntryError>,
     ) -> Option<Result<Vec<u8>, EntryError>> {
         Some(match self.served.get(&entry)? {
-            Served::Whole(data) => {
-                let start = (offset.min(data.len() as u64)) as usize;
-                let end = start.saturating_add(len).min(data.len());
-                Ok(data[start..end].to_vec())
-            }
+            Served::Whole(data) => Ok(slice(data, offset, len)),
+            Served::Recomputed {
+                file,
+                original_size,
+                ..
+            } => original(0, *original_size as usize).map(|data| {
+                let (old, new) = (self.from.as_os_str(), self.to.as_os_str());
+                match relocate::rewrite(&data, file, old.as_bytes(), new.as_bytes()) {
+                    Rewrite::Changed(out) => slice(&out, offset, len),
+                    _ => slice(&data, offset, len),
+                }
+            }),
             Served::Patched(patches) => original(offset, len).map(|mut bytes| {
                 patch(&mut bytes, offset, patches);
                 bytes
@@ -162,6 +198,13 @@ fn elsewhere(archive: &Archive, mountpoint: &Path) -> Option<(Files, Vec<u8>, Pa
     let heads = files.script_heads(archive);
     let from = written_for(heads.iter().map(Vec::as_slice), in_env, &files.root)?;
     (from != to.as_os_str().as_bytes()).then_some((files, from, to))
+}
+
+/// Up to `len` bytes of `data` at `offset`.
+fn slice(data: &[u8], offset: u64, len: usize) -> Vec<u8> {
+    let start = offset.min(data.len() as u64) as usize;
+    let end = start.saturating_add(len).min(data.len());
+    data[start..end].to_vec()
 }
 
 /// The byte ranges where `new` differs from `old` (same length), with their new bytes.
@@ -324,34 +367,26 @@ impl Files {
         heads
     }
 
-    /// The files that may hold the prefix, with their content: those conda-meta records with a
-    /// placeholder, then `bin/` scripts. Entries that cannot be read are served as written.
-    fn candidates(&self, archive: &Archive) -> Vec<(u32, PrefixFile, Vec<u8>)> {
-        let index = archive.index();
-        let read = |i: u32, max: u64| -> Option<Vec<u8>> {
-            if index.entry(i).uncompressed_size > max {
-                return None;
-            }
-            archive
-                .read_all(i)
-                .inspect_err(|e| tracing::warn!(entry = i, "not relocated: {e}"))
-                .ok()
-        };
+    /// The files that may hold the prefix: those conda-meta records with a placeholder, then
+    /// `bin/` scripts (a script without a shebang is left as it is).
+    fn candidates(&self, archive: &Archive) -> Vec<(u32, PrefixFile)> {
         let mut files: Vec<PrefixFile> = Vec::new();
         for (name, &i) in &self.by_name {
             if name.starts_with(b"conda-meta/") && name.ends_with(b".json") {
                 let path = Path::new(OsStr::from_bytes(name));
-                if let Some(text) = read(i, REWRITE_MAX) {
+                if let Some(text) = read_entry(archive, i, REWRITE_MAX) {
                     files.extend(relocate::recorded_prefix_files(&text, path).unwrap_or_default());
                 }
             }
         }
+        let recorded: std::collections::HashSet<PathBuf> =
+            files.iter().map(|f| f.rel.clone()).collect();
         for name in self.by_name.keys() {
             let Some(script) = name.strip_prefix(b"bin/") else {
                 continue;
             };
             let rel = PathBuf::from(OsStr::from_bytes(name));
-            if !script.contains(&b'/') && !files.iter().any(|f| f.rel == rel) {
+            if !script.contains(&b'/') && !recorded.contains(&rel) {
                 files.push(PrefixFile {
                     rel,
                     mode: Mode::Shebang,
@@ -359,27 +394,25 @@ impl Files {
                 });
             }
         }
-        let mut out = Vec::new();
-        for file in files {
-            let key = file.rel.as_os_str().as_bytes();
-            let Some(&i) = self.by_name.get(key) else {
-                continue;
-            };
-            let max = if file.mode == Mode::Shebang {
-                SCRIPT_MAX
-            } else {
-                REWRITE_MAX
-            };
-            if let Some(data) = read(i, max)
-                && (file.mode != Mode::Shebang || data.starts_with(b"#!"))
-            {
-                out.push((i, file, data));
-            }
-        }
-        out.sort_by_key(|(i, _, _)| *i);
-        out.dedup_by_key(|(i, _, _)| *i);
+        let mut out: Vec<(u32, PrefixFile)> = files
+            .into_iter()
+            .filter_map(|f| Some((*self.by_name.get(f.rel.as_os_str().as_bytes())?, f)))
+            .collect();
+        out.sort_by_key(|(i, _)| *i);
+        out.dedup_by_key(|(i, _)| *i);
         out
     }
+}
+
+/// Entry `i` decompressed, if it is at most `max` bytes and reads (else it is served as written).
+fn read_entry(archive: &Archive, i: u32, max: u64) -> Option<Vec<u8>> {
+    if archive.index().entry(i).uncompressed_size > max {
+        return None;
+    }
+    archive
+        .read_all(i)
+        .inspect_err(|e| tracing::warn!(entry = i, "not relocated: {e}"))
+        .ok()
 }
 
 #[cfg(test)]
@@ -422,6 +455,52 @@ mod tests {
             b"#!/opt/other/bin/ruby\n",
         ];
         assert_eq!(written_for(none.into_iter(), in_env, b""), None);
+    }
+
+    #[test]
+    fn text_kept_whole_and_text_rewritten_at_each_read_read_the_same() {
+        let data = b"#!/old/env/bin/python3\nprefix=/old/env\nlib=/old/env/lib\n".to_vec();
+        let file = PrefixFile {
+            rel: PathBuf::from("etc/x.conf"),
+            mode: Mode::Text,
+            placeholder_len: 0,
+        };
+        let Rewrite::Changed(out) = relocate::rewrite(&data, &file, b"/old/env", b"/n/e") else {
+            panic!("nothing rewritten")
+        };
+        let served = HashMap::from([
+            (0, Served::Whole(Arc::new(out.clone()))),
+            (
+                1,
+                Served::Recomputed {
+                    file,
+                    original_size: data.len() as u64,
+                    size: out.len() as u64,
+                },
+            ),
+        ]);
+        let r = Relocation {
+            from: PathBuf::from("/old/env"),
+            to: PathBuf::from("/n/e"),
+            served,
+            kept: out.len(),
+            too_long: Vec::new(),
+        };
+        assert_eq!(r.size(0), Some(out.len() as u64));
+        assert_eq!(r.size(1), r.size(0));
+        let original = |o: u64, l: usize| Ok(slice(&data, o, l));
+        for offset in 0..=out.len() as u64 + 2 {
+            for len in [0, 1, 7, out.len()] {
+                let whole = r.read_at(0, offset, len, original).unwrap().unwrap();
+                let again = r.read_at(1, offset, len, original).unwrap().unwrap();
+                assert_eq!(whole, again, "{offset}+{len}");
+                assert_eq!(whole, slice(&out, offset, len));
+            }
+        }
+        assert!(
+            r.read_at(2, 0, 4, original).is_none(),
+            "not rewritten: as written"
+        );
     }
 
     #[test]
