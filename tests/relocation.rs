@@ -137,6 +137,25 @@ fn an_env_runs_at_another_prefix_and_a_snapshot_runs_its_own_scripts() {
     );
 }
 
+/// An archive of the old bash tool (fuse-zip, env at `MOUNT_ROOT/old/old`) runs at another mount
+/// root too.
+#[test]
+fn an_archive_of_the_old_tool_runs_at_another_prefix() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = EnvWorld::new("envs");
+    w.old_tool_archive();
+    let other = w.world.path("elsewhere");
+    std::fs::create_dir_all(&other).unwrap();
+    let hello = ok_at(&w, &other, &["run", "old", "--", "cf-hello"]);
+    let prefix = other.join("old/old");
+    assert!(
+        hello.contains(&format!("hello from {}", prefix.display())),
+        "{hello}"
+    );
+}
+
 /// A lab's env, made by one user (root here) and shared read-only in a lab directory, mounted by
 /// another (uid 65534) at their own mount root: its config and binary hold their prefix, and its
 /// scripts name their mount's python.

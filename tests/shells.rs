@@ -13,43 +13,16 @@ use common::conda::{EnvWorld, Sh};
 /// Quotes and a dollar sign: what breaks unquoted shell code (spaces would break conda's shebangs).
 const AWKWARD_ROOT: &str = "mnt'root\"$HOME";
 
-/// Makes `archives/old.zip` as the old conda-fuse.sh did: fuse-zip mounted at MOUNT_ROOT/old,
-/// `conda create --prefix MOUNT_ROOT/old/old`, unmounted (fuse-zip writes the zip then).
-fn old_tool_archive(w: &EnvWorld) {
-    std::fs::create_dir_all(&w.archives).unwrap();
-    let point = w.mounts.join("old");
-    let m = common::fuse_zip(&w.archives.join("old.zip"), &point, true);
-    let prefix = point.join("old");
-    w.conda(&[
-        "create",
-        "--prefix",
-        prefix.to_str().unwrap(),
-        "-y",
-        "python",
-        "cf-prefix-demo",
-    ]);
-    common::fuse_zip_unmount(m);
-    std::fs::remove_dir(&point).unwrap();
-}
-
 /// An environment directory made by conda outside conda-fuse (with a console script from a wheel).
 fn plain_env(w: &EnvWorld) -> std::path::PathBuf {
     // Beside the shared home: conda's own installer cannot write on every network filesystem.
     let prefix = w.world.local_path("miniforge/envs/tools");
-    w.conda(&[
-        "create",
-        "--prefix",
-        prefix.to_str().unwrap(),
-        "-y",
-        "python",
-        "cf-prefix-demo",
-        "wheel",
-    ]);
+    w.create_demo(&prefix, &["wheel"]);
     prefix
 }
 
 fn story(w: &EnvWorld, shell: Sh) {
-    old_tool_archive(w);
+    w.old_tool_archive();
     let plain = plain_env(w);
     let pack = format!("conda-fuse pack '{}' --name tools", plain.display());
     let binary_check = "python -c \"import os; d = open(os.environ['CONDA_PREFIX'] + '/lib/libcfdemo.bin', 'rb').read(); print('binary=' + d.split(b'\\0')[1].decode())\"";

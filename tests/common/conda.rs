@@ -196,6 +196,26 @@ impl EnvWorld {
         c
     }
 
+    /// Makes `archives/old.zip` as the old conda-fuse.sh did: fuse-zip mounted at MOUNT_ROOT/old,
+    /// `conda create --prefix MOUNT_ROOT/old/old python cf-prefix-demo`, unmounted (fuse-zip
+    /// writes the zip then).
+    pub fn old_tool_archive(&self) {
+        std::fs::create_dir_all(&self.archives).unwrap();
+        let point = self.mounts.join("old");
+        let m = super::fuse_zip(&self.archives.join("old.zip"), &point, true);
+        self.create_demo(&point.join("old"), &[]);
+        super::fuse_zip_unmount(m);
+        std::fs::remove_dir(&point).unwrap();
+    }
+
+    /// `conda create --prefix PREFIX -y python cf-prefix-demo EXTRA...`, outside conda-fuse.
+    pub fn create_demo(&self, prefix: &Path, extra: &[&str]) {
+        let mut args = vec!["create", "--prefix", prefix.to_str().unwrap(), "-y"];
+        args.extend(["python", "cf-prefix-demo"]);
+        args.extend(extra);
+        self.conda(&args);
+    }
+
     /// Runs the fake conda directly (to make environments outside conda-fuse).
     pub fn conda(&self, args: &[&str]) -> Output {
         let mut c = Command::new(python());
