@@ -179,8 +179,13 @@ impl Session {
         let started = std::time::Instant::now();
         let limit = crate::settings::get().run_wait;
         let mut told = false;
-        // Snapshots only ever mount read-only, where their files are served rewritten anyway.
-        let written_for_another = (env.snapshot.is_none())
+        // Only what may mount writable asks (read-only mounts serve files rewritten anyway):
+        // never a snapshot, a batch run or a kernel.
+        let may_write = matches!(
+            purpose,
+            Purpose::Activate { read_only: false } | Purpose::Change | Purpose::Run { write: true }
+        );
+        let written_for_another = (may_write && env.snapshot.is_none())
             .then(|| crate::archive::Archive::open(env.id.path()).ok())
             .flatten()
             .and_then(|a| crate::conda::relocation::written_elsewhere(&a, &env.mountpoint))
