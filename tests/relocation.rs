@@ -77,7 +77,11 @@ fn an_env_runs_at_another_prefix_and_a_snapshot_runs_its_own_scripts() {
          print('sizes', os.stat('{config}').st_size == len(t.encode()))\n\
          b = open(sys.prefix + '/lib/libcfdemo.bin', 'rb').read()\n\
          print('binary=' + b.split(b'\\0')[1].decode())\n\
-         print('binary-tail=' + repr(b[-5:]))\n"
+         print('binary-tail=' + repr(b[-5:]))\n\
+         import mmap\n\
+         f = open(sys.prefix + '/lib/libcfdemo.bin', 'rb')\n\
+         m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)\n\
+         print('mmap-same', m[:] == b)\n"
     );
     let out = ok_at(&w, &other, &["run", "demo", "--", "python", "-c", &script]);
     assert!(
@@ -87,6 +91,7 @@ fn an_env_runs_at_another_prefix_and_a_snapshot_runs_its_own_scripts() {
     assert!(out.contains("sizes True"), "{out}");
     assert!(out.contains(&format!("binary={p}/lib")), "{out}");
     assert!(out.contains("binary-tail=b'tail\\x00'"), "{out}");
+    assert!(out.contains("mmap-same True"), "{out}");
     // status says what is rewritten, and for which prefix the files were written.
     // activate there mounts read-only, saying why and where it can be changed.
     let said = ok_at(&w, &other, &["activate", "demo"]);
