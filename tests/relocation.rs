@@ -161,6 +161,31 @@ fn an_archive_of_the_old_tool_runs_at_another_prefix() {
     );
 }
 
+/// An env whose files name its prefix through a symlink to the mount root (the old tool under a
+/// `$HOME` that is a symlink, as on many clusters; conda-fuse names the real path): the same
+/// place, so activate mounts it writable and nothing is rewritten.
+#[test]
+fn a_prefix_spelled_through_a_symlink_is_the_same_place() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    let w = EnvWorld::new("envs");
+    let link = w.world.path("home-link");
+    std::os::unix::fs::symlink(&w.mounts, &link).unwrap();
+    std::fs::create_dir_all(&w.archives).unwrap();
+    let point = w.mounts.join("old");
+    let m = common::fuse_zip(&w.archives.join("old.zip"), &point, true);
+    w.create_demo(&link.join("old/old"), &[]);
+    common::fuse_zip_unmount(m);
+    let said = ok_at(&w, &w.mounts, &["activate", "old"]);
+    assert!(!said.contains("was written for"), "{said}");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok_at(&w, &w.mounts, &["status", "old", "--json"])).unwrap();
+    assert_eq!(status["read_only"], false, "{status}");
+    assert_eq!(status["written_for"], serde_json::Value::Null, "{status}");
+    ok_at(&w, &w.mounts, &["unmount", "old"]);
+}
+
 /// A lab's env, made by one user (root here) and shared read-only in a lab directory, mounted by
 /// another (uid 65534) at their own mount root: its config and binary hold their prefix, and its
 /// scripts name their mount's python.

@@ -197,7 +197,20 @@ fn elsewhere(archive: &Archive, mountpoint: &Path) -> Option<(Files, Vec<u8>, Pa
     let in_env = |program: &[u8]| files.programs.contains(program);
     let heads = files.script_heads(archive);
     let from = written_for(heads.iter().map(Vec::as_slice), in_env, &files.root)?;
-    (from != to.as_os_str().as_bytes()).then_some((files, from, to))
+    let other =
+        from != to.as_os_str().as_bytes() && !same_place(Path::new(OsStr::from_bytes(&from)), &to);
+    other.then_some((files, from, to))
+}
+
+/// Whether two prefixes name one directory through symlinks (`/home/u` and `/gpfs/home/u`): the
+/// files' prefix then reaches this mount as written. Compared through their mount points, which
+/// exist whether or not something is mounted on them.
+fn same_place(a: &Path, b: &Path) -> bool {
+    let (Some(a_point), Some(b_point)) = (a.parent(), b.parent()) else {
+        return false;
+    };
+    a.file_name() == b.file_name()
+        && matches!((a_point.canonicalize(), b_point.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Up to `len` bytes of `data` at `offset`.
