@@ -92,6 +92,18 @@ fn an_env_runs_at_another_prefix_and_a_snapshot_runs_its_own_scripts() {
     assert!(out.contains(&format!("binary={p}/lib")), "{out}");
     assert!(out.contains("binary-tail=b'tail\\x00'"), "{out}");
     assert!(out.contains("mmap-same True"), "{out}");
+    // doctor says so, and where it can be changed.
+    let doctor = text(
+        &w.cf(&["doctor"])
+            .env("CONDA_FUSE_MOUNT_ROOT", &other)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        doctor.contains(&format!("'demo' was written for {}", written_for.display()))
+            && doctor.contains(&format!("CONDA_FUSE_MOUNT_ROOT={}", w.mounts.display())),
+        "{doctor}"
+    );
     // status says what is rewritten, and for which prefix the files were written.
     // activate there mounts read-only, saying why and where it can be changed.
     let said = ok_at(&w, &other, &["activate", "demo"]);

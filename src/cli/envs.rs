@@ -41,7 +41,7 @@ pub(super) fn tell(env: &Env) -> impl FnMut(Event<'_>) + '_ {
 }
 
 /// How to mount env `name` where its files were written (`prefix`).
-fn where_written(prefix: &str, name: &str) -> String {
+pub(super) fn where_written(prefix: &str, name: &str) -> String {
     match prefix.strip_suffix(&format!("/{name}/{name}")) {
         Some(root) => format!("mount it with CONDA_FUSE_MOUNT_ROOT={root}"),
         None => format!("mount it where its prefix is {prefix}"),

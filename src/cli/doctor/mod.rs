@@ -218,6 +218,24 @@ fn check_archives(r: &mut Report, paths: &Paths) {
     let mut clean = true;
     for name in paths.names() {
         let Ok(env) = paths.env(&name) else { continue };
+        let archive = crate::archive::Archive::open(env.id.path()).ok();
+        let elsewhere =
+            archive.and_then(|a| crate::conda::relocation::written_elsewhere(&a, &env.mountpoint));
+        if let Some(prefix) = elsewhere {
+            let prefix = prefix.display().to_string();
+            r.say(
+                Level::Warn,
+                format!(
+                    "'{name}' was written for {prefix}: here it mounts read-only, its files \
+                     served rewritten for {}",
+                    env.prefix.display()
+                ),
+                Some(format!(
+                    "to change it, {}",
+                    super::envs::where_written(&prefix, &name)
+                )),
+            );
+        }
         if let Some((h, Some(why))) = env.writer() {
             clean = false;
             r.say(
