@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::relocate::{self, Mode, PrefixFile, Rewrite};
 use crate::archive::Kind;
@@ -37,7 +36,7 @@ const REWRITE_MAX: u64 = 256 << 20;
 #[derive(Debug)]
 enum Served {
     /// The whole rewritten content (text files and scripts; their size may change).
-    Whole(Arc<Vec<u8>>),
+    Whole(Vec<u8>),
     /// The same size, these byte ranges replaced (binaries).
     Patched(Vec<(u64, Vec<u8>)>),
     /// Rewritten again at each read: text beyond what is kept in memory (`KEPT_MAX`).
@@ -74,7 +73,6 @@ impl Relocation {
             kept: 0,
             too_long: Vec::new(),
         };
-        let new = relocation.to.as_os_str().as_bytes().to_vec();
         // One at a time: only what is kept stays in memory.
         for (entry, file) in candidates {
             let max = if file.mode == Mode::Shebang {
@@ -83,7 +81,7 @@ impl Relocation {
                 REWRITE_MAX
             };
             if let Some(data) = read_entry(archive, entry, max) {
-                relocation.add(entry, &file, &data, &from, &new, archive);
+                relocation.add(entry, &file, &data, archive);
             }
         }
         tracing::info!(
@@ -96,16 +94,9 @@ impl Relocation {
         Some(relocation)
     }
 
-    fn add(
-        &mut self,
-        entry: u32,
-        file: &PrefixFile,
-        data: &[u8],
-        old: &[u8],
-        new: &[u8],
-        archive: &Archive,
-    ) {
-        match relocate::rewrite(data, file, old, new) {
+    /// What `entry` (holding `data`, of the kind `file` says) is served as.
+    fn add(&mut self, entry: u32, file: &PrefixFile, data: &[u8], archive: &Archive) {
+        match self.rewrite(data, file) {
             Rewrite::Unchanged => {}
             Rewrite::Changed(out) if file.mode == Mode::Binary && out.len() == data.len() => {
                 self.served
@@ -113,7 +104,7 @@ impl Relocation {
             }
             Rewrite::Changed(out) if self.kept + out.len() <= KEPT_MAX => {
                 self.kept += out.len();
-                self.served.insert(entry, Served::Whole(Arc::new(out)));
+                self.served.insert(entry, Served::Whole(out));
             }
             Rewrite::Changed(out) => {
                 let served = Served::Recomputed {
@@ -129,6 +120,11 @@ impl Relocation {
                 self.too_long.push(crate::display::escape(name));
             }
         }
+    }
+
+    fn rewrite(&self, data: &[u8], file: &PrefixFile) -> Rewrite {
+        let (old, new) = (self.from.as_os_str(), self.to.as_os_str());
+        relocate::rewrite(data, file, old.as_bytes(), new.as_bytes())
     }
 
     /// How many entries are served rewritten.
@@ -164,12 +160,9 @@ impl Relocation {
                 file,
                 original_size,
                 ..
-            } => original(0, *original_size as usize).map(|data| {
-                let (old, new) = (self.from.as_os_str(), self.to.as_os_str());
-                match relocate::rewrite(&data, file, old.as_bytes(), new.as_bytes()) {
-                    Rewrite::Changed(out) => slice(&out, offset, len),
-                    _ => slice(&data, offset, len),
-                }
+            } => original(0, *original_size as usize).map(|data| match self.rewrite(&data, file) {
+                Rewrite::Changed(out) => slice(&out, offset, len),
+                _ => slice(&data, offset, len),
             }),
             Served::Patched(patches) => original(offset, len).map(|mut bytes| {
                 patch(&mut bytes, offset, patches);
@@ -189,14 +182,14 @@ pub fn written_elsewhere(archive: &Archive, mountpoint: &Path) -> Option<PathBuf
 /// hold (the usual case) costs next to nothing.
 fn elsewhere(archive: &Archive, mountpoint: &Path) -> Option<(Files, Vec<u8>, PathBuf)> {
     let files = Files::of(archive)?;
-    let to = if files.root.is_empty() {
+    let to = if files.dir.is_empty() {
         mountpoint.to_path_buf()
     } else {
-        mountpoint.join(OsStr::from_bytes(&files.root))
+        mountpoint.join(OsStr::from_bytes(&files.dir))
     };
-    let in_env = |program: &[u8]| files.programs.contains(program);
     let heads = files.script_heads(archive);
-    let from = written_for(heads.iter().map(Vec::as_slice), in_env, &files.root)?;
+    let in_env = |program: &[u8]| files.has_program(program);
+    let from = written_for(heads.iter().map(Vec::as_slice), in_env, &files.dir)?;
     let other =
         from != to.as_os_str().as_bytes() && !same_place(Path::new(OsStr::from_bytes(&from)), &to);
     other.then_some((files, from, to))
@@ -297,70 +290,68 @@ pub fn written_for<'a>(
         .map(|(prefix, _)| prefix)
 }
 
-/// The environment inside an archive: its root (`NAME/`, or empty) and its regular files by name.
+/// The environment inside an archive: where it is (at the top, or in `NAME/`) and what its `bin/`
+/// holds. Found from the index alone: a mount at the prefix its files hold looks no further.
 struct Files {
+    /// The names' prefix as the archive has it (`NAME/`, `./NAME/` or empty).
     root: Vec<u8>,
-    /// Regular files, by name relative to the root.
-    by_name: HashMap<Vec<u8>, u32>,
-    /// Every name in `bin/` (programs are often symlinks: `python3 -> python3.11`).
-    programs: std::collections::HashSet<Vec<u8>>,
+    /// The environment's directory in the archive (`NAME`, or empty).
+    dir: Vec<u8>,
+    /// `bin/`'s entries by name, in name order, and whether each is a regular file (programs
+    /// are often symlinks: `python3 -> python3.11`).
+    bin: Vec<(Vec<u8>, u32, bool)>,
 }
 
 impl Files {
     fn of(archive: &Archive) -> Option<Files> {
         let index = archive.index();
-        let name = |e| {
-            let n = index.name(e);
-            n.strip_prefix(b"./").unwrap_or(n)
-        };
         // The environment is where conda-meta is: at the top, or in one directory (`NAME/NAME`).
         let root = index
             .entries()
             .iter()
             .filter_map(|e| {
-                let n = name(e);
+                let n = index.name(e);
                 let at = n.windows(11).position(|w| w == b"conda-meta/")?;
-                let root = &n[..at];
-                let depth = root.iter().filter(|&&b| b == b'/').count();
-                (at == 0 || (depth == 1 && root.ends_with(b"/"))).then(|| root.to_vec())
+                let dir = n[..at].strip_prefix(b"./").unwrap_or(&n[..at]);
+                let depth = dir.iter().filter(|&&b| b == b'/').count();
+                (dir.is_empty() || (depth == 1 && dir.ends_with(b"/"))).then(|| n[..at].to_vec())
             })
             .min_by_key(|r| r.len())?;
-        let rel = |e| name(e).strip_prefix(root.as_slice());
-        let by_name = index
+        let dir = root.strip_prefix(b"./").unwrap_or(&root);
+        let dir = dir.strip_suffix(b"/").unwrap_or(dir).to_vec();
+        let mut bin: Vec<(Vec<u8>, u32, bool)> = index
             .entries()
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.meta.kind == Kind::File)
-            .filter_map(|(i, e)| Some((rel(e)?.to_vec(), i as u32)))
+            .filter_map(|(i, e)| {
+                let name = index.name(e).strip_prefix(root.as_slice())?;
+                let program = name.strip_prefix(b"bin/").filter(|p| !p.contains(&b'/'))?;
+                Some((program.to_vec(), i as u32, e.meta.kind == Kind::File))
+            })
             .collect();
-        let programs = index
-            .entries()
+        bin.sort();
+        Some(Files { root, dir, bin })
+    }
+
+    fn has_program(&self, program: &[u8]) -> bool {
+        self.bin
+            .binary_search_by(|(name, _, _)| name.as_slice().cmp(program))
+            .is_ok()
+    }
+
+    /// `bin/`'s regular files, in name order.
+    fn scripts(&self) -> impl Iterator<Item = (&[u8], u32)> {
+        self.bin
             .iter()
-            .filter_map(|e| rel(e)?.strip_prefix(b"bin/").map(<[u8]>::to_vec))
-            .collect();
-        let root = root.strip_suffix(b"/").unwrap_or(&root).to_vec();
-        Some(Files {
-            root,
-            by_name,
-            programs,
-        })
+            .filter(|(_, _, regular)| *regular)
+            .map(|(name, i, _)| (name.as_slice(), *i))
     }
 
     /// The first line of up to `VOTERS` `bin/` scripts (in name order), for `written_for`.
     fn script_heads(&self, archive: &Archive) -> Vec<Vec<u8>> {
         use std::io::Read;
-        let mut scripts: Vec<(&Vec<u8>, u32)> = self
-            .by_name
-            .iter()
-            .filter(|(name, _)| {
-                name.strip_prefix(b"bin/")
-                    .is_some_and(|s| !s.contains(&b'/'))
-            })
-            .map(|(name, &i)| (name, i))
-            .collect();
-        scripts.sort();
         let mut heads = Vec::new();
-        for (_, i) in scripts {
+        for (_, i) in self.scripts() {
             if heads.len() == VOTERS {
                 break;
             }
@@ -383,10 +374,16 @@ impl Files {
     /// The files that may hold the prefix: those conda-meta records with a placeholder, then
     /// `bin/` scripts (a script without a shebang is left as it is).
     fn candidates(&self, archive: &Archive) -> Vec<(u32, PrefixFile)> {
+        let index = archive.index();
+        let by_name = index.by_name();
+        let regular = |i: u32| index.entry(i).meta.kind == Kind::File;
         let mut files: Vec<PrefixFile> = Vec::new();
-        for (name, &i) in &self.by_name {
-            if name.starts_with(b"conda-meta/") && name.ends_with(b".json") {
-                let path = Path::new(OsStr::from_bytes(name));
+        for (name, &i) in &by_name {
+            let Some(rel) = name.strip_prefix(self.root.as_slice()) else {
+                continue;
+            };
+            if rel.starts_with(b"conda-meta/") && rel.ends_with(b".json") && regular(i) {
+                let path = Path::new(OsStr::from_bytes(rel));
                 if let Some(text) = read_entry(archive, i, REWRITE_MAX) {
                     files.extend(relocate::recorded_prefix_files(&text, path).unwrap_or_default());
                 }
@@ -394,12 +391,9 @@ impl Files {
         }
         let recorded: std::collections::HashSet<PathBuf> =
             files.iter().map(|f| f.rel.clone()).collect();
-        for name in self.by_name.keys() {
-            let Some(script) = name.strip_prefix(b"bin/") else {
-                continue;
-            };
-            let rel = PathBuf::from(OsStr::from_bytes(name));
-            if !script.contains(&b'/') && !recorded.contains(&rel) {
+        for (program, _) in self.scripts() {
+            let rel = Path::new("bin").join(OsStr::from_bytes(program));
+            if !recorded.contains(&rel) {
                 files.push(PrefixFile {
                     rel,
                     mode: Mode::Shebang,
@@ -409,7 +403,11 @@ impl Files {
         }
         let mut out: Vec<(u32, PrefixFile)> = files
             .into_iter()
-            .filter_map(|f| Some((*self.by_name.get(f.rel.as_os_str().as_bytes())?, f)))
+            .filter_map(|f| {
+                let name = [self.root.as_slice(), f.rel.as_os_str().as_bytes()].concat();
+                let i = *by_name.get(name.as_slice())?;
+                regular(i).then_some((i, f))
+            })
             .collect();
         out.sort_by_key(|(i, _)| *i);
         out.dedup_by_key(|(i, _)| *i);
@@ -482,7 +480,7 @@ mod tests {
             panic!("nothing rewritten")
         };
         let served = HashMap::from([
-            (0, Served::Whole(Arc::new(out.clone()))),
+            (0, Served::Whole(out.clone())),
             (
                 1,
                 Served::Recomputed {
