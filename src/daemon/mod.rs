@@ -262,9 +262,10 @@ pub fn mount(
     }
     let (overlay, report, recovery, upper_dir) = if req.read_only {
         // The prefix as the user names it (conda bakes that path, not one with symlinks resolved).
-        let named = match req.mountpoint.is_absolute() {
-            true => &req.mountpoint,
-            false => &mountpoint,
+        let named = if req.mountpoint.is_absolute() {
+            &req.mountpoint
+        } else {
+            &mountpoint
         };
         let relocation = crate::conda::relocation::Relocation::plan(&archive, named);
         let (o, r) = Overlay::read_only(archive, defaults, req.cache.clone(), relocation);

@@ -14,7 +14,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 
@@ -22,6 +22,17 @@ use super::runtime;
 use crate::private_dir::PrivateDir;
 
 const MOUNTED_BY_RUN: &str = "mounted-by-run";
+
+/// Who holds a decision lock, as its holder wrote it.
+fn holder_of(file: &mut File) -> String {
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    if holder.is_empty() {
+        "holder unknown".to_string()
+    } else {
+        holder
+    }
+}
 /// Written by the last run to leave: how long its daemon keeps the mount for the next job, and
 /// who asked (each leave is told apart). A run that comes removes it.
 const LINGERING: &str = "lingering";
@@ -108,23 +119,20 @@ impl Runs {
         Ok((runs, dir))
     }
 
-    /// This env's directory of pid files, if runs ever used this mount point.
-    fn existing_dir(&self) -> Option<PrivateDir> {
-        PrivateDir::open(&runtime::runtime_dir())
-            .ok()??
-            .open_subdir("runs")
-            .ok()??
-            .open_subdir(&self.key)
-            .ok()?
-    }
-
-    /// The decision lock if nobody holds it now (for the daemon, which looks again later).
-    pub fn try_decide(&self) -> Option<Decision> {
-        let dir = self.existing_dir()?;
+    /// The runs directory and this env's directory of pid files, if runs ever used this mount
+    /// point.
+    fn existing_dirs(&self) -> Option<(PrivateDir, PrivateDir)> {
         let runs = PrivateDir::open(&runtime::runtime_dir())
             .ok()??
             .open_subdir("runs")
             .ok()??;
+        let dir = runs.open_subdir(&self.key).ok()??;
+        Some((runs, dir))
+    }
+
+    /// The decision lock if nobody holds it now (for the daemon, which looks again later).
+    pub fn try_decide(&self) -> Option<Decision> {
+        let (runs, dir) = self.existing_dirs()?;
         let file = runs.open_rw(format!("{}.lock", self.key), true).ok()?;
         let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()?;
         Some(Decision { _lock: lock, dir })
@@ -133,56 +141,41 @@ impl Runs {
     /// Takes the decision lock, waiting (a bounded time) for other runs deciding.
     pub fn decide(&self) -> Result<Decision, RunsError> {
         let (runs, dir) = self.dirs()?;
-        let lock_name = format!("{}.lock", self.key);
-        let started = Instant::now();
-        let timeout = decide_timeout();
         let mut noted = false;
-        loop {
-            let file = runs.open_rw(&lock_name, true).map_err(self.io())?;
-            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-                Ok(mut lock) => {
-                    // Name the holder for whoever waits next.
-                    let me = format!(
-                        "pid {} on {} since {}",
-                        std::process::id(),
-                        crate::node::hostname(),
-                        crate::clock::local(crate::clock::now().0)
-                    );
-                    let written = lock
-                        .set_len(0)
-                        .and_then(|()| lock.rewind())
-                        .and_then(|()| lock.write_all(me.as_bytes()));
-                    written.map_err(self.io())?;
-                    return Ok(Decision { _lock: lock, dir });
-                }
-                Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
-                    let waited = started.elapsed();
-                    let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
-                    let holder = if holder.is_empty() {
-                        "holder unknown".to_string()
-                    } else {
-                        holder
-                    };
-                    if waited > timeout {
-                        return Err(RunsError::Busy {
-                            name: self.name.clone(),
-                            holder,
-                            waited,
-                        });
-                    }
-                    if waited > DECIDE_NOTE_AFTER && !noted {
-                        noted = true;
-                        eprintln!(
-                            "conda-fuse: note: waiting for another run of '{}' ({holder}) to finish \
-                             mounting or unmounting it",
-                            self.name
-                        );
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err((_, e)) => return Err(self.io()(e.into())),
+        let waiting = |file: &mut File, waited: Duration| {
+            if waited > DECIDE_NOTE_AFTER && !noted {
+                noted = true;
+                eprintln!(
+                    "conda-fuse: note: waiting for another run of '{}' ({}) to finish mounting \
+                     or unmounting it",
+                    self.name,
+                    holder_of(file)
+                );
             }
+        };
+        let lock_name = format!("{}.lock", self.key);
+        let locked = runtime::lock_within(&runs, &lock_name, decide_timeout(), waiting);
+        match locked.map_err(self.io())? {
+            Ok(mut lock) => {
+                // Name the holder for whoever waits next.
+                let me = format!(
+                    "pid {} on {} since {}",
+                    std::process::id(),
+                    crate::node::hostname(),
+                    crate::clock::local(crate::clock::now().0)
+                );
+                let written = lock
+                    .set_len(0)
+                    .and_then(|()| lock.rewind())
+                    .and_then(|()| lock.write_all(me.as_bytes()));
+                written.map_err(self.io())?;
+                Ok(Decision { _lock: lock, dir })
+            }
+            Err((mut file, waited)) => Err(RunsError::Busy {
+                name: self.name.clone(),
+                holder: holder_of(&mut file),
+                waited,
+            }),
         }
     }
 
@@ -263,7 +256,7 @@ impl Runs {
 
     /// `mounted_by_run` without deciding: for a daemon to see cheaply whether runs made it.
     pub fn peek_mounted_by_run(&self) -> Option<u32> {
-        Self::read_mounted_by_run(&self.existing_dir()?)
+        Self::read_mounted_by_run(&self.existing_dirs()?.1)
     }
 
     fn read_mounted_by_run(dir: &PrivateDir) -> Option<u32> {

@@ -8,6 +8,7 @@
 //! record also names its node (host and boot id) and file names carry a hash of it, so that even a
 //! runtime directory shared by mistake never makes one node touch another's entries.
 
+use nix::fcntl::{Flock, FlockArg};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -200,29 +201,43 @@ fn existing_mounts_dir() -> Option<PrivateDir> {
 /// mounting one mount point at once (two terminals activating) never stack two mounts: the second
 /// waits, then finds the first's mount. In the private runtime directory: nobody else can hold it.
 /// Waits at most `CONDA_FUSE_RUN_WAIT`.
-pub fn mounting_lock(mountpoint: &Path) -> io::Result<nix::fcntl::Flock<std::fs::File>> {
-    use nix::fcntl::{Flock, FlockArg};
+pub fn mounting_lock(mountpoint: &Path) -> io::Result<Flock<std::fs::File>> {
     let mounts = mounts_dir().map_err(io::Error::other)?;
     let name = format!("{}.mounting", key_for(mountpoint));
+    let limit = crate::settings::get().run_wait;
+    lock_within(&mounts, &name, limit, |_, _| {})?.map_err(|(_, waited)| {
+        io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!(
+                "another conda-fuse has been mounting {} for {}s",
+                mountpoint.display(),
+                waited.as_secs()
+            ),
+        )
+    })
+}
+
+/// The exclusive flock of `name` in `dir` (made if missing), waiting at most `limit` while another
+/// process holds it; `waiting` hears each time it is found held (the file, and how long so far).
+/// Err((file, waited)) when the limit ran out.
+pub(super) fn lock_within(
+    dir: &PrivateDir,
+    name: &str,
+    limit: std::time::Duration,
+    mut waiting: impl FnMut(&mut std::fs::File, std::time::Duration),
+) -> io::Result<Result<Flock<std::fs::File>, (std::fs::File, std::time::Duration)>> {
     let started = std::time::Instant::now();
     loop {
-        let file = mounts.open_rw(&name, true)?;
+        let file = dir.open_rw(name, true)?;
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => return Ok(lock),
-            Err((_, nix::errno::Errno::EWOULDBLOCK))
-                if started.elapsed() < crate::settings::get().run_wait =>
-            {
+            Ok(lock) => return Ok(Ok(lock)),
+            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+                let waited = started.elapsed();
+                if waited > limit {
+                    return Ok(Err((file, waited)));
+                }
+                waiting(&mut file, waited);
                 std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WouldBlock,
-                    format!(
-                        "another conda-fuse has been mounting {} for {}s",
-                        mountpoint.display(),
-                        started.elapsed().as_secs()
-                    ),
-                ));
             }
             Err((_, e)) => return Err(e.into()),
         }

@@ -96,26 +96,31 @@ impl ArchiveEntry {
 
     /// Up to `len` bytes at `offset` as served, through the cache.
     pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, EntryError> {
-        let original = |offset, len| self.base.reader(self.entry).read_at(offset, len);
-        match &self.base.relocation {
-            Some(r) => r
-                .read_at(self.entry, offset, len, original)
-                .unwrap_or_else(|| original(offset, len)),
-            None => original(offset, len),
-        }
+        self.served(offset, len, |offset, len| {
+            self.base.reader(self.entry).read_at(offset, len)
+        })
     }
 
     /// The whole entry as served, decompressed and verified; callers bound `size()` first.
     pub fn read_all(&self) -> Result<Vec<u8>, EntryError> {
-        let size = self.size();
-        match &self.base.relocation {
-            Some(r) => r
-                .read_at(self.entry, 0, size as usize, |_, _| {
-                    self.base.archive.read_all(self.entry)
-                })
-                .unwrap_or_else(|| self.base.archive.read_all(self.entry)),
-            None => self.base.archive.read_all(self.entry),
-        }
+        // Asked for all of it, so `original` is only ever asked for all of it.
+        self.served(0, self.size() as usize, |_, _| {
+            self.base.archive.read_all(self.entry)
+        })
+    }
+
+    /// `len` bytes at `offset` as served: rewritten where this mount relocates the entry, else
+    /// what `original` reads from the archive.
+    fn served(
+        &self,
+        offset: u64,
+        len: usize,
+        original: impl Fn(u64, usize) -> Result<Vec<u8>, EntryError>,
+    ) -> Result<Vec<u8>, EntryError> {
+        let relocated = self.base.relocation.as_ref();
+        relocated
+            .and_then(|r| r.read_at(self.entry, offset, len, &original))
+            .unwrap_or_else(|| original(offset, len))
     }
 
     /// A streaming, verified decoder of the whole entry as the archive holds it (copy-up, on
