@@ -90,6 +90,7 @@ __conda_fuse_complete_function() {
         conda-fuse-install) options="--help" ;;
         conda-fuse-remove) options="--help" ;;
         conda-fuse-rm) options="--yes --force --help" ;;
+        conda-fuse-rename) options="--help" ;;
         conda-fuse-history) options="--help" ;;
         conda-fuse-diff) options="--help" ;;
         conda-fuse-rollback) options="--to --help" ;;
@@ -104,7 +105,7 @@ __conda_fuse_complete_function() {
         COMPREPLY=($(compgen -f -- "$cur"))
     fi
 }
-complete -F __conda_fuse_complete_function conda-fuse-commit conda-fuse-unmount conda-fuse-status conda-fuse-activate conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-history conda-fuse-diff conda-fuse-rollback conda-fuse-prune conda-fuse-run
+complete -F __conda_fuse_complete_function conda-fuse-commit conda-fuse-unmount conda-fuse-status conda-fuse-activate conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-rename conda-fuse-history conda-fuse-diff conda-fuse-rollback conda-fuse-prune conda-fuse-run
 
 _conda_fuse() {
     local i cur prev opts cmd
@@ -175,6 +176,9 @@ _conda_fuse() {
             conda_fuse,remove)
                 cmd="conda_fuse__subcmd__remove"
                 ;;
+            conda_fuse,rename)
+                cmd="conda_fuse__subcmd__rename"
+                ;;
             conda_fuse,rm)
                 cmd="conda_fuse__subcmd__rm"
                 ;;
@@ -244,6 +248,9 @@ _conda_fuse() {
             conda_fuse__subcmd__help,remove)
                 cmd="conda_fuse__subcmd__help__subcmd__remove"
                 ;;
+            conda_fuse__subcmd__help,rename)
+                cmd="conda_fuse__subcmd__help__subcmd__rename"
+                ;;
             conda_fuse__subcmd__help,rm)
                 cmd="conda_fuse__subcmd__help__subcmd__rm"
                 ;;
@@ -311,7 +318,7 @@ _conda_fuse() {
 
     case "${cmd}" in
         conda_fuse)
-            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script deactivate-script help"
+            opts="-h -V --help --version pack mount commit unmount status create activate install remove rm rename history diff rollback kernel prune env-list paths run doctor shell-hook activate-script deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -445,7 +452,7 @@ _conda_fuse() {
             return 0
             ;;
         conda_fuse__subcmd__help)
-            opts="pack mount commit unmount status create activate install remove rm history diff rollback kernel prune env-list paths run doctor shell-hook activate-script deactivate-script help"
+            opts="pack mount commit unmount status create activate install remove rm rename history diff rollback kernel prune env-list paths run doctor shell-hook activate-script deactivate-script help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -739,6 +746,20 @@ _conda_fuse() {
             return 0
             ;;
         conda_fuse__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda_fuse__subcmd__help__subcmd__rename)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1069,7 +1090,7 @@ _conda_fuse() {
             return 0
             ;;
         conda_fuse__subcmd__pack)
-            opts="-o -h --name --output --from-prefix --no-relocate --prefix-dir --compression --level --threads --force --help"
+            opts="-o -h --name --output --from-prefix --prefix-dir --compression --level --threads --force --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1147,6 +1168,20 @@ _conda_fuse() {
             return 0
             ;;
         conda_fuse__subcmd__remove)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        conda_fuse__subcmd__rename)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1265,7 +1300,7 @@ __conda_fuse_complete_cli() {
     done
     if [[ $cur != -* ]]; then
         case $typed in
-            'commit'|'unmount'|'status'|'activate'|'install'|'remove'|'rm'|'history'|'diff'|'rollback'|'kernel install'|'kernel remove'|'prune'|'run')
+            'commit'|'unmount'|'status'|'activate'|'install'|'remove'|'rm'|'rename'|'history'|'diff'|'rollback'|'kernel install'|'kernel remove'|'prune'|'run')
                 COMPREPLY=($(compgen -W "$(__conda_fuse_env_names)" -- "$cur"))
                 return 0 ;;
         esac

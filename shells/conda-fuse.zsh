@@ -91,6 +91,7 @@ _conda_fuse_function() {
         conda-fuse-install) options=(--help) ;;
         conda-fuse-remove) options=(--help) ;;
         conda-fuse-rm) options=(--yes --force --help) ;;
+        conda-fuse-rename) options=(--help) ;;
         conda-fuse-history) options=(--help) ;;
         conda-fuse-diff) options=(--help) ;;
         conda-fuse-rollback) options=(--to --help) ;;
@@ -111,7 +112,7 @@ _conda_fuse_function() {
 _conda_fuse_cli() {
     if [[ $PREFIX != -* ]]; then
         case "${(j: :)words[2,CURRENT-1]}" in
-            ('commit'|'unmount'|'status'|'activate'|'install'|'remove'|'rm'|'history'|'diff'|'rollback'|'kernel install'|'kernel remove'|'prune'|'run')
+            ('commit'|'unmount'|'status'|'activate'|'install'|'remove'|'rm'|'rename'|'history'|'diff'|'rollback'|'kernel install'|'kernel remove'|'prune'|'run')
                 compadd -- ${(f)"$(__conda_fuse_env_names)"}
                 return ;;
         esac
@@ -153,15 +154,14 @@ _conda-fuse() {
         case $line[1] in
             (pack)
 _arguments "${_arguments_options[@]}" : \
-'\''(--prefix-dir)--name=[Make it the environment NAME\: \$CONDA_FUSE_ARCHIVE_PATH/NAME.zip with the files under NAME/, and the prefix baked into files rewritten to \$CONDA_FUSE_MOUNT_ROOT/NAME/NAME \[default without --output\: the directory'\''\'\'''\''s name\]]:NAME:_default'\'' \
+'\''(--prefix-dir)--name=[Make it the environment NAME\: \$CONDA_FUSE_ARCHIVE_PATH/NAME.zip with the files under NAME/ \[default without --output\: the directory'\''\'\'''\''s name\]]:NAME:_default'\'' \
 '\''-o+[Archive to write instead (written beside as NAME.tmp-*, renamed in when complete)]:OUTPUT:_files'\'' \
 '\''--output=[Archive to write instead (written beside as NAME.tmp-*, renamed in when complete)]:OUTPUT:_files'\'' \
-'\''--from-prefix=[With --name\: the prefix the environment was installed at, if not DIR itself (it was moved)]:PATH:_files'\'' \
+'\''--from-prefix=[The prefix the environment was installed at, if not DIR itself (it was moved); recorded so that mounts serve its files rewritten for their own]:PATH:_files'\'' \
 '\''--prefix-dir=[Put entries under NAME/ inside the archive (the layout of environments by name)]:NAME:_default'\'' \
 '\''--compression=[Compression method\: deflate (readable by every zip tool), zstd, or store]:COMPRESSION:(deflate zstd store)'\'' \
 '\''--level=[Compression level (deflate 1-9, default 9; zstd 1-22, default 3)]:LEVEL:_default'\'' \
 '\''--threads=[Compression workers (default\: cores + 2)]:THREADS:_default'\'' \
-'\''--no-relocate[With --name\: keep files as they are (no prefix rewriting)]'\'' \
 '\''--force[Replace the output archive if it exists]'\'' \
 '\''-h[Print help]'\'' \
 '\''--help[Print help]'\'' \
@@ -252,6 +252,14 @@ _arguments "${_arguments_options[@]}" : \
 '\''-h[Print help]'\'' \
 '\''--help[Print help]'\'' \
 '\'':name -- Environment to delete:_default'\'' \
+&& ret=0
+;;
+(rename)
+_arguments "${_arguments_options[@]}" : \
+'\''-h[Print help]'\'' \
+'\''--help[Print help]'\'' \
+'\'':old -- Environment to rename:_default'\'' \
+'\'':new -- Its new name:_default'\'' \
 && ret=0
 ;;
 (history)
@@ -479,6 +487,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(rename)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (history)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -581,6 +593,7 @@ _conda-fuse_commands() {
 '\''install:Run \`conda install --prefix\` in an environment, then save it'\'' \
 '\''remove:Run \`conda remove --prefix\` in an environment, then save it'\'' \
 '\''rm:Delete an environment\: its archive, unsaved changes, lock and mount point'\'' \
+'\''rename:Rename an environment\: its archive, snapshots and Jupyter kernelspecs (files stay as they are\: a mount serves them rewritten for the new prefix)'\'' \
 '\''history:List an environment'\''\'\'''\''s versions\: now and the snapshots saves kept, with package changes'\'' \
 '\''diff:Show the package changes between a snapshot (default 1) and the current version'\'' \
 '\''rollback:Make a snapshot the current version again (the replaced one is kept as a snapshot)'\'' \
@@ -650,6 +663,7 @@ _conda-fuse__subcmd__help_commands() {
 '\''install:Run \`conda install --prefix\` in an environment, then save it'\'' \
 '\''remove:Run \`conda remove --prefix\` in an environment, then save it'\'' \
 '\''rm:Delete an environment\: its archive, unsaved changes, lock and mount point'\'' \
+'\''rename:Rename an environment\: its archive, snapshots and Jupyter kernelspecs (files stay as they are\: a mount serves them rewritten for the new prefix)'\'' \
 '\''history:List an environment'\''\'\'''\''s versions\: now and the snapshots saves kept, with package changes'\'' \
 '\''diff:Show the package changes between a snapshot (default 1) and the current version'\'' \
 '\''rollback:Make a snapshot the current version again (the replaced one is kept as a snapshot)'\'' \
@@ -775,6 +789,11 @@ _conda-fuse__subcmd__help__subcmd__prune_commands() {
 _conda-fuse__subcmd__help__subcmd__remove_commands() {
     local commands; commands=()
     _describe -t commands '\''conda-fuse help remove commands'\'' commands "$@"
+}
+(( $+functions[_conda-fuse__subcmd__help__subcmd__rename_commands] )) ||
+_conda-fuse__subcmd__help__subcmd__rename_commands() {
+    local commands; commands=()
+    _describe -t commands '\''conda-fuse help rename commands'\'' commands "$@"
 }
 (( $+functions[_conda-fuse__subcmd__help__subcmd__rm_commands] )) ||
 _conda-fuse__subcmd__help__subcmd__rm_commands() {
@@ -908,6 +927,11 @@ _conda-fuse__subcmd__remove_commands() {
     local commands; commands=()
     _describe -t commands '\''conda-fuse remove commands'\'' commands "$@"
 }
+(( $+functions[_conda-fuse__subcmd__rename_commands] )) ||
+_conda-fuse__subcmd__rename_commands() {
+    local commands; commands=()
+    _describe -t commands '\''conda-fuse rename commands'\'' commands "$@"
+}
 (( $+functions[_conda-fuse__subcmd__rm_commands] )) ||
 _conda-fuse__subcmd__rm_commands() {
     local commands; commands=()
@@ -948,7 +972,7 @@ fi'
 __conda_fuse_register_completion() {
     (( $+functions[compdef] )) || return 1
     eval "$__conda_fuse_clap_completion"
-    compdef _conda_fuse_function conda-fuse-commit conda-fuse-unmount conda-fuse-status conda-fuse-activate conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-history conda-fuse-diff conda-fuse-rollback conda-fuse-prune conda-fuse-run
+    compdef _conda_fuse_function conda-fuse-commit conda-fuse-unmount conda-fuse-status conda-fuse-activate conda-fuse-install conda-fuse-remove conda-fuse-rm conda-fuse-rename conda-fuse-history conda-fuse-diff conda-fuse-rollback conda-fuse-prune conda-fuse-run
     compdef _conda_fuse_cli conda-fuse
     precmd_functions=(${precmd_functions:#__conda_fuse_register_completion})
 }

@@ -207,13 +207,7 @@ fn tab_completion_in_every_shell() {
     std::fs::create_dir_all(&empty).unwrap();
     for n in ["data", "dev", "ml"] {
         let out = w
-            .cf(&[
-                "pack",
-                empty.to_str().unwrap(),
-                "--name",
-                n,
-                "--no-relocate",
-            ])
+            .cf(&["pack", empty.to_str().unwrap(), "--name", n])
             .output()
             .unwrap();
         assert!(

@@ -53,6 +53,9 @@ pub struct Planned {
     pub source: Source,
     /// Its link group (see `format::link_group`).
     pub link_group: Option<u64>,
+    /// The install prefix its content was written for, where the archive records one (see
+    /// `format::link_group` and `conda::relocation`).
+    pub prefix: Option<Vec<u8>>,
 }
 
 impl Planned {
@@ -210,7 +213,8 @@ fn header<'a>(
     }
 }
 
-/// Central-directory-only extra fields: the seek table, the hard-link group, a device's number.
+/// Central-directory-only extra fields: the seek table, the hard-link group, a device's number,
+/// the prefix held.
 fn central_extra(seek: Option<&SeekTable>, p: &Planned) -> Vec<u8> {
     let mut out = Vec::new();
     if let Some(t) = seek {
@@ -221,6 +225,9 @@ fn central_extra(seek: Option<&SeekTable>, p: &Planned) -> Vec<u8> {
     }
     if p.meta.kind.is_device() {
         format::encode_device(p.meta.rdev, &mut out);
+    }
+    if let Some(prefix) = &p.prefix {
+        format::encode_prefix(prefix, &mut out);
     }
     out
 }
@@ -257,6 +264,29 @@ impl PendingArchive {
             .and_then(|d| d.sync_all())
             .map_err(|e| write_error("cannot flush directory", &dir, e))?;
         Ok((stats, written.renamed(&dest)))
+    }
+}
+
+impl PendingArchive {
+    /// The written file (to give it the mode of the archive it stands for).
+    pub fn written_file(&self) -> &File {
+        self.tmp.as_file()
+    }
+
+    /// Renames the archive into place where nothing is (AlreadyExists if something is), and
+    /// flushes the directory.
+    pub fn install_new(self) -> std::io::Result<()> {
+        let PendingArchive { tmp, dest, dir, .. } = self;
+        let path = tmp.into_temp_path();
+        crate::hostfs::rename_noreplace(&path, &dest)?;
+        // Renamed: nothing is left at the temporary name to delete.
+        std::mem::forget(path);
+        File::open(&dir)?.sync_all()
+    }
+
+    /// Keeps the archive at its temporary name beside its destination, for the caller to move.
+    pub fn keep(self) -> std::io::Result<PathBuf> {
+        self.tmp.into_temp_path().keep().map_err(|e| e.error)
     }
 }
 

@@ -44,6 +44,10 @@ pub struct Index {
     /// CRC-32 of the central directory: with the size and entry count, it identifies a version of
     /// an archive (the upper layer records which version its changes apply to).
     pub cd_crc: u32,
+    /// The entries that name the prefix their content was written for ("CP"), in entry order, each
+    /// with its prefix's number in `prefixes` (few distinct prefixes, named by many entries).
+    held: Vec<(u32, u32)>,
+    prefixes: Vec<Box<[u8]>>,
 }
 
 impl Index {
@@ -86,6 +90,8 @@ impl Index {
         let cap = (cd.len() / CentralHeader::MIN_LEN).min(end.entries as usize);
         let mut entries = Vec::with_capacity(cap);
         let mut names = Vec::with_capacity(cd.len() / 2);
+        let mut held = Vec::new();
+        let mut prefix_numbers: std::collections::HashMap<&[u8], u32> = Default::default();
         let mut pos = 0usize;
         while pos < cd.len() {
             let n = entries.len() as u64;
@@ -108,6 +114,10 @@ impl Index {
             let name_start =
                 u32::try_from(names.len()).map_err(|_| (n, FormatError::NamesTooLarge))?;
             names.extend_from_slice(h.name);
+            if let Some(prefix) = format::decode_prefix(h.extra) {
+                let next = prefix_numbers.len() as u32;
+                held.push((n as u32, *prefix_numbers.entry(prefix).or_insert(next)));
+            }
             entries.push(Entry {
                 name_start,
                 name_len: h.name.len() as u32,
@@ -139,12 +149,18 @@ impl Index {
             ));
         }
         names.shrink_to_fit();
+        let mut prefixes = vec![Box::<[u8]>::default(); prefix_numbers.len()];
+        for (prefix, number) in prefix_numbers {
+            prefixes[number as usize] = prefix.into();
+        }
         Ok(Index {
             entries,
             names,
             cd_start: end.cd_start,
             file_len,
             cd_crc: 0,
+            held,
+            prefixes,
         })
     }
 
@@ -171,9 +187,24 @@ impl Index {
             .map(|(i, e)| (self.name(e), i as u32))
             .collect()
     }
+    /// The prefix entry `i`'s content was written for, if the archive records it (see
+    /// `format::link_group`).
+    pub fn held_prefix(&self, i: u32) -> Option<&[u8]> {
+        let at = self.held.binary_search_by_key(&i, |&(e, _)| e).ok()?;
+        Some(&self.prefixes[self.held[at].1 as usize])
+    }
+    /// Every entry that records its prefix, in entry order, with it.
+    pub fn held_prefixes(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        self.held
+            .iter()
+            .map(|&(e, p)| (e, &*self.prefixes[p as usize]))
+    }
     /// Heap bytes held by the index (for the memory report of `status`).
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry>() + self.names.capacity()
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.names.capacity()
+            + self.held.capacity() * 8
+            + self.prefixes.iter().map(|p| p.len() + 16).sum::<usize>()
     }
 }
 

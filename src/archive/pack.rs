@@ -65,6 +65,7 @@ pub fn plan_directory(
             meta: build::meta_from_fs(&root_md),
             source: Source::Dir,
             link_group: None,
+            prefix: None,
         });
     }
     // Hard links (same device and inode) become one link group.
@@ -114,6 +115,7 @@ pub fn plan_directory(
             meta,
             source,
             link_group,
+            prefix: None,
         });
     }
     Ok(plan)

@@ -13,6 +13,7 @@ use crate::conda;
 use crate::daemon::{self, Probe, Unmounted};
 use crate::envs::create::{self, Creation};
 use crate::envs::remove::{self, Doomed};
+use crate::envs::rename;
 use crate::envs::session::{self, Event, Note, Options, Outcome, Purpose, Said, Session};
 use crate::envs::{Env, Paths, list};
 use crate::shell::ENV_VALUE_NAME as ENV;
@@ -40,14 +41,6 @@ pub(super) fn tell(env: &Env) -> impl FnMut(Event<'_>) + '_ {
     }
 }
 
-/// How to mount env `name` where its files were written (`prefix`).
-pub(super) fn where_written(prefix: &str, name: &str) -> String {
-    match prefix.strip_suffix(&format!("/{name}/{name}")) {
-        Some(root) => format!("mount it with CONDA_FUSE_MOUNT_ROOT={root}"),
-        None => format!("mount it where its prefix is {prefix}"),
-    }
-}
-
 /// Says what a session did along the way (`Said`) that the user should know.
 pub(super) fn say(env: &Env, said: &[Said]) {
     for s in said {
@@ -68,19 +61,6 @@ pub(super) fn say(env: &Env, said: &[Said]) {
                  done to get the new one)",
                 env.name,
                 env.mountpoint.display()
-            ),
-            Said::Plan(Note::WrittenForAnotherPrefix { prefix }) => eprintln!(
-                "conda-fuse: note: '{}' was written for {prefix}; mounting it read-only, which \
-                 serves its files rewritten for {} (to change it, {})",
-                env.name,
-                env.prefix.display(),
-                where_written(prefix, &env.name)
-            ),
-            Said::Plan(Note::ChangedAtAnotherPrefix { prefix }) => eprintln!(
-                "conda-fuse: warning: '{}' was written for {prefix}: a writable mount serves its \
-                 files as written, so its scripts name that prefix ({} instead)",
-                env.name,
-                where_written(prefix, &env.name)
             ),
             Said::Plan(Note::NotWritableByYou) => eprintln!(
                 "conda-fuse: note: '{}' is {}, which you cannot write; mounting it read-only",
@@ -334,4 +314,41 @@ fn confirm(env: &Env) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer).ok();
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+#[derive(Args)]
+pub(super) struct RenameArgs {
+    /// Environment to rename
+    #[arg(value_name = ENV)]
+    old: String,
+    /// Its new name
+    new: String,
+}
+
+pub(super) fn rename(a: RenameArgs) -> anyhow::Result<()> {
+    let paths = Paths::from_env()?;
+    let old = paths.env(&a.old)?;
+    session::require_archive(&old)?;
+    refuse_if_not_mine(&old, "rename")?;
+    let new = rename::target(&paths, &old, &a.new)?;
+    // Runs' lingering mounts and a dead daemon's mount are no users of it: out of the way.
+    session::reclaim_lingering(&old)?;
+    let (_, said) = session::settle_mount_point(&old)?;
+    say(&old, &said);
+    let renamed = rename::rename(&paths, &old, &new, super::default_threads())?;
+    println!(
+        "renamed '{}' to '{}': {} entries ({} recorded with the prefix they hold), {} snapshot(s) \
+         -> {}",
+        old.name,
+        new.name,
+        renamed.entries,
+        renamed.prefixes_recorded,
+        renamed.snapshots,
+        renamed.archive.display()
+    );
+    for dir in &renamed.kernelspecs {
+        println!("kernelspec moved to {}", dir.display());
+    }
+    println!("activate it with: conda-fuse-activate {}", new.name);
+    Ok(())
 }

@@ -106,6 +106,10 @@ Examples:
   conda-fuse rm old                 # shows what goes and asks
   conda-fuse rm old --yes --force   # no question; unmounts it first, throwing unsaved changes away")]
     Rm(envs::RmArgs),
+    /// Rename an environment: its archive, snapshots and Jupyter kernelspecs (files stay as they
+    /// are: a mount serves them rewritten for the new prefix)
+    #[command(after_help = "Example:\n  conda-fuse rename ml ml-2024")]
+    Rename(envs::RenameArgs),
     /// List an environment's versions: now and the snapshots saves kept, with package changes
     #[command(after_help = "\
 Examples:
@@ -204,20 +208,17 @@ impl From<Method> for crate::archive::compress::Method {
 struct PackArgs {
     /// Directory to pack
     dir: PathBuf,
-    /// Make it the environment NAME: $CONDA_FUSE_ARCHIVE_PATH/NAME.zip with the files under NAME/,
-    /// and the prefix baked into files rewritten to $CONDA_FUSE_MOUNT_ROOT/NAME/NAME
+    /// Make it the environment NAME: $CONDA_FUSE_ARCHIVE_PATH/NAME.zip with the files under NAME/
     /// [default without --output: the directory's name]
     #[arg(long, conflicts_with = "prefix_dir")]
     name: Option<String>,
     /// Archive to write instead (written beside as NAME.tmp-*, renamed in when complete)
     #[arg(short, long)]
     output: Option<PathBuf>,
-    /// With --name: the prefix the environment was installed at, if not DIR itself (it was moved)
+    /// The prefix the environment was installed at, if not DIR itself (it was moved); recorded so
+    /// that mounts serve its files rewritten for their own
     #[arg(long, value_name = "PATH")]
     from_prefix: Option<PathBuf>,
-    /// With --name: keep files as they are (no prefix rewriting)
-    #[arg(long)]
-    no_relocate: bool,
     /// Put entries under NAME/ inside the archive (the layout of environments by name)
     #[arg(long, value_name = "NAME")]
     prefix_dir: Option<String>,
@@ -331,6 +332,7 @@ pub fn main() -> ExitCode {
         Command::Install(a) => done(envs::conda_change("install", a)),
         Command::Remove(a) => done(envs::conda_change("remove", a)),
         Command::Rm(a) => done(envs::rm(a)),
+        Command::Rename(a) => done(envs::rename(a)),
         Command::EnvList(a) => done(list::env_list(a)),
         Command::History(a) => done(history::history(a)),
         Command::Diff(a) => done(history::diff(a)),

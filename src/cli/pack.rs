@@ -1,5 +1,6 @@
-//! `pack DIR`: a directory (an environment) into a zip archive, as an environment by name (prefix
-//! rewritten to its mount's) or to any output file.
+//! `pack DIR`: a directory (an environment) into a zip archive, as an environment by name or to any
+//! output file. Files are packed as they are: the archive records which prefix the files conda
+//! bakes it into hold, and each mount serves them rewritten for its own (`conda::relocation`).
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
@@ -7,21 +8,21 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::report::{WithHint, error_with_hint};
+use super::report::error_with_hint;
 
 use super::{PackArgs, default_threads, progress};
 use crate::archive::build::Source;
 use crate::archive::pack::PackPlan;
 use crate::archive::{BuildOptions, BuildStats, Compression, build_archive, pack};
-use crate::conda::relocate::{self, Rewrite};
+use crate::conda::relocate;
 use crate::envs::Paths;
 
 /// Where the archive goes and what it becomes.
 struct Target {
     output: PathBuf,
     prefix_dir: Option<String>,
-    /// (old prefix, new prefix) when the prefix baked into files is rewritten.
-    relocate: Option<(String, String)>,
+    /// The prefix the environment's files were written for (DIR, or where it was installed).
+    held: PathBuf,
 }
 
 fn target(a: &PackArgs) -> anyhow::Result<Target> {
@@ -40,11 +41,15 @@ fn target(a: &PackArgs) -> anyhow::Result<Target> {
             Some(base)
         }
     };
+    let held = match &a.from_prefix {
+        Some(p) => std::path::absolute(p)?,
+        None => crate::conda::relocation::written_for_dir(&std::path::absolute(&a.dir)?),
+    };
     let Some(name) = name else {
         return Ok(Target {
             output: a.output.clone().expect("checked"),
             prefix_dir: a.prefix_dir.clone(),
-            relocate: None,
+            held,
         });
     };
     let paths = Paths::from_env()?;
@@ -58,53 +63,21 @@ fn target(a: &PackArgs) -> anyhow::Result<Target> {
             paths.archives().display()
         )
     })?;
-    let relocate = if a.no_relocate {
-        None
-    } else {
-        let old = match &a.from_prefix {
-            Some(p) => std::path::absolute(p)?,
-            None => a
-                .dir
-                .canonicalize()
-                .with_context(|| format!("cannot open {}", a.dir.display()))?,
-        };
-        let old = old
-            .to_str()
-            .context("the old prefix is not valid UTF-8")
-            .hint("pass --no-relocate")?
-            .to_string();
-        let new = env
-            .prefix
-            .to_str()
-            .expect("settled paths are UTF-8")
-            .to_string();
-        (old != new).then_some((old, new))
-    };
     Ok(Target {
         output: a.output.clone().unwrap_or(env.archive),
         prefix_dir: Some(name),
-        relocate,
+        held,
     })
 }
 
-/// What relocation did, for the summary.
-#[derive(Default)]
-struct Relocated {
-    rewritten: usize,
-    /// Binary files that keep the old prefix: (path in the env, strings without room).
-    no_room: Vec<(PathBuf, usize)>,
-    symlinks: usize,
-}
-
-/// Rewrites the old prefix in the planned files (copies in `scratch`, which must outlive the
-/// build) and in absolute symlink targets.
-fn relocate_plan(
+/// Records `held` as the prefix of the files that hold it: those conda-meta records with a prefix
+/// placeholder, `bin/` scripts, and symlinks into it. Returns how many files and symlinks.
+fn record_prefix(
     plan: &mut PackPlan,
     dir: &Path,
     prefix_dir: Option<&str>,
-    (old, new): (&str, &str),
-    scratch: &Path,
-) -> anyhow::Result<Relocated> {
+    held: &Path,
+) -> anyhow::Result<(usize, usize)> {
     let files = relocate::prefix_files(dir)?;
     let name_of = |rel: &Path| {
         let mut n = prefix_dir
@@ -119,44 +92,26 @@ fn relocate_plan(
         .enumerate()
         .map(|(i, e)| (e.name.clone(), i))
         .collect();
-    let mut done = Relocated::default();
-    for (n, f) in files.iter().enumerate() {
-        let Some(&i) = by_name.get(&name_of(&f.rel)) else {
-            continue;
-        };
-        let Source::File { path, size } = &plan.entries[i].source else {
-            continue;
-        };
-        let data =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        match relocate::rewrite(&data, f, old.as_bytes(), new.as_bytes()) {
-            Rewrite::Unchanged => {}
-            Rewrite::TooLong { count } => done.no_room.push((f.rel.clone(), count)),
-            Rewrite::Changed(out) => {
-                let copy = scratch.join(n.to_string());
-                std::fs::write(&copy, &out)
-                    .with_context(|| format!("cannot write {}", copy.display()))?;
-                plan.bytes = plan.bytes - size + out.len() as u64;
-                plan.entries[i].source = Source::File {
-                    path: copy,
-                    size: out.len() as u64,
-                };
-                done.rewritten += 1;
-            }
-        }
-    }
-    let old_dir = format!("{old}/");
-    for e in &mut plan.entries {
-        if let Source::Symlink(t) = &mut e.source
-            && (t.as_slice() == old.as_bytes() || t.starts_with(old_dir.as_bytes()))
+    let held = held.as_os_str().as_bytes();
+    let mut recorded = (0, 0);
+    for f in &files {
+        if let Some(&i) = by_name.get(&name_of(&f.rel))
+            && matches!(plan.entries[i].source, Source::File { .. })
         {
-            let mut nt = new.as_bytes().to_vec();
-            nt.extend_from_slice(&t[old.len()..]);
-            *t = nt;
-            done.symlinks += 1;
+            plan.entries[i].prefix = Some(held.to_vec());
+            recorded.0 += 1;
         }
     }
-    Ok(done)
+    for e in &mut plan.entries {
+        if let Source::Symlink(t) = &e.source
+            && t.strip_prefix(held)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(b"/"))
+        {
+            e.prefix = Some(held.to_vec());
+            recorded.1 += 1;
+        }
+    }
+    Ok(recorded)
 }
 
 pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
@@ -167,20 +122,7 @@ pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
     // Never pack the archive into itself when it is written inside the directory being packed.
     let exclude: Vec<_> = t.output.canonicalize().into_iter().collect();
     let mut plan = pack::plan_directory(&a.dir, t.prefix_dir.as_deref(), &exclude)?;
-    let scratch = tempfile::Builder::new()
-        .prefix(".conda-fuse-relocate-")
-        .tempdir_in(&out_dir)
-        .with_context(|| format!("cannot create a scratch directory in {}", out_dir.display()))?;
-    let relocated = match &t.relocate {
-        Some((old, new)) => Some(relocate_plan(
-            &mut plan,
-            &a.dir,
-            t.prefix_dir.as_deref(),
-            (old, new),
-            scratch.path(),
-        )?),
-        None => None,
-    };
+    let recorded = record_prefix(&mut plan, &a.dir, t.prefix_dir.as_deref(), &t.held)?;
     let opts = BuildOptions {
         compression,
         threads: a.threads.unwrap_or_else(default_threads),
@@ -198,7 +140,7 @@ pub(super) fn run(a: PackArgs) -> anyhow::Result<()> {
     })
     .with_context(|| format!("packing {} into {}", a.dir.display(), t.output.display()))?;
     bar.finish_and_clear();
-    report(&stats, &t, relocated.as_ref());
+    report(&stats, &t, recorded);
     if let Some(name) = t
         .prefix_dir
         .as_deref()
@@ -234,8 +176,8 @@ fn output_dir(output: &Path, force: bool) -> anyhow::Result<PathBuf> {
     Ok(out_dir)
 }
 
-/// The summary of a pack, and what the relocation did and could not do.
-fn report(stats: &BuildStats, t: &Target, relocated: Option<&Relocated>) {
+/// The summary of a pack, and which prefix its files hold.
+fn report(stats: &BuildStats, t: &Target, (files, symlinks): (usize, usize)) {
     let ratio = if stats.bytes_in > 0 {
         stats.bytes_out as f64 / stats.bytes_in as f64
     } else {
@@ -250,24 +192,11 @@ fn report(stats: &BuildStats, t: &Target, relocated: Option<&Relocated>) {
         stats.elapsed.as_secs_f64(),
         t.output.display()
     );
-    if let (Some(r), Some((old, new))) = (relocated, &t.relocate) {
+    if files + symlinks > 0 {
         println!(
-            "prefix {old} -> {new}: rewritten in {} files and {} symlinks",
-            r.rewritten, r.symlinks
+            "{files} files and {symlinks} symlinks hold the prefix {}: a mount anywhere serves them \
+             rewritten for its own",
+            t.held.display()
         );
-        if !r.no_room.is_empty() {
-            eprintln!(
-                "conda-fuse: warning: {} binary files keep the old prefix {old}: the new prefix is longer \
-                 than the room conda left in them. Programs reading those strings look in {old}; keep \
-                 it in place, or use a shorter CONDA_FUSE_MOUNT_ROOT and pack again:",
-                r.no_room.len()
-            );
-            for (f, n) in r.no_room.iter().take(20) {
-                eprintln!("  {} ({n} strings)", f.display());
-            }
-            if r.no_room.len() > 20 {
-                eprintln!("  ... and {} more", r.no_room.len() - 20);
-            }
-        }
     }
 }

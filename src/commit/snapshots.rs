@@ -400,6 +400,37 @@ pub fn restore(archive: &ArchiveId, n: usize, keep: u32) -> io::Result<(Snapshot
     Ok((chosen, number.map(|i| i + 1)))
 }
 
+/// Moves `file` (a finished archive beside `archive`, on its filesystem) in as a snapshot of
+/// `archive` standing for `old` (a snapshot of another archive, the same version under another
+/// name: `rename`): the same place in the order (its stamp and save time), `file`'s own identity.
+pub fn adopt(archive: &ArchiveId, file: &Path, old: &Snapshot) -> io::Result<()> {
+    let stamp = old
+        .path
+        .file_name()
+        .and_then(|n| Name::parse(&n.to_string_lossy()))
+        .map_or(0, |n| n.stamp);
+    let name = Name {
+        stamp,
+        identity: Some(identity_at(file)?),
+    }
+    .render();
+    let saved = std::fs::metadata(&old.path)?;
+    let times = [
+        nix::sys::time::TimeSpec::new(saved.atime(), saved.atime_nsec()),
+        nix::sys::time::TimeSpec::new(saved.mtime(), saved.mtime_nsec()),
+    ];
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        file,
+        &times[0],
+        &times[1],
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )?;
+    let place = open_dir(archive, true)?.expect("created");
+    nix::fcntl::renameat(nix::fcntl::AT_FDCWD, file, place.dir.fd(), Path::new(&name))?;
+    place.dir.sync()
+}
+
 /// Deletes every snapshot of `archive` and their directory (when the environment goes). A
 /// snapshot still open on this node (a `run NAME@N`) may stay behind on NFS as `.nfsXXXX` until it
 /// is closed; the directory then stays too.

@@ -32,10 +32,12 @@ const VOTERS: usize = 64;
 const HEAD: u64 = 4096;
 /// Larger entries are served as written (a text file conda recorded that big is not a config).
 const REWRITE_MAX: u64 = 256 << 20;
+/// Longer symlink targets are no paths (PATH_MAX).
+const SYMLINK_MAX: u32 = 4096;
 
 #[derive(Debug)]
 enum Served {
-    /// The whole rewritten content (text files and scripts; their size may change).
+    /// The whole rewritten content (text files, scripts, symlink targets; their size may change).
     Whole(Vec<u8>),
     /// The same size, these byte ranges replaced (binaries).
     Patched(Vec<(u64, Vec<u8>)>),
@@ -45,15 +47,28 @@ enum Served {
         original_size: u64,
         size: u64,
     },
+    /// A binary whose strings have no room for this mount's prefix: served as written.
+    AsWritten,
+}
+
+/// An entry holding another prefix than the mount's, and what it is served as.
+#[derive(Debug)]
+struct Held {
+    /// Which of `Relocation::prefixes` its content holds.
+    prefix: usize,
+    served: Served,
 }
 
 #[derive(Debug)]
 pub struct Relocation {
-    /// The prefix the archive's files hold.
+    /// The prefix the archive's files hold (most of them; a save at another prefix records its
+    /// files' own).
     pub from: PathBuf,
     /// The prefix of this mount.
     pub to: PathBuf,
-    served: HashMap<u32, Served>,
+    /// The prefixes entries hold other than this mount's (`from` and any recorded by a save).
+    prefixes: Vec<Vec<u8>>,
+    held: HashMap<u32, Held>,
     /// Bytes of rewritten text kept in memory.
     kept: usize,
     /// Binaries whose strings have no room for the new prefix: served as written.
@@ -64,85 +79,135 @@ impl Relocation {
     /// What a mount of `archive` at `mountpoint` serves rewritten; None when nothing needs it (its
     /// files hold this mount's prefix already, or it holds no conda environment).
     pub fn plan(archive: &Archive, mountpoint: &Path) -> Option<Relocation> {
-        let (files, from, to) = elsewhere(archive, mountpoint)?;
-        let candidates = files.candidates(archive);
+        let place = elsewhere(archive, mountpoint)?;
         let mut relocation = Relocation {
-            from: PathBuf::from(OsStr::from_bytes(&from)),
-            to,
-            served: HashMap::new(),
+            from: PathBuf::from(OsStr::from_bytes(&place.from)),
+            to: place.to.clone(),
+            prefixes: place.others.clone(),
+            held: HashMap::new(),
             kept: 0,
             too_long: Vec::new(),
         };
+        let index = archive.index();
+        // The prefix an entry holds, when it is one this mount rewrites.
+        let other = |entry: u32| {
+            let prefix = index.held_prefix(entry).or(place.default.as_deref())?;
+            place.others.iter().position(|p| p == prefix)
+        };
         // One at a time: only what is kept stays in memory.
-        for (entry, file) in candidates {
+        for (entry, file) in place.files.candidates(archive) {
+            let Some(prefix) = other(entry) else { continue };
             let max = if file.mode == Mode::Shebang {
                 SCRIPT_MAX
             } else {
                 REWRITE_MAX
             };
             if let Some(data) = read_entry(archive, entry, max) {
-                relocation.add(entry, &file, &data, archive);
+                relocation.add(entry, prefix, &file, &data, archive);
+            }
+        }
+        // A target naming a prefix is at least as long as the shortest one: relative targets
+        // (`libz.so -> libz.so.1`, most of an env's) are not even read.
+        let shortest = place.others.iter().map(Vec::len).min().unwrap_or(0) as u64;
+        for entry in place.files.symlinks(archive, shortest) {
+            let Some(prefix) = other(entry) else { continue };
+            if let Some(target) = read_entry(archive, entry, u64::from(SYMLINK_MAX)) {
+                relocation.add_symlink(entry, prefix, &target);
             }
         }
         tracing::info!(
             from = %relocation.from.display(),
             to = %relocation.to.display(),
-            files = relocation.served.len(),
+            files = relocation.len(),
             too_long = relocation.too_long.len(),
             "serving files rewritten for this mount's prefix"
         );
         Some(relocation)
     }
 
-    /// What `entry` (holding `data`, of the kind `file` says) is served as.
-    fn add(&mut self, entry: u32, file: &PrefixFile, data: &[u8], archive: &Archive) {
-        match self.rewrite(data, file) {
-            Rewrite::Unchanged => {}
+    /// What `entry` (holding `data` written for `prefixes[prefix]`, of the kind `file` says) is
+    /// served as.
+    fn add(
+        &mut self,
+        entry: u32,
+        prefix: usize,
+        file: &PrefixFile,
+        data: &[u8],
+        archive: &Archive,
+    ) {
+        let served = match self.rewrite(prefix, data, file) {
+            Rewrite::Unchanged => return,
             Rewrite::Changed(out) if file.mode == Mode::Binary && out.len() == data.len() => {
-                self.served
-                    .insert(entry, Served::Patched(changed_ranges(data, &out)));
+                Served::Patched(changed_ranges(data, &out))
             }
             Rewrite::Changed(out) if self.kept + out.len() <= KEPT_MAX => {
                 self.kept += out.len();
-                self.served.insert(entry, Served::Whole(out));
+                Served::Whole(out)
             }
-            Rewrite::Changed(out) => {
-                let served = Served::Recomputed {
-                    file: file.clone(),
-                    original_size: data.len() as u64,
-                    size: out.len() as u64,
-                };
-                self.served.insert(entry, served);
-            }
+            Rewrite::Changed(out) => Served::Recomputed {
+                file: file.clone(),
+                original_size: data.len() as u64,
+                size: out.len() as u64,
+            },
             Rewrite::TooLong { .. } => {
                 let index = archive.index();
                 let name = index.name(index.entry(entry));
                 self.too_long.push(crate::display::escape(name));
+                Served::AsWritten
             }
+        };
+        self.held.insert(entry, Held { prefix, served });
+    }
+
+    /// A symlink into the prefix it was written for points into this mount's instead.
+    fn add_symlink(&mut self, entry: u32, prefix: usize, target: &[u8]) {
+        let old = self.prefixes[prefix].as_slice();
+        let Some(rest) = target.strip_prefix(old) else {
+            return;
+        };
+        if rest.is_empty() || rest.starts_with(b"/") {
+            let new = [self.to.as_os_str().as_bytes(), rest].concat();
+            self.kept += new.len();
+            let served = Served::Whole(new);
+            self.held.insert(entry, Held { prefix, served });
         }
     }
 
-    fn rewrite(&self, data: &[u8], file: &PrefixFile) -> Rewrite {
-        let (old, new) = (self.from.as_os_str(), self.to.as_os_str());
-        relocate::rewrite(data, file, old.as_bytes(), new.as_bytes())
+    fn rewrite(&self, prefix: usize, data: &[u8], file: &PrefixFile) -> Rewrite {
+        let old = self.prefixes[prefix].as_slice();
+        relocate::rewrite(data, file, old, self.to.as_os_str().as_bytes())
     }
 
     /// How many entries are served rewritten.
     pub fn len(&self) -> usize {
-        self.served.len()
+        self.held.len() - self.too_long.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.served.is_empty()
+        self.len() == 0
+    }
+
+    /// The prefix `entry`'s content holds, when it is another than this mount's (a save records
+    /// it with the entry, which it copies as it is).
+    pub fn held(&self, entry: u32) -> Option<&[u8]> {
+        let held = self.held.get(&entry)?;
+        Some(&self.prefixes[held.prefix])
     }
 
     /// The size `entry` is served with, if it is rewritten and its size changed.
     pub fn size(&self, entry: u32) -> Option<u64> {
-        match self.served.get(&entry)? {
+        match &self.held.get(&entry)?.served {
             Served::Whole(data) => Some(data.len() as u64),
             Served::Recomputed { size, .. } => Some(*size),
-            Served::Patched(_) => None,
+            Served::Patched(_) | Served::AsWritten => None,
         }
+    }
+
+    /// Whether `entry` is served otherwise than the archive holds it.
+    pub fn rewrites(&self, entry: u32) -> bool {
+        self.held
+            .get(&entry)
+            .is_some_and(|h| !matches!(h.served, Served::AsWritten))
     }
 
     /// Up to `len` bytes of `entry` at `offset` as served, if it is rewritten (`original` reads
@@ -154,15 +219,19 @@ impl Relocation {
         len: usize,
         original: impl FnOnce(u64, usize) -> Result<Vec<u8>, EntryError>,
     ) -> Option<Result<Vec<u8>, EntryError>> {
-        Some(match self.served.get(&entry)? {
+        let held = self.held.get(&entry)?;
+        Some(match &held.served {
+            Served::AsWritten => return None,
             Served::Whole(data) => Ok(slice(data, offset, len)),
             Served::Recomputed {
                 file,
                 original_size,
                 ..
-            } => original(0, *original_size as usize).map(|data| match self.rewrite(&data, file) {
-                Rewrite::Changed(out) => slice(&out, offset, len),
-                _ => slice(&data, offset, len),
+            } => original(0, *original_size as usize).map(|data| {
+                match self.rewrite(held.prefix, &data, file) {
+                    Rewrite::Changed(out) => slice(&out, offset, len),
+                    _ => slice(&data, offset, len),
+                }
             }),
             Served::Patched(patches) => original(offset, len).map(|mut bytes| {
                 patch(&mut bytes, offset, patches);
@@ -174,25 +243,93 @@ impl Relocation {
 
 /// The prefix `archive`'s files were written for, when a mount at `mountpoint` has another.
 pub fn written_elsewhere(archive: &Archive, mountpoint: &Path) -> Option<PathBuf> {
-    elsewhere(archive, mountpoint).map(|(_, from, _)| PathBuf::from(OsStr::from_bytes(&from)))
+    elsewhere(archive, mountpoint).map(|p| PathBuf::from(OsStr::from_bytes(&p.from)))
 }
 
-/// The archive's environment, the prefix its files hold and a mount at `mountpoint`'s prefix,
-/// when they differ. Only the heads of a few scripts are read: a mount at the prefix its files
-/// hold (the usual case) costs next to nothing.
-fn elsewhere(archive: &Archive, mountpoint: &Path) -> Option<(Files, Vec<u8>, PathBuf)> {
+/// The prefix the files of the environment directory `env` (absolute) were written for: the one its
+/// scripts name when that is `env` under another name (conda bakes the path it was given, symlinks
+/// and all: `/home/u/env` where `/home` leads to `/gpfs/home`), else `env` as given.
+pub fn written_for_dir(env: &Path) -> PathBuf {
+    use std::io::Read;
+    let bin = env.join("bin");
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(&bin)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    scripts.sort();
+    let heads: Vec<Vec<u8>> = scripts
+        .iter()
+        .filter_map(|p| {
+            let mut head = Vec::new();
+            let file = std::fs::File::open(p).ok()?;
+            file.take(HEAD).read_to_end(&mut head).ok()?;
+            head.starts_with(b"#!").then_some(head)
+        })
+        .take(VOTERS)
+        .collect();
+    let in_env = |program: &[u8]| bin.join(OsStr::from_bytes(program)).exists();
+    let name = env.file_name().map_or(&b""[..], |n| n.as_bytes());
+    written_for(heads.iter().map(Vec::as_slice), in_env, name)
+        .map(|p| PathBuf::from(OsStr::from_bytes(&p)))
+        .filter(|p| p == env || same_place(p, env))
+        .unwrap_or_else(|| env.to_owned())
+}
+
+/// An archive's environment seen from a mount at another prefix than some of its files hold.
+struct Elsewhere {
+    files: Files,
+    /// The prefix of entries that record none (what the scripts among them name), if known.
+    default: Option<Vec<u8>>,
+    /// The prefixes entries hold other than the mount's, the default first.
+    others: Vec<Vec<u8>>,
+    /// What `status` names: the default, or the first other prefix.
+    from: Vec<u8>,
+    to: PathBuf,
+}
+
+/// The archive's environment, the prefixes its files hold and a mount at `mountpoint`'s prefix,
+/// when some differ. Only the heads of a few scripts are read, and the prefixes a save recorded:
+/// a mount at the prefix its files hold (the usual case) costs next to nothing.
+fn elsewhere(archive: &Archive, mountpoint: &Path) -> Option<Elsewhere> {
     let files = Files::of(archive)?;
     let to = if files.dir.is_empty() {
         mountpoint.to_path_buf()
     } else {
         mountpoint.join(OsStr::from_bytes(&files.dir))
     };
+    let index = archive.index();
+    // Scripts that record their prefix do not vote: they may hold another.
     let heads = files.script_heads(archive);
     let in_env = |program: &[u8]| files.has_program(program);
-    let from = written_for(heads.iter().map(Vec::as_slice), in_env, &files.dir)?;
-    let other =
-        from != to.as_os_str().as_bytes() && !same_place(Path::new(OsStr::from_bytes(&from)), &to);
-    other.then_some((files, from, to))
+    let default = written_for(heads.iter().map(Vec::as_slice), in_env, &files.dir);
+    let mut seen: Vec<&[u8]> = Vec::new();
+    let recorded = index
+        .held_prefixes()
+        .filter(|&(i, _)| index.name(index.entry(i)).starts_with(&files.root))
+        .map(|(_, p)| p);
+    for prefix in default.as_deref().into_iter().chain(recorded) {
+        if !seen.contains(&prefix) {
+            seen.push(prefix);
+        }
+    }
+    let others: Vec<Vec<u8>> = seen
+        .into_iter()
+        .filter(|&p| {
+            p != to.as_os_str().as_bytes() && !same_place(Path::new(OsStr::from_bytes(p)), &to)
+        })
+        .map(<[u8]>::to_vec)
+        .collect();
+    let from = others.first()?.clone();
+    Some(Elsewhere {
+        files,
+        default,
+        others,
+        from,
+        to,
+    })
 }
 
 /// Whether two prefixes name one directory through symlinks (`/home/u` and `/gpfs/home/u`): the
@@ -355,7 +492,8 @@ impl Files {
             if heads.len() == VOTERS {
                 break;
             }
-            if archive.index().entry(i).uncompressed_size > SCRIPT_MAX {
+            let index = archive.index();
+            if index.entry(i).uncompressed_size > SCRIPT_MAX || index.held_prefix(i).is_some() {
                 continue;
             }
             let mut head = Vec::new();
@@ -369,6 +507,22 @@ impl Files {
             }
         }
         heads
+    }
+
+    /// The environment's symlinks whose target may be a path at least `min` bytes long.
+    fn symlinks<'a>(&'a self, archive: &'a Archive, min: u64) -> impl Iterator<Item = u32> + 'a {
+        let index = archive.index();
+        index
+            .entries()
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, e)| {
+                let path_sized = (min..=u64::from(SYMLINK_MAX)).contains(&e.uncompressed_size);
+                (e.meta.kind == Kind::Symlink
+                    && path_sized
+                    && index.name(e).starts_with(&self.root))
+                .then_some(i as u32)
+            })
     }
 
     /// The files that may hold the prefix: those conda-meta records with a placeholder, then
@@ -479,21 +633,23 @@ mod tests {
         let Rewrite::Changed(out) = relocate::rewrite(&data, &file, b"/old/env", b"/n/e") else {
             panic!("nothing rewritten")
         };
+        let held = |served| Held { prefix: 0, served };
         let served = HashMap::from([
-            (0, Served::Whole(out.clone())),
+            (0, held(Served::Whole(out.clone()))),
             (
                 1,
-                Served::Recomputed {
+                held(Served::Recomputed {
                     file,
                     original_size: data.len() as u64,
                     size: out.len() as u64,
-                },
+                }),
             ),
         ]);
         let r = Relocation {
             from: PathBuf::from("/old/env"),
             to: PathBuf::from("/n/e"),
-            served,
+            prefixes: vec![b"/old/env".to_vec()],
+            held: served,
             kept: out.len(),
             too_long: Vec::new(),
         };

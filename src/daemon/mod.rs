@@ -260,15 +260,14 @@ pub fn mount(
         // Other users get in: an archive's group- or other-writable bits would let them change it.
         defaults.perm_mask &= !0o022;
     }
+    // The prefix as the user names it (conda bakes that path, not one with symlinks resolved).
+    let served_at = if req.mountpoint.is_absolute() {
+        req.mountpoint.clone()
+    } else {
+        mountpoint.clone()
+    };
     let (overlay, report, recovery, upper_dir) = if req.read_only {
-        // The prefix as the user names it (conda bakes that path, not one with symlinks resolved).
-        let named = if req.mountpoint.is_absolute() {
-            &req.mountpoint
-        } else {
-            &mountpoint
-        };
-        let relocation = crate::conda::relocation::Relocation::plan(&archive, named);
-        let (o, r) = Overlay::read_only(archive, defaults, req.cache.clone(), relocation);
+        let (o, r) = Overlay::read_only(archive, defaults, req.cache.clone(), &served_at);
         (o, r, Recovery::default(), None)
     } else {
         let dir = upper::dir_for(&req.upper_root, &id);
@@ -277,7 +276,7 @@ pub fn mount(
             defaults,
             req.cache.clone(),
             &req.upper_root,
-            &mountpoint,
+            (&mountpoint, &served_at),
             req.steal_lock,
         )?;
         (o, r, rec, Some(dir))

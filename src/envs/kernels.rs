@@ -161,10 +161,8 @@ impl KernelSpec {
                 env.name.clone(),
                 "{connection_file}".into(),
             ],
-            display_name: display_name.map_or_else(
-                || format!("Python ({} via conda-fuse)", env.name),
-                str::to_string,
-            ),
+            display_name: display_name
+                .map_or_else(|| default_display_name(&env.name), str::to_string),
             language: "python".into(),
             env: vars,
             metadata: Metadata {
@@ -192,6 +190,37 @@ pub fn has_ipykernel(env: &Env) -> Result<bool, String> {
                     .is_some_and(|(_, r)| r.starts_with("site-packages/ipykernel/"))
         })
     }))
+}
+
+/// Moves the kernelspec in `dir` (of `kernels`, for `old`) to `new`'s: the same spec launching
+/// `new` (a display name conda-fuse gave follows the name), written under the new name before
+/// the old one goes. Returns the new spec directory.
+pub fn rename_spec(dir: &Path, kernels: &Path, old: &Env, new: &Env) -> Result<PathBuf, String> {
+    let text =
+        crate::regular_file::read_to_string(&dir.join("kernel.json")).map_err(|e| e.to_string())?;
+    let mut spec: KernelSpec = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let launch = spec.argv.iter().position(|a| a == "launch");
+    if let Some(at) = launch
+        .map(|l| l + 1)
+        .filter(|&at| spec.argv.get(at) == Some(&old.name))
+    {
+        spec.argv[at] = new.name.clone();
+    }
+    if spec.display_name == default_display_name(&old.name) {
+        spec.display_name = default_display_name(&new.name);
+    }
+    spec.metadata.conda_fuse = Some(Marker {
+        env: new.name.clone(),
+    });
+    let new_dir = spec_dir(kernels, &new.name);
+    let text = serde_json::to_string_pretty(&spec).map_err(|e| e.to_string())?;
+    write_spec(&new_dir, &(text + "\n")).map_err(|e| crate::hint::messages(&e).join(": "))?;
+    std::fs::remove_dir_all(dir).map_err(|e| e.to_string())?;
+    Ok(new_dir)
+}
+
+fn default_display_name(env: &str) -> String {
+    format!("Python ({env} via conda-fuse)")
 }
 
 /// The kernelspecs conda-fuse installed in `kernels`: (env name, spec directory).

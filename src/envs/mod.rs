@@ -15,6 +15,7 @@ pub mod history;
 pub mod kernels;
 pub mod list;
 pub mod remove;
+pub mod rename;
 pub mod session;
 
 use std::path::{Path, PathBuf};

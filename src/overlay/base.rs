@@ -20,15 +20,11 @@ pub struct Base {
     archive: Arc<Archive>,
     cache: Arc<DecodedCache>,
     readers: Mutex<LruCache<u32, Arc<EntryReader>>>,
-    /// Files served rewritten for a mount at another prefix (read-only mounts only).
+    /// Files served rewritten for a mount at another prefix than they hold.
     relocation: Option<Relocation>,
 }
 
 impl Base {
-    pub fn new(archive: Arc<Archive>, limits: CacheLimits) -> Base {
-        Self::relocated(archive, limits, None)
-    }
-
     /// A base whose entries `relocation` names are served rewritten.
     pub fn relocated(
         archive: Arc<Archive>,
@@ -45,6 +41,20 @@ impl Base {
 
     pub fn relocation(&self) -> Option<&Relocation> {
         self.relocation.as_ref()
+    }
+
+    /// The prefix a save records with entry `entry`, copied as it is: the one the archive records,
+    /// or the one this mount found it holds where that is not the mount's own.
+    pub fn held_prefix(&self, entry: u32) -> Option<&[u8]> {
+        let recorded = self.archive.index().held_prefix(entry);
+        recorded.or_else(|| self.relocation.as_ref()?.held(entry))
+    }
+
+    /// The prefix a save records with files written through this mount, where some of the
+    /// archive's files hold another (else they hold what the others do, and nothing is recorded).
+    pub fn written_here(&self) -> Option<&[u8]> {
+        use std::os::unix::ffi::OsStrExt;
+        Some(self.relocation.as_ref()?.to.as_os_str().as_bytes())
     }
 
     pub fn archive(&self) -> &Arc<Archive> {
@@ -123,14 +133,16 @@ impl ArchiveEntry {
             .unwrap_or_else(|| original(offset, len))
     }
 
-    /// A streaming, verified decoder of the whole entry as the archive holds it (copy-up, on
-    /// writable mounts, which serve no rewritten files).
-    pub fn decoder(&self) -> Result<CheckedReader, EntryError> {
-        debug_assert!(
-            self.base.relocation.is_none(),
-            "a writable mount relocates nothing"
-        );
-        self.base.archive.decoder(self.entry)
+    /// The whole entry as served, streamed (copy-up: a file copied up holds what was served, so
+    /// a file rewritten for this mount's prefix is copied rewritten).
+    pub fn decoder(&self) -> Result<Box<dyn std::io::Read + Send>, EntryError> {
+        let rewritten = self.base.relocation.as_ref();
+        if rewritten.is_some_and(|r| r.rewrites(self.entry)) {
+            // Rewritten entries are bounded (`relocation::REWRITE_MAX`): read whole.
+            return Ok(Box::new(std::io::Cursor::new(self.read_all()?)));
+        }
+        let checked: CheckedReader = self.base.archive.decoder(self.entry)?;
+        Ok(Box::new(checked))
     }
 
     pub fn archive_path(&self) -> &Path {

@@ -29,6 +29,7 @@ use nix::errno::Errno;
 
 use crate::archive::{Archive, ArchiveId, CacheLimits, Index};
 use crate::clock;
+use crate::conda::relocation::Relocation;
 use base::{ArchiveEntry, Base};
 use journal::{Header, Identity, Journal, JournalError, Op};
 use lock::{LockError, LockLost, TakenOver, WriterLock};
@@ -111,6 +112,9 @@ struct Writable {
     changes: AtomicU64,
     gate: RwLock<()>,
     lock: WriterLock,
+    /// The mount point as its user names it: files are served rewritten for the prefix under it
+    /// (see `conda::relocation`), by each archive version the saves put in place.
+    served_at: PathBuf,
 }
 
 /// The tree and the archive version its entry numbers point into: one owner, swapped together.
@@ -281,17 +285,15 @@ pub struct Pending {
 }
 
 impl Overlay {
-    /// A read-only overlay of `archive`; the files `relocation` names are served rewritten for
-    /// this mount's prefix.
+    /// A read-only overlay of `archive` mounted at `served_at` (as its user names it): files
+    /// written for another prefix are served rewritten for this mount's.
     pub fn read_only(
         archive: Arc<Archive>,
         defaults: Defaults,
         limits: CacheLimits,
-        relocation: Option<crate::conda::relocation::Relocation>,
+        served_at: &Path,
     ) -> (Overlay, BuildReport) {
-        let served_size = |i| relocation.as_ref().and_then(|r| r.size(i));
-        let (tree, report) = Tree::build_served(archive.index(), defaults, &served_size);
-        let base = Arc::new(Base::relocated(archive, limits.clone(), relocation));
+        let ((tree, report), base) = Self::layers_at(archive, defaults, &limits, served_at);
         let layers = RwLock::new(Layers { tree, base });
         (
             Overlay {
@@ -304,20 +306,36 @@ impl Overlay {
         )
     }
 
+    /// The tree of `archive` as a mount at `served_at` serves it, and its base.
+    fn layers_at(
+        archive: Arc<Archive>,
+        defaults: Defaults,
+        limits: &CacheLimits,
+        served_at: &Path,
+    ) -> ((Tree, BuildReport), Arc<Base>) {
+        let relocation = Relocation::plan(&archive, served_at);
+        let served_size = |i| relocation.as_ref().and_then(|r| r.size(i));
+        let tree = Tree::build_served(archive.index(), defaults, &served_size);
+        let base = Arc::new(Base::relocated(archive, limits.clone(), relocation));
+        (tree, base)
+    }
+
     /// Opens `archive` for writing: takes the writer lock, then replays the journal of its upper
-    /// layer under `upper_root`, if a previous daemon left one.
+    /// layer under `upper_root`, if a previous daemon left one. `mountpoint` is recorded with the
+    /// lock; `served_at` is the same place as its user names it.
     pub fn writable(
         archive: Arc<Archive>,
         defaults: Defaults,
         limits: CacheLimits,
         upper_root: &Path,
-        mountpoint: &Path,
+        (mountpoint, served_at): (&Path, &Path),
         steal_lock: bool,
     ) -> Result<(Overlay, BuildReport, Recovery), OverlayError> {
         let acquired = WriterLock::acquire(archive.id(), mountpoint, steal_lock)?;
         let lock = acquired.lock;
         let upper = Upper::open(upper_root, archive.id())?;
-        let (mut tree, report) = Tree::build(archive.index(), defaults);
+        let ((mut tree, report), base) =
+            Self::layers_at(archive.clone(), defaults, &limits, served_at);
         let mut recovery = Recovery {
             took_over: acquired.took_over,
             node_local_flock: acquired.node_local_flock,
@@ -332,8 +350,8 @@ impl Overlay {
             changes: AtomicU64::new(recovery.replayed as u64),
             gate: RwLock::new(()),
             lock,
+            served_at: served_at.to_owned(),
         };
-        let base = Arc::new(Base::new(archive, limits.clone()));
         Ok((
             Overlay {
                 layers: RwLock::new(Layers { tree, base }),

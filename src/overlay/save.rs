@@ -17,6 +17,7 @@ use super::{OpError, Overlay, Writable, apply};
 use crate::archive::build::dir_name;
 use crate::archive::{Archive, Kind, Meta, Planned, Source};
 use crate::clock;
+use crate::conda::relocation::Relocation;
 
 /// Replays journal records over a tree freshly built from the archive; returns how many applied.
 pub(super) fn replay(tree: &mut Tree, records: &[Record], upper: &Upper) -> usize {
@@ -134,7 +135,10 @@ impl Overlay {
             }
         }
         let view = self.view();
-        let (tree, archive) = (view.tree(), view.base().archive().clone());
+        let (tree, base) = (view.tree(), view.base());
+        let archive = base.archive().clone();
+        // Files written here hold this mount's prefix; copied entries keep theirs.
+        let written_here = base.written_here();
         let mut entries = Vec::new();
         let mut inos = Vec::new();
         for (path, ino) in tree.walk() {
@@ -168,11 +172,17 @@ impl Overlay {
                 Content::Special => (path, Source::Bytes(Vec::new())),
             };
             let link_group = (a.kind != Kind::Dir && a.nlink > 1).then_some(ino);
+            let prefix = match &n.content {
+                Content::Archive(no) => base.held_prefix(no.get()),
+                Content::Upper(_) | Content::Symlink(_) => written_here,
+                Content::Dir(_) | Content::Special => None,
+            };
             entries.push(Planned {
                 name,
                 meta,
                 source,
                 link_group,
+                prefix: prefix.map(<[u8]>::to_vec),
             });
             inos.push(ino);
         }
@@ -234,6 +244,9 @@ impl Overlay {
             moves.push((ino, i));
         }
         drop(by_name);
+        // The new version's files hold the prefixes the save recorded: served as before. Planned
+        // before reads stop.
+        let relocation = Relocation::plan(&archive, &rw.served_at);
         let mut layers = self.layers.write().expect("layers lock");
         let before = upper_ids(&layers.tree);
         for (ino, i) in moves {
@@ -245,7 +258,7 @@ impl Overlay {
             mtime: archive.mtime(),
             ..self.defaults
         });
-        layers.base = Arc::new(Base::new(archive, self.limits.clone()));
+        layers.base = Arc::new(Base::relocated(archive, self.limits.clone(), relocation));
         let tree = &layers.tree;
         match Journal::create(
             rw.upper.dir(),

@@ -45,7 +45,7 @@ pub fn open_writable(archive: &Path, upper_root: &Path) -> (Filesystem, Recovery
         defaults,
         CacheLimits::with_memory(16 << 20),
         &dir,
-        Path::new("/semantic-test"),
+        (Path::new("/semantic-test"), Path::new("/semantic-test")),
         false,
     )
     .unwrap_or_else(|e| panic!("opening {} writable: {e}", archive.display()));

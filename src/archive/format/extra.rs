@@ -1,7 +1,7 @@
 //! Extra fields (APPNOTE 4.5: id, length, data; unknown ids are skipped) and the ones we read or
 //! write: zip64 (4.5.3), Info-ZIP's extended timestamp "UT" and Unix owner fields ("ux", "Ux",
-//! "UX", PKWARE's 0x000d), and conda-fuse's own ("CF" seek table, "CL" link group, "CD" device; see
-//! `seek_table` and `link_group`). Each field's layout is here once, for parsing and for writing.
+//! "UX", PKWARE's 0x000d), and conda-fuse's own ("CF" seek table, "CL" link group, "CD" device,
+//! "CP" prefix held; see `seek_table` and `link_group`). Each field's layout is here once, for parsing and for writing.
 
 use super::bytes::{Bytes, LeInt};
 
@@ -14,6 +14,7 @@ pub const ID_INFOZIP_UNIX: u16 = 0x7875; // "ux"
 pub const ID_SEEK_TABLE: u16 = 0x4643; // "CF"
 pub const ID_LINK_GROUP: u16 = 0x4c43; // "CL"
 pub const ID_DEVICE: u16 = 0x4443; // "CD"
+pub const ID_PREFIX: u16 = 0x5043; // "CP"
 
 /// One extra field, decoded as far as its own bytes allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub enum ExtraField<'a> {
     SeekTable(&'a [u8]),
     LinkGroup(u64),
     Device(u64),
+    /// The install prefix the entry's content was written for (raw bytes, as conda wrote it).
+    Prefix(&'a [u8]),
     /// An id we do not read, or a known one whose bytes are malformed (skipped, as other readers do).
     Other {
         id: u16,
@@ -85,6 +88,7 @@ impl<'a> ExtraField<'a> {
                 let (major, minor) = (b.u32()?, b.u32()?);
                 Some(ExtraField::Device(libc::makedev(major, minor)))
             })(),
+            ID_PREFIX => (!data.is_empty()).then_some(ExtraField::Prefix(data)),
             _ => None,
         };
         known.unwrap_or(ExtraField::Other { id, data })
@@ -98,6 +102,7 @@ impl<'a> ExtraField<'a> {
             ExtraField::SeekTable(_) => ID_SEEK_TABLE,
             ExtraField::LinkGroup(_) => ID_LINK_GROUP,
             ExtraField::Device(_) => ID_DEVICE,
+            ExtraField::Prefix(_) => ID_PREFIX,
             ExtraField::Other { id, .. } => *id,
         }
     }
@@ -111,6 +116,7 @@ impl<'a> ExtraField<'a> {
         match *self {
             ExtraField::Zip64(data)
             | ExtraField::SeekTable(data)
+            | ExtraField::Prefix(data)
             | ExtraField::Other { data, .. } => out.extend_from_slice(data),
             ExtraField::ExtendedTimestamp { mtime } => match mtime {
                 Some(t) => {
@@ -181,6 +187,7 @@ mod tests {
             },
             ExtraField::LinkGroup(u64::MAX),
             ExtraField::Device(libc::makedev(8, 300)),
+            ExtraField::Prefix(b"/home/a/envs/ml/ml"),
             ExtraField::Other {
                 id: 0x9999,
                 data: b"xyz",

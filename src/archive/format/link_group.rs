@@ -5,6 +5,9 @@
 //! A link group: entries with the same group number are names of one file (hard links). Each still
 //! holds the full content, so other readers see copies and nothing is lost to them.
 //! A device: the major and minor number (u32 each) of a character or block device entry.
+//! A prefix ("CP"): the install prefix the entry's content was written for, where it may differ
+//! from the one the archive's scripts name (a file saved through a mount at another prefix; see
+//! `conda::relocation`). Its bytes are the prefix as conda wrote it, not necessarily UTF-8.
 
 use super::extra::{self, ExtraField};
 
@@ -28,6 +31,18 @@ pub fn encode_device(rdev: u64, out: &mut Vec<u8>) {
 pub fn decode_device(extra_block: &[u8]) -> Option<u64> {
     extra::fields(extra_block).find_map(|f| match f {
         ExtraField::Device(d) => Some(d),
+        _ => None,
+    })
+}
+
+/// Appends the prefix field for `prefix`.
+pub fn encode_prefix(prefix: &[u8], out: &mut Vec<u8>) {
+    ExtraField::Prefix(prefix).write(out);
+}
+
+pub fn decode_prefix(extra_block: &[u8]) -> Option<&[u8]> {
+    extra::fields(extra_block).find_map(|f| match f {
+        ExtraField::Prefix(p) => Some(p),
         _ => None,
     })
 }

@@ -23,7 +23,10 @@ pub use central::CentralHeader;
 pub use end::{EndRecord, find_end_record, write_end_records};
 pub use extra::ExtraField;
 pub use fields::HeaderFields;
-pub use link_group::{decode_device, decode_link_group, encode_device, encode_link_group};
+pub use link_group::{
+    decode_device, decode_link_group, decode_prefix, encode_device, encode_link_group,
+    encode_prefix,
+};
 pub use local::{LocalHeader, local_data_offset};
 pub use seek_table::SeekTable;
 

@@ -222,18 +222,15 @@ fn check_archives(r: &mut Report, paths: &Paths) {
         let elsewhere =
             archive.and_then(|a| crate::conda::relocation::written_elsewhere(&a, &env.mountpoint));
         if let Some(prefix) = elsewhere {
-            let prefix = prefix.display().to_string();
+            // Not a problem: what cannot be rewritten (`status` lists it) is the mount's to say.
             r.say(
-                Level::Warn,
+                Level::Ok,
                 format!(
-                    "'{name}' was written for {prefix}: here it mounts read-only, its files \
-                     served rewritten for {}",
+                    "'{name}' was written for {}: its files are served rewritten for {}",
+                    prefix.display(),
                     env.prefix.display()
                 ),
-                Some(format!(
-                    "to change it, {}",
-                    super::envs::where_written(&prefix, &name)
-                )),
+                None,
             );
         }
         if let Some((h, Some(why))) = env.writer() {

@@ -179,17 +179,6 @@ impl Session {
         let started = std::time::Instant::now();
         let limit = crate::settings::get().run_wait;
         let mut told = false;
-        // Only what may mount writable asks (read-only mounts serve files rewritten anyway):
-        // never a snapshot, a batch run or a kernel.
-        let may_write = matches!(
-            purpose,
-            Purpose::Activate { read_only: false } | Purpose::Change | Purpose::Run { write: true }
-        );
-        let written_for_another = (may_write && env.snapshot.is_none())
-            .then(|| crate::archive::Archive::open(env.id.path()).ok())
-            .flatten()
-            .and_then(|a| crate::conda::relocation::written_elsewhere(&a, &env.mountpoint))
-            .map(|p| p.display().to_string());
         loop {
             let decision = runs.decide()?;
             let found = Found {
@@ -198,7 +187,6 @@ impl Session {
                 snapshot: env.snapshot.is_some(),
                 only_job: options.only_job.clone(),
                 at_mount_point: at_mount_point(env, runs, &decision),
-                written_for_another: written_for_another.clone(),
             };
             let refusal = match plan::plan(purpose, &found) {
                 Ok(plan) => return Ok((decision, plan)),

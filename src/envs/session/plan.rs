@@ -69,9 +69,6 @@ pub struct Found {
     /// namespaces): it must not use another job's mount, which goes when that job ends.
     pub only_job: Option<String>,
     pub at_mount_point: AtMountPoint,
-    /// The prefix the archive's files were written for, when it is not this env's: a read-only
-    /// mount serves them rewritten for this prefix, a writable one as written.
-    pub written_for_another: Option<String>,
 }
 
 /// One thing to do, in order.
@@ -94,12 +91,6 @@ pub enum Note {
     CleanedStale,
     /// Mounted read-only: this user cannot write the archive.
     NotWritableByYou,
-    /// Mounted read-only: the archive's files were written for another prefix (this one), and
-    /// only a read-only mount serves them rewritten for this env's.
-    WrittenForAnotherPrefix { prefix: String },
-    /// A writable mount of an archive written for another prefix: its files are served as
-    /// written, so its scripts name that prefix.
-    ChangedAtAnotherPrefix { prefix: String },
     /// The mount runs left served an older version than the archive holds now: a fresh one
     /// replaces it.
     RemountedNewer,
@@ -166,26 +157,11 @@ pub fn plan(purpose: Purpose, found: &Found) -> Result<Plan, Refusal> {
             notes.push(Note::NotWritableByYou);
             Want::ReadOnly
         }
-        Purpose::Activate { read_only: false } => match &found.written_for_another {
-            Some(prefix) => {
-                notes.push(Note::WrittenForAnotherPrefix {
-                    prefix: prefix.clone(),
-                });
-                Want::ReadOnly
-            }
-            None => Want::PreferWritable,
-        },
+        Purpose::Activate { read_only: false } => Want::PreferWritable,
         Purpose::Change | Purpose::Run { write: true } if !found.writable_by_me => {
             return Err(Refusal::NotWritableByYou);
         }
-        Purpose::Change | Purpose::Run { write: true } => {
-            if let Some(prefix) = &found.written_for_another {
-                notes.push(Note::ChangedAtAnotherPrefix {
-                    prefix: prefix.clone(),
-                });
-            }
-            Want::Writable
-        }
+        Purpose::Change | Purpose::Run { write: true } => Want::Writable,
     };
     let mount = Step::Mount {
         read_only: want == Want::ReadOnly,
@@ -353,7 +329,6 @@ mod tests {
             snapshot: false,
             only_job: None,
             at_mount_point: at,
-            written_for_another: None,
         }
     }
 
@@ -501,36 +476,6 @@ mod tests {
         for purpose in [ACTIVATE, Purpose::Change, RUN, Purpose::Kernel] {
             assert_eq!(plan(purpose, &missing), Err(Refusal::Missing));
         }
-        // Written for another prefix: activate mounts read-only (served rewritten for this one);
-        // a change goes on writable, saying its files are served as written.
-        let elsewhere = Found {
-            written_for_another: Some("/home/alice/envs/ml/ml".into()),
-            ..found(AtMountPoint::Nothing)
-        };
-        let prefix = "/home/alice/envs/ml/ml".to_string();
-        let p = plan(ACTIVATE, &elsewhere).unwrap();
-        assert_eq!(
-            (p.steps, p.notes),
-            (
-                vec![RO],
-                vec![Note::WrittenForAnotherPrefix {
-                    prefix: prefix.clone()
-                }]
-            )
-        );
-        for purpose in [Purpose::Change, RUN_WRITE] {
-            let p = plan(purpose, &elsewhere).unwrap();
-            assert_eq!(
-                (p.steps, p.notes),
-                (
-                    vec![RW],
-                    vec![Note::ChangedAtAnotherPrefix {
-                        prefix: prefix.clone()
-                    }]
-                )
-            );
-        }
-        assert_eq!(plan(RUN, &elsewhere).unwrap().notes, vec![]);
         let stale = plan(RUN, &found(AtMountPoint::Stale)).unwrap();
         assert_eq!(stale.notes, vec![Note::CleanedStale]);
     }

@@ -162,7 +162,9 @@ impl Tree {
                 }
             }
             let mut attr = attr_of(&e.meta, e, &defaults);
-            if let Some(size) = served_size(i as u32).filter(|_| e.meta.kind == Kind::File) {
+            if let Some(size) =
+                served_size(i as u32).filter(|_| matches!(e.meta.kind, Kind::File | Kind::Symlink))
+            {
                 attr.size = size;
             }
             let content = match e.meta.kind {
