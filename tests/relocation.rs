@@ -309,8 +309,9 @@ fn a_prefix_spelled_through_a_symlink_is_the_same_place() {
 }
 
 /// A lab's env, made by one user (root here) and shared read-only in a lab directory, mounted by
-/// another (uid 65534) at their own mount root: its config and binary hold their prefix, and its
-/// scripts name their mount's python.
+/// another (uid 65534) at their own mount root: its config and binary hold their prefix, its
+/// scripts name their mount's python, and its commands run for them (`pip list`, `jupyter
+/// --version`, a package's console script).
 #[test]
 fn a_labs_env_serves_each_member_their_own_prefix() {
     if common::skip_without_mounts() {
@@ -320,20 +321,35 @@ fn a_labs_env_serves_each_member_their_own_prefix() {
         return;
     };
     let w = EnvWorld::new("envs");
-    ok_at(
-        &w,
-        &w.mounts,
-        &["create", "tools", "python", "cf-prefix-demo", "-y"],
-    );
+    let packages = ["python", "cf-prefix-demo", "pip", "wheel"];
+    let jupyter = ["jupyter-core", "platformdirs", "traitlets"];
+    let create = [&["create", "tools"][..], &packages, &jupyter, &["-y"]].concat();
+    ok_at(&w, &w.mounts, &create);
     let lab = u.path("lab");
     std::fs::create_dir(&lab).unwrap();
     std::fs::copy(w.archives.join("tools.zip"), lab.join("tools.zip")).unwrap();
     let as_user = |args: &[&str]| text(&u.ok_in_lab(&lab, args));
+    let prefix = u.path("envs/tools/tools");
+    let p = prefix.display();
+    // Their commands run from their mount (each a script whose shebang is served rewritten).
+    let run = |command: &[&str]| as_user(&[&["run", "tools", "--"][..], command].concat());
+    let hello = run(&["cf-hello"]);
+    assert!(hello.contains(&format!("hello from {p}")), "{hello}");
+    let pip = run(&["pip", "list"]);
+    assert!(
+        pip.contains("jupyter_core") && pip.contains("traitlets"),
+        "{pip}"
+    );
+    let version = run(&["jupyter", "--version"]);
+    assert!(version.contains("jupyter_core"), "{version}");
+    let paths = run(&["jupyter", "--paths"]);
+    assert!(paths.contains(&format!("{p}/share/jupyter")), "{paths}");
+    let wheel = run(&["wheel", "version"]);
+    assert!(wheel.contains("wheel"), "{wheel}");
+
     let _unmounted = Unmounted(u.path("envs/tools"));
     let activated = as_user(&["activate", "tools"]);
     assert!(activated.contains("read-only"), "{activated}");
-    let prefix = u.path("envs/tools/tools");
-    let p = prefix.display();
     let config = u.read(&prefix.join("etc/cf-prefix-demo/prefix.txt"));
     assert_eq!(
         String::from_utf8_lossy(&config),
@@ -353,7 +369,6 @@ fn a_labs_env_serves_each_member_their_own_prefix() {
     );
     as_user(&["unmount", "tools"]);
 }
-
 /// `rename OLD NEW`: the archive, its snapshot and its kernelspec follow the name; the env runs at
 /// its new prefix without a file of it changed, and so does its snapshot.
 #[test]

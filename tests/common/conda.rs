@@ -16,6 +16,11 @@ const WHEELS: &[&str] = &[
     "idna==3.10",
     "packaging==24.2",
     "wheel==0.45.1",
+    // What a lab's env offers its members at their own prefix: pip and jupyter's command.
+    "pip==24.3.1",
+    "jupyter_core==5.7.2",
+    "platformdirs==4.3.6",
+    "traitlets==5.14.3",
 ];
 
 fn support(file: &str) -> PathBuf {

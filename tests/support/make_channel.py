@@ -76,12 +76,23 @@ def build(out_dir, name, version, depends, root, placeholders=None, build="0"):
                out_folder=str(out_dir))
 
 
+def relative_runpath(exe, libdir):
+    """Points the interpreter's RUNPATH (this machine's LIBDIR, maybe under a home other users
+    cannot enter) at the env's own lib/, as conda's python has it: the string rewritten in place,
+    NUL-padded, the way conda relocates binaries."""
+    old, new = libdir.encode() + b"\0", b"$ORIGIN/../lib"
+    data = exe.read_bytes()
+    if libdir and old in data and len(new) < len(old):
+        exe.write_bytes(data.replace(old, new.ljust(len(old), b"\0"), 1))
+
+
 def python_package(out_dir, work):
     root = work / "python"
     base = Path(sys.base_prefix)
     exe = Path(os.path.realpath(sys._base_executable))
     (root / "bin").mkdir(parents=True)
     shutil.copy2(exe, root / "bin" / f"python{PY}")
+    relative_runpath(root / "bin" / f"python{PY}", sysconfig.get_config_var("LIBDIR") or "")
     os.symlink(f"python{PY}", root / "bin" / "python3")
     os.symlink(f"python{PY}", root / "bin" / "python")
     lib = sysconfig.get_config_var("INSTSONAME") or ""
