@@ -109,6 +109,18 @@ fn story(w: &EnvWorld, shell: Sh) {
             point.display()
         );
     }
+    // pack keeps the files as they are: the archive holds the prefix the env was installed at,
+    // and its mount served them rewritten (the story ran them).
+    let packed = Command::new("unzip")
+        .arg("-p")
+        .arg(w.archives.join("tools.zip"))
+        .arg("tools/etc/cf-prefix-demo/prefix.txt")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&packed.stdout),
+        format!("prefix={0}\nlib={0}/lib\n", plain.display())
+    );
     let listing = Command::new("unzip")
         .arg("-l")
         .arg(w.archives.join("demo.zip"))
