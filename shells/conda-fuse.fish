@@ -63,6 +63,10 @@ function conda-fuse-kernel --description "Jupyter kernels from environments: ins
     command conda-fuse kernel $argv
 end
 
+function conda-fuse-rename --description "Rename an environment: its archive, snapshots and Jupyter kernelspecs (files stay as they are: a mount serves them rewritten for the new prefix)"
+    command conda-fuse rename $argv
+end
+
 function conda-fuse-activate --description "Mount a conda-fuse environment if needed and activate it in this shell"
     set -l prefix (command conda-fuse activate $argv); or return
     test -n "$prefix"; or return 1

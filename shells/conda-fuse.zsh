@@ -18,6 +18,7 @@ conda-fuse-diff() { command conda-fuse diff "$@"; }
 conda-fuse-rollback() { command conda-fuse rollback "$@"; }
 conda-fuse-prune() { command conda-fuse prune "$@"; }
 conda-fuse-kernel() { command conda-fuse kernel "$@"; }
+conda-fuse-rename() { command conda-fuse rename "$@"; }
 
 conda-fuse-activate() {
     local __cf_prefix __cf_code

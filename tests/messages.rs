@@ -17,6 +17,7 @@ use conda_fuse::daemon::mountpoint::MountPointError;
 use conda_fuse::envs::EnvError;
 use conda_fuse::envs::create::CreateError;
 use conda_fuse::envs::remove::RemoveError;
+use conda_fuse::envs::rename::RenameError;
 use conda_fuse::hint::{Hint, RemoteError};
 use conda_fuse::overlay::journal::JournalError;
 use conda_fuse::overlay::lock::LockError;
@@ -237,6 +238,33 @@ fn lifecycle_errors() {
             what: "the upper layer",
             path: p("/h/state/upper/ml.zip-0123"),
             source: io::Error::from_raw_os_error(libc::EACCES),
+        }
+        .into(),
+        RenameError::Missing("ml".into()).into(),
+        RenameError::Exists {
+            name: "ml-2024".into(),
+            path: p("/h/envs/ml-2024.zip"),
+        }
+        .into(),
+        RenameError::Mounted {
+            name: "ml".into(),
+            mountpoint: p("/h/mnt/ml"),
+        }
+        .into(),
+        RenameError::Unsaved {
+            name: "ml".into(),
+            changes: 3,
+            upper: p("/h/state/upper/ml.zip-0123"),
+        }
+        .into(),
+        RenameError::Symlink {
+            link: p("/h/envs/ml.zip"),
+            target: p("/proj/lab/envs/ml.zip"),
+        }
+        .into(),
+        RenameError::Write {
+            path: p("/h/envs/ml-2024.zip"),
+            source: io::Error::from_raw_os_error(libc::ENOSPC),
         }
         .into(),
     ]));

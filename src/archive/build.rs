@@ -530,3 +530,74 @@ pub fn meta_from_fs(md: &std::fs::Metadata) -> Meta {
         rdev: if kind.is_device() { md.rdev() } else { 0 },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prefix an entry holds is written with it and read back by the index, whose table of
+    /// prefixes holds each once; a copy as stored keeps it only if the plan says so.
+    #[test]
+    fn prefixes_held_are_written_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, prefix: Option<&[u8]>| Planned {
+            name: name.as_bytes().to_vec(),
+            meta: Meta {
+                kind: Kind::File,
+                perm: 0o644,
+                owner: None,
+                mtime: 1_700_000_000,
+                rdev: 0,
+            },
+            source: Source::Bytes(b"#!/a/env/bin/python\n".to_vec()),
+            link_group: None,
+            prefix: prefix.map(<[u8]>::to_vec),
+        };
+        let plan = [
+            file("env/bin/a", Some(b"/a/env")),
+            file("env/bin/b", None),
+            file("env/bin/c", Some(b"/b/other env")),
+            file("env/bin/d", Some(b"/a/env")),
+        ];
+        let opts = BuildOptions {
+            compression: Compression::Deflate(6),
+            threads: 1,
+            spill_dir: dir.path().to_owned(),
+        };
+        let first = dir.path().join("first.zip");
+        build_archive(&first, &plan, &opts, &mut |_| {}).unwrap();
+        let archive = Arc::new(Archive::open(&first).unwrap());
+        let index = archive.index();
+        let held: Vec<Option<&[u8]>> = (0..4).map(|i| index.held_prefix(i)).collect();
+        let want: [Option<&[u8]>; 4] = [
+            Some(b"/a/env"),
+            None,
+            Some(b"/b/other env"),
+            Some(b"/a/env"),
+        ];
+        assert_eq!(held, want);
+        assert_eq!(index.held_prefixes().count(), 3);
+        // Copied as stored: what the plan says, not what the source entry had.
+        let copied: Vec<Planned> = (0..4u32)
+            .map(|i| Planned {
+                source: Source::Raw {
+                    archive: archive.clone(),
+                    entry: i,
+                },
+                prefix: (i != 0)
+                    .then(|| index.held_prefix(i).map(<[u8]>::to_vec))
+                    .flatten(),
+                ..file(&format!("env/bin/{i}"), None)
+            })
+            .collect();
+        let second = dir.path().join("second.zip");
+        build_archive(&second, &copied, &opts, &mut |_| {}).unwrap();
+        let again = Archive::open(&second).unwrap();
+        let held: Vec<Option<&[u8]>> = (0..4).map(|i| again.index().held_prefix(i)).collect();
+        assert_eq!(
+            held,
+            [None, None, Some(&b"/b/other env"[..]), Some(&b"/a/env"[..])]
+        );
+        assert_eq!(again.read_all(0).unwrap(), b"#!/a/env/bin/python\n");
+    }
+}

@@ -83,6 +83,7 @@ fn hint_of(link: &(dyn Error + 'static)) -> Option<String> {
         crate::envs::create::CreateError,
         crate::envs::remove::RemoveError,
         crate::envs::remove::RmRefused,
+        crate::envs::rename::RenameError,
         crate::daemon::runs::RunsError,
         crate::envs::session::SessionError,
         crate::envs::history::HistoryError,

@@ -305,23 +305,13 @@ fn elsewhere(archive: &Archive, mountpoint: &Path) -> Option<Elsewhere> {
     let heads = files.script_heads(archive);
     let in_env = |program: &[u8]| files.has_program(program);
     let default = written_for(heads.iter().map(Vec::as_slice), in_env, &files.dir);
-    let mut seen: Vec<&[u8]> = Vec::new();
     let recorded = index
         .held_prefixes()
         .filter(|&(i, _)| index.name(index.entry(i)).starts_with(&files.root))
         .map(|(_, p)| p);
-    for prefix in default.as_deref().into_iter().chain(recorded) {
-        if !seen.contains(&prefix) {
-            seen.push(prefix);
-        }
-    }
-    let others: Vec<Vec<u8>> = seen
-        .into_iter()
-        .filter(|&p| {
-            p != to.as_os_str().as_bytes() && !same_place(Path::new(OsStr::from_bytes(p)), &to)
-        })
-        .map(<[u8]>::to_vec)
-        .collect();
+    let to_bytes = to.as_os_str().as_bytes();
+    let elsewhere = |p: &[u8]| p != to_bytes && !same_place(Path::new(OsStr::from_bytes(p)), &to);
+    let others = rewritten_prefixes(default.as_deref(), recorded, elsewhere);
     let from = others.first()?.clone();
     Some(Elsewhere {
         files,
@@ -330,6 +320,26 @@ fn elsewhere(archive: &Archive, mountpoint: &Path) -> Option<Elsewhere> {
         from,
         to,
     })
+}
+
+/// The prefixes a mount rewrites, each once, the default first: of the default (what entries that
+/// record none hold) and the prefixes entries record, those `elsewhere` (not this mount's).
+fn rewritten_prefixes<'a>(
+    default: Option<&'a [u8]>,
+    recorded: impl Iterator<Item = &'a [u8]>,
+    elsewhere: impl Fn(&[u8]) -> bool,
+) -> Vec<Vec<u8>> {
+    let mut seen: Vec<&[u8]> = Vec::new();
+    for prefix in default.into_iter().chain(recorded) {
+        if !seen.contains(&prefix) {
+            seen.push(prefix);
+        }
+    }
+    // Asked once per distinct prefix: it may look at the filesystem.
+    seen.into_iter()
+        .filter(|p| elsewhere(p))
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 /// Whether two prefixes name one directory through symlinks (`/home/u` and `/gpfs/home/u`): the
@@ -620,6 +630,38 @@ mod tests {
             b"#!/opt/other/bin/ruby\n",
         ];
         assert_eq!(written_for(none.into_iter(), in_env, b""), None);
+    }
+
+    #[test]
+    fn a_mount_rewrites_the_prefixes_entries_hold_other_than_its_own() {
+        let here: &[u8] = b"/home/b/envs/ml/ml";
+        let (a, c): (&[u8], &[u8]) = (b"/home/a/envs/ml/ml", b"/scratch/job/ml/ml");
+        type Case<'a> = (Option<&'a [u8]>, Vec<&'a [u8]>, Vec<&'a [u8]>);
+        let table: Vec<Case> = vec![
+            // (default, recorded by entries, rewritten)
+            (None, vec![], vec![]),
+            (Some(here), vec![], vec![]),
+            (Some(a), vec![], vec![a]),
+            // A save here recorded its files' prefix: only the old ones are rewritten.
+            (Some(a), vec![here, here], vec![a]),
+            // Saved at two other places: both, the default first, each once.
+            (Some(a), vec![c, here, c, a], vec![a, c]),
+            // Nothing votes (every script records its prefix, as after pack or rename).
+            (None, vec![c, c], vec![c]),
+            (None, vec![here], vec![]),
+        ];
+        for (default, recorded, want) in table {
+            let asked = std::cell::Cell::new(0);
+            let got = rewritten_prefixes(default, recorded.iter().copied(), |p| {
+                asked.set(asked.get() + 1);
+                p != here
+            });
+            let want: Vec<Vec<u8>> = want.iter().map(|p| p.to_vec()).collect();
+            assert_eq!(got, want, "{default:?} {recorded:?}");
+            let distinct: std::collections::HashSet<_> =
+                default.into_iter().chain(recorded).collect();
+            assert_eq!(asked.get(), distinct.len(), "each prefix is looked at once");
+        }
     }
 
     #[test]

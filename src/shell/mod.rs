@@ -125,7 +125,7 @@ struct EnvFunction {
 /// because they also change the calling shell.
 const WRAPPED: &[&str] = &[
     "create", "commit", "env-list", "paths", "install", "remove", "run", "pack", "doctor",
-    "status", "history", "diff", "rollback", "prune", "kernel",
+    "status", "history", "diff", "rollback", "prune", "kernel", "rename",
 ];
 const HAND_WRITTEN: &[&str] = &["activate", "deactivate", "unmount", "rm"];
 
