@@ -14,10 +14,18 @@ use common::tree::{self, Check};
 use common::{World, run};
 
 /// A tree without the cases that only conda-fuse's own pipeline is required to keep (it keeps them,
-/// see roundtrip.rs), sized so that the external tools run quickly.
+/// see roundtrip.rs), sized so that the external tools run quickly. Its script names the tree's
+/// prefix, so `pack` records it ("CP", a field the other tools must skip).
 fn portable_tree(root: &Path) {
     fixture::environment_like(root);
     fs::remove_dir_all(root.join("crowd")).unwrap();
+    let script = root.join("bin/cf-tool");
+    fs::create_dir_all(script.parent().unwrap()).unwrap();
+    fs::write(
+        &script,
+        format!("#!{}/bin/python3\nprint(1)\n", root.display()),
+    )
+    .unwrap();
 }
 
 fn remove_non_utf8_names(root: &Path) {
@@ -34,6 +42,15 @@ fn unzip_extracts_our_archives_identically() {
     portable_tree(&src);
     let archive = w.path("a.zip");
     w.pack(&src, &archive, &[]);
+    let info = Command::new("zipinfo")
+        .arg("-v")
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&info.stdout).contains("0x5043"),
+        "the archive records a prefix (\"CP\")"
+    );
     let out = w.path("out");
     fs::create_dir(&out).unwrap();
     // -X restores owners, -K the setuid/setgid/sticky bits (unzip drops them without it).
