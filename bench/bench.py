@@ -631,12 +631,59 @@ def install_section(args, binary, work, row, rows):
                 statistics.median(created[1]), 1.5)
             row(f"conda install of one more package into it (mount, install, save; vs native; {where})",
                 statistics.median(installed[0]), statistics.median(installed[1]), 1.5)
+        if os.geteuid() == 0:
+            install_on_netfs(args, binary, work, env, specs, native_create, native, shm, row)
     finally:
         for name in names:
             subprocess.run([str(binary), "rm", "-y", "-f", name], env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
         shutil.rmtree(native, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)
+
+
+def install_on_netfs(args, binary, work, env, specs, native_create, native, pkgs, row):
+    """The same create and install with archives and state on the network-filesystem stand-in, as
+    on a cluster's shared home: against the same tree written there natively (`cp -rP`; the
+    installer itself cannot write there: hard links and symlink times fail on sshfs), and against
+    conda-fuse keeping a transaction's changes in the shared state directory as before
+    (`CONDA_FUSE_UPPER_DIR` there), in the same run."""
+    script = str(REPO.parent / "shared/netfs-sim.sh")
+    export, mnt = work / "inst-netfs-export", work / "inst-netfs"
+    shutil.rmtree(export, ignore_errors=True)
+    export.mkdir(parents=True)
+    env = dict(env, FAKE_CONDA_PKGS=str(pkgs), CONDA_FUSE_ARCHIVE_PATH=str(mnt / "archives"),
+               CONDA_FUSE_STATE_DIR=str(mnt / "state"))
+    shared_upper = dict(env, CONDA_FUSE_UPPER_DIR=str(mnt / "state/upper"))
+    sh([script, "up", str(export), str(mnt)])
+    counter = iter(range(1000))
+    try:
+        native_create()
+        def native_there():
+            dest = mnt / f"tree-{next(counter)}"
+            t = timed(f"cp -rP --preserve=mode {native}/. {dest}/ && sync")  # sshfs keeps no owners or symlink times
+            shutil.rmtree(dest)
+            return t
+        def ours(e):
+            def once():
+                name = f"net{next(counter)}"
+                t_create = timed([str(binary), "create", name, "-y", "-q", *specs], env=e)
+                t_install = timed([str(binary), "install", name, "-y", "-q", "mpmath"], env=e)
+                subprocess.run([str(binary), "rm", "-y", "-f", name], env=e, stdout=subprocess.DEVNULL)
+                return t_create, t_install
+            return once
+        base = [native_there() for _ in range(args.cold_runs)]
+        now = [ours(env)() for _ in range(args.cold_runs)]
+        before = [ours(shared_upper)() for _ in range(args.cold_runs)]
+        m = statistics.median
+        row("conda create of the scientific stack, archives and state on the network-filesystem stand-in "
+            "(vs the same tree written there natively, cp -rP + sync)", m(base), m(c for c, _ in now), 0.5)
+        row("  the same create, vs conda-fuse keeping the transaction's changes in the shared state dir "
+            "(as before)", m(c for c, _ in before), m(c for c, _ in now), 0.5)
+        row("conda install of one more package + save there, vs the transaction's changes in the shared "
+            "state dir (as before)", m(i for _, i in before), m(i for _, i in now), 1.0)
+    finally:
+        sh([script, "down", str(mnt)])
+        shutil.rmtree(export, ignore_errors=True)
 
 
 def main():

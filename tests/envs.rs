@@ -1033,3 +1033,110 @@ fn a_reused_pid_keeps_no_run_mount() {
     assert!(out.contains("v1"), "{out}");
     assert!(gone, "the run's mount stayed for a pid that is no run");
 }
+
+/// A transaction conda-fuse drives (`install` here; remove and create mount the same way) keeps
+/// its changes on node-local disk (TMPDIR), never in the shared state directory, and a crash of it
+/// leaves the env as it was, never half installed: the next transaction throws the half one away,
+/// then saves its own.
+#[test]
+fn a_crashed_install_leaves_the_env_as_it_was() {
+    if common::skip_without_mounts() {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let w = EnvWorld::new("envs");
+    let src = w.world.path("src");
+    std::fs::create_dir_all(src.join("conda-meta")).unwrap();
+    std::fs::write(src.join("data.txt"), b"as packed\n").unwrap();
+    ok(&w, &["pack", src.to_str().unwrap(), "--name", "job"]);
+    let prefix = w.mounts.join("job/job");
+    // A conda that writes one file of the package into the prefix, then (the slow one) hangs.
+    let conda = |name: &str, file: &str, hang: bool| {
+        let script = w.world.path(name);
+        let body = format!(
+            "while [ $# -gt 0 ]; do [ \"$1\" = --prefix ] && p=$2; shift; done\n\
+             echo {file} > \"$p/{file}.txt\"\n{}",
+            if hang { "sleep 60\n" } else { "" }
+        );
+        std::fs::write(&script, body).unwrap();
+        format!("sh {}", script.display())
+    };
+    let files_under = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.into_path())
+            .collect()
+    };
+    let mut install = w
+        .cf(&["install", "job", "pkg", "-y"])
+        .env("CONDA_FUSE_CONDA", conda("slow-conda", "half", true))
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    /// Kills the install's process group, however the test ends.
+    struct KillGroup(u32);
+    impl Drop for KillGroup {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(self.0 as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let killed = KillGroup(install.id());
+    let started = std::time::Instant::now();
+    while !prefix.join("half.txt").exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the install never wrote"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Its change waits under TMPDIR; the shared state directory holds none of it.
+    let transactions = w.world.tmp_dir().join(format!(
+        "conda-fuse-{}/transactions",
+        nix::unistd::geteuid()
+    ));
+    assert!(
+        files_under(&transactions)
+            .iter()
+            .any(|p| p.ends_with("journal")),
+        "no journal under {}",
+        transactions.display()
+    );
+    let shared = w.world.state_dir().join("upper");
+    assert_eq!(files_under(&shared), Vec::<std::path::PathBuf>::new());
+    // The node dies as far as this install goes: its daemon and the install are killed.
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&w, &["status", "job", "--json"])).unwrap();
+    let daemon = status["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    drop(killed);
+    let _ = install.wait();
+    // The env is as it was, with nothing unsaved; the next install goes on and saves.
+    let check = "test ! -e \"$CONDA_PREFIX/half.txt\" && echo untouched";
+    assert!(ok(&w, &["run", "job", "--", "sh", "-c", check]).contains("untouched"));
+    let list: serde_json::Value = serde_json::from_str(&ok(&w, &["env-list", "--json"])).unwrap();
+    assert_eq!(list[0]["unsaved_changes"], 0, "{list}");
+    let out = w
+        .cf(&["install", "job", "pkg", "-y"])
+        .env("CONDA_FUSE_CONDA", conda("quick-conda", "whole", false))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let read =
+        "cat \"$CONDA_PREFIX/whole.txt\"; test ! -e \"$CONDA_PREFIX/half.txt\" && echo no-half";
+    let out = ok(&w, &["run", "job", "--", "sh", "-c", read]);
+    assert!(out.contains("whole") && out.contains("no-half"), "{out}");
+    assert!(
+        files_under(&transactions).is_empty(),
+        "a finished transaction leaves nothing: {:?}",
+        files_under(&transactions)
+    );
+}

@@ -49,6 +49,9 @@ pub struct MountRequest {
     pub keep_owners: bool,
     /// Where writable mounts keep their upper layers (one directory per archive below it).
     pub upper_root: PathBuf,
+    /// A transaction conda-fuse drives (`as_transaction`): its upper layer is its own, anything
+    /// found there is a crashed transaction's and is thrown away.
+    pub transaction: bool,
     /// How saves compress new data.
     pub compression: Compression,
     /// Take the writer lock even from a holder that looks alive (`--steal-lock`).
@@ -73,10 +76,26 @@ impl MountRequest {
             allow_other: false,
             keep_owners: false,
             upper_root: state::upper_root(),
+            transaction: false,
             compression: Compression::SAVE,
             steal_lock: false,
             snapshots: crate::commit::snapshots::keep_from_env(),
             job: None,
+        }
+    }
+}
+
+impl MountRequest {
+    /// Makes this writable mount a transaction conda-fuse drives (create, install, remove): its
+    /// changes wait on node-local disk (`state::transaction_upper_root`), one file
+    /// create on the network filesystem fewer for each file conda writes; its save is the commit.
+    /// A crash leaves the env as it was (the half transaction is never recovered), where an
+    /// interactive mount's acknowledged changes survive the node. The caller has checked that no
+    /// unsaved changes wait in the shared place (they must be recovered there).
+    pub fn as_transaction(&mut self) {
+        if let Some(root) = state::transaction_upper_root() {
+            self.upper_root = root;
+            self.transaction = true;
         }
     }
 }
@@ -278,6 +297,7 @@ pub fn mount(
             &req.upper_root,
             (&mountpoint, &served_at),
             req.steal_lock,
+            req.transaction,
         )?;
         (o, r, rec, Some(dir))
     };

@@ -30,6 +30,25 @@ pub fn upper_root() -> PathBuf {
     }
 }
 
+/// Where transactions conda-fuse drives (create, install, remove) keep their
+/// changes until their save, which is their commit: node-local, under `TMPDIR`, since no other
+/// node ever needs half a transaction (what a crashed one leaves is thrown away by the next).
+/// None where the user chose the place of upper layers (`CONDA_FUSE_UPPER_DIR`) or no private
+/// directory can be made in `TMPDIR` (another user took the name): the shared place serves then.
+pub fn transaction_upper_root() -> Option<PathBuf> {
+    if crate::settings::get().upper_dir.is_some() {
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("conda-fuse-{}", nix::unistd::geteuid()));
+    match PrivateDir::ensure(&dir) {
+        Ok(_) => Some(dir.join("transactions")),
+        Err(e) => {
+            tracing::debug!("transactions keep their changes in the state directory: {e}");
+            None
+        }
+    }
+}
+
 pub fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())

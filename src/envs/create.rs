@@ -194,6 +194,7 @@ impl<'a> Creation<'a> {
         // The empty archive is no version of the env (and a snapshot of the temporary's name
         // would be left behind by the rename to the final one).
         req.snapshots = 0;
+        req.as_transaction();
         daemon::mount(&req, &mut |_| {})?;
         Ok(creation)
     }
@@ -243,12 +244,16 @@ impl<'a> Creation<'a> {
         unreachable!("the second attempt returns")
     }
 
-    /// The temporary archive, its lock and upper layer, and the mount point if empty.
+    /// The temporary archive, its lock and upper layers, and the mount point if empty.
     fn remove_leftovers(&self) {
         let t = &self.temporary;
         let _ = std::fs::remove_file(&t.archive);
         let _ = std::fs::remove_file(&t.lock);
         let _ = std::fs::remove_dir_all(&t.upper);
+        // The create's own changes, on this node (`MountRequest::as_transaction`).
+        if let Some(root) = crate::daemon::state::transaction_upper_root() {
+            let _ = std::fs::remove_dir_all(crate::overlay::upper::dir_for(&root, &t.id));
+        }
         let _ = std::fs::remove_dir(&t.mountpoint);
     }
 }

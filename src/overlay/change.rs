@@ -135,10 +135,13 @@ impl Overlay {
     /// Journals `op` and applies it. The caller holds the gate.
     fn change(&self, rw: &Writable, tree: &mut Tree, op: Op) -> Result<apply::Applied, OpError> {
         // Before the first change since a save is acknowledged, the lock record says so: another
-        // user who finds it after this node died knows there is work only we can recover.
-        rw.lock
-            .note_unsaved(true)
-            .map_err(OpError::upper("mark the writer lock's record"))?;
+        // user who finds it after this node died knows there is work only we can recover. (Not a
+        // transaction's: nobody recovers half of one.)
+        if !rw.transaction {
+            rw.lock
+                .note_unsaved(true)
+                .map_err(OpError::upper("mark the writer lock's record"))?;
+        }
         let t = clock::now();
         rw.journal
             .lock()

@@ -115,6 +115,9 @@ struct Writable {
     /// The mount point as its user names it: files are served rewritten for the prefix under it
     /// (see `conda::relocation`), by each archive version the saves put in place.
     served_at: PathBuf,
+    /// A transaction conda-fuse drives: its upper layer is node-local and nobody recovers it, so
+    /// the lock's record never says changes wait (see `MountRequest::as_transaction`).
+    transaction: bool,
 }
 
 /// The tree and the archive version its entry numbers point into: one owner, swapped together.
@@ -321,8 +324,9 @@ impl Overlay {
     }
 
     /// Opens `archive` for writing: takes the writer lock, then replays the journal of its upper
-    /// layer under `upper_root`, if a previous daemon left one. `mountpoint` is recorded with the
-    /// lock; `served_at` is the same place as its user names it.
+    /// layer under `upper_root`, if a previous daemon left one — unless this is a `transaction`,
+    /// whose upper layer is its own: what a crashed one left there is thrown away. `mountpoint`
+    /// is recorded with the lock; `served_at` is the same place as its user names it.
     pub fn writable(
         archive: Arc<Archive>,
         defaults: Defaults,
@@ -330,10 +334,16 @@ impl Overlay {
         upper_root: &Path,
         (mountpoint, served_at): (&Path, &Path),
         steal_lock: bool,
+        transaction: bool,
     ) -> Result<(Overlay, BuildReport, Recovery), OverlayError> {
         let acquired = WriterLock::acquire(archive.id(), mountpoint, steal_lock)?;
         let lock = acquired.lock;
-        let upper = Upper::open(upper_root, archive.id())?;
+        // Under the writer lock: no live transaction of this archive can be using it.
+        let upper = if transaction {
+            Upper::open_fresh(upper_root, archive.id())?
+        } else {
+            Upper::open(upper_root, archive.id())?
+        };
         let ((mut tree, report), base) =
             Self::layers_at(archive.clone(), defaults, &limits, served_at);
         let mut recovery = Recovery {
@@ -351,6 +361,7 @@ impl Overlay {
             gate: RwLock::new(()),
             lock,
             served_at: served_at.to_owned(),
+            transaction,
         };
         Ok((
             Overlay {

@@ -239,6 +239,25 @@ impl Upper {
         })
     }
 
+    /// Opens the upper layer of `archive` under `upper_root` empty: whatever is there (a crashed
+    /// transaction's changes, never acknowledged as saved) goes first.
+    pub fn open_fresh(upper_root: &Path, archive: &ArchiveId) -> Result<Upper, UpperError> {
+        let root = PrivateDir::ensure(upper_root)?;
+        let name = dir_name(archive);
+        match root.remove_tree(&name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(UpperError::Io {
+                    dir: root.show(&name),
+                    source,
+                });
+            }
+        }
+        drop(root);
+        Self::open(upper_root, archive)
+    }
+
     /// The directory holding the journal.
     pub fn dir(&self) -> &PrivateDir {
         &self.dir

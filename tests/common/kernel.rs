@@ -47,6 +47,7 @@ pub fn open_writable(archive: &Path, upper_root: &Path) -> (Filesystem, Recovery
         &dir,
         (Path::new("/semantic-test"), Path::new("/semantic-test")),
         false,
+        false,
     )
     .unwrap_or_else(|e| panic!("opening {} writable: {e}", archive.display()));
     (Filesystem::new(overlay), recovery)

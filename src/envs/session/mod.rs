@@ -252,11 +252,20 @@ impl Session {
                         source,
                     }
                 })?;
+                // A change conda-fuse drives, from start to save, is a transaction: its changes
+                // wait on node-local disk, unless a crashed mount left some in the shared place,
+                // which it must recover.
+                let transaction = self.purpose.is_transaction()
+                    && crate::overlay::unsaved_on_disk(&daemon::state::upper_root(), &env.id)
+                        .is_ok_and(|n| n == 0);
                 let mount = |read_only, tell: &mut dyn FnMut(Event<'_>)| {
                     let mut req =
                         MountRequest::new(env.id.clone(), env.mountpoint.clone(), read_only);
                     req.steal_lock = options.steal_lock && !read_only;
                     req.job = options.only_job.clone();
+                    if transaction && !read_only {
+                        req.as_transaction();
+                    }
                     daemon::mount(&req, &mut |m| tell(Event::Mounted(m)))
                 };
                 let started = std::time::Instant::now();

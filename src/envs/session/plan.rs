@@ -25,6 +25,14 @@ impl Purpose {
     pub fn is_run(self) -> bool {
         matches!(self, Purpose::Run { .. } | Purpose::Kernel)
     }
+
+    /// Whether it changes the env from start to save as one transaction conda-fuse drives
+    /// (install, remove; create has its own): a crash may cost it, never half of it. An activated
+    /// env is the user's to change at any time, and a `run --write` job's command writes results
+    /// a walltime must not cost: their acknowledged changes survive the node.
+    pub fn is_transaction(self) -> bool {
+        matches!(self, Purpose::Change)
+    }
 }
 
 /// What is at the environment's mount point now.
