@@ -40,14 +40,26 @@ pub fn transaction_upper_root() -> Option<PathBuf> {
         return None;
     }
     let dir = std::env::temp_dir().join(format!("conda-fuse-{}", nix::unistd::geteuid()));
-    match PrivateDir::ensure(&dir) {
-        Ok(_) => Some(dir.join("transactions")),
-        Err(e) => {
-            tracing::debug!("transactions keep their changes in the state directory: {e}");
-            None
-        }
+    if let Err(e) = PrivateDir::ensure(&dir) {
+        tracing::debug!("transactions keep their changes in the state directory: {e}");
+        return None;
     }
+    // A small TMPDIR (a tmpfs /tmp) would fail a create that fits the state directory.
+    let free = nix::sys::statvfs::statvfs(&dir)
+        .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
+        .unwrap_or(0);
+    if free < TRANSACTION_MIN_FREE {
+        tracing::debug!(
+            free,
+            "TMPDIR is nearly full: transactions keep their changes in the state directory"
+        );
+        return None;
+    }
+    Some(dir.join("transactions"))
 }
+
+/// Free space TMPDIR must have for transactions to keep their changes there.
+const TRANSACTION_MIN_FREE: u64 = 2 << 30;
 
 pub fn home_dir() -> PathBuf {
     std::env::var_os("HOME")
