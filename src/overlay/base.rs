@@ -25,8 +25,8 @@ pub struct Base {
 }
 
 impl Base {
-    /// A base whose entries `relocation` names are served rewritten.
-    pub fn relocated(
+    /// A base of `archive`; the entries `relocation` names are served rewritten.
+    pub fn new(
         archive: Arc<Archive>,
         limits: CacheLimits,
         relocation: Option<Relocation>,

@@ -319,7 +319,7 @@ impl Overlay {
         let relocation = Relocation::plan(&archive, served_at);
         let served_size = |i| relocation.as_ref().and_then(|r| r.size(i));
         let tree = Tree::build_served(archive.index(), defaults, &served_size);
-        let base = Arc::new(Base::relocated(archive, limits.clone(), relocation));
+        let base = Arc::new(Base::new(archive, limits.clone(), relocation));
         (tree, base)
     }
 

@@ -258,7 +258,7 @@ impl Overlay {
             mtime: archive.mtime(),
             ..self.defaults
         });
-        layers.base = Arc::new(Base::relocated(archive, self.limits.clone(), relocation));
+        layers.base = Arc::new(Base::new(archive, self.limits.clone(), relocation));
         let tree = &layers.tree;
         match Journal::create(
             rw.upper.dir(),
