@@ -10,6 +10,7 @@ Cold figures drop the page cache (root only). Results go to stdout and bench/res
 
 import argparse
 import json
+import re
 import os
 import shlex
 import shutil
@@ -641,6 +642,65 @@ def install_section(args, binary, work, row, rows):
         shutil.rmtree(shm, ignore_errors=True)
 
 
+# FUSE opcodes (include/uapi/linux/fuse.h) of the requests a writer sends.
+FUSE_OPS = {1: "lookup", 2: "forget", 3: "getattr", 4: "setattr", 14: "open", 15: "read", 16: "write",
+            18: "release", 20: "fsync", 21: "setxattr", 22: "getxattr", 25: "flush", 35: "create",
+            42: "batch_forget"}
+
+
+def fuse_requests_section(args, cf, binary, work, rows):
+    """FUSE requests per file created, by opcode: the daemon's reads of /dev/fuse under strace while
+    `cp -a` and Python's shutil.copy2 (how conda links a file by copy) write 200 small files into
+    an empty writable mount. Every request is a round trip through the kernel for every file conda
+    writes."""
+    if not shutil.which("strace"):
+        print("fuse requests: strace not found, skipped", file=sys.stderr)
+        return
+    src = work / "fr-src"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir()
+    for i in range(200):
+        (src / f"f{i}.py").write_bytes(b"x" * 3000)
+    empty_dir, empty_zip, mnt = work / "fr-empty", work / "fr-empty.zip", work / "fr-mnt"
+    empty_dir.mkdir(exist_ok=True)
+    empty_zip.unlink(missing_ok=True)
+    sh([str(binary), "pack", str(empty_dir), "-o", str(empty_zip)], env=cf.env, stdout=subprocess.DEVNULL)
+    copy2 = ("import os, shutil, sys\n"
+             "for n in sorted(os.listdir(sys.argv[1])):\n"
+             "    shutil.copy2(os.path.join(sys.argv[1], n), os.path.join(sys.argv[2], n))\n")
+    for name, cmd in (("cp -a", ["cp", "-a", f"{src}/.", f"{mnt}/"]),
+                      ("shutil.copy2", [sys.executable, "-c", copy2, str(src), str(mnt)])):
+        pid = cf.mount(empty_zip, mnt, writable=True)
+        trace = work / "fr-trace"
+        tracer = subprocess.Popen(["strace", "-f", "-p", str(pid), "-e", "trace=read", "-s", "16", "-xx",
+                                   "-o", str(trace)], stderr=subprocess.DEVNULL)
+        time.sleep(1)  # attached to every thread
+        try:
+            sh(cmd)
+            sh("sync")
+            time.sleep(0.5)
+        finally:
+            tracer.terminate()
+            tracer.wait(timeout=10)
+            subprocess.run([str(binary), "unmount", str(mnt), "--discard"], env=cf.env, stdout=subprocess.DEVNULL)
+        counts = {}
+        for line in trace.read_text().splitlines():
+            m = re.search(r'(?:read\(\d+, |resumed>)"((?:\\x[0-9a-f]{2}){8,})', line)
+            if not m:
+                continue
+            header = bytes(int(x, 16) for x in re.findall(r"\\x([0-9a-f]{2})", m.group(1)))
+            op = FUSE_OPS.get(int.from_bytes(header[4:8], "little"))
+            if op:
+                counts[op] = counts.get(op, 0) + 1
+        trace.unlink()
+        per_file = {op: n / 200 for op, n in sorted(counts.items(), key=lambda kv: -kv[1])}
+        total = sum(per_file.values())
+        detail = ", ".join(f"{op} {n:g}" for op, n in per_file.items())
+        rows.append((f"FUSE requests per small file created by {name} ({detail})", "-", f"{total:g}", "-", "-", True))
+        print(f"fuse requests, {name}: {total:g} per file: {detail}", file=sys.stderr)
+    shutil.rmtree(src, ignore_errors=True)
+
+
 def install_on_netfs(args, binary, work, env, specs, native_create, native, pkgs, row):
     """The same create and install with archives and state on the network-filesystem stand-in, as
     on a cluster's shared home: against the same tree written there natively (`cp -rP`; the
@@ -693,7 +753,7 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--cold-runs", type=int, default=3)
     ap.add_argument("--fuse-zip", action="store_true", help="also measure fuse-zip (the old tool)")
-    ap.add_argument("--only", choices=["read", "write", "names", "cluster", "threads", "netfs", "install", "jobs", "relocation"], help="measure one section (with pack)")
+    ap.add_argument("--only", choices=["read", "write", "requests", "names", "cluster", "threads", "netfs", "install", "jobs", "relocation"], help="measure one section (with pack)")
     ap.add_argument("--nodes", type=int, default=6, help="simulated nodes of the cluster section (root only)")
     ap.add_argument("--out", type=Path, default=REPO / "bench/results/latest.md")
     args = ap.parse_args()
@@ -739,6 +799,10 @@ def main():
         read_section(args, cf, ref, work, ours_zip, info_zip, row, rows)
     if args.only in (None, "write"):
         writable_section(args, cf, binary, ref, work, ours_zip, row, rows)
+        if root:
+            fuse_requests_section(args, cf, binary, work, rows)
+    if args.only == "requests":
+        fuse_requests_section(args, cf, binary, work, rows)
     if args.only in (None, "names"):
         names_section(args, binary, ref, work, row, rows)
     if args.only in (None, "netfs") and root:
