@@ -287,9 +287,21 @@ pub(super) fn paths() -> anyhow::Result<()> {
         (
             "upper layers",
             format!(
-                "{}  (CONDA_FUSE_UPPER_DIR; unsaved changes)",
+                "{}  (CONDA_FUSE_UPPER_DIR; unsaved changes of activated envs and run --write)",
                 p.upper.display()
             ),
+        ),
+        (
+            "transactions",
+            match crate::daemon::state::transaction_upper_root() {
+                Some(t) => format!(
+                    "{}  (this node's; a create, install or remove until its save)",
+                    t.display()
+                ),
+                None => "in the upper layers' place (CONDA_FUSE_UPPER_DIR is set, or TMPDIR \
+                         is not usable)"
+                    .into(),
+            },
         ),
         ("temporary", format!("{}  (TMPDIR)", p.tmp.display())),
         ("conda", conda),

@@ -26,11 +26,7 @@ pub struct Base {
 
 impl Base {
     /// A base of `archive`; the entries `relocation` names are served rewritten.
-    pub fn new(
-        archive: Arc<Archive>,
-        limits: CacheLimits,
-        relocation: Option<Relocation>,
-    ) -> Base {
+    pub fn new(archive: Arc<Archive>, limits: CacheLimits, relocation: Option<Relocation>) -> Base {
         Base {
             archive,
             cache: Arc::new(DecodedCache::new(limits)),

@@ -12,13 +12,18 @@ use crate::hostfs::{self, HostFs};
 
 pub(super) fn check(r: &mut Report, paths: &Paths) {
     let archives = hostfs::of(paths.archives());
-    let places: [(&str, &Path, Option<Place>); 5] = [
+    let transactions = crate::daemon::state::transaction_upper_root();
+    let mut places: Vec<(&str, &Path, Option<Place>)> = vec![
         ("archives", paths.archives(), Some(Place::Archives)),
         ("mount root", &paths.mounts, None),
         ("upper layers", &paths.upper, Some(Place::State)),
         ("runtime directory", &paths.runtime, None),
         ("temporary files", &paths.tmp, Some(Place::Tmp)),
     ];
+    // Where a create, install or remove keeps its changes until its save (made when first used).
+    if let Some(t) = transactions.as_deref().and_then(Path::parent) {
+        places.push(("transactions", t, None));
+    }
     for (what, dir, place) in places {
         let Some(fs) = hostfs::of(dir) else { continue };
         let scope = if fs.fs.is_shared() {
