@@ -217,6 +217,8 @@ fn an_env_changed_at_another_prefix_runs_anywhere() {
     )
     .unwrap();
     std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A symlink into the prefix, as some packages' post-link steps make them.
+    std::os::unix::fs::symlink(&tool, at_other.join("bin/cf-tool-link")).unwrap();
     // conda installs a package with a console script (its shebang: this prefix).
     ok_at(&w, &other, &["install", "demo", "wheel", "-y"]);
     let wheel = std::fs::read_to_string(at_other.join("bin/wheel")).unwrap();
@@ -236,6 +238,18 @@ fn an_env_changed_at_another_prefix_runs_anywhere() {
         assert!(hello.contains(&format!("hello from {p}")), "{hello}");
         let tool = ok_at(&w, root, &["run", "demo", "--", "cf-tool"]);
         assert!(tool.contains(&format!("tool in {p}")), "{tool}");
+        let link = ok_at(
+            &w,
+            root,
+            &[
+                "run",
+                "demo",
+                "--",
+                "readlink",
+                &format!("{p}/bin/cf-tool-link"),
+            ],
+        );
+        assert_eq!(link.trim(), format!("{p}/bin/cf-tool"));
         let version = ok_at(&w, root, &["run", "demo", "--", "wheel", "version"]);
         assert!(version.contains("wheel"), "{version}");
         let config = ok_at(
