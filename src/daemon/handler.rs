@@ -160,7 +160,7 @@ fn status_of(fs: &Filesystem, record: &MountRecord) -> Status {
         let view = fs.overlay().view();
         let relocation = view.base().relocation().map(|r| {
             (
-                r.from.display().to_string(),
+                r.from().display().to_string(),
                 r.len() as u64,
                 r.too_long.clone(),
             )

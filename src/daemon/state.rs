@@ -39,13 +39,14 @@ pub fn transaction_upper_root() -> Option<PathBuf> {
     if crate::settings::get().upper_dir.is_some() {
         return None;
     }
-    let dir = std::env::temp_dir().join(format!("conda-fuse-{}", nix::unistd::geteuid()));
-    if let Err(e) = PrivateDir::ensure(&dir) {
+    let transactions = transaction_dir();
+    let dir = transactions.parent().expect("under TMPDIR");
+    if let Err(e) = PrivateDir::ensure(dir) {
         tracing::debug!("transactions keep their changes in the state directory: {e}");
         return None;
     }
     // A small TMPDIR (a tmpfs /tmp) would fail a create that fits the state directory.
-    let free = nix::sys::statvfs::statvfs(&dir)
+    let free = nix::sys::statvfs::statvfs(dir)
         .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
         .unwrap_or(0);
     if free < TRANSACTION_MIN_FREE {
@@ -55,7 +56,14 @@ pub fn transaction_upper_root() -> Option<PathBuf> {
         );
         return None;
     }
-    Some(dir.join("transactions"))
+    Some(transactions)
+}
+
+/// Where `transaction_upper_root` puts transactions' upper layers when it can: for cleaning up
+/// after one, which must neither make that directory nor skip it because TMPDIR filled up since.
+pub fn transaction_dir() -> PathBuf {
+    let uid = nix::unistd::geteuid();
+    std::env::temp_dir().join(format!("conda-fuse-{uid}/transactions"))
 }
 
 /// Free space TMPDIR must have for transactions to keep their changes there.

@@ -251,9 +251,8 @@ impl<'a> Creation<'a> {
         let _ = std::fs::remove_file(&t.lock);
         let _ = std::fs::remove_dir_all(&t.upper);
         // The create's own changes, on this node (`MountRequest::as_transaction`).
-        if let Some(root) = crate::daemon::state::transaction_upper_root() {
-            let _ = std::fs::remove_dir_all(crate::overlay::upper::dir_for(&root, &t.id));
-        }
+        let transactions = crate::daemon::state::transaction_dir();
+        let _ = std::fs::remove_dir_all(crate::overlay::upper::dir_for(&transactions, &t.id));
         let _ = std::fs::remove_dir(&t.mountpoint);
     }
 }

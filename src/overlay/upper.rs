@@ -208,7 +208,10 @@ impl Upper {
     /// Opens (creating if needed) the upper layer of `archive` under `upper_root`. Unsaved
     /// changes a conda-fuse before journal version 1 left for it are carried over.
     pub fn open(upper_root: &Path, archive: &ArchiveId) -> Result<Upper, UpperError> {
-        let root = PrivateDir::ensure(upper_root)?;
+        Self::open_in(PrivateDir::ensure(upper_root)?, archive)
+    }
+
+    fn open_in(root: PrivateDir, archive: &ArchiveId) -> Result<Upper, UpperError> {
         let name = dir_name(archive);
         let io_err = |source| UpperError::Io {
             dir: root.show(&name),
@@ -254,8 +257,7 @@ impl Upper {
                 });
             }
         }
-        drop(root);
-        Self::open(upper_root, archive)
+        Self::open_in(root, archive)
     }
 
     /// The directory holding the journal.

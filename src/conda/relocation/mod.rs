@@ -63,9 +63,6 @@ struct Held {
 
 #[derive(Debug)]
 pub struct Relocation {
-    /// The prefix the archive's files hold (most of them; a save at another prefix records its
-    /// files' own).
-    pub from: PathBuf,
     /// The prefix of this mount.
     pub to: PathBuf,
     /// The prefixes entries hold other than this mount's (`from` and any recorded by a save).
@@ -83,7 +80,6 @@ impl Relocation {
     pub fn plan(archive: &Archive, mountpoint: &Path) -> Option<Relocation> {
         let place = elsewhere(archive, mountpoint)?;
         let mut relocation = Relocation {
-            from: PathBuf::from(OsStr::from_bytes(&place.from)),
             to: place.to.clone(),
             prefixes: place.others.clone(),
             held: HashMap::new(),
@@ -118,7 +114,7 @@ impl Relocation {
             }
         }
         tracing::info!(
-            from = %relocation.from.display(),
+            from = %relocation.from().display(),
             to = %relocation.to.display(),
             files = relocation.len(),
             too_long = relocation.too_long.len(),
@@ -178,6 +174,12 @@ impl Relocation {
     fn rewrite(&self, prefix: usize, data: &[u8], file: &PrefixFile) -> Rewrite {
         let old = self.prefixes[prefix].as_slice();
         relocate::rewrite(data, file, old, self.to.as_os_str().as_bytes())
+    }
+
+    /// The prefix the archive's files hold (the default, else the first another save recorded):
+    /// what `status` names.
+    pub fn from(&self) -> &Path {
+        Path::new(OsStr::from_bytes(&self.prefixes[0]))
     }
 
     /// How many entries are served rewritten.
@@ -245,7 +247,7 @@ impl Relocation {
 
 /// The prefix `archive`'s files were written for, when a mount at `mountpoint` has another.
 pub fn written_elsewhere(archive: &Archive, mountpoint: &Path) -> Option<PathBuf> {
-    elsewhere(archive, mountpoint).map(|p| PathBuf::from(OsStr::from_bytes(&p.from)))
+    elsewhere(archive, mountpoint).map(|p| PathBuf::from(OsStr::from_bytes(&p.others[0])))
 }
 
 /// An archive's environment seen from a mount at another prefix than some of its files hold.
@@ -253,10 +255,8 @@ struct Elsewhere {
     files: Files,
     /// The prefix of entries that record none (what the scripts among them name), if known.
     default: Option<Vec<u8>>,
-    /// The prefixes entries hold other than the mount's, the default first.
+    /// The prefixes entries hold other than the mount's, the default first (never empty).
     others: Vec<Vec<u8>>,
-    /// What `status` names: the default, or the first other prefix.
-    from: Vec<u8>,
     to: PathBuf,
 }
 
@@ -282,12 +282,13 @@ fn elsewhere(archive: &Archive, mountpoint: &Path) -> Option<Elsewhere> {
     let to_bytes = to.as_os_str().as_bytes();
     let elsewhere = |p: &[u8]| p != to_bytes && !same_place(Path::new(OsStr::from_bytes(p)), &to);
     let others = rewritten_prefixes(default.as_deref(), recorded, elsewhere);
-    let from = others.first()?.clone();
+    if others.is_empty() {
+        return None;
+    }
     Some(Elsewhere {
         files,
         default,
         others,
-        from,
         to,
     })
 }
@@ -423,7 +424,6 @@ mod tests {
             ),
         ]);
         let r = Relocation {
-            from: PathBuf::from("/old/env"),
             to: PathBuf::from("/n/e"),
             prefixes: vec![b"/old/env".to_vec()],
             held: served,
