@@ -1,6 +1,7 @@
 //! Many nodes, one home: commands on one node against another node's live mounts, batch runs on
 //! six nodes while a writer on another node commits, a node that dies and a writable mount
-//! elsewhere that recovers its acknowledged changes, and the writer lock's heartbeat where flock
+//! elsewhere that recovers its acknowledged changes, a node that dies halfway through an install
+//! (the env stays as it was), and the writer lock's heartbeat where flock
 //! reaches only the node. Nodes are namespaces sharing one home directory (`common/node.rs`).
 
 mod common;
@@ -337,6 +338,101 @@ fn dead_node_recovered(w: World) {
     rescuer.ok(["unmount", point.to_str().unwrap()]);
     let out = rescuer.ok(["run", "demo", "--", "cat", &p("work.txt")]);
     assert!(out.contains("precious"), "{out}");
+}
+
+#[test]
+fn a_node_that_dies_mid_install_leaves_the_env_as_it_was() {
+    if skip() {
+        return;
+    }
+    dead_node_mid_install(World::new());
+}
+
+/// The same with the archive and the state directory on a network filesystem.
+#[test]
+fn a_node_that_dies_mid_install_with_the_home_on_a_network_filesystem() {
+    if skip() {
+        return;
+    }
+    if let Some(w) = World::on_netfs() {
+        dead_node_mid_install(w);
+    }
+}
+
+/// An install is a transaction: its changes wait on the node's own disk (TMPDIR), so a node that
+/// dies halfway leaves the env as it was for every other node, and the next install on another
+/// node takes the lock once the dead one's heartbeat is silent.
+fn dead_node_mid_install(w: World) {
+    // A conda that writes one file into the prefix, says so outside it, and (the slow one) hangs.
+    let conda = |name: &str, file: &str, hang: bool| {
+        let script = w.path(name);
+        let said = w.path(&format!("{file}.wrote"));
+        let body = format!(
+            "while [ $# -gt 0 ]; do [ \"$1\" = --prefix ] && p=$2; shift; done\n\
+             echo {file} > \"$p/{file}.txt\" && touch {}\n{}",
+            said.display(),
+            if hang { "sleep 120\n" } else { "" }
+        );
+        std::fs::write(&script, body).unwrap();
+        (format!("sh {}", script.display()), said)
+    };
+    let install = |on: &Node, conda: &str| {
+        let mut c = on.cf(["install", "demo", "pkg", "-y"]);
+        c.env("CONDA_FUSE_CONDA", conda)
+            .env("CONDA_FUSE_HEARTBEAT", "1");
+        c
+    };
+    let doomed = Node::boot(&w, "node07");
+    let prefix = make_env(&w, &doomed);
+    let (slow, wrote) = conda("slow-conda", "half", true);
+    let mut running = install(&doomed, &slow).spawn().unwrap();
+    let started = Instant::now();
+    while !wrote.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30) && running.try_wait().unwrap().is_none(),
+            "the install on node07 never wrote"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Nothing of it is in the shared home's state directory.
+    let shared_upper = w.path(".local/state/conda-fuse/upper");
+    let files: Vec<_> = walkdir::WalkDir::new(&shared_upper)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.into_path())
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+    doomed.crash();
+    let _ = running.wait();
+
+    let rescuer = Node::boot(&w, "node08");
+    let check = format!("test ! -e {}/half.txt && echo untouched", prefix.display());
+    let out = rescuer.ok(["run", "demo", "--", "sh", "-c", &check]);
+    assert!(out.contains("untouched"), "{out}");
+    // Held while the heartbeat is fresh; taken once it has been silent for six periods.
+    let (quick, _) = conda("quick-conda", "whole", false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut refusals = 0;
+    let done = loop {
+        let out = install(&rescuer, &quick).output().unwrap();
+        if out.status.success() || Instant::now() > deadline {
+            break out;
+        }
+        assert!(both(&out).contains("node07"), "{}", both(&out));
+        refusals += 1;
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(done.status.success(), "{}", both(&done));
+    assert!(refusals > 0, "the dead node's lock was never seen");
+    let read = format!(
+        "cat {p}/whole.txt && test ! -e {p}/half.txt && echo no-half",
+        p = prefix.display()
+    );
+    let out = rescuer.ok(["run", "demo", "--", "sh", "-c", &read]);
+    assert!(out.contains("whole") && out.contains("no-half"), "{out}");
+    let list = rescuer.ok(["env-list"]);
+    assert!(!list.contains("unsaved"), "{list}");
 }
 
 #[test]

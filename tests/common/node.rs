@@ -50,8 +50,9 @@ impl Node {
             )
         });
         let script = format!(
-            "{client}mount -t tmpfs -o mode=0700 node-run {} && hostname {name} && exec sleep infinity",
-            run.display()
+            "{client}mount -t tmpfs -o mode=0700 node-run {run} && mkdir -m 1777 {run}/tmp && \
+             hostname {name} && exec sleep infinity",
+            run = run.display()
         );
         let unshare = Command::new("unshare")
             .args([
@@ -110,6 +111,8 @@ impl Node {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", &self.home)
             .env("XDG_RUNTIME_DIR", &self.run)
+            // A node's /tmp is its own disk.
+            .env("TMPDIR", self.run.join("tmp"))
             .env("CONDA_FUSE_RUN_LINGER", "0")
             .env("USER", "root")
             .current_dir(&self.home);
