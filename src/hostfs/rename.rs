@@ -12,12 +12,33 @@ use nix::errno::Errno;
 
 /// Renames `from` to `to` unless `to` exists (EEXIST then; `from` is left as it was).
 pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
-    match renameat2(AT_FDCWD, from, AT_FDCWD, to, RenameFlags::RENAME_NOREPLACE) {
+    match renameat2_noreplace(from, to) {
         Ok(()) => Ok(()),
         Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => link_then_unlink(from, to),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The system call itself: glibc has a `renameat2` wrapper only since 2.28, and the binary we ship
+/// runs on glibc 2.17 (tests/packaging.sh checks the symbols it needs).
+fn renameat2_noreplace(from: &Path, to: &Path) -> nix::Result<()> {
+    use nix::NixPath;
+    from.with_nix_path(|from| {
+        to.with_nix_path(|to| {
+            // SAFETY: both are NUL-terminated paths that outlive the call; the flags are known.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    from.as_ptr(),
+                    libc::AT_FDCWD,
+                    to.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            };
+            Errno::result(r).map(drop)
+        })
+    })??
 }
 
 /// Errors of `link` that mean "no such hard links here" rather than "cannot do this now" (a full
