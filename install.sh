@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs conda-fuse and shows it working on a small example.
 #
-#   ./install.sh [--prefix DIR] [--no-demo] [--rc | --no-rc]
+#   ./install.sh [--prefix DIR] [--binary FILE] [--no-demo] [--rc | --no-rc]
 #
 # - installs what conda-fuse needs from the system (fuse3; a C compiler to build) when run as root
 #   on Debian/Ubuntu, and says what is missing otherwise;
 # - builds the binary with cargo and installs it to PREFIX/bin (default: ~/.local/bin, or
-#   /usr/local/bin when run as root);
+#   /usr/local/bin when run as root); --binary installs that prebuilt binary instead (the one a
+#   wheel or the conda package carries: no Rust toolchain needed);
 # - with your consent (asked on a terminal; --rc says yes, --no-rc no) adds the hook line that
 #   defines the conda-fuse-* shell functions to the rc file of your shell ($SHELL: bash, zsh or
 #   fish), once: running install.sh again does not add it twice;
@@ -18,14 +19,17 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 prefix=""
 demo=1
 rc=ask
+binary=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
     --prefix=*) prefix=${1#--prefix=}; shift ;;
+    --binary) binary=${2:?--binary needs a file}; shift 2 ;;
+    --binary=*) binary=${1#--binary=}; shift ;;
     --no-demo) demo=0; shift ;;
     --rc) rc=yes; shift ;;
     --no-rc) rc=no; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,7 +42,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # System packages.
 need=()
 command -v fusermount3 >/dev/null || need+=(fuse3)
-command -v cc >/dev/null || need+=(gcc libc6-dev)
+[[ -n $binary ]] || command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v python3 >/dev/null || need+=(python3)
 if [[ ${#need[@]} -gt 0 ]]; then
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
@@ -51,21 +55,26 @@ if [[ ${#need[@]} -gt 0 ]]; then
   fi
 fi
 
-# Rust toolchain.
-if ! command -v cargo >/dev/null; then
-  [[ -x $HOME/.cargo/bin/cargo ]] && export PATH=$HOME/.cargo/bin:$PATH
-fi
-if ! command -v cargo >/dev/null; then
-  say "installing the Rust toolchain (rustup)"
-  command -v curl >/dev/null || { [[ $(id -u) == 0 ]] && apt-get install -y -qq curl >/dev/null; }
-  curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
-  export PATH=$HOME/.cargo/bin:$PATH
-fi
+if [[ -n $binary ]]; then
+  [[ -x $binary ]] || { echo "install.sh: --binary $binary is not an executable file" >&2; exit 1; }
+else
+  # Rust toolchain.
+  if ! command -v cargo >/dev/null; then
+    [[ -x $HOME/.cargo/bin/cargo ]] && export PATH=$HOME/.cargo/bin:$PATH
+  fi
+  if ! command -v cargo >/dev/null; then
+    say "installing the Rust toolchain (rustup)"
+    command -v curl >/dev/null || { [[ $(id -u) == 0 ]] && apt-get install -y -qq curl >/dev/null; }
+    curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+    export PATH=$HOME/.cargo/bin:$PATH
+  fi
 
-say "building conda-fuse"
-(cd "$here" && cargo build --release --locked --quiet)
+  say "building conda-fuse"
+  (cd "$here" && cargo build --release --locked --quiet)
+  binary=$here/target/release/conda-fuse
+fi
 install -d "$prefix/bin"
-install -m 755 "$here/target/release/conda-fuse" "$prefix/bin/conda-fuse"
+install -m 755 "$binary" "$prefix/bin/conda-fuse"
 say "installed $prefix/bin/conda-fuse ($("$prefix/bin/conda-fuse" --version))"
 case ":$PATH:" in
   *":$prefix/bin:"*) ;;

@@ -6,6 +6,7 @@
 # offline by py-rattler (in a venv under target/, from PyPI) from a local channel the tests build;
 # homes on a network filesystem live on an SFTP server + sshfs (tests/support/netfs.sh), batch
 # jobs run on a real Slurm cluster (slurm-wlm, munge; tests/support/slurm.sh).
+# Then tests/packaging.sh builds the PyPI wheel and the conda package and runs the demo with each.
 # As an ordinary user, `cargo test` runs the library and semantic suites and skips mount tests.
 #
 #   tests/run-all.sh [extra cargo test arguments]
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(fuse3 zip unzip fuse-zip python3 python3-venv util-linux procps gcc libc6-dev zsh fish
-  sshfs openssh-server openssh-client slurm-wlm munge)
+  sshfs openssh-server openssh-client slurm-wlm munge lmod)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -72,3 +73,10 @@ fi
 
 echo "==> cargo test --release"
 cargo test --release --locked "$@"
+
+# The wheel and the conda package, built from this checkout and installed offline
+# (CONDA_FUSE_SKIP_PACKAGING=1 leaves them out while iterating on the cargo tests).
+if [[ -z ${CONDA_FUSE_SKIP_PACKAGING:-} ]]; then
+  echo "==> tests/packaging.sh (the wheel and the conda package)"
+  tests/packaging.sh
+fi

@@ -42,14 +42,7 @@ pub fn probe(dir: &Path) -> io::Result<Probed> {
     let file = std::fs::File::create(&a)?;
 
     let b = scratch.0.join("b");
-    let no_replace = nix::fcntl::renameat2(
-        nix::fcntl::AT_FDCWD,
-        &a,
-        nix::fcntl::AT_FDCWD,
-        &b,
-        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-    )
-    .err();
+    let no_replace = super::rename::renameat2_noreplace(&a, &b).err();
     let name = if no_replace.is_none() { &b } else { &a };
     let cross_dir_link = nix::unistd::linkat(
         nix::fcntl::AT_FDCWD,

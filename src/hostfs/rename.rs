@@ -21,7 +21,7 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 
 /// The system call itself: glibc has a `renameat2` wrapper only since 2.28, and the binary we ship
 /// runs on glibc 2.17 (tests/packaging.sh checks the symbols it needs).
-fn renameat2_noreplace(from: &Path, to: &Path) -> nix::Result<()> {
+pub(super) fn renameat2_noreplace(from: &Path, to: &Path) -> nix::Result<()> {
     use nix::NixPath;
     from.with_nix_path(|from| {
         to.with_nix_path(|to| {

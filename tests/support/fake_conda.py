@@ -114,7 +114,8 @@ async def main(argv):
         specs = opts["specs"] + [r.name.normalized for r in have]
         try:
             records = await rattler.solve(sources=opts["channels"], specs=specs, platforms=["linux-64", "noarch"],
-                                          locked_packages=have, virtual_packages=[])
+                                          locked_packages=have,
+                                          virtual_packages=rattler.VirtualPackage.detect())
         except Exception as e:  # rattler's solver errors carry the explanation
             print(f"PackagesNotFoundError / UnsatisfiableError: {e}", file=sys.stderr)
             sys.exit(1)
