@@ -113,7 +113,7 @@ conda() {
   if [[ ! -x $rattler ]]; then
     say "installing rattler-build into target/tools (crates.io)"
     if ! cargo install --quiet --locked --root target/tools rattler-build --version 0.27.0 \
-        --no-default-features --features rustls-tls; then
+        --no-default-features --features rustls-tls,recipe-generation; then
       echo "tests/packaging.sh: skipping the conda package: rattler-build could not be installed from crates.io" >&2
       return 0
     fi

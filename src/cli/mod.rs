@@ -53,7 +53,7 @@ enum Command {
     /// Pack a directory (an environment) into a zip archive
     #[command(after_help = "\
 Examples:
-  conda-fuse pack ~/miniforge3/envs/ml              # the environment 'ml' (prefix rewritten), then: conda-fuse-activate ml
+  conda-fuse pack ~/miniforge3/envs/ml              # the environment 'ml' (its prefix recorded), then: conda-fuse-activate ml
   conda-fuse pack ./env --name tools                # the environment 'tools'
   conda-fuse pack ./dir -o dir.zip                  # any directory into any archive, files as they are
   conda-fuse pack ./env -o env.zip --compression zstd --level 6     # smaller and faster to read; unzip cannot open it")]
