@@ -20,9 +20,14 @@ fail() { echo "tests/packaging.sh: FAILED: $*" >&2; exit 1; }
 command -v cargo >/dev/null || export PATH=$HOME/.cargo/bin:$PATH
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cf-packaging.XXXXXX")
+fuse_mode=""
 cleanup() {
+  [[ -z $fuse_mode ]] || chmod "$fuse_mode" /dev/fuse
   # The demo unmounts what it mounted; a failure halfway must not leave a mount behind either.
-  grep -F " $work/" /proc/mounts | cut -d' ' -f2 | while read -r m; do fusermount3 -uz "$m" || umount -l "$m"; done
+  local m
+  for m in $(grep -F " $work/" /proc/mounts | cut -d' ' -f2 || true); do
+    fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -88,6 +93,36 @@ modulefile() {
   say "recipe/modulefile.lua loads in bash, zsh and fish (Lmod)"
 }
 
+# An ordinary user (uid 65534, as users are on a cluster) installs the wheel into a venv of their
+# own, offline, and runs the demo with it. /dev/fuse is made 0666 as distributions ship it, and
+# restored.
+user_demo() {
+  local wheel=$1 home=$work/user-home
+  if [[ $(id -u) != 0 ]]; then
+    say "not root: the ordinary user's install is not checked"
+    return
+  fi
+  chmod 0711 "$work"
+  install -d -o 65534 -g 65534 -m 0700 "$home"
+  install -o 65534 -g 65534 -m 0644 "$wheel" "$home/"
+  install -o 65534 -g 65534 -m 0755 install.sh "$home/"
+  fuse_mode=$(stat -c %a /dev/fuse)
+  chmod 0666 /dev/fuse
+  setpriv --reuid 65534 --regid 65534 --clear-groups \
+    env -i HOME="$home" TMPDIR="$home" PATH=/usr/bin:/bin bash -c '
+      set -e
+      cd "$HOME"
+      python3 -m venv venv
+      venv/bin/pip install -q --disable-pip-version-check --no-index --no-deps ./conda_fuse-*.whl
+      ./install.sh --binary venv/bin/conda-fuse --prefix "$HOME/.local" --no-rc' >"$work/user-demo.log" 2>&1 \
+    || { cat "$work/user-demo.log"; fail "the wheel installed and run by uid 65534"; }
+  chmod "$fuse_mode" /dev/fuse
+  fuse_mode=""
+  grep -q 'in the archive: conda-fuse was here' "$work/user-demo.log" \
+    || { cat "$work/user-demo.log"; fail "uid 65534's demo saved nothing"; }
+  say "uid 65534 installed the wheel into its own venv and ran the demo with it"
+}
+
 wheel() {
   say "building the wheel (maturin --zig, manylinux2014)"
   rm -rf target/wheels
@@ -105,6 +140,7 @@ wheel() {
   "$binary" shell-hook bash | grep -q 'conda-fuse-activate' || fail "the wheel's shell-hook bash"
   say "wheel $(basename "$wheel"): $(stat -c %s "$wheel") bytes, binary $(stat -c %s "$binary") bytes"
   demo "$binary" wheel
+  user_demo "$wheel"
   modulefile "$work/venv"
 }
 
@@ -119,9 +155,16 @@ conda() {
     fi
   fi
   say "building the conda package (rattler-build, recipe/recipe.yaml, glibc $ceiling)"
-  mkdir -p "$work/channel"
+  # No channel is reachable offline: an empty local one stands for conda-forge. rattler-build then
+  # runs the recipe's own tests in a fresh environment of the new package.
+  local subdir
+  for subdir in noarch linux-64; do
+    mkdir -p "$work/channel/$subdir"
+    echo "{\"info\": {\"subdir\": \"$subdir\"}, \"packages\": {}, \"packages.conda\": {}}" \
+      >"$work/channel/$subdir/repodata.json"
+  done
   "$rattler" build --recipe recipe/recipe.yaml --variant-config recipe/local-toolchain.yaml \
-    --output-dir "$work/bld" --channel "file://$work/channel" --no-test >"$work/bld.log" 2>&1 \
+    --output-dir "$work/bld" --channel "file://$work/channel" >"$work/bld.log" 2>&1 \
     || { tail -50 "$work/bld.log"; fail "rattler-build"; }
   local pkg
   pkg=$(find "$work/bld" -name 'conda-fuse-*.conda' -o -name 'conda-fuse-*.tar.bz2' | head -1)

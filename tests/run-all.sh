@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packages=(fuse3 zip unzip fuse-zip python3 python3-venv util-linux procps gcc libc6-dev zsh fish
-  sshfs openssh-server openssh-client slurm-wlm munge lmod)
+  sshfs openssh-server openssh-client slurm-wlm munge lmod patchelf)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
