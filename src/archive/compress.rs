@@ -156,11 +156,17 @@ fn compress_segment(data: &[u8], c: Compression, last: bool) -> io::Result<Vec<u
 /// (it has no flush), so segments followed by others stay with zlib-rs; a full flush resets the
 /// dictionary, so the two concatenate into one standard stream.
 fn deflate_final(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
-    thread_local! {
-        static COMPRESSORS: std::cell::RefCell<Vec<(u32, libdeflater::Compressor)>> =
-            const { std::cell::RefCell::new(Vec::new()) };
+    // One compressor per level and one scratch buffer per thread; the result is copied out at
+    // its exact size, since compressed bytes wait in the writer's queue, which counts lengths.
+    #[derive(Default)]
+    struct PerThread {
+        made: Vec<(u32, libdeflater::Compressor)>,
+        scratch: Vec<u8>,
     }
-    COMPRESSORS.with_borrow_mut(|made| {
+    thread_local! {
+        static PER_THREAD: std::cell::RefCell<PerThread> = std::cell::RefCell::default();
+    }
+    PER_THREAD.with_borrow_mut(|PerThread { made, scratch }| {
         let k = match made.iter().position(|(l, _)| *l == level) {
             Some(k) => k,
             None => {
@@ -171,11 +177,14 @@ fn deflate_final(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
             }
         };
         let z = &mut made[k].1;
-        let mut out = vec![0; z.deflate_compress_bound(data.len())];
+        scratch.resize(z.deflate_compress_bound(data.len()), 0);
         let n = z
-            .deflate_compress(data, &mut out)
+            .deflate_compress(data, scratch)
             .map_err(|e| io::Error::other(format!("deflate: {e:?}")))?;
-        out.truncate(n);
+        let out = scratch[..n].to_vec();
+        if scratch.capacity() > 2 * SEGMENT as usize {
+            *scratch = Vec::new(); // a rare huge segment's buffer is not kept
+        }
         Ok(out)
     })
 }

@@ -90,13 +90,20 @@ case $cmd in
     export SLURM_CONF=$state/slurm.conf
     /usr/sbin/slurmctld -f "$SLURM_CONF" -i
     support=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+    # A checkout under /tmp (the tests' binaries, their directories, this state) would vanish
+    # under the node's own /tmp: it is held on /mnt (in the node's namespace only) and moved back.
+    checkout=$(cd "$support/../.." && pwd -P)
+    hold=":" keep=":"
+    case $checkout/ in
+      /tmp/*) hold="mount --bind $checkout /mnt" keep="mkdir -p $checkout && mount --move /mnt $checkout" ;;
+    esac
     for n in "${nodes[@]}"; do
       # Each node: its own host name, mount namespace and /tmp; slurmd in the foreground, so the
       # namespace lives exactly as long as it.
       wrap=()
       [[ $n == n3 ]] && wrap=(/usr/bin/python3 "$support/no_userns.py")
       "${wrap[@]}" unshare -m -u --propagation private sh -c "
-        hostname $n && mount -t tmpfs -o mode=1777 node-tmp /tmp &&
+        hostname $n && $hold && mount -t tmpfs -o mode=1777 node-tmp /tmp && $keep &&
         exec /usr/sbin/slurmd -D -N $n -f $SLURM_CONF" \
         </dev/null >>"$state/log/unshare.$n.log" 2>&1 &
     done
