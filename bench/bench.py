@@ -633,7 +633,7 @@ def install_section(args, binary, work, row, rows):
             row(f"conda install of one more package into it (mount, install, save; vs native; {where})",
                 statistics.median(installed[0]), statistics.median(installed[1]), 1.5)
         if os.geteuid() == 0:
-            install_on_netfs(args, binary, work, env, specs, native_create, native, shm, row)
+            install_on_netfs(args, binary, work, env, specs, native_create, native_install, native, shm, row)
     finally:
         for name in names:
             subprocess.run([str(binary), "rm", "-y", "-f", name], env=env, stdout=subprocess.DEVNULL,
@@ -701,7 +701,7 @@ def fuse_requests_section(args, cf, binary, work, rows):
     shutil.rmtree(src, ignore_errors=True)
 
 
-def install_on_netfs(args, binary, work, env, specs, native_create, native, pkgs, row):
+def install_on_netfs(args, binary, work, env, specs, native_create, native_install, native, pkgs, row):
     """The same create and install with archives and state on the network-filesystem stand-in, as
     on a cluster's shared home: against the same tree written there natively (`cp -rP`; the
     installer itself cannot write there: hard links and symlink times fail on sshfs), and against
@@ -732,6 +732,21 @@ def install_on_netfs(args, binary, work, env, specs, native_create, native, pkgs
                 return t_create, t_install
             return once
         base = [native_there() for _ in range(args.cold_runs)]
+        # One more package written there natively: the files its conda-meta record lists, and
+        # the record, copied into a prefix there (the tree of the create above, after it was timed).
+        native_install()
+        record = next((native / "conda-meta").glob("mpmath-*.json"))
+        listed = json.loads(record.read_text())["files"] + [f"conda-meta/{record.name}"]
+        file_list = work / "mpmath-files"
+        file_list.write_text("\n".join(listed) + "\n")
+
+        def native_package_there():
+            dest = mnt / f"pkg-{next(counter)}"
+            dest.mkdir()
+            t = timed(f"cd {native} && xargs -d '\\n' -a {file_list} cp -P --parents --preserve=mode -t {dest} && sync")
+            shutil.rmtree(dest)
+            return t
+        package_base = [native_package_there() for _ in range(args.cold_runs)]
         now = [ours(env)() for _ in range(args.cold_runs)]
         before = [ours(shared_upper)() for _ in range(args.cold_runs)]
         m = statistics.median
@@ -741,6 +756,8 @@ def install_on_netfs(args, binary, work, env, specs, native_create, native, pkgs
             "(as before)", m(c for c, _ in before), m(c for c, _ in now), 0.5)
         row("conda install of one more package + save there, vs the transaction's changes in the shared "
             "state dir (as before)", m(i for _, i in before), m(i for _, i in now), 1.0)
+        row(f"conda install of one more package + save there, vs its {len(listed)} files written into a prefix "
+            "there natively (cp --parents + sync)", m(package_base), m(i for _, i in now), 0.5)
     finally:
         sh([script, "down", str(mnt)])
         shutil.rmtree(export, ignore_errors=True)
