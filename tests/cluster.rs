@@ -363,19 +363,7 @@ fn a_node_that_dies_mid_install_with_the_home_on_a_network_filesystem() {
 /// dies halfway leaves the env as it was for every other node, and the next install on another
 /// node takes the lock once the dead one's heartbeat is silent.
 fn dead_node_mid_install(w: World) {
-    // A conda that writes one file into the prefix, says so outside it, and (the slow one) hangs.
-    let conda = |name: &str, file: &str, hang: bool| {
-        let script = w.path(name);
-        let said = w.path(&format!("{file}.wrote"));
-        let body = format!(
-            "while [ $# -gt 0 ]; do [ \"$1\" = --prefix ] && p=$2; shift; done\n\
-             echo {file} > \"$p/{file}.txt\" && touch {}\n{}",
-            said.display(),
-            if hang { "sleep 120\n" } else { "" }
-        );
-        std::fs::write(&script, body).unwrap();
-        (format!("sh {}", script.display()), said)
-    };
+    let conda = |name, file, hang| common::conda::one_file_conda(w.dir.path(), name, file, hang);
     let install = |on: &Node, conda: &str| {
         let mut c = on.cf(["install", "demo", "pkg", "-y"]);
         c.env("CONDA_FUSE_CONDA", conda)

@@ -1051,16 +1051,8 @@ fn a_crashed_install_leaves_the_env_as_it_was() {
     ok(&w, &["pack", src.to_str().unwrap(), "--name", "job"]);
     let prefix = w.mounts.join("job/job");
     // A conda that writes one file of the package into the prefix, then (the slow one) hangs.
-    let conda = |name: &str, file: &str, hang: bool| {
-        let script = w.world.path(name);
-        let body = format!(
-            "while [ $# -gt 0 ]; do [ \"$1\" = --prefix ] && p=$2; shift; done\n\
-             echo {file} > \"$p/{file}.txt\"\n{}",
-            if hang { "sleep 60\n" } else { "" }
-        );
-        std::fs::write(&script, body).unwrap();
-        format!("sh {}", script.display())
-    };
+    let conda =
+        |name, file, hang| common::conda::one_file_conda(w.world.dir.path(), name, file, hang).0;
     let files_under = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
         walkdir::WalkDir::new(dir)
             .into_iter()

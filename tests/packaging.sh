@@ -62,6 +62,12 @@ check_glibc() {
   say "$binary: highest glibc symbol version $highest (<= $ceiling)"
 }
 
+# The demo's log ends with the file it wrote read back from the saved archive.
+demo_saved() {
+  local log=$1 who=$2
+  grep -q 'in the archive: conda-fuse was here' "$log" || { cat "$log"; fail "$who: the demo saved nothing"; }
+}
+
 # install.sh's demo with a prebuilt binary, in a home of its own.
 demo() {
   local binary=$1 name=$2
@@ -69,8 +75,7 @@ demo() {
   HOME=$work/$name-home TMPDIR=$work XDG_RUNTIME_DIR='' \
     ./install.sh --binary "$binary" --prefix "$work/$name-installed" --no-rc >"$work/$name-demo.log" 2>&1 \
     || { cat "$work/$name-demo.log"; fail "install.sh's demo with the $name's binary"; }
-  grep -q 'in the archive: conda-fuse was here' "$work/$name-demo.log" \
-    || { cat "$work/$name-demo.log"; fail "the $name's demo saved nothing"; }
+  demo_saved "$work/$name-demo.log" "the $name's binary"
   say "install.sh's demo ran with the $name's binary (pack, run, write, save)"
 }
 
@@ -118,8 +123,7 @@ user_demo() {
     || { cat "$work/user-demo.log"; fail "the wheel installed and run by uid 65534"; }
   chmod "$fuse_mode" /dev/fuse
   fuse_mode=""
-  grep -q 'in the archive: conda-fuse was here' "$work/user-demo.log" \
-    || { cat "$work/user-demo.log"; fail "uid 65534's demo saved nothing"; }
+  demo_saved "$work/user-demo.log" "uid 65534"
   say "uid 65534 installed the wheel into its own venv and ran the demo with it"
 }
 

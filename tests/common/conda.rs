@@ -29,6 +29,23 @@ fn support(file: &str) -> PathBuf {
         .join(file)
 }
 
+/// A stand-in conda for crash tests, written into `dir` as `NAME`: given `install --prefix P ...`
+/// it writes `P/FILE.txt`, then touches `dir/FILE.wrote` (seen from outside the mount, and from
+/// outside a node's namespace), then, when `hang`, sleeps for two minutes. Returns the
+/// CONDA_FUSE_CONDA value and the marker's path.
+pub fn one_file_conda(dir: &Path, name: &str, file: &str, hang: bool) -> (String, PathBuf) {
+    let script = dir.join(name);
+    let wrote = dir.join(format!("{file}.wrote"));
+    let body = format!(
+        "while [ $# -gt 0 ]; do [ \"$1\" = --prefix ] && p=$2; shift; done\n\
+         echo {file} > \"$p/{file}.txt\" && touch {}\n{}",
+        wrote.display(),
+        if hang { "sleep 120\n" } else { "" }
+    );
+    std::fs::write(&script, body).unwrap();
+    (format!("sh {}", script.display()), wrote)
+}
+
 /// The Python with py-rattler and conda-package-handling: $CONDA_FUSE_TEST_PYTHON (tests/run-all.sh
 /// sets it to its venv), else python3.
 pub fn python() -> &'static Path {
